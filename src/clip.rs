@@ -1,0 +1,143 @@
+//! Clips and hidden frames (paper Sec. 3.1, reference data pipeline).
+//!
+//! A clip is `length` frames taken every `gap` source frames (default 5 every 3: it spans 13
+//! frames). Some frames are hidden; the network predicts every object's layer for them from
+//! the frames it sees and from all the masks. Inference hides all but the first two frames
+//! ([1,1,0,0,0]) and keeps output index 2: frame f is predicted from the images of f-6 and f-3
+//! and the masks of f, f+3 and f+6. Near the start of a video the flipped pattern
+//! ([0,0,0,1,1]) serves, looking ahead instead of back.
+
+use rand::seq::index::sample;
+use rand::Rng;
+
+/// Frames visible in the "predict" pattern; the first hidden one is the output.
+pub const PREDICT_VISIBLE: usize = 2;
+
+/// Clip geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClipSpec {
+    /// Frames per clip (T).
+    pub length: usize,
+    /// Source frames between consecutive clip frames.
+    pub gap: usize,
+}
+
+impl Default for ClipSpec {
+    fn default() -> Self {
+        Self { length: 5, gap: 3 }
+    }
+}
+
+impl ClipSpec {
+    pub fn new(length: usize, gap: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            length > PREDICT_VISIBLE,
+            "clip length {length} must exceed the {PREDICT_VISIBLE} visible frames of the predict pattern"
+        );
+        anyhow::ensure!(gap >= 1, "clip gap must be at least 1");
+        Ok(Self { length, gap })
+    }
+
+    /// Source frames a clip spans: (length - 1) * gap + 1.
+    pub fn span(&self) -> usize {
+        (self.length - 1) * self.gap + 1
+    }
+
+    /// Frames of look-back the predict pattern needs for its visible images (6 by default).
+    pub fn look_back(&self) -> usize {
+        PREDICT_VISIBLE * self.gap
+    }
+
+    /// Frames of look-ahead the predict pattern needs for its masks (6 by default).
+    pub fn look_ahead(&self) -> usize {
+        (self.length - PREDICT_VISIBLE - 1) * self.gap
+    }
+}
+
+/// Which frames of a clip the network sees during training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiddenPattern {
+    /// Pretraining: `count` frames hidden at random.
+    Random { count: usize },
+    /// Test-time training: [1,1,0,0,0], flipped to [0,0,0,1,1] half of the time.
+    Predict,
+}
+
+impl HiddenPattern {
+    /// The visibility of each clip frame (true = seen).
+    pub fn sample<R: Rng>(&self, length: usize, rng: &mut R) -> Vec<bool> {
+        match *self {
+            HiddenPattern::Random { count } => {
+                let mut visible = vec![true; length];
+                for i in sample(rng, length, count.min(length)) {
+                    visible[i] = false;
+                }
+                visible
+            }
+            HiddenPattern::Predict => predict_visibility(length, rng.random_bool(0.5)),
+        }
+    }
+}
+
+/// [1,1,0,...,0], or its mirror [0,...,0,1,1] when `flipped`.
+pub fn predict_visibility(length: usize, flipped: bool) -> Vec<bool> {
+    let mut visible: Vec<bool> = (0..length).map(|i| i < PREDICT_VISIBLE).collect();
+    if flipped {
+        visible.reverse();
+    }
+    visible
+}
+
+/// Source frames of a training clip starting at `start` (clamped to the video).
+pub fn clip_frames(spec: ClipSpec, start: usize, video_len: usize) -> Vec<usize> {
+    (0..spec.length)
+        .map(|k| (start + k * spec.gap).min(video_len.saturating_sub(1)))
+        .collect()
+}
+
+/// A random training clip start: every start whose clip fits the video is equally likely;
+/// videos shorter than a clip start at 0 (and their clips are clamped).
+pub fn random_start<R: Rng>(spec: ClipSpec, video_len: usize, rng: &mut R) -> usize {
+    let last = video_len.saturating_sub(spec.span());
+    rng.random_range(0..=last)
+}
+
+/// How inference produces one output frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InferencePlan {
+    /// Source frame of each clip slot (clamped to the video).
+    pub frames: Vec<usize>,
+    /// Which slots the network sees.
+    pub visible: Vec<bool>,
+    /// The slot whose output is frame f.
+    pub output_index: usize,
+}
+
+/// The clip that predicts frame `f` of a video of `video_len` frames (`video_len` = None for
+/// a stream of unknown length: indices are then clamped at the start only).
+///
+/// From frame look_back() on, the predict pattern looks back: slots f-6, f-3 visible, f hidden
+/// and output, f+3, f+6 hidden (masks only). Before that, the flipped pattern looks ahead: the
+/// output slot is the last hidden one and the images of f+3 and f+6 are seen. Slots outside
+/// the video are clamped to its first or last frame; a clamped visible slot may then show the
+/// output frame itself, which only helps.
+pub fn inference_plan(spec: ClipSpec, f: usize, video_len: Option<usize>) -> InferencePlan {
+    let flipped = f < spec.look_back();
+    let output_index = if flipped {
+        spec.length - PREDICT_VISIBLE - 1
+    } else {
+        PREDICT_VISIBLE
+    };
+    let last = video_len.map_or(i64::MAX, |n| n.saturating_sub(1) as i64);
+    let frames = (0..spec.length)
+        .map(|k| {
+            let offset = (k as i64 - output_index as i64) * spec.gap as i64;
+            (f as i64 + offset).clamp(0, last) as usize
+        })
+        .collect();
+    InferencePlan {
+        frames,
+        visible: predict_visibility(spec.length, flipped),
+        output_index,
+    }
+}

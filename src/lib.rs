@@ -1,0 +1,30 @@
+//! gst-omnimatte: object layers with their effects (shadows, reflections), after
+//! "Associating Objects and Their Effects in Video through Coordination Games" (NeurIPS 2022).
+//!
+//! The core (model, compositing, losses, background, clips) knows nothing of GStreamer;
+//! the `omnimatte` element is a thin adapter around it.
+
+pub mod background;
+pub mod clip;
+pub mod composite;
+pub mod loss;
+pub mod model;
+pub mod train;
+
+use gst::glib;
+
+fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Ok(())
+}
+
+gst::plugin_define!(
+    omnimatte,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "Apache-2.0",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

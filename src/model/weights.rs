@@ -1,0 +1,88 @@
+//! Saving and loading the network's weights as safetensors.
+//!
+//! Loading checks every tensor of the model against the file before copying anything, so a
+//! wrong or truncated file fails with the file's name and the first mismatched tensor,
+//! and a model is never left half-loaded.
+
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{nn, Kind, Tensor};
+
+/// Precision of the tensors written to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats: a bit-exact round trip.
+    F32,
+    /// 16-bit floats: half the size, for bundled weights.
+    F16,
+}
+
+/// Writes every variable of `vs` to `path` (names sorted, tensors on the CPU).
+pub fn save(vs: &nn::VarStore, path: &Path, precision: Precision) -> anyhow::Result<()> {
+    let kind = match precision {
+        Precision::F32 => Kind::Float,
+        Precision::F16 => Kind::Half,
+    };
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.detach().to_device(tch::Device::Cpu).to_kind(kind)))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Tensor::write_safetensors(&named, path)
+        .with_context(|| format!("writing weights to {}", path.display()))
+}
+
+/// Loads `path` into `vs`. Every variable must be present with its exact shape; the file may
+/// hold no extra tensors. 16-bit files are widened to the model's kind.
+pub fn load(vs: &mut nn::VarStore, path: &Path) -> anyhow::Result<()> {
+    let file = path.display();
+    let tensors = Tensor::read_safetensors(path)
+        .with_context(|| format!("weights file {file} is not a readable safetensors file"))?;
+    let mut by_name: HashMap<String, Tensor> = tensors.into_iter().collect();
+
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, var) in &vars {
+        let Some(stored) = by_name.get(name) else {
+            bail!("weights file {file} does not fit this model: tensor `{name}` is missing");
+        };
+        if stored.size() != var.size() {
+            bail!(
+                "weights file {file} does not fit this model: tensor `{name}` has shape {:?}, the model needs {:?}",
+                stored.size(),
+                var.size()
+            );
+        }
+        if !stored.is_floating_point() {
+            bail!(
+                "weights file {file} does not fit this model: tensor `{name}` is {:?}, not floating point",
+                stored.kind()
+            );
+        }
+    }
+    if by_name.len() > vars.len() {
+        let known: std::collections::HashSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+        let mut extra: Vec<&String> = by_name
+            .keys()
+            .filter(|n| !known.contains(n.as_str()))
+            .collect();
+        extra.sort();
+        bail!(
+            "weights file {file} does not fit this model: unexpected tensor `{}` (was it saved with another configuration?)",
+            extra[0]
+        );
+    }
+
+    tch::no_grad(|| {
+        for (name, mut var) in vars {
+            let stored = by_name.remove(&name).expect("checked above");
+            var.copy_(&stored.to_device(var.device()).to_kind(var.kind()));
+        }
+    });
+    Ok(())
+}

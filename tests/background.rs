@@ -1,0 +1,74 @@
+//! Masked temporal median: exact where the background was ever seen, a fill where not.
+
+use gstomnimatte::background::masked_temporal_median;
+use tch::{Device, Kind, Tensor};
+
+fn textured_background(h: i64, w: i64) -> Tensor {
+    tch::manual_seed(11);
+    Tensor::rand([3, h, w], (Kind::Float, Device::Cpu))
+}
+
+#[test]
+fn a_moving_square_reveals_the_exact_background() {
+    let (h, w, n) = (16, 24, 9);
+    let bg = textured_background(h, w);
+    let mut frames = Vec::new();
+    let mut covered = Vec::new();
+    for i in 0..n {
+        let frame = bg.copy();
+        let mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+        // A 6x6 square moving 3 px per frame: every pixel is uncovered in some frame.
+        let x0 = (i * 3).min(w - 6);
+        let _ = frame.narrow(1, 5, 6).narrow(2, x0, 6).fill_(0.95);
+        let _ = mask.narrow(1, 5, 6).narrow(2, x0, 6).fill_(1.0);
+        frames.push(frame);
+        covered.push(mask);
+    }
+    let est = masked_temporal_median(&Tensor::stack(&frames, 0), &Tensor::stack(&covered, 0));
+    assert!(
+        est.image.equal(&bg),
+        "background differs by {}",
+        (&est.image - &bg).abs().max()
+    );
+    assert_eq!(est.filled.sum(Kind::Int64).int64_value(&[]), 0);
+}
+
+#[test]
+fn never_uncovered_pixels_get_the_neighbourhood_fill() {
+    let (h, w, n) = (16, 16, 5);
+    // A smooth horizontal ramp, so the right fill is predictable.
+    let ramp = (Tensor::arange(w, (Kind::Float, Device::Cpu)) / (w - 1) as f64).view([1, 1, w]);
+    let bg = ramp.expand([3, h, w], false).copy();
+    let frames = bg.unsqueeze(0).repeat([n, 1, 1, 1]);
+    let _ = frames.narrow(2, 4, 4).narrow(3, 6, 4).fill_(0.0); // a static black object
+    let covered = Tensor::zeros([n, 1, h, w], (Kind::Float, Device::Cpu));
+    let _ = covered.narrow(2, 4, 4).narrow(3, 6, 4).fill_(1.0);
+
+    let est = masked_temporal_median(&frames, &covered);
+    let filled = est.filled.squeeze_dim(0);
+    assert_eq!(filled.sum(Kind::Int64).int64_value(&[]), 16);
+    assert!(bool::try_from(filled.narrow(0, 4, 4).narrow(1, 6, 4).all()).unwrap());
+    assert!(
+        est.image.isfinite().all().int64_value(&[]) == 1,
+        "NaN in the background"
+    );
+    // The hole takes colours of the ramp around it, not the object's black.
+    let hole = est.image.narrow(1, 4, 4).narrow(2, 6, 4);
+    let (lo, hi) = (hole.min().double_value(&[]), hole.max().double_value(&[]));
+    assert!(lo > 0.2 && hi < 0.8, "hole filled with {lo}..{hi}");
+    // Pixels that were seen are exact.
+    let seen = est.filled.logical_not().expand([3, h, w], false);
+    assert!(est
+        .image
+        .masked_select(&seen)
+        .equal(&bg.masked_select(&seen)));
+}
+
+#[test]
+fn a_fully_covered_video_falls_back_to_the_plain_median() {
+    let frames = Tensor::rand([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let covered = Tensor::ones([4, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let est = masked_temporal_median(&frames, &covered);
+    assert!(est.image.equal(&frames.median_dim(0, false).0));
+    assert_eq!(est.filled.sum(Kind::Int64).int64_value(&[]), 64);
+}

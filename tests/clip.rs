@@ -1,0 +1,110 @@
+//! Clip sampling and the inference plan, including the first and last frames of a video.
+
+use gstomnimatte::clip::{
+    clip_frames, inference_plan, predict_visibility, random_start, ClipSpec, HiddenPattern,
+};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+#[test]
+fn default_clip_spans_thirteen_frames() {
+    let spec = ClipSpec::default();
+    assert_eq!((spec.length, spec.gap, spec.span()), (5, 3, 13));
+    assert_eq!((spec.look_back(), spec.look_ahead()), (6, 6));
+    assert_eq!(clip_frames(spec, 4, 100), vec![4, 7, 10, 13, 16]);
+    assert_eq!(clip_frames(spec, 0, 8), vec![0, 3, 6, 7, 7]);
+    assert!(ClipSpec::new(2, 3).is_err());
+    assert!(ClipSpec::new(5, 0).is_err());
+}
+
+#[test]
+fn pretraining_hides_three_random_frames() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut patterns = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let v = HiddenPattern::Random { count: 3 }.sample(5, &mut rng);
+        assert_eq!(v.iter().filter(|&&x| !x).count(), 3);
+        patterns.insert(v);
+    }
+    assert_eq!(patterns.len(), 10, "all C(5,3) patterns occur");
+}
+
+#[test]
+fn predict_pattern_and_its_flip() {
+    assert_eq!(
+        predict_visibility(5, false),
+        vec![true, true, false, false, false]
+    );
+    assert_eq!(
+        predict_visibility(5, true),
+        vec![false, false, false, true, true]
+    );
+    let mut rng = StdRng::seed_from_u64(1);
+    let flips = (0..400)
+        .filter(|_| HiddenPattern::Predict.sample(5, &mut rng)[0])
+        .count();
+    assert!((150..250).contains(&flips), "{flips} of 400 unflipped");
+}
+
+#[test]
+fn random_starts_keep_clips_inside_the_video() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let spec = ClipSpec::default();
+    for _ in 0..100 {
+        let s = random_start(spec, 24, &mut rng);
+        assert!(s + spec.span() <= 24);
+    }
+    assert_eq!(random_start(spec, 5, &mut rng), 0);
+}
+
+#[test]
+fn inference_looks_back_in_the_middle_of_a_video() {
+    let p = inference_plan(ClipSpec::default(), 10, Some(24));
+    assert_eq!(p.frames, vec![4, 7, 10, 13, 16]);
+    assert_eq!(p.visible, vec![true, true, false, false, false]);
+    assert_eq!(p.output_index, 2);
+    assert_eq!(p.frames[p.output_index], 10);
+}
+
+#[test]
+fn inference_looks_ahead_at_the_start() {
+    let p = inference_plan(ClipSpec::default(), 0, Some(24));
+    assert_eq!(p.visible, vec![false, false, false, true, true]);
+    assert_eq!(p.frames, vec![0, 0, 0, 3, 6]);
+    assert_eq!(p.frames[p.output_index], 0);
+    // The first frame that can look back uses the normal pattern.
+    let p = inference_plan(ClipSpec::default(), 6, Some(24));
+    assert!(p.visible[0]);
+    assert_eq!(p.frames, vec![0, 3, 6, 9, 12]);
+}
+
+#[test]
+fn inference_clamps_at_the_end_and_in_tiny_videos() {
+    let p = inference_plan(ClipSpec::default(), 23, Some(24));
+    assert_eq!(p.frames, vec![17, 20, 23, 23, 23]);
+    assert_eq!(p.frames[p.output_index], 23);
+    for f in 0..3 {
+        let p = inference_plan(ClipSpec::default(), f, Some(3));
+        assert!(p.frames.iter().all(|&i| i < 3));
+        assert_eq!(p.frames[p.output_index], f);
+    }
+    // Streams of unknown length clamp at the start only.
+    assert_eq!(
+        inference_plan(ClipSpec::default(), 100, None).frames,
+        vec![94, 97, 100, 103, 106]
+    );
+}
+
+#[test]
+fn every_frame_of_a_video_is_the_output_of_its_plan() {
+    for spec in [ClipSpec::default(), ClipSpec::new(7, 2).unwrap()] {
+        for n in [1, 5, 13, 40] {
+            for f in 0..n {
+                let p = inference_plan(spec, f, Some(n));
+                assert_eq!(p.frames.len(), spec.length);
+                assert_eq!(p.frames[p.output_index], f);
+                assert!(!p.visible[p.output_index]);
+            }
+        }
+    }
+}

@@ -31,20 +31,34 @@ pub fn composite(layers: &Tensor, background: &Tensor) -> Tensor {
     })
 }
 
-/// Detail transfer (reference, at output time): the residual `frame - composite` is added
-/// to the colour of every layer and of the background. In the composite each layer's colour
-/// counts with its visibility a_i * prod_{j>i}(1 - a_j) and the background's with its
-/// transmittance prod_j(1 - a_j); these weights sum to one, so the new layers composite back
-/// to `frame` exactly. Where a layer is opaque and in front, the residual (full-resolution
-/// detail the network missed) lands in that layer; where every layer is clear, in the background.
+/// Detail transfer (reference, at output time): hands the residual `frame - composite` back to
+/// the colours of the layers and the background so that they composite to `frame` exactly,
+/// full-resolution detail included, while every colour stays in [0, 1] (8-bit output).
 ///
-/// Returns (layers, background) with the residual added. Colours may leave [0, 1] slightly;
-/// clamp only when writing 8-bit output.
+/// In the composite each layer's colour counts with its visibility w_i = a_i prod_{j>i}(1 - a_j)
+/// (its alpha times the transmittance of the layers in front) and the background's with
+/// w_0 = prod_j(1 - a_j); the weights sum to one. A positive residual r moves every colour c
+/// towards 1 by the same fraction, c + (1 - c) r / (1 - recon): the composite then rises by
+/// exactly r, and the fraction is at most 1 because frame <= 1. A negative residual moves every
+/// colour towards 0 by c r / recon. So where a layer is opaque and in front, its colour becomes
+/// the frame; where every layer is clear, the background does; in between, by visibility.
+///
+/// `layers` [B, L, ..., 4, H, W] and `background`/`frame` in [0, 1]. Returns (layers, background).
 pub fn detail_transfer(layers: &Tensor, background: &Tensor, frame: &Tensor) -> (Tensor, Tensor) {
-    let residual = frame - composite(layers, background);
-    let (rgb, alpha) = split_rgba(layers);
-    let rgb = rgb + residual.unsqueeze(1);
-    (Tensor::cat(&[rgb, alpha], -3), background + residual)
+    const EPS: f64 = 1e-12;
+    let layers = layers.clamp(0.0, 1.0);
+    let background = background.clamp(0.0, 1.0);
+    let recon = composite(&layers, &background);
+    let residual = frame - &recon;
+    let up = residual.clamp_min(0.0) / recon.neg().g_add_scalar(1.0).clamp_min(EPS);
+    let down = residual.neg().clamp_min(0.0) / recon.clamp_min(EPS);
+    let transfer = |c: &Tensor, up: &Tensor, down: &Tensor| c + (1.0 - c) * up - c * down;
+    let (rgb, alpha) = split_rgba(&layers);
+    let rgb = transfer(&rgb, &up.unsqueeze(1), &down.unsqueeze(1));
+    (
+        Tensor::cat(&[rgb, alpha], -3),
+        transfer(&background, &up, &down),
+    )
 }
 
 /// Composited alpha used by the alpha regulariser (reference): A <- A (1 - a_i) + a_i * a_i,

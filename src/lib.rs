@@ -9,6 +9,7 @@ pub mod clip;
 pub mod composite;
 pub mod loss;
 pub mod model;
+pub mod stream;
 pub mod train;
 
 use gst::glib;

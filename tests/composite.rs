@@ -54,6 +54,10 @@ fn detail_transfer_reproduces_the_input_exactly() {
     assert!(max_abs_diff(&composite(&layers, &bg), &frame) > 0.1);
     let (new_layers, new_bg) = detail_transfer(&layers, &bg, &frame);
     assert!(max_abs_diff(&composite(&new_layers, &new_bg), &frame) < 1e-5);
+    // Every colour stays a valid 8-bit colour.
+    for t in [&new_layers, &new_bg] {
+        assert!(t.min().double_value(&[]) >= 0.0 && t.max().double_value(&[]) <= 1.0);
+    }
     // Alpha is untouched; only colours carry the residual.
     assert!(new_layers.narrow(3, 3, 1).equal(&layers.narrow(3, 3, 1)));
 }

@@ -33,7 +33,8 @@ pub fn square_with_shadow(t: i64, h: i64, w: i64) -> (Tensor, Tensor, Tensor) {
     let mut frames = Vec::new();
     let mut masks = Vec::new();
     for i in 0..t {
-        let x0 = 4 + 3 * i;
+        // Moves 3 px a frame, wrapping around before the shadow leaves the picture.
+        let x0 = 4 + (3 * i) % (w - size - 8);
         let y0 = h / 4;
         let frame = bg.copy();
         // Shadow: offset down-right, 50% darker, not part of the mask.

@@ -1,0 +1,360 @@
+//! Streaming decomposition: frames and label maps go in one at a time, one set of layers per
+//! frame comes out as soon as the clip that predicts it is complete (look-ahead of
+//! `ClipSpec::look_ahead` frames), and `finish` drains the rest at the end of a stream.
+//!
+//! Work is shared between the overlapping clips (ARCHITECTURE.md, performance design): each
+//! frame's image is encoded once (and only if some clip sees it), each frame's masks are encoded
+//! once, hidden frames share one encoding of the blacked-out frame, and only the output frame
+//! of each clip is decoded, for all objects in one batch. Memory stays flat: the window holds
+//! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
+
+use crate::background::masked_temporal_median;
+use crate::clip::{inference_plan, ClipSpec};
+use crate::composite::{composite, detail_transfer, to_unit};
+use crate::model::{check_working_size, Encoded, OmnimatteNet};
+use std::collections::VecDeque;
+use tch::{Device, Kind, Tensor};
+
+/// Settings of a streaming decomposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamConfig {
+    pub clip: ClipSpec,
+    /// Height and width the network runs at (multiples of 16).
+    pub working_height: i64,
+    pub working_width: i64,
+    /// Number of objects: label k in 1..=objects is object k, 0 is background.
+    pub objects: usize,
+    /// Recent frames kept for the background median.
+    pub background_frames: usize,
+    /// Masks resized to the working size are binarised at this coverage (METHOD.md: 0.6).
+    pub mask_threshold: f64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            clip: ClipSpec::default(),
+            working_height: 128,
+            working_width: 224,
+            objects: 2,
+            background_frames: 16,
+            mask_threshold: 0.6,
+        }
+    }
+}
+
+/// The decomposition of one frame at full resolution, colours in [0, 1].
+pub struct FrameLayers {
+    /// Frame number since the start (or the last reset).
+    pub index: u64,
+    /// [L, 4, H, W] straight-alpha RGBA, object 1 first (back-most).
+    pub layers: Tensor,
+    /// [3, H, W] the background layer of this frame (the estimate plus this frame's detail
+    /// where it shows through), so that layers over background reproduce the frame.
+    pub background: Tensor,
+    /// [3, H, W] the layers composited over the background.
+    pub reconstruction: Tensor,
+}
+
+/// One frame in the window.
+struct WindowFrame {
+    index: u64,
+    /// [3, H, W] in [0, 1], full resolution (detail transfer needs it).
+    full: Tensor,
+    /// [1, 3, h, w] in [-1, 1] at the working size.
+    working: Tensor,
+    /// Image encoding, made the first time a clip sees this frame.
+    encoded: Option<Encoded>,
+    /// [L, D, h/16, w/16] mask tokens of every object.
+    mask_tokens: Tensor,
+}
+
+/// Masked temporal median over a bounded ring of recent frames.
+struct BackgroundReservoir {
+    capacity: usize,
+    frames: VecDeque<(Tensor, Tensor)>,
+    estimate: Option<Tensor>,
+    pushes_since_estimate: usize,
+}
+
+impl BackgroundReservoir {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            frames: VecDeque::new(),
+            estimate: None,
+            pushes_since_estimate: 0,
+        }
+    }
+
+    fn push(&mut self, frame: &Tensor, covered: &Tensor) {
+        if self.frames.len() == self.capacity {
+            self.frames.pop_front();
+        }
+        self.frames
+            .push_back((frame.shallow_clone(), covered.shallow_clone()));
+        self.pushes_since_estimate += 1;
+    }
+
+    /// The current estimate, recomputed while the reservoir fills and then every quarter of it.
+    fn estimate(&mut self) -> Tensor {
+        let refresh =
+            self.frames.len() < self.capacity || self.pushes_since_estimate * 4 >= self.capacity;
+        if self.estimate.is_none() || (refresh && self.pushes_since_estimate > 0) {
+            let frames: Vec<&Tensor> = self.frames.iter().map(|(f, _)| f).collect();
+            let covered: Vec<&Tensor> = self.frames.iter().map(|(_, c)| c).collect();
+            let bg =
+                masked_temporal_median(&Tensor::stack(&frames, 0), &Tensor::stack(&covered, 0));
+            self.estimate = Some(bg.image);
+            self.pushes_since_estimate = 0;
+        }
+        self.estimate
+            .as_ref()
+            .expect("estimated above")
+            .shallow_clone()
+    }
+}
+
+/// The streaming decomposer. Not thread-safe by itself: one worker owns it.
+pub struct Decomposer {
+    config: StreamConfig,
+    device: Device,
+    window: VecDeque<WindowFrame>,
+    received: u64,
+    next_output: u64,
+    frame_size: Option<(i64, i64)>,
+    /// Encoding of a hidden (all -1) frame at the working size: the same for every clip.
+    hidden: Option<Encoded>,
+    background: BackgroundReservoir,
+}
+
+impl Decomposer {
+    pub fn new(config: StreamConfig, device: Device) -> anyhow::Result<Self> {
+        check_working_size(config.working_height, config.working_width)?;
+        anyhow::ensure!(config.objects >= 1, "at least one object is needed");
+        anyhow::ensure!(
+            config.objects <= 254,
+            "at most 254 objects fit an 8-bit label map"
+        );
+        Ok(Self {
+            background: BackgroundReservoir::new(config.background_frames),
+            config,
+            device,
+            window: VecDeque::new(),
+            received: 0,
+            next_output: 0,
+            frame_size: None,
+            hidden: None,
+        })
+    }
+
+    pub fn config(&self) -> &StreamConfig {
+        &self.config
+    }
+
+    /// Forgets every frame (flush, seek, new stream). The next frame is frame 0 again.
+    pub fn reset(&mut self) {
+        self.window.clear();
+        self.received = 0;
+        self.next_output = 0;
+        self.frame_size = None;
+        self.background = BackgroundReservoir::new(self.config.background_frames);
+    }
+
+    /// Frames received whose layers have not been produced yet.
+    pub fn pending(&self) -> u64 {
+        self.received - self.next_output
+    }
+
+    /// Adds one frame: `frame` [3, H, W] float in [0, 1], `labels` [H, W] integer label map
+    /// (0 = background, k = object k). Returns the frames that became ready, in order.
+    pub fn push(
+        &mut self,
+        net: &OmnimatteNet,
+        frame: &Tensor,
+        labels: &Tensor,
+    ) -> anyhow::Result<Vec<FrameLayers>> {
+        let (h, w) = self.check_input(frame, labels)?;
+        let (wh, ww) = (self.config.working_height, self.config.working_width);
+        let frame = frame.to_device(self.device).to_kind(Kind::Float);
+        let labels = labels.to_device(self.device).to_kind(Kind::Int64);
+
+        tch::no_grad(|| {
+            let objects = Tensor::arange_start(
+                1,
+                self.config.objects as i64 + 1,
+                (Kind::Int64, self.device),
+            );
+            let masks = labels
+                .unsqueeze(0)
+                .eq_tensor(&objects.view([-1, 1, 1]))
+                .to_kind(Kind::Float); // [L, H, W]
+            let small_masks = resize_area(&masks.unsqueeze(1), wh, ww)
+                .ge(self.config.mask_threshold)
+                .to_kind(Kind::Float);
+            let mask_tokens = net.encode_masks(&small_masks);
+            let working = resize_area(&frame.unsqueeze(0), wh, ww) * 2.0 - 1.0;
+            self.background.push(&frame, &labels.gt(0).view([1, h, w]));
+            self.window.push_back(WindowFrame {
+                index: self.received,
+                full: frame,
+                working,
+                encoded: None,
+                mask_tokens,
+            });
+        });
+        self.received += 1;
+
+        let look_ahead = self.config.clip.look_ahead() as u64;
+        let mut ready = Vec::new();
+        while self.next_output + look_ahead < self.received {
+            ready.push(self.emit(net, None)?);
+        }
+        Ok(ready)
+    }
+
+    /// End of stream: produces every pending frame, clamping clips at the last frame.
+    pub fn finish(&mut self, net: &OmnimatteNet) -> anyhow::Result<Vec<FrameLayers>> {
+        let mut ready = Vec::new();
+        while self.next_output < self.received {
+            ready.push(self.emit(net, Some(self.received as usize))?);
+        }
+        Ok(ready)
+    }
+
+    fn check_input(&mut self, frame: &Tensor, labels: &Tensor) -> anyhow::Result<(i64, i64)> {
+        let fs = frame.size();
+        anyhow::ensure!(
+            fs.len() == 3 && fs[0] == 3,
+            "frame must be [3, H, W], got {fs:?}"
+        );
+        let (h, w) = (fs[1], fs[2]);
+        anyhow::ensure!(
+            labels.size() == [h, w],
+            "mask is {:?} but the frame is {h}x{w}: mask and video must have the same size",
+            labels.size()
+        );
+        if let Some((ph, pw)) = self.frame_size {
+            anyhow::ensure!(
+                (ph, pw) == (h, w),
+                "frame size changed from {ph}x{pw} to {h}x{w} mid-stream"
+            );
+        }
+        let max_label = labels.max().int64_value(&[]);
+        anyhow::ensure!(
+            max_label <= self.config.objects as i64,
+            "mask label {max_label} is above the object count {} (labels are 0 = background, 1..={} = objects)",
+            self.config.objects,
+            self.config.objects
+        );
+        self.frame_size = Some((h, w));
+        Ok((h, w))
+    }
+
+    /// Index of frame `index` in the window.
+    fn slot(&self, index: u64) -> usize {
+        let first = self.window.front().expect("window is not empty").index;
+        (index - first) as usize
+    }
+
+    fn hidden_encoding(&mut self, net: &OmnimatteNet) -> &Encoded {
+        let (wh, ww) = (self.config.working_height, self.config.working_width);
+        let device = self.device;
+        self.hidden.get_or_insert_with(|| {
+            net.encode_images(&Tensor::full([1, 3, wh, ww], -1.0, (Kind::Float, device)))
+        })
+    }
+
+    /// Produces frame `next_output`; `video_len` is known only when draining.
+    fn emit(
+        &mut self,
+        net: &OmnimatteNet,
+        video_len: Option<usize>,
+    ) -> anyhow::Result<FrameLayers> {
+        let f = self.next_output;
+        let plan = inference_plan(
+            self.config.clip,
+            f as usize,
+            video_len.or(Some(self.received as usize)),
+        );
+        let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
+            let hidden_features = self.hidden_encoding(net).features.shallow_clone();
+            let hidden_skip = self.hidden_encoding(net).skip.shallow_clone();
+            let mut image_tokens = Vec::with_capacity(plan.frames.len());
+            let mut mask_tokens = Vec::with_capacity(plan.frames.len());
+            for (&source, &visible) in plan.frames.iter().zip(&plan.visible) {
+                let slot = self.slot(source as u64);
+                let entry = &mut self.window[slot];
+                mask_tokens.push(entry.mask_tokens.shallow_clone());
+                image_tokens.push(if visible {
+                    entry
+                        .encoded
+                        .get_or_insert_with(|| net.encode_images(&entry.working))
+                        .features
+                        .shallow_clone()
+                } else {
+                    hidden_features.shallow_clone()
+                });
+            }
+            let image_tokens = Tensor::cat(&image_tokens, 0).unsqueeze(0); // [1, T, D, h, w]
+            let mask_tokens = Tensor::stack(&mask_tokens, 1).unsqueeze(0); // [1, L, T, D, h, w]
+            let visible: Vec<f32> = plan.visible.iter().map(|&v| v as u8 as f32).collect();
+            let visible = Tensor::from_slice(&visible)
+                .view([1, -1])
+                .to_device(self.device);
+            let tokens = net
+                .transform(&image_tokens, &mask_tokens, &visible, false)
+                .select(0, 0)
+                .select(1, plan.output_index as i64); // [L, D, h, w]
+            let l = tokens.size()[0];
+            // The output frame is hidden, so its skip is the hidden frame's.
+            let skip = hidden_skip.expand([l, -1, -1, -1], false);
+            let rgba = to_unit(&net.decode(&tokens, &skip)); // [L, 4, h, w]
+
+            let entry = &self.window[self.slot(f)];
+            let (h, w) = (entry.full.size()[1], entry.full.size()[2]);
+            let rgba = rgba.upsample_bilinear2d([h, w], false, None, None);
+            let background = self.background.estimate();
+            let (layers, background) = detail_transfer(
+                &rgba.unsqueeze(0),
+                &background.unsqueeze(0),
+                &entry.full.unsqueeze(0),
+            );
+            let (layers, background) = (layers.squeeze_dim(0), background.squeeze_dim(0));
+            let reconstruction =
+                composite(&layers.unsqueeze(0), &background.unsqueeze(0)).squeeze_dim(0);
+            Ok(FrameLayers {
+                index: f,
+                layers,
+                background,
+                reconstruction,
+            })
+        })?;
+        self.next_output += 1;
+        self.prune();
+        Ok(output)
+    }
+
+    /// Drops frames no future clip needs: the oldest is look_back frames before the next output.
+    fn prune(&mut self) {
+        let keep_from = self
+            .next_output
+            .saturating_sub(self.config.clip.look_back() as u64);
+        while self.window.front().is_some_and(|e| e.index < keep_from) {
+            self.window.pop_front();
+        }
+    }
+}
+
+/// Area resize of [N, C, H, W] to [N, C, h, w] (exact averages when the sizes divide).
+fn resize_area(x: &Tensor, h: i64, w: i64) -> Tensor {
+    let size = x.size();
+    if size[2] == h && size[3] == w {
+        return x.shallow_clone();
+    }
+    if size[2] >= h && size[3] >= w {
+        x.adaptive_avg_pool2d([h, w])
+    } else {
+        x.upsample_bilinear2d([h, w], false, None, None)
+    }
+}

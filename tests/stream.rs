@@ -1,0 +1,102 @@
+//! The streaming decomposer: one output per frame in order, exact reconstruction, bad input.
+
+mod common;
+
+use common::{seeded_net, square_with_shadow};
+use gstomnimatte::stream::{Decomposer, StreamConfig};
+use tch::{Device, Kind, Tensor};
+
+fn config() -> StreamConfig {
+    StreamConfig {
+        working_height: 64,
+        working_width: 64,
+        objects: 2,
+        ..StreamConfig::default()
+    }
+}
+
+/// Frames [3, H, W] in [0, 1] and label maps [H, W] of a square with a shadow plus a static
+/// second object (label 2).
+fn video(n: i64) -> Vec<(Tensor, Tensor)> {
+    let (frames, masks, _) = square_with_shadow(n, 64, 96);
+    (0..n)
+        .map(|i| {
+            let frame = (frames.get(0).get(i) + 1.0) / 2.0;
+            let labels = masks.get(0).get(0).get(i).get(0).to_kind(Kind::Uint8);
+            let _ = labels.narrow(0, 50, 8).narrow(1, 70, 10).fill_(2);
+            (frame, labels)
+        })
+        .collect()
+}
+
+fn psnr(a: &Tensor, b: &Tensor) -> f64 {
+    let mse = (a - b).square().mean(Kind::Float).double_value(&[]);
+    10.0 * (1.0 / mse.max(1e-20)).log10()
+}
+
+#[test]
+fn every_frame_comes_out_once_in_order_and_reconstructs_the_input() {
+    let (_vs, net) = seeded_net(0);
+    for n in [1, 4, 37] {
+        let frames = video(n);
+        let mut dec = Decomposer::new(config(), Device::Cpu).unwrap();
+        let mut outputs = Vec::new();
+        for (frame, labels) in &frames {
+            outputs.extend(dec.push(&net, frame, labels).unwrap());
+            assert!(dec.pending() <= 6, "more than the look-ahead is pending");
+        }
+        outputs.extend(dec.finish(&net).unwrap());
+        assert_eq!(outputs.len(), n as usize);
+        for (i, out) in outputs.iter().enumerate() {
+            assert_eq!(out.index, i as u64);
+            assert_eq!(out.layers.size(), [2, 4, 64, 96]);
+            assert_eq!(out.background.size(), [3, 64, 96]);
+            let p = psnr(&out.reconstruction, &frames[i].0);
+            assert!(p > 40.0, "frame {i} of {n}: reconstruction PSNR {p:.1} dB");
+        }
+    }
+}
+
+#[test]
+fn labels_above_the_object_count_are_an_error() {
+    let (_vs, net) = seeded_net(0);
+    let mut dec = Decomposer::new(config(), Device::Cpu).unwrap();
+    let (frame, labels) = &video(1)[0];
+    let bad = labels.copy();
+    let _ = bad.narrow(0, 0, 2).fill_(3);
+    let err = dec
+        .push(&net, frame, &bad)
+        .err()
+        .expect("label 3 of 2 objects");
+    assert!(
+        err.to_string()
+            .contains("mask label 3 is above the object count 2"),
+        "{err}"
+    );
+    let err = dec
+        .push(&net, frame, &labels.narrow(0, 0, 32))
+        .err()
+        .expect("size mismatch");
+    assert!(err.to_string().contains("same size"), "{err}");
+}
+
+#[test]
+fn reset_starts_a_new_stream() {
+    let (_vs, net) = seeded_net(0);
+    let frames = video(10);
+    let mut dec = Decomposer::new(config(), Device::Cpu).unwrap();
+    for (frame, labels) in &frames {
+        dec.push(&net, frame, labels).unwrap();
+    }
+    dec.reset();
+    assert_eq!(dec.pending(), 0);
+    let mut outputs = Vec::new();
+    for (frame, labels) in &frames[..3] {
+        outputs.extend(dec.push(&net, frame, labels).unwrap());
+    }
+    outputs.extend(dec.finish(&net).unwrap());
+    assert_eq!(
+        outputs.iter().map(|o| o.index).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+}

@@ -7,6 +7,7 @@
 pub mod background;
 pub mod clip;
 pub mod composite;
+pub mod element;
 pub mod loss;
 pub mod model;
 pub mod stream;
@@ -14,8 +15,8 @@ pub mod train;
 
 use gst::glib;
 
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    element::register(plugin)
 }
 
 gst::plugin_define!(

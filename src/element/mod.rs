@@ -1,0 +1,25 @@
+//! The `omnimatte` element: a thin GStreamer adapter around [`crate::stream::Decomposer`].
+
+use gst::glib;
+use gst::prelude::*;
+
+mod convert;
+mod imp;
+mod output;
+mod pairing;
+pub mod settings;
+
+glib::wrapper! {
+    /// Splits video into one RGBA layer per object with its effects, plus background and
+    /// reconstruction. See `gst-inspect-1.0 omnimatte`.
+    pub struct Omnimatte(ObjectSubclass<imp::Omnimatte>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "omnimatte",
+        gst::Rank::NONE,
+        Omnimatte::static_type(),
+    )
+}

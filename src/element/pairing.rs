@@ -1,0 +1,143 @@
+//! Pairs video frames with masks by running time, keeping video-side events in order with the
+//! frames around them, and hands the worker its work in stream order.
+
+use gst::prelude::*;
+use gst_video::VideoInfo;
+use std::collections::VecDeque;
+
+/// A buffer with what pairing and conversion need to know about it.
+pub struct Timed {
+    pub buffer: gst::Buffer,
+    pub running_time: Option<gst::ClockTime>,
+    pub info: VideoInfo,
+}
+
+/// What the worker does, in stream order.
+pub enum Work {
+    Frame {
+        video: Timed,
+        mask: Timed,
+    },
+    /// Downstream events of the video stream (segment, tags, ...), sent on every src pad.
+    Event(gst::Event),
+    /// New video caps: finish the frames of the old size, then announce RGBA caps of the new.
+    Caps(VideoInfo),
+    StreamStart(gst::Event),
+    /// End of stream: produce every pending frame, then send EOS.
+    Drain,
+    /// After a flush: forget the window.
+    Reset,
+}
+
+/// Items from the video pad, waiting for masks.
+pub enum VideoItem {
+    Frame(Timed),
+    Other(Work),
+}
+
+/// The pairing state, shared by the two sink pads and the worker (behind one mutex).
+#[derive(Default)]
+pub struct Pairing {
+    pub video: VecDeque<VideoItem>,
+    pub masks: VecDeque<Timed>,
+    pub work: VecDeque<Work>,
+    pub video_flushing: bool,
+    pub mask_flushing: bool,
+    pub mask_eos: bool,
+    /// The worker is processing an item (flush-stop waits for it).
+    pub busy: bool,
+    pub shutdown: bool,
+    /// The last combined downstream flow, returned by the chain functions.
+    pub flow: Option<gst::FlowError>,
+}
+
+impl Pairing {
+    /// Frames waiting in the pairing and in the worker's queue.
+    pub fn queued_frames(&self) -> usize {
+        self.video
+            .iter()
+            .filter(|i| matches!(i, VideoItem::Frame(_)))
+            .count()
+            + self
+                .work
+                .iter()
+                .filter(|w| matches!(w, Work::Frame { .. }))
+                .count()
+    }
+
+    /// Moves everything that can go to the worker: events in order, frames with their masks.
+    /// Errors say which stream lacks what.
+    pub fn pair(&mut self) -> Result<(), String> {
+        while let Some(item) = self.video.front() {
+            match item {
+                VideoItem::Other(_) => {
+                    let Some(VideoItem::Other(work)) = self.video.pop_front() else {
+                        unreachable!()
+                    };
+                    self.work.push_back(work);
+                }
+                VideoItem::Frame(frame) => {
+                    let Some(mask) = self.masks.front() else {
+                        if self.mask_eos {
+                            return Err(format!(
+                                "missing mask: the mask stream ended before the video frame at running time {}; every frame needs a mask",
+                                display_time(frame.running_time)
+                            ));
+                        }
+                        return Ok(());
+                    };
+                    check_match(frame, mask)?;
+                    let Some(VideoItem::Frame(video)) = self.video.pop_front() else {
+                        unreachable!()
+                    };
+                    let mask = self.masks.pop_front().expect("checked above");
+                    self.work.push_back(Work::Frame { video, mask });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn display_time(t: Option<gst::ClockTime>) -> String {
+    t.map_or_else(|| "none".to_string(), |t| t.to_string())
+}
+
+/// A frame and a mask belong together when their running times are within half a frame.
+fn check_match(frame: &Timed, mask: &Timed) -> Result<(), String> {
+    let (vw, vh, mw, mh) = (
+        frame.info.width(),
+        frame.info.height(),
+        mask.info.width(),
+        mask.info.height(),
+    );
+    if (vw, vh) != (mw, mh) {
+        return Err(format!(
+            "mask size {mw}x{mh} does not match the video size {vw}x{vh}"
+        ));
+    }
+    let (Some(v), Some(m)) = (frame.running_time, mask.running_time) else {
+        return Ok(()); // untimed streams pair in order
+    };
+    let half_frame = frame
+        .buffer
+        .duration()
+        .or_else(|| {
+            let fps = frame.info.fps();
+            (fps.numer() > 0).then(|| {
+                gst::ClockTime::SECOND.mul_div_floor(fps.denom() as u64, fps.numer() as u64)
+            })?
+        })
+        .map_or(gst::ClockTime::from_mseconds(1), |d| d / 2);
+    if m + half_frame < v {
+        return Err(format!(
+            "mask at running time {m} has no video frame (the next frame is at {v}): mask and video are not aligned"
+        ));
+    }
+    if v + half_frame < m {
+        return Err(format!(
+            "missing mask for the video frame at running time {v} (the next mask is at {m}): every frame needs a mask"
+        ));
+    }
+    Ok(())
+}

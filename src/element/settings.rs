@@ -1,0 +1,140 @@
+//! The element's properties, their defaults, and how they become a model and a stream config.
+
+use crate::clip::ClipSpec;
+use crate::model::{weights, ModelConfig, OmnimatteNet};
+use crate::stream::StreamConfig;
+use anyhow::Context;
+use std::path::PathBuf;
+use tch::{nn, Device};
+
+pub const DEFAULT_OBJECTS: u32 = 2;
+pub const DEFAULT_WORKING_HEIGHT: u32 = 128;
+pub const DEFAULT_WORKING_WIDTH: u32 = 224;
+pub const DEFAULT_BACKGROUND_FRAMES: u32 = 16;
+pub const DEFAULT_PROCESSING_LATENCY_MS: u32 = 500;
+pub const DEFAULT_DEVICE: &str = "auto";
+
+/// Where the bundled pretrained weights live in a source checkout.
+pub const BUNDLED_WEIGHTS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/weights/omnimatte.safetensors");
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// safetensors file; empty = the bundled weights.
+    pub weights: String,
+    /// "auto", "cpu" or "cuda:N".
+    pub device: String,
+    pub objects: u32,
+    pub working_height: u32,
+    pub working_width: u32,
+    pub clip_length: u32,
+    pub clip_gap: u32,
+    pub background_frames: u32,
+    pub processing_latency_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let clip = ClipSpec::default();
+        Self {
+            weights: String::new(),
+            device: DEFAULT_DEVICE.into(),
+            objects: DEFAULT_OBJECTS,
+            working_height: DEFAULT_WORKING_HEIGHT,
+            working_width: DEFAULT_WORKING_WIDTH,
+            clip_length: clip.length as u32,
+            clip_gap: clip.gap as u32,
+            background_frames: DEFAULT_BACKGROUND_FRAMES,
+            processing_latency_ms: DEFAULT_PROCESSING_LATENCY_MS,
+        }
+    }
+}
+
+/// How the weights were obtained, for the log and for a loud warning.
+pub enum WeightsSource {
+    File(PathBuf),
+    /// No weights file exists: random initialisation (seeded), useless for real decompositions.
+    RandomInit,
+}
+
+impl Settings {
+    pub fn clip(&self) -> anyhow::Result<ClipSpec> {
+        ClipSpec::new(self.clip_length as usize, self.clip_gap as usize)
+    }
+
+    pub fn stream_config(&self) -> anyhow::Result<StreamConfig> {
+        Ok(StreamConfig {
+            clip: self.clip()?,
+            working_height: self.working_height as i64,
+            working_width: self.working_width as i64,
+            objects: self.objects as usize,
+            background_frames: self.background_frames as usize,
+            ..StreamConfig::default()
+        })
+    }
+
+    /// The device the `device` property names. Asking for CUDA where there is none is an error.
+    pub fn device(&self) -> anyhow::Result<Device> {
+        parse_device(&self.device)
+    }
+
+    /// Builds the network on `device` and loads the weights.
+    pub fn load_model(
+        &self,
+        device: Device,
+    ) -> anyhow::Result<(nn::VarStore, OmnimatteNet, WeightsSource)> {
+        let clip = self.clip()?;
+        let config = ModelConfig {
+            max_frames: ModelConfig::default().max_frames.max(clip.length as i64),
+            ..ModelConfig::default()
+        };
+        tch::manual_seed(0);
+        let mut vs = nn::VarStore::new(device);
+        let net = OmnimatteNet::new(&vs.root(), config)?;
+        let path = if self.weights.is_empty() {
+            let bundled = PathBuf::from(BUNDLED_WEIGHTS);
+            if !bundled.exists() {
+                return Ok((vs, net, WeightsSource::RandomInit));
+            }
+            bundled
+        } else {
+            PathBuf::from(&self.weights)
+        };
+        anyhow::ensure!(
+            path.exists(),
+            "weights file {} does not exist",
+            path.display()
+        );
+        weights::load(&mut vs, &path)
+            .with_context(|| format!("loading weights {}", path.display()))?;
+        Ok((vs, net, WeightsSource::File(path)))
+    }
+}
+
+/// "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".
+pub fn parse_device(name: &str) -> anyhow::Result<Device> {
+    let name = name.trim().to_ascii_lowercase();
+    match name.as_str() {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        _ => {
+            let index = match name.strip_prefix("cuda") {
+                Some("") => 0,
+                Some(rest) => rest
+                    .strip_prefix(':')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .with_context(|| {
+                        format!("device `{name}`: expected auto, cpu, cuda or cuda:N")
+                    })?,
+                None => anyhow::bail!("device `{name}`: expected auto, cpu, cuda or cuda:N"),
+            };
+            let count = tch::Cuda::device_count() as usize;
+            anyhow::ensure!(
+                index < count,
+                "device `{name}` was asked for, but {} (is this a CUDA build? see scripts/setup.sh --cuda)",
+                if count == 0 { "no CUDA device is available".to_string() } else { format!("only {count} CUDA devices exist") }
+            );
+            Ok(Device::Cuda(index))
+        }
+    }
+}

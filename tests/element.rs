@@ -1,0 +1,172 @@
+//! The omnimatte element in real pipelines: one output per input frame on every pad, with the
+//! input's timestamps; exact reconstruction; clear errors on bad input.
+
+#[path = "common/gst_helpers.rs"]
+mod helpers;
+
+use gst::prelude::*;
+use helpers::*;
+use std::time::Duration;
+
+const W: usize = 80;
+const H: usize = 64;
+
+fn pipeline(extra_props: &str, video_caps: &str, mask_caps: &str) -> gst::Pipeline {
+    let desc = format!(
+        "appsrc name=video format=time caps=\"{video_caps}\" ! omnimatte name=om objects=2 working-height=64 working-width=64 {extra_props} ! appsink name=src sync=false \
+         appsrc name=mask format=time caps=\"{mask_caps}\" ! om.mask \
+         om.layer_1 ! appsink name=layer_1 sync=false \
+         om.layer_2 ! appsink name=layer_2 sync=false \
+         om.background ! appsink name=background sync=false"
+    );
+    gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap()
+}
+
+fn caps(format: &str, w: usize, h: usize) -> String {
+    format!("video/x-raw,format={format},width={w},height={h},framerate={FPS}/1")
+}
+
+fn run_video(n: usize) -> (Vec<(Vec<u8>, Vec<u8>)>, RunResult) {
+    init();
+    let video = synthetic_video(n, W, H);
+    let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    let result = run(&p, Duration::from_secs(120), |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    });
+    (video, result)
+}
+
+#[test]
+fn every_pad_gets_one_buffer_per_frame_with_its_timestamps() {
+    for n in [1usize, 4, 37] {
+        let (video, result) = run_video(n);
+        assert!(result.error.is_none(), "{:?}", result.error);
+        for pad in ["src", "layer_1", "layer_2", "background"] {
+            let out = &result.outputs[pad];
+            assert_eq!(out.len(), n, "{pad} with {n} frames");
+            for (i, (pts, duration, bytes)) in out.iter().enumerate() {
+                assert_eq!(*pts, Some(frame_duration() * i as u64), "{pad} frame {i}");
+                assert_eq!(*duration, Some(frame_duration()));
+                assert_eq!(bytes.len(), W * H * 4);
+            }
+        }
+        // The reconstruction reproduces the input (detail transfer).
+        for (i, (_, _, rgba)) in result.outputs["src"].iter().enumerate() {
+            let p = psnr_rgb(rgba, &video[i].0);
+            assert!(p > 40.0, "frame {i} of {n}: PSNR {p:.1} dB");
+        }
+        // The background is opaque.
+        assert!(result.outputs["background"][0]
+            .2
+            .chunks(4)
+            .all(|px| px[3] == 255));
+    }
+}
+
+fn expect_error(result: &RunResult, needle: &str) {
+    let err = result
+        .error
+        .as_deref()
+        .unwrap_or_else(|| panic!("expected an error containing `{needle}`, got none"));
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+}
+
+#[test]
+fn a_mask_of_another_size_is_an_error() {
+    init();
+    let video = synthetic_video(3, W, H);
+    let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", 64, 64));
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks = vec![vec![0u8; 64 * 64]; 3];
+    let result = run(&p, Duration::from_secs(30), |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    });
+    expect_error(
+        &result,
+        "mask size 64x64 does not match the video size 80x64",
+    );
+}
+
+#[test]
+fn a_mask_stream_that_ends_first_is_an_error() {
+    init();
+    let video = synthetic_video(5, W, H);
+    let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().take(2).map(|v| v.1.clone()).collect();
+    let result = run(&p, Duration::from_secs(30), |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    });
+    expect_error(&result, "missing mask");
+}
+
+#[test]
+fn a_label_above_the_object_count_is_an_error() {
+    init();
+    let video = synthetic_video(3, W, H);
+    let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let mut masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    masks[1][10] = 3;
+    let result = run(&p, Duration::from_secs(30), |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    });
+    expect_error(&result, "mask label 3 is above the object count 2");
+}
+
+#[test]
+fn a_non_time_segment_is_an_error() {
+    init();
+    let desc = format!(
+        "appsrc name=video format=bytes caps=\"{}\" ! omnimatte name=om working-height=64 working-width=64 ! appsink name=src sync=false \
+         appsrc name=mask format=time caps=\"{}\" ! om.mask",
+        caps("RGB", W, H),
+        caps("GRAY8", W, H)
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let video = synthetic_video(2, W, H);
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    let result = run(&p, Duration::from_secs(30), |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    });
+    expect_error(&result, "not in TIME format");
+}
+
+#[test]
+fn asking_for_cuda_without_a_gpu_is_a_clear_error() {
+    init();
+    if tch::Cuda::is_available() {
+        return; // this machine has a GPU: nothing to refuse
+    }
+    let p = pipeline("device=cuda:0", &caps("RGB", W, H), &caps("GRAY8", W, H));
+    let result = run(&p, Duration::from_secs(30), |_| {});
+    expect_error(&result, "no CUDA device is available");
+}
+
+#[test]
+fn a_layer_pad_beyond_the_object_count_is_refused() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte")
+        .property("objects", 2u32)
+        .build()
+        .unwrap();
+    assert!(element.request_pad_simple("layer_3").is_none());
+    let pad = element
+        .request_pad_simple("layer_2")
+        .expect("layer_2 of 2 objects");
+    assert_eq!(pad.name(), "layer_2");
+    assert!(
+        element.request_pad_simple("layer_2").is_none(),
+        "each layer pad exists once"
+    );
+    assert!(element.request_pad_simple("background").is_some());
+}

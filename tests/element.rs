@@ -29,7 +29,7 @@ fn caps(format: &str, w: usize, h: usize) -> String {
     format!("video/x-raw,format={format},width={w},height={h},framerate={FPS}/1")
 }
 
-fn run_video(n: usize) -> (Vec<(Vec<u8>, Vec<u8>)>, RunResult) {
+fn run_video(n: usize) -> (Vec<Frame>, RunResult) {
     init();
     let video = synthetic_video(n, W, H);
     let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
@@ -49,15 +49,15 @@ fn every_pad_gets_one_buffer_per_frame_with_its_timestamps() {
         for pad in ["src", "layer_1", "layer_2", "background"] {
             let out = &result.outputs[pad];
             assert_eq!(out.len(), n, "{pad} with {n} frames");
-            for (i, (pts, duration, bytes)) in out.iter().enumerate() {
-                assert_eq!(*pts, Some(frame_duration() * i as u64), "{pad} frame {i}");
-                assert_eq!(*duration, Some(frame_duration()));
-                assert_eq!(bytes.len(), W * H * 4);
+            for (i, b) in out.iter().enumerate() {
+                assert_eq!(b.pts, Some(frame_duration() * i as u64), "{pad} frame {i}");
+                assert_eq!(b.duration, Some(frame_duration()));
+                assert_eq!(b.bytes.len(), W * H * 4);
             }
         }
         // The reconstruction reproduces the input (detail transfer).
-        for (i, (_, _, rgba)) in result.outputs["src"].iter().enumerate() {
-            let p = psnr_rgb(rgba, &video[i].0);
+        for (i, b) in result.outputs["src"].iter().enumerate() {
+            let p = psnr_rgb(&b.bytes, &video[i].0);
             assert!(p > 40.0, "frame {i} of {n}: PSNR {p:.1} dB");
         }
         // The background is opaque.

@@ -16,7 +16,7 @@ pub fn init() {
 
 /// An RGB test video: a bright square moving over a gradient, its dark "shadow" beside it, and
 /// a second static object. Returns per frame (RGB bytes, label bytes).
-pub fn synthetic_video(n: usize, w: usize, h: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn synthetic_video(n: usize, w: usize, h: usize) -> Vec<Frame> {
     (0..n)
         .map(|i| {
             let mut rgb = vec![0u8; w * h * 3];
@@ -82,10 +82,20 @@ pub fn feed(
     let _ = mask.end_of_stream();
 }
 
+/// One buffer an appsink received.
+pub struct OutBuffer {
+    pub pts: Option<gst::ClockTime>,
+    pub duration: Option<gst::ClockTime>,
+    pub bytes: Vec<u8>,
+}
+
+/// An RGB frame (packed bytes) and its label map.
+pub type Frame = (Vec<u8>, Vec<u8>);
+
 /// What a pipeline run produced.
 pub struct RunResult {
-    /// Buffers per appsink name: (pts, duration, RGBA bytes).
-    pub outputs: BTreeMap<String, Vec<(Option<gst::ClockTime>, Option<gst::ClockTime>, Vec<u8>)>>,
+    /// Buffers per appsink name.
+    pub outputs: BTreeMap<String, Vec<OutBuffer>>,
     /// The first error message, if any.
     pub error: Option<String>,
     pub warnings: Vec<String>,

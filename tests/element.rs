@@ -62,7 +62,7 @@ fn every_pad_gets_one_buffer_per_frame_with_its_timestamps() {
         }
         // The background is opaque.
         assert!(result.outputs["background"][0]
-            .2
+            .bytes
             .chunks(4)
             .all(|px| px[3] == 255));
     }

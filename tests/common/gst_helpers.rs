@@ -108,7 +108,7 @@ pub fn run(
     timeout: Duration,
     before_play: impl FnOnce(&gst::Pipeline),
 ) -> RunResult {
-    let outputs: Arc<Mutex<BTreeMap<String, Vec<_>>>> = Arc::default();
+    let outputs: Arc<Mutex<BTreeMap<String, Vec<OutBuffer>>>> = Arc::default();
     for element in pipeline.iterate_recurse().into_iter().flatten() {
         if let Ok(sink) = element.clone().downcast::<gst_app::AppSink>() {
             let name = sink.name().to_string();

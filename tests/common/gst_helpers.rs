@@ -120,11 +120,16 @@ pub fn run(
                         let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                         let buffer = sample.buffer().unwrap();
                         let bytes = buffer.map_readable().unwrap().to_vec();
-                        outputs.lock().unwrap().get_mut(&name).unwrap().push((
-                            buffer.pts(),
-                            buffer.duration(),
-                            bytes,
-                        ));
+                        outputs
+                            .lock()
+                            .unwrap()
+                            .get_mut(&name)
+                            .unwrap()
+                            .push(OutBuffer {
+                                pts: buffer.pts(),
+                                duration: buffer.duration(),
+                                bytes,
+                            });
                         Ok(gst::FlowSuccess::Ok)
                     })
                     .build(),

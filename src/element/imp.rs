@@ -172,6 +172,10 @@ impl Omnimatte {
         if p.mask_flushing {
             return Err(gst::FlowError::Flushing);
         }
+        if p.video_done {
+            // Every frame has its mask: tell a (possibly endless) mask source to stop.
+            return Err(gst::FlowError::Eos);
+        }
         p.masks.push_back(Timed {
             buffer,
             running_time: rt,
@@ -275,6 +279,7 @@ impl Omnimatte {
                             .unwrap_or_else(|e| e.into_inner());
                     }
                     p.video_flushing = false;
+                    p.video_done = false;
                     p.flow = None;
                     p.work.push_back(Work::Reset);
                     self.shared.changed.notify_all();

@@ -44,6 +44,8 @@ pub struct Pairing {
     pub video_flushing: bool,
     pub mask_flushing: bool,
     pub mask_eos: bool,
+    /// The video stream's end went to the worker: masks beyond it are not needed.
+    pub video_done: bool,
     /// The worker is processing an item (flush-stop waits for it).
     pub busy: bool,
     pub shutdown: bool,
@@ -74,6 +76,7 @@ impl Pairing {
                     let Some(VideoItem::Other(work)) = self.video.pop_front() else {
                         unreachable!()
                     };
+                    self.video_done |= matches!(work, Work::Drain);
                     self.work.push_back(work);
                 }
                 VideoItem::Frame(frame) => {

@@ -96,11 +96,12 @@ impl BackgroundReservoir {
         self.pushes_since_estimate += 1;
     }
 
-    /// The current estimate, recomputed while the reservoir fills and then every quarter of it.
+    /// The current estimate, recomputed every quarter of the reservoir's capacity (the
+    /// median over many frames moves slowly; recomputing it per frame would cost more than
+    /// the network at small sizes).
     fn estimate(&mut self) -> Tensor {
-        let refresh =
-            self.frames.len() < self.capacity || self.pushes_since_estimate * 4 >= self.capacity;
-        if self.estimate.is_none() || (refresh && self.pushes_since_estimate > 0) {
+        let refresh_every = (self.capacity / 4).max(1);
+        if self.estimate.is_none() || self.pushes_since_estimate >= refresh_every {
             let frames: Vec<&Tensor> = self.frames.iter().map(|(f, _)| f).collect();
             let covered: Vec<&Tensor> = self.frames.iter().map(|(_, c)| c).collect();
             let bg =

@@ -4,7 +4,7 @@
 //! Chain functions only pair buffers and queue them; the network runs on the worker thread,
 //! which holds no lock while it computes or pushes.
 
-use super::convert::{frame_to_tensor, mask_to_tensor, tensor_to_rgba_buffer, VIDEO_FORMATS};
+use super::convert::{frame_to_tensor, mask_to_tensor, tensors_to_rgba_buffers, VIDEO_FORMATS};
 use super::output::{PadItem, PadQueue};
 use super::pairing::{Pairing, Timed, VideoItem, Work};
 use super::settings::{self, Settings, WeightsSource};
@@ -588,30 +588,29 @@ impl Omnimatte {
         out: &FrameLayers,
         pts: Option<gst::ClockTime>,
         duration: Option<gst::ClockTime>,
-    ) -> anyhow::Result<bool> {
-        let make = |image: &tch::Tensor| -> anyhow::Result<PadItem> {
-            let mut buffer = tensor_to_rgba_buffer(image)?;
-            let b = buffer.get_mut().expect("new buffer is writable");
-            b.set_pts(pts);
-            b.set_duration(duration);
-            Ok(PadItem::Buffer(buffer))
-        };
+    ) -> bool {
         let (background, layers) = {
             let outputs = lock(&self.outputs);
             (outputs.background.clone(), outputs.layers.clone())
         };
-        let mut targets = vec![(self.src_out.clone(), make(&out.reconstruction)?)];
+        let mut targets = vec![self.src_out.clone()];
+        let mut images = vec![out.reconstruction.shallow_clone()];
         if let Some(bg) = background {
-            targets.push((bg, make(&out.background)?));
+            targets.push(bg);
+            images.push(out.background.shallow_clone());
         }
         for (k, layer) in layers {
-            targets.push((layer, make(&out.layers.get(k as i64 - 1))?));
+            targets.push(layer);
+            images.push(out.layers.get(k as i64 - 1));
         }
         let mut queued = true;
-        for (target, item) in targets {
-            queued &= target.queue.push(item);
+        for (target, mut buffer) in targets.into_iter().zip(tensors_to_rgba_buffers(&images)) {
+            let b = buffer.get_mut().expect("new buffer is writable");
+            b.set_pts(pts);
+            b.set_duration(duration);
+            queued &= target.queue.push(PadItem::Buffer(buffer));
         }
-        Ok(queued)
+        queued
     }
 
     /// Announces RGBA caps of the video's size and rate on every src pad.
@@ -745,7 +744,7 @@ fn push_all(
 ) -> anyhow::Result<()> {
     for out in outs {
         let (pts, duration) = timestamps.pop_front().unwrap_or((None, None));
-        if !imp.push_frame(out, pts, duration)? {
+        if !imp.push_frame(out, pts, duration) {
             break; // flushing: the frames are dropped on purpose
         }
     }

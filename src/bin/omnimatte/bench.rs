@@ -1,0 +1,393 @@
+//! `omnimatte bench`: speed of the element against the network work it cannot avoid.
+//!
+//! For each working size the input frames have that size, so no resizing is measured. Four
+//! numbers per size, frames per second over the same synthetic frames:
+//! - element: appsrc -> omnimatte -> fakesinks on src, every layer and background pad;
+//! - core: `Decomposer::push` on tensors (the element minus GStreamer and conversions);
+//! - network: per frame, the network calls the element makes (one image encoding, one mask
+//!   encoding per object, one transformer pass over the clip, one decode per object);
+//! - naive: a whole 5-frame clip forward per output frame, what a simple element would do.
+//!
+//! The element's overhead is (element time - network time) / network time.
+
+use anyhow::Context;
+use gst::prelude::*;
+use gstomnimatte::element::settings::parse_device;
+use gstomnimatte::model::{ModelConfig, OmnimatteNet};
+use gstomnimatte::stream::{Decomposer, StreamConfig};
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Working sizes HxW (the input frames have the same size).
+    #[arg(long, value_delimiter = ',', default_value = "128x224,256x448")]
+    sizes: Vec<String>,
+    /// Frames measured per size (after a warm-up of 8).
+    #[arg(long, default_value_t = 40)]
+    frames: usize,
+    #[arg(long, default_value_t = 2)]
+    objects: usize,
+    /// CPU threads for libtorch (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// auto, cpu or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+const WARMUP: usize = 8;
+
+/// A timed loop over the frames: seconds for the measured (post warm-up) frames.
+type Measurement =
+    fn(&OmnimatteNet, &StreamConfig, &[(Tensor, Tensor)], Device) -> anyhow::Result<f64>;
+/// Element outputs before its timer starts (model loading and the first clips are excluded).
+const ELEMENT_WARMUP_OUTPUTS: usize = 2;
+
+fn parse_size(s: &str) -> anyhow::Result<(usize, usize)> {
+    let (h, w) = s
+        .split_once('x')
+        .with_context(|| format!("size `{s}` is not HxW"))?;
+    Ok((h.parse()?, w.parse()?))
+}
+
+/// Frames [3, H, W] in [0, 1] and label maps: squares moving over a gradient.
+fn frames(n: usize, h: usize, w: usize, objects: usize) -> Vec<(Tensor, Tensor)> {
+    let ys = Tensor::arange(h as i64, (Kind::Float, Device::Cpu)).view([1, h as i64, 1]) / h as f64;
+    let xs = Tensor::arange(w as i64, (Kind::Float, Device::Cpu)).view([1, 1, w as i64]) / w as f64;
+    let bg = Tensor::cat(
+        &[
+            (&ys * 0.5 + 0.2).expand([1, h as i64, w as i64], false),
+            (&xs * 0.5 + 0.2).expand([1, h as i64, w as i64], false),
+            (&ys + &xs) * 0.3,
+        ],
+        0,
+    );
+    let side = (h / 4) as i64;
+    (0..n)
+        .map(|i| {
+            let frame = bg.copy();
+            let labels = Tensor::zeros([h as i64, w as i64], (Kind::Uint8, Device::Cpu));
+            for k in 0..objects {
+                let x = ((i * 3 + k * w / 3) % (w - side as usize)) as i64;
+                let y = ((k * h / 3) % (h - side as usize)) as i64;
+                let _ = frame
+                    .narrow(1, y, side)
+                    .narrow(2, x, side)
+                    .fill_(0.9 - 0.2 * k as f64);
+                let _ = labels
+                    .narrow(0, y, side)
+                    .narrow(1, x, side)
+                    .fill_(k as i64 + 1);
+            }
+            (frame, labels)
+        })
+        .collect()
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn fps(frames: usize, secs: f64) -> f64 {
+    frames as f64 / secs
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(t) = args.threads {
+        tch::set_num_threads(t);
+    }
+    let device = parse_device(&args.device)?;
+    gst::init()?;
+    gstomnimatte::plugin_register_static()?;
+    println!(
+        "omnimatte bench: device {device:?}, {} libtorch CPU threads, {} objects, {} frames per size (+{WARMUP} warm-up), random-init weights",
+        tch::get_num_threads(),
+        args.objects,
+        args.frames
+    );
+    println!(
+        "{:>9} {:>12} {:>12} {:>12} {:>12} {:>10}",
+        "size", "element fps", "core fps", "network fps", "naive fps", "overhead"
+    );
+    for size in &args.sizes {
+        let (h, w) = parse_size(size)?;
+        let config = StreamConfig {
+            working_height: h as i64,
+            working_width: w as i64,
+            objects: args.objects,
+            ..StreamConfig::default()
+        };
+        let total = args.frames + WARMUP;
+        // Each measurement runs on a thread of its own, as the element's worker does:
+        // libtorch's OpenMP team belongs to the calling thread, and a team left idle by one
+        // measurement would spin against the next one on a small machine. Tensors are not
+        // Sync, so every thread builds the same seeded network and frames.
+        let measure = |f: Measurement| {
+            on_own_thread(|| {
+                let (_vs, net) = seeded_net(device)?;
+                f(&net, &config, &frames(total, h, w, args.objects), device)
+            })
+        };
+        let element =
+            on_own_thread(|| time_element(&args, h, w, &frames(total, h, w, args.objects)))?;
+        let network = measure(time_network)?;
+        let core = measure(time_core)?;
+        let naive = measure(time_naive)?;
+        let n = args.frames;
+        println!(
+            "{:>9} {:>12.2} {:>12.2} {:>12.2} {:>12.2} {:>9.1}%",
+            format!("{h}x{w}"),
+            fps(n, element),
+            fps(n, core),
+            fps(n, network),
+            fps(n, naive),
+            100.0 * (element - network) / network
+        );
+    }
+    Ok(())
+}
+
+fn seeded_net(device: Device) -> anyhow::Result<(nn::VarStore, OmnimatteNet)> {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let net = OmnimatteNet::new(&vs.root(), ModelConfig::default())?;
+    Ok((vs, net))
+}
+
+fn on_own_thread<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+    std::thread::scope(|scope| scope.spawn(f).join().expect("benchmark thread panicked"))
+}
+
+/// Seconds for the measured frames of a loop that processes frame i per call.
+fn timed(
+    total: usize,
+    device: Device,
+    mut step: impl FnMut(usize) -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
+    let mut start = Instant::now();
+    for i in 0..total {
+        if i == WARMUP {
+            sync(device);
+            start = Instant::now();
+        }
+        step(i)?;
+    }
+    sync(device);
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn time_core(
+    net: &OmnimatteNet,
+    config: &StreamConfig,
+    input: &[(Tensor, Tensor)],
+    device: Device,
+) -> anyhow::Result<f64> {
+    let mut dec = Decomposer::new(config.clone(), device)?;
+    timed(input.len(), device, |i| {
+        dec.push(net, &input[i].0, &input[i].1)?;
+        Ok(())
+    })
+}
+
+fn time_network(
+    net: &OmnimatteNet,
+    config: &StreamConfig,
+    input: &[(Tensor, Tensor)],
+    device: Device,
+) -> anyhow::Result<f64> {
+    let (t, l) = (config.clip.length as i64, config.objects as i64);
+    let (h, w) = (config.working_height, config.working_width);
+    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0])
+        .view([1, t])
+        .to_device(device);
+    tch::no_grad(|| {
+        let hidden = net.encode_images(&Tensor::full([1, 3, h, w], -1.0, (Kind::Float, device)));
+        let mut image_tokens: Vec<Tensor> = Vec::new();
+        let mut mask_tokens: Vec<Tensor> = Vec::new();
+        timed(input.len(), device, |i| {
+            let frame = input[i].0.to_device(device).unsqueeze(0) * 2.0 - 1.0;
+            let masks = Tensor::stack(
+                &(1..=l)
+                    .map(|k| input[i].1.eq(k).to_kind(Kind::Float))
+                    .collect::<Vec<_>>(),
+                0,
+            )
+            .unsqueeze(1)
+            .to_device(device);
+            image_tokens.push(net.encode_images(&frame).features);
+            mask_tokens.push(net.encode_masks(&masks));
+            if image_tokens.len() > t as usize {
+                let _ = image_tokens.remove(0);
+                let _ = mask_tokens.remove(0);
+            }
+            let n = image_tokens.len();
+            let images: Vec<Tensor> = (0..t as usize)
+                .map(|k| {
+                    if k < 2 {
+                        image_tokens[k.min(n - 1)].shallow_clone()
+                    } else {
+                        hidden.features.shallow_clone()
+                    }
+                })
+                .collect();
+            let masks: Vec<Tensor> = (0..t as usize)
+                .map(|k| mask_tokens[k.min(n - 1)].shallow_clone())
+                .collect();
+            let tokens = net
+                .transform(
+                    &Tensor::cat(&images, 0).unsqueeze(0),
+                    &Tensor::stack(&masks, 1).unsqueeze(0),
+                    &visible,
+                    false,
+                )
+                .select(0, 0)
+                .select(1, 2);
+            let _ = net.decode(&tokens, &hidden.skip.expand([l, -1, -1, -1], false));
+            Ok(())
+        })
+    })
+}
+
+fn time_naive(
+    net: &OmnimatteNet,
+    config: &StreamConfig,
+    input: &[(Tensor, Tensor)],
+    device: Device,
+) -> anyhow::Result<f64> {
+    let (t, l) = (config.clip.length as i64, config.objects as i64);
+    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0])
+        .view([1, t])
+        .to_device(device);
+    tch::no_grad(|| {
+        timed(input.len(), device, |i| {
+            let idx: Vec<usize> = (0..t as usize).map(|k| (i + k) % input.len()).collect();
+            let frames = Tensor::stack(
+                &idx.iter()
+                    .map(|&j| input[j].0.shallow_clone())
+                    .collect::<Vec<_>>(),
+                0,
+            )
+            .unsqueeze(0)
+            .to_device(device)
+                * 2.0
+                - 1.0;
+            let masks = Tensor::stack(
+                &(1..=l)
+                    .map(|k| {
+                        Tensor::stack(
+                            &idx.iter()
+                                .map(|&j| input[j].1.eq(k).to_kind(Kind::Float).unsqueeze(0))
+                                .collect::<Vec<_>>(),
+                            0,
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                0,
+            )
+            .unsqueeze(0)
+            .to_device(device);
+            let _ = net.forward_frame(&frames, &masks, &visible, 2)?;
+            Ok(())
+        })
+    })
+}
+
+/// Seconds from the first measured buffer to EOS through a real pipeline.
+fn time_element(
+    args: &BenchArgs,
+    h: usize,
+    w: usize,
+    input: &[(Tensor, Tensor)],
+) -> anyhow::Result<f64> {
+    let layers: String = (1..=args.objects)
+        .map(|k| format!(" om.layer_{k} ! fakesink sync=false"))
+        .collect();
+    let desc = format!(
+        "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
+         omnimatte name=om objects={o} working-height={h} working-width={w} device={d} ! fakesink sync=false \
+         appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
+         om.background ! fakesink sync=false{layers}",
+        o = args.objects,
+        d = args.device
+    );
+    let pipeline = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let appsrc = |name: &str| {
+        pipeline
+            .by_name(name)
+            .expect("appsrc")
+            .downcast::<gst_app::AppSrc>()
+            .expect("appsrc")
+    };
+    let (video, mask) = (appsrc("video"), appsrc("mask"));
+    let to_bytes = |t: &Tensor| -> Vec<u8> {
+        let t = t.contiguous();
+        let mut v = vec![0u8; t.numel()];
+        t.copy_data(&mut v, t.numel());
+        v
+    };
+    let buffers: Vec<(Vec<u8>, Vec<u8>)> = input
+        .iter()
+        .map(|(f, l)| {
+            (
+                to_bytes(&(f * 255.0).round().to_kind(Kind::Uint8).permute([1, 2, 0])),
+                to_bytes(l),
+            )
+        })
+        .collect();
+    let duration = gst::ClockTime::SECOND / 25;
+    // Every frame is queued at once; timing starts at the element's ELEMENT_WARMUP_OUTPUTS-th output.
+    let sink = pipeline
+        .by_name("om")
+        .expect("om")
+        .static_pad("src")
+        .expect("src pad");
+    let produced = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = std::sync::Arc::new(std::sync::Mutex::new(None::<Instant>));
+    {
+        let (produced, started) = (produced.clone(), started.clone());
+        sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if produced.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+                == ELEMENT_WARMUP_OUTPUTS
+            {
+                *started.lock().unwrap() = Some(Instant::now());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing)?;
+    for (i, (rgb, labels)) in buffers.into_iter().enumerate() {
+        for (src, bytes) in [(&video, rgb), (&mask, labels)] {
+            let mut buffer = gst::Buffer::from_mut_slice(bytes);
+            let b = buffer.get_mut().expect("writable");
+            b.set_pts(duration * i as u64);
+            b.set_duration(duration);
+            src.push_buffer(buffer)?;
+        }
+    }
+    video.end_of_stream()?;
+    mask.end_of_stream()?;
+    let msg = pipeline
+        .bus()
+        .expect("bus")
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(3600),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .context("no end of stream")?;
+    let end = Instant::now();
+    pipeline.set_state(gst::State::Null)?;
+    if let gst::MessageView::Error(e) = msg.view() {
+        anyhow::bail!("element pipeline failed: {} ({:?})", e.error(), e.debug());
+    }
+    let start = started
+        .lock()
+        .unwrap()
+        .context("warm-up frames never came out")?;
+    let measured = input.len() - ELEMENT_WARMUP_OUTPUTS;
+    Ok(end.duration_since(start).as_secs_f64() * args.frames as f64 / measured as f64)
+}

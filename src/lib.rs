@@ -4,6 +4,7 @@
 //! The core (model, compositing, losses, background, clips) knows nothing of GStreamer;
 //! the `omnimatte` element is a thin adapter around it.
 
+pub mod allocator;
 pub mod background;
 pub mod clip;
 pub mod composite;

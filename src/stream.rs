@@ -133,6 +133,7 @@ impl Decomposer {
     pub fn new(config: StreamConfig, device: Device) -> anyhow::Result<Self> {
         check_working_size(config.working_height, config.working_width)?;
         anyhow::ensure!(config.objects >= 1, "at least one object is needed");
+        crate::allocator::keep_freed_memory();
         anyhow::ensure!(
             config.objects <= 254,
             "at most 254 objects fit an 8-bit label map"

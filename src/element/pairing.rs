@@ -46,6 +46,9 @@ pub struct Pairing {
     pub mask_eos: bool,
     /// The video stream's end went to the worker: masks beyond it are not needed.
     pub video_done: bool,
+    /// A flushing seek went upstream and the mask pad has not flushed yet: the masks queued
+    /// now are from before the seek, so nothing pairs until the mask flush has passed.
+    pub mask_flush_pending: bool,
     /// The worker is processing an item (flush-stop waits for it).
     pub busy: bool,
     pub shutdown: bool,
@@ -79,6 +82,7 @@ impl Pairing {
                     self.video_done |= matches!(work, Work::Drain);
                     self.work.push_back(work);
                 }
+                VideoItem::Frame(_) if self.mask_flush_pending => return Ok(()),
                 VideoItem::Frame(frame) => {
                     let Some(mask) = self.masks.front() else {
                         if self.mask_eos {

@@ -34,6 +34,13 @@ pub struct BenchArgs {
     /// auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Which measurements to run (element, core, network, naive).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "element,core,network,naive"
+    )]
+    measure: Vec<String>,
 }
 
 const WARMUP: usize = 8;
@@ -100,6 +107,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         tch::set_num_threads(t);
     }
     let device = parse_device(&args.device)?;
+    // The element's allocator setting, for every measurement alike (see gstomnimatte::allocator).
+    gstomnimatte::allocator::keep_freed_memory();
     gst::init()?;
     gstomnimatte::plugin_register_static()?;
     println!(
@@ -131,11 +140,28 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 f(&net, &config, &frames(total, h, w, args.objects), device)
             })
         };
-        let element =
-            on_own_thread(|| time_element(&args, h, w, &frames(total, h, w, args.objects)))?;
-        let network = measure(time_network)?;
-        let core = measure(time_core)?;
-        let naive = measure(time_naive)?;
+        let wanted = |name: &str| args.measure.iter().any(|m| m == name);
+        let element = if wanted("element") {
+            let buffers = frame_bytes(total, h, w, args.objects)?;
+            on_own_thread(|| time_element(&args, h, w, buffers))?
+        } else {
+            f64::NAN
+        };
+        let network = if wanted("network") {
+            measure(time_network)?
+        } else {
+            f64::NAN
+        };
+        let core = if wanted("core") {
+            measure(time_core)?
+        } else {
+            f64::NAN
+        };
+        let naive = if wanted("naive") {
+            measure(time_naive)?
+        } else {
+            f64::NAN
+        };
         let n = args.frames;
         println!(
             "{:>9} {:>12.2} {:>12.2} {:>12.2} {:>12.2} {:>9.1}%",
@@ -295,13 +321,41 @@ fn time_naive(
     })
 }
 
+/// The frames as packed RGB and label bytes, made on a thread that ends before the element
+/// runs (so that only the element's worker holds a libtorch thread team).
+fn frame_bytes(
+    total: usize,
+    h: usize,
+    w: usize,
+    objects: usize,
+) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    on_own_thread(|| {
+        let to_bytes = |t: &Tensor| -> Vec<u8> {
+            let t = t.contiguous();
+            let mut v = vec![0u8; t.numel()];
+            t.copy_data(&mut v, t.numel());
+            v
+        };
+        Ok(frames(total, h, w, objects)
+            .iter()
+            .map(|(f, l)| {
+                (
+                    to_bytes(&(f * 255.0).round().to_kind(Kind::Uint8).permute([1, 2, 0])),
+                    to_bytes(l),
+                )
+            })
+            .collect())
+    })
+}
+
 /// Seconds from the first measured buffer to EOS through a real pipeline.
 fn time_element(
     args: &BenchArgs,
     h: usize,
     w: usize,
-    input: &[(Tensor, Tensor)],
+    buffers: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> anyhow::Result<f64> {
+    let total = buffers.len();
     let layers: String = (1..=args.objects)
         .map(|k| format!(" om.layer_{k} ! fakesink sync=false"))
         .collect();
@@ -324,21 +378,6 @@ fn time_element(
             .expect("appsrc")
     };
     let (video, mask) = (appsrc("video"), appsrc("mask"));
-    let to_bytes = |t: &Tensor| -> Vec<u8> {
-        let t = t.contiguous();
-        let mut v = vec![0u8; t.numel()];
-        t.copy_data(&mut v, t.numel());
-        v
-    };
-    let buffers: Vec<(Vec<u8>, Vec<u8>)> = input
-        .iter()
-        .map(|(f, l)| {
-            (
-                to_bytes(&(f * 255.0).round().to_kind(Kind::Uint8).permute([1, 2, 0])),
-                to_bytes(l),
-            )
-        })
-        .collect();
     let duration = gst::ClockTime::SECOND / 25;
     // Every frame is queued at once; timing starts at the element's ELEMENT_WARMUP_OUTPUTS-th output.
     let sink = pipeline
@@ -388,6 +427,6 @@ fn time_element(
         .lock()
         .unwrap()
         .context("warm-up frames never came out")?;
-    let measured = input.len() - ELEMENT_WARMUP_OUTPUTS;
+    let measured = total - ELEMENT_WARMUP_OUTPUTS;
     Ok(end.duration_since(start).as_secs_f64() * args.frames as f64 / measured as f64)
 }

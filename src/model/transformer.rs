@@ -10,6 +10,9 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 /// Multi-head attention with separate query/key/value projections and an output projection.
+/// Linear layers use tch's default (Kaiming-uniform) initialisation rather than the
+/// reference's variance-scaling truncated normal: both keep activations at unit scale, and
+/// the layer-norms in front of every branch make the stack insensitive to the difference.
 #[derive(Debug)]
 struct MultiHeadAttention {
     query: nn::Linear,

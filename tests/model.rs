@@ -111,8 +111,7 @@ fn the_network_has_the_papers_size() {
     let n = parameter_count(&vs);
     // Two 1.71 M encoders, a 2.11 M transformer, a 1.84 M decoder and 4.9 k of embeddings:
     // 7 367 044, module for module the reference's layers. (METHOD.md quotes "about 8.4 M";
-    // the 1 M difference is one 256x256 4x4 convolution that neither the supplementary nor
-    // the reference code shows.)
+    // where the other million would come from is not visible in the reference code.)
     assert_eq!(n, 7_367_044, "{n} parameters");
 }
 

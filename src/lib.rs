@@ -8,10 +8,14 @@ pub mod allocator;
 pub mod background;
 pub mod clip;
 pub mod composite;
+pub mod dataset;
 pub mod element;
+pub mod eval;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod stream;
+pub mod synth;
 pub mod train;
 
 use gst::glib;

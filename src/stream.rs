@@ -54,6 +54,9 @@ pub struct FrameLayers {
     pub background: Tensor,
     /// [3, H, W] the layers composited over the background.
     pub reconstruction: Tensor,
+    /// [3, H, W] the network's layers over the background estimate, before detail transfer:
+    /// how much of the frame the layers themselves explain.
+    pub network_reconstruction: Tensor,
 }
 
 /// One frame in the window.
@@ -317,6 +320,8 @@ impl Decomposer {
             let (h, w) = (entry.full.size()[1], entry.full.size()[2]);
             let rgba = rgba.upsample_bilinear2d([h, w], false, None, None);
             let background = self.background.estimate();
+            let network_reconstruction =
+                composite(&rgba.unsqueeze(0), &background.unsqueeze(0)).squeeze_dim(0);
             let (layers, background) = detail_transfer(
                 &rgba.unsqueeze(0),
                 &background.unsqueeze(0),
@@ -330,6 +335,7 @@ impl Decomposer {
                 layers,
                 background,
                 reconstruction,
+                network_reconstruction,
             })
         })?;
         self.next_output += 1;

@@ -138,4 +138,3 @@ fn bad_clip_shapes_are_errors_not_panics() {
     let vs = nn::VarStore::new(Device::Cpu);
     assert!(OmnimatteNet::new(&vs.root(), bad).is_err());
 }
-

@@ -78,33 +78,43 @@ impl Settings {
         parse_device(&self.device)
     }
 
-    /// Builds the network on `device` and loads the weights.
+    /// Builds the network on `device` and loads the weights. The model takes the size its
+    /// positional tables were learnt at from the weights file.
     pub fn load_model(
         &self,
         device: Device,
     ) -> anyhow::Result<(nn::VarStore, OmnimatteNet, WeightsSource)> {
         let clip = self.clip()?;
+        let path = if self.weights.is_empty() {
+            Some(PathBuf::from(BUNDLED_WEIGHTS)).filter(|p| p.exists())
+        } else {
+            let path = PathBuf::from(&self.weights);
+            anyhow::ensure!(
+                path.exists(),
+                "weights file {} does not exist",
+                path.display()
+            );
+            Some(path)
+        };
+        let (train_height, train_width) = match &path {
+            Some(p) => weights::learnt_size(p)?,
+            None => (
+                ModelConfig::default().train_height,
+                ModelConfig::default().train_width,
+            ),
+        };
         let config = ModelConfig {
             max_frames: ModelConfig::default().max_frames.max(clip.length as i64),
+            train_height,
+            train_width,
             ..ModelConfig::default()
         };
         tch::manual_seed(0);
         let mut vs = nn::VarStore::new(device);
         let net = OmnimatteNet::new(&vs.root(), config)?;
-        let path = if self.weights.is_empty() {
-            let bundled = PathBuf::from(BUNDLED_WEIGHTS);
-            if !bundled.exists() {
-                return Ok((vs, net, WeightsSource::RandomInit));
-            }
-            bundled
-        } else {
-            PathBuf::from(&self.weights)
+        let Some(path) = path else {
+            return Ok((vs, net, WeightsSource::RandomInit));
         };
-        anyhow::ensure!(
-            path.exists(),
-            "weights file {} does not exist",
-            path.display()
-        );
         weights::load(&mut vs, &path)
             .with_context(|| format!("loading weights {}", path.display()))?;
         Ok((vs, net, WeightsSource::File(path)))

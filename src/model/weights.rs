@@ -86,3 +86,37 @@ pub fn load(vs: &mut nn::VarStore, path: &Path) -> anyhow::Result<()> {
     });
     Ok(())
 }
+
+/// The size a weights file's positional tables were learnt at (height, width), read from the
+/// safetensors header alone, so that a model of the right shape can be built before loading.
+pub fn learnt_size(path: &Path) -> anyhow::Result<(i64, i64)> {
+    use std::io::Read;
+    let file = path.display();
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("opening weights file {file}"))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .with_context(|| format!("weights file {file} is not a readable safetensors file"))?;
+    let len = u64::from_le_bytes(len);
+    anyhow::ensure!(
+        len < 100 << 20,
+        "weights file {file} is not a readable safetensors file (header of {len} bytes)"
+    );
+    let mut header = vec![0u8; len as usize];
+    f.read_exact(&mut header).with_context(|| {
+        format!("weights file {file} is not a readable safetensors file (truncated header)")
+    })?;
+    let header: serde_json::Value = serde_json::from_slice(&header).with_context(|| {
+        format!("weights file {file} is not a readable safetensors file (bad header)")
+    })?;
+    let rows = |name: &str| -> anyhow::Result<i64> {
+        header[name]["shape"][0].as_i64().with_context(|| {
+            format!("weights file {file} does not fit this model: tensor `{name}` is missing")
+        })
+    };
+    let stride = super::ModelConfig::STRIDE;
+    Ok((
+        rows("image_position.y")? * stride,
+        rows("image_position.x")? * stride,
+    ))
+}

@@ -1,6 +1,9 @@
 //! `omnimatte`: the command-line tool of gst-omnimatte.
 
 mod bench;
+mod eval;
+mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -20,12 +23,21 @@ enum Command {
     /// Frames per second of the element end to end, of the streaming core, and of the bare
     /// network work per frame, at several working sizes.
     Bench(bench::BenchArgs),
+    /// Score decompositions of videos with ground truth (effect IoU, PSNR) against the mask-only baseline.
+    Eval(eval::EvalArgs),
+    /// Write synthetic scenes with ground truth in the Omnimatte folder layout.
+    Synth(synth::SynthArgs),
+    /// Pretrain the network on synthetic scenes generated on the fly.
+    Train(train::TrainArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Train(args) => train::run(args),
     };
     if let Err(e) = result {
         eprintln!("omnimatte: {e:#}");

@@ -1,0 +1,239 @@
+//! The Omnimatte folder layout, written and read as PNG files:
+//!
+//! ```text
+//! VIDEO/rgb/00000.png              frames (RGB)
+//! VIDEO/mask/01/00000.png          object 1's mask (8-bit, 0 or 255), object 1 back-most
+//! VIDEO/bg.png                     background (synthetic scenes)
+//! VIDEO/gt/layer_01/00000.png      ground-truth RGBA layer of object 1 with its effects
+//! VIDEO/gt/region_01/00000.png     ground-truth region of object 1 with its effects (0 or 255)
+//! ```
+
+use crate::synth::Scene;
+use anyhow::{bail, Context};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+/// A video read from disk. Colours in [0, 1].
+pub struct Video {
+    /// [T, 3, H, W]
+    pub frames: Tensor,
+    /// [L, T, 1, H, W] in {0, 1}
+    pub masks: Tensor,
+    /// [3, H, W], when the folder has bg.png
+    pub background: Option<Tensor>,
+    /// [L, T, 4, H, W], when the folder has gt/layer_NN
+    pub gt_layers: Option<Tensor>,
+}
+
+/// Writes [C, H, W] in [0, 1] (C = 1, 3 or 4) as an 8-bit PNG.
+pub fn write_png(path: &Path, image: &Tensor) -> anyhow::Result<()> {
+    let size = image.size();
+    anyhow::ensure!(size.len() == 3, "image must be [C, H, W], got {size:?}");
+    let (c, h, w) = (size[0], size[1], size[2]);
+    let color = match c {
+        1 => png::ColorType::Grayscale,
+        3 => png::ColorType::Rgb,
+        4 => png::ColorType::Rgba,
+        _ => bail!("cannot write {c} channels as PNG"),
+    };
+    let bytes = (image * 255.0)
+        .round()
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8)
+        .permute([1, 2, 0])
+        .contiguous();
+    let mut data = vec![0u8; (c * h * w) as usize];
+    let len = data.len();
+    bytes.copy_data(&mut data, len);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&data))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads an 8-bit PNG as [C, H, W] in [0, 1] (gray, RGB or RGBA as stored).
+pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut decoder = png::Decoder::new(file);
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut data = vec![0u8; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut data)
+        .with_context(|| format!("decoding {}", path.display()))?;
+    let c = match info.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => bail!("{}: unsupported PNG colour type {other:?}", path.display()),
+    };
+    let (h, w) = (info.height as i64, info.width as i64);
+    data.truncate((c * h * w) as usize);
+    Ok(Tensor::from_slice(&data)
+        .view([h, w, c])
+        .permute([2, 0, 1])
+        .to_kind(Kind::Float)
+        / 255.0)
+}
+
+fn frame_name(i: i64) -> String {
+    format!("{i:05}.png")
+}
+
+/// Writes a synthetic scene in the Omnimatte layout.
+pub fn write_scene(dir: &Path, scene: &Scene) -> anyhow::Result<()> {
+    let t = scene.frames.size()[0];
+    let l = scene.layers.size()[0];
+    write_png(&dir.join("bg.png"), &scene.background)?;
+    for f in 0..t {
+        let name = frame_name(f);
+        write_png(&dir.join("rgb").join(&name), &scene.frames.get(f))?;
+        for k in 0..l {
+            let obj = format!("{:02}", k + 1);
+            write_png(
+                &dir.join("mask").join(&obj).join(&name),
+                &scene.masks.get(k).get(f),
+            )?;
+            write_png(
+                &dir.join("gt").join(format!("layer_{obj}")).join(&name),
+                &scene.layers.get(k).get(f),
+            )?;
+            write_png(
+                &dir.join("gt").join(format!("region_{obj}")).join(&name),
+                &scene.regions.get(k).get(f),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Sorted PNG files of a folder.
+fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Sorted sub-folders of `dir` whose names start with `prefix`.
+fn subdirs(dir: &Path, prefix: &str) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
+    let images = files
+        .iter()
+        .map(|f| {
+            let image = read_png(f)?;
+            let c = image.size()[0];
+            Ok(match (c, channels) {
+                (c, want) if c == want => image,
+                (_, 1) => image.narrow(0, 0, 1),
+                (1, 3) => image.expand([3, -1, -1], false).copy(),
+                (4, 3) => image.narrow(0, 0, 3),
+                _ => bail!("{}: {c} channels, expected {channels}", f.display()),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&images, 0))
+}
+
+/// Reads a video folder in the Omnimatte layout.
+pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
+    let frame_files = pngs(&dir.join("rgb"))?;
+    anyhow::ensure!(
+        !frame_files.is_empty(),
+        "{}: no frames in rgb/",
+        dir.display()
+    );
+    let frames = read_stack(&frame_files, 3)?;
+    let mask_dirs = subdirs(&dir.join("mask"), "")?;
+    anyhow::ensure!(
+        !mask_dirs.is_empty(),
+        "{}: no object folders in mask/",
+        dir.display()
+    );
+    let masks = mask_dirs
+        .iter()
+        .map(|d| {
+            let files = pngs(d)?;
+            anyhow::ensure!(
+                files.len() == frame_files.len(),
+                "{}: {} masks for {} frames",
+                d.display(),
+                files.len(),
+                frame_files.len()
+            );
+            Ok(read_stack(&files, 1)?.ge(0.5).to_kind(Kind::Float))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bg = dir.join("bg.png");
+    let background = if bg.exists() {
+        Some(read_stack(&[bg], 3)?.squeeze_dim(0))
+    } else {
+        None
+    };
+    let layer_dirs = subdirs(&dir.join("gt"), "layer_")?;
+    let gt_layers = if layer_dirs.is_empty() {
+        None
+    } else {
+        Some(Tensor::stack(
+            &layer_dirs
+                .iter()
+                .map(|d| read_stack(&pngs(d)?, 4))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            0,
+        ))
+    };
+    Ok(Video {
+        frames,
+        masks: Tensor::stack(&masks, 0),
+        background,
+        gt_layers,
+    })
+}
+
+/// Video folders under `root`: `root` itself if it has rgb/, else its sub-folders that do.
+pub fn video_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if root.join("rgb").is_dir() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let dirs: Vec<PathBuf> = subdirs(root, "")?
+        .into_iter()
+        .filter(|d| d.join("rgb").is_dir())
+        .collect();
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "{}: no video folders (with rgb/) found",
+        root.display()
+    );
+    Ok(dirs)
+}

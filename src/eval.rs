@@ -1,0 +1,124 @@
+//! Scoring decompositions of videos with ground truth (the `omnimatte eval` command).
+
+use crate::background::masked_temporal_median;
+use crate::dataset::Video;
+use crate::metrics::{effect_region, iou, psnr};
+use crate::model::OmnimatteNet;
+use crate::stream::{Decomposer, StreamConfig};
+use tch::{Device, Kind, Tensor};
+
+/// A decomposition of a whole video: layers [L, T, 4, H, W] and reconstructions [T, 3, H, W].
+pub struct Decomposition {
+    pub layers: Tensor,
+    /// After detail transfer (reproduces the input up to 8-bit rounding).
+    pub reconstruction: Tensor,
+    /// The network's layers over the background estimate, before detail transfer.
+    pub network_reconstruction: Tensor,
+}
+
+/// Label map [T, H, W] (uint8) from per-object masks [L, T, 1, H, W]: front objects win.
+pub fn label_maps(masks: &Tensor) -> Tensor {
+    let l = masks.size()[0];
+    let mut labels = masks
+        .get(0)
+        .squeeze_dim(1)
+        .zeros_like()
+        .to_kind(Kind::Uint8);
+    for k in 0..l {
+        let m = masks.get(k).squeeze_dim(1).gt(0.5);
+        let _ = labels.masked_fill_(&m, k + 1);
+    }
+    labels
+}
+
+/// Runs the streaming decomposer over a whole video.
+pub fn decompose(
+    net: &OmnimatteNet,
+    video: &Video,
+    config: &StreamConfig,
+    device: Device,
+) -> anyhow::Result<Decomposition> {
+    let mut decomposer = Decomposer::new(config.clone(), device)?;
+    let labels = label_maps(&video.masks);
+    let mut outputs = Vec::new();
+    for t in 0..video.frames.size()[0] {
+        outputs.extend(decomposer.push(net, &video.frames.get(t), &labels.get(t))?);
+    }
+    outputs.extend(decomposer.finish(net)?);
+    let layers = Tensor::stack(
+        &outputs
+            .iter()
+            .map(|o| o.layers.to_device(Device::Cpu))
+            .collect::<Vec<_>>(),
+        1,
+    );
+    let stack = |f: fn(&crate::stream::FrameLayers) -> &Tensor| {
+        Tensor::stack(
+            &outputs
+                .iter()
+                .map(|o| f(o).to_device(Device::Cpu))
+                .collect::<Vec<_>>(),
+            0,
+        )
+    };
+    Ok(Decomposition {
+        layers,
+        reconstruction: stack(|o| &o.reconstruction),
+        network_reconstruction: stack(|o| &o.network_reconstruction),
+    })
+}
+
+/// The mask-only baseline: each layer is the frame where the object's mask is, transparent elsewhere.
+pub fn mask_only_layers(video: &Video) -> Tensor {
+    let frames = video
+        .frames
+        .unsqueeze(0)
+        .expand([video.masks.size()[0], -1, -1, -1, -1], false);
+    Tensor::cat(&[frames, video.masks.shallow_clone()], 2)
+}
+
+/// Scores of one video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Mean effect IoU over objects (and frames pooled per object).
+    pub effect_iou: f64,
+    /// Per-object effect IoU.
+    pub per_object: [f64; 8],
+    pub objects: usize,
+}
+
+/// Effect IoU of predicted layers [L, T, 4, H, W] against the ground truth, both composited over
+/// the true background; ground-truth regions are made by the same rule from the true layers.
+pub fn effect_iou(predicted: &Tensor, gt_layers: &Tensor, background: &Tensor) -> Scores {
+    let l = gt_layers.size()[0] as usize;
+    let mut per_object = [f64::NAN; 8];
+    let mut sum = 0.0;
+    for k in 0..l {
+        let region = effect_region(&predicted.get(k as i64), background);
+        let truth = effect_region(&gt_layers.get(k as i64), background);
+        let score = iou(&region, &truth);
+        if k < per_object.len() {
+            per_object[k] = score;
+        }
+        sum += score;
+    }
+    Scores {
+        effect_iou: sum / l as f64,
+        per_object,
+        objects: l,
+    }
+}
+
+/// Background PSNR of the masked temporal median of the whole video against the truth.
+pub fn background_psnr(video: &Video, truth: &Tensor) -> f64 {
+    let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+    psnr(
+        &masked_temporal_median(&video.frames, &covered).image,
+        truth,
+    )
+}
+
+/// Reconstruction PSNR over all frames.
+pub fn reconstruction_psnr(reconstruction: &Tensor, frames: &Tensor) -> f64 {
+    psnr(reconstruction, frames)
+}

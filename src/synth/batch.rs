@@ -1,0 +1,58 @@
+//! Training batches of clips cut from freshly generated scenes (pretraining, Sec. 3.3).
+
+use super::{generate, SynthConfig};
+use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
+use crate::train::Batch;
+use rand::rngs::StdRng;
+use rand::Rng;
+use tch::{Kind, Tensor};
+
+/// How to cut training clips.
+#[derive(Debug, Clone)]
+pub struct TrainingBatchSpec {
+    pub scenes: SynthConfig,
+    pub clip: ClipSpec,
+    pub batch_size: usize,
+    pub hidden: HiddenPattern,
+}
+
+/// A batch of `batch_size` clips, each from a new scene; all scenes of a batch have the same
+/// number of objects (drawn per batch) so that their masks stack.
+pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
+    let objects = rng.random_range(
+        spec.scenes.min_objects..=spec.scenes.max_objects.max(spec.scenes.min_objects),
+    );
+    let scenes = SynthConfig {
+        frames: spec.clip.span() as i64,
+        min_objects: objects,
+        max_objects: objects,
+        ..spec.scenes.clone()
+    };
+    let (mut frames, mut masks, mut backgrounds, mut visible) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..spec.batch_size {
+        let scene = generate(&scenes, rng.random());
+        let start = random_start(spec.clip, scene.frames.size()[0] as usize, rng);
+        let idx: Vec<i64> = clip_frames(spec.clip, start, scene.frames.size()[0] as usize)
+            .into_iter()
+            .map(|i| i as i64)
+            .collect();
+        let idx = Tensor::from_slice(&idx);
+        frames.push(scene.frames.index_select(0, &idx) * 2.0 - 1.0);
+        masks.push(scene.masks.index_select(1, &idx));
+        backgrounds.push(scene.background.unsqueeze(0) * 2.0 - 1.0);
+        let v: Vec<f32> = spec
+            .hidden
+            .sample(spec.clip.length, rng)
+            .into_iter()
+            .map(|v| v as u8 as f32)
+            .collect();
+        visible.push(Tensor::from_slice(&v));
+    }
+    Batch {
+        frames: Tensor::stack(&frames, 0),
+        masks: Tensor::stack(&masks, 0),
+        background: Tensor::stack(&backgrounds, 0),
+        visible: Tensor::stack(&visible, 0).to_kind(Kind::Float),
+    }
+}

@@ -1,0 +1,164 @@
+//! Evaluation: perfect layers score 1, mask-only layers lower; the CLI trains, evaluates, and
+//! the element loads what training wrote.
+
+#[path = "common/gst_helpers.rs"]
+mod helpers;
+
+use gst::prelude::*;
+use gstomnimatte::dataset::{read_video, write_scene};
+use gstomnimatte::eval::{effect_iou, mask_only_layers};
+use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
+use std::process::Command;
+
+fn tiny_set(dir: &std::path::Path, videos: u64) {
+    let cfg = SynthConfig {
+        height: 64,
+        width: 64,
+        frames: 8,
+        effects: Some(EffectKind::Both),
+        ..SynthConfig::default()
+    };
+    for i in 0..videos {
+        write_scene(&dir.join(format!("video_{i:04}")), &generate(&cfg, 100 + i)).unwrap();
+    }
+}
+
+#[test]
+fn ground_truth_scores_one_and_masks_alone_score_lower() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_set(dir.path(), 2);
+    for i in 0..2 {
+        let video = read_video(&dir.path().join(format!("video_{i:04}"))).unwrap();
+        let (gt, bg) = (
+            video.gt_layers.as_ref().unwrap(),
+            video.background.as_ref().unwrap(),
+        );
+        assert_eq!(effect_iou(gt, gt, bg).effect_iou, 1.0);
+        let baseline = effect_iou(&mask_only_layers(&video), gt, bg).effect_iou;
+        assert!(baseline < 0.9, "mask-only IoU {baseline}");
+    }
+}
+
+fn omnimatte() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_omnimatte"))
+}
+
+#[test]
+fn train_writes_weights_that_eval_and_the_element_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("w.safetensors");
+    let out = omnimatte()
+        .args([
+            "train",
+            "--steps",
+            "3",
+            "--batch",
+            "1",
+            "--size",
+            "64",
+            "--device",
+            "cpu",
+            "--checkpoint-every",
+            "2",
+            "--out",
+        ])
+        .arg(&weights)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(weights.with_extension("log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 3);
+
+    // Resuming continues the step count.
+    let out = omnimatte()
+        .args([
+            "train", "--steps", "4", "--batch", "1", "--size", "64", "--device", "cpu", "--resume",
+            "--out",
+        ])
+        .arg(&weights)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = std::fs::read_to_string(weights.with_extension("json")).unwrap();
+    assert!(state.contains("\"step\": 4"), "{state}");
+
+    let data = dir.path().join("data");
+    tiny_set(&data, 1);
+    let json = dir.path().join("scores.json");
+    let out = omnimatte()
+        .args([
+            "eval",
+            "--working-height",
+            "64",
+            "--working-width",
+            "64",
+            "--device",
+            "cpu",
+            "--weights",
+        ])
+        .arg(&weights)
+        .arg("--data")
+        .arg(&data)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let iou = scores["mean"]["effect_iou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&iou), "{scores}");
+
+    // The element runs with these weights (learnt at 64x64, run at 64x64).
+    helpers::init();
+    let element = gst::ElementFactory::make("omnimatte")
+        .property("weights", weights.to_str().unwrap())
+        .property("working-height", 64u32)
+        .property("working-width", 64u32)
+        .build()
+        .unwrap();
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&element).unwrap();
+    assert!(
+        pipeline.set_state(gst::State::Paused).is_ok(),
+        "the element loads the trained weights"
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn a_corrupt_weights_file_fails_the_element_with_its_name() {
+    helpers::init();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.safetensors");
+    std::fs::write(&path, b"definitely not safetensors").unwrap();
+    let element = gst::ElementFactory::make("omnimatte")
+        .property("weights", path.to_str().unwrap())
+        .build()
+        .unwrap();
+    let pipeline = gst::Pipeline::new();
+    pipeline.add(&element).unwrap();
+    assert!(pipeline.set_state(gst::State::Paused).is_err());
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+        .unwrap();
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    let text = format!("{} {:?}", e.error(), e.debug());
+    assert!(text.contains("corrupt.safetensors"), "{text}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}

@@ -55,14 +55,7 @@ fn write_pngs(location: &Path, format: &str, frames: &[Vec<u8>], w: usize, h: us
         .unwrap();
     let result = run(&p, Duration::from_secs(30), |p| {
         let src = appsrc(p, "video");
-        for (i, bytes) in frames.iter().enumerate() {
-            let mut buffer = gst::Buffer::from_slice(bytes.clone());
-            buffer
-                .get_mut()
-                .unwrap()
-                .set_pts(frame_duration() * i as u64);
-            src.push_buffer(buffer).unwrap();
-        }
+        push_timed(&src, frames);
         src.end_of_stream().unwrap();
     });
     assert!(result.error.is_none(), "{:?}", result.error);

@@ -57,27 +57,26 @@ pub fn frame_duration() -> gst::ClockTime {
     gst::ClockTime::SECOND / FPS as u64
 }
 
-/// Pushes `frames` on the video appsrc and `masks` on the mask appsrc, each with PTS n/25 s.
+/// Pushes one buffer per item of `data` on `src`, with PTS i/25 s and a frame's duration.
+pub fn push_timed(src: &gst_app::AppSrc, data: &[Vec<u8>]) {
+    for (i, bytes) in data.iter().enumerate() {
+        let mut buffer = gst::Buffer::from_slice(bytes.clone());
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(frame_duration() * i as u64);
+        b.set_duration(frame_duration());
+        let _ = src.push_buffer(buffer);
+    }
+}
+
+/// Pushes `frames` on the video appsrc and `masks` on the mask appsrc, then ends both.
 pub fn feed(
     video: &gst_app::AppSrc,
     mask: &gst_app::AppSrc,
     frames: &[Vec<u8>],
     masks: &[Vec<u8>],
 ) {
-    for (i, bytes) in frames.iter().enumerate() {
-        let mut buffer = gst::Buffer::from_slice(bytes.clone());
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(frame_duration() * i as u64);
-        b.set_duration(frame_duration());
-        let _ = video.push_buffer(buffer);
-    }
-    for (i, bytes) in masks.iter().enumerate() {
-        let mut buffer = gst::Buffer::from_slice(bytes.clone());
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(frame_duration() * i as u64);
-        b.set_duration(frame_duration());
-        let _ = mask.push_buffer(buffer);
-    }
+    push_timed(video, frames);
+    push_timed(mask, masks);
     let _ = video.end_of_stream();
     let _ = mask.end_of_stream();
 }

@@ -140,28 +140,21 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 f(&net, &config, &frames(total, h, w, args.objects), device)
             })
         };
-        let wanted = |name: &str| args.measure.iter().any(|m| m == name);
-        let element = if wanted("element") {
+        // A measurement left out with --measure shows as NaN.
+        let run = |name: &str, f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
+            if args.measure.iter().any(|m| m == name) {
+                f()
+            } else {
+                Ok(f64::NAN)
+            }
+        };
+        let element = run("element", &|| {
             let buffers = frame_bytes(total, h, w, args.objects)?;
-            on_own_thread(|| time_element(&args, h, w, buffers))?
-        } else {
-            f64::NAN
-        };
-        let network = if wanted("network") {
-            measure(time_network)?
-        } else {
-            f64::NAN
-        };
-        let core = if wanted("core") {
-            measure(time_core)?
-        } else {
-            f64::NAN
-        };
-        let naive = if wanted("naive") {
-            measure(time_naive)?
-        } else {
-            f64::NAN
-        };
+            on_own_thread(|| time_element(&args, h, w, buffers))
+        })?;
+        let network = run("network", &|| measure(time_network))?;
+        let core = run("core", &|| measure(time_core))?;
+        let naive = run("naive", &|| measure(time_naive))?;
         let n = args.frames;
         println!(
             "{:>9} {:>12.2} {:>12.2} {:>12.2} {:>12.2} {:>9.1}%",

@@ -170,3 +170,29 @@ fn a_layer_pad_beyond_the_object_count_is_refused() {
     );
     assert!(element.request_pad_simple("background").is_some());
 }
+
+#[test]
+fn a_mask_missing_mid_stream_is_an_error() {
+    init();
+    let video = synthetic_video(5, W, H);
+    let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
+    let result = run(&p, Duration::from_secs(30), |p| {
+        let (v, m) = (appsrc(p, "video"), appsrc(p, "mask"));
+        let frames: Vec<Vec<u8>> = video.iter().map(|f| f.0.clone()).collect();
+        push_timed(&v, &frames);
+        // Masks for frames 0, 1, 3, 4: frame 2's is missing.
+        for i in [0u64, 1, 3, 4] {
+            let mut buffer = gst::Buffer::from_slice(video[i as usize].1.clone());
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(frame_duration() * i);
+            b.set_duration(frame_duration());
+            let _ = m.push_buffer(buffer);
+        }
+        let _ = v.end_of_stream();
+        let _ = m.end_of_stream();
+    });
+    expect_error(
+        &result,
+        "missing mask for the video frame at running time 0:00:00.080000000",
+    );
+}

@@ -39,83 +39,55 @@ fn ground_truth_scores_one_and_masks_alone_score_lower() {
     }
 }
 
-fn omnimatte() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_omnimatte"))
+/// Runs the CLI; fails the test with its stderr if the command fails.
+fn omnimatte(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_omnimatte"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn train_writes_weights_that_eval_and_the_element_load() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");
-    let out = omnimatte()
-        .args([
-            "train",
-            "--steps",
-            "3",
-            "--batch",
-            "1",
-            "--size",
-            "64",
-            "--device",
-            "cpu",
-            "--checkpoint-every",
-            "2",
-            "--out",
-        ])
-        .arg(&weights)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let w = weights.to_str().unwrap();
+    let train = [
+        "train", "--batch", "1", "--size", "64", "--device", "cpu", "--out", w,
+    ];
+    omnimatte(&[&train[..], &["--steps", "3", "--checkpoint-every", "2"]].concat());
     let log = std::fs::read_to_string(weights.with_extension("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3);
 
     // Resuming continues the step count.
-    let out = omnimatte()
-        .args([
-            "train", "--steps", "4", "--batch", "1", "--size", "64", "--device", "cpu", "--resume",
-            "--out",
-        ])
-        .arg(&weights)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    omnimatte(&[&train[..], &["--steps", "4", "--resume"]].concat());
     let state = std::fs::read_to_string(weights.with_extension("json")).unwrap();
     assert!(state.contains("\"step\": 4"), "{state}");
 
     let data = dir.path().join("data");
     tiny_set(&data, 1);
     let json = dir.path().join("scores.json");
-    let out = omnimatte()
-        .args([
-            "eval",
-            "--working-height",
-            "64",
-            "--working-width",
-            "64",
-            "--device",
-            "cpu",
-            "--weights",
-        ])
-        .arg(&weights)
-        .arg("--data")
-        .arg(&data)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (d, j) = (data.to_str().unwrap(), json.to_str().unwrap());
+    omnimatte(&[
+        "eval",
+        "--working-height",
+        "64",
+        "--working-width",
+        "64",
+        "--device",
+        "cpu",
+        "--weights",
+        w,
+        "--data",
+        d,
+        "--json",
+        j,
+    ]);
     let scores: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let iou = scores["mean"]["effect_iou"].as_f64().unwrap();

@@ -12,6 +12,7 @@
 
 use anyhow::Context;
 use gst::prelude::*;
+use gstomnimatte::clip::{predict_visibility, PREDICT_VISIBLE};
 use gstomnimatte::element::settings::parse_device;
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
 use gstomnimatte::stream::{Decomposer, StreamConfig};
@@ -180,6 +181,15 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyho
     std::thread::scope(|scope| scope.spawn(f).join().expect("benchmark thread panicked"))
 }
 
+/// The inference pattern ([1,1,0,0,0] by default) as a [1, T] tensor.
+fn predict_pattern(config: &StreamConfig, device: Device) -> Tensor {
+    let v: Vec<f32> = predict_visibility(config.clip.length, false)
+        .into_iter()
+        .map(|v| v as u8 as f32)
+        .collect();
+    Tensor::from_slice(&v).view([1, -1]).to_device(device)
+}
+
 /// Seconds for the measured frames of a loop that processes frame i per call.
 fn timed(
     total: usize,
@@ -219,9 +229,7 @@ fn time_network(
 ) -> anyhow::Result<f64> {
     let (t, l) = (config.clip.length as i64, config.objects as i64);
     let (h, w) = (config.working_height, config.working_width);
-    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0])
-        .view([1, t])
-        .to_device(device);
+    let visible = predict_pattern(config, device);
     tch::no_grad(|| {
         let hidden = net.encode_images(&Tensor::full([1, 3, h, w], -1.0, (Kind::Float, device)));
         let mut image_tokens: Vec<Tensor> = Vec::new();
@@ -245,7 +253,7 @@ fn time_network(
             let n = image_tokens.len();
             let images: Vec<Tensor> = (0..t as usize)
                 .map(|k| {
-                    if k < 2 {
+                    if k < PREDICT_VISIBLE {
                         image_tokens[k.min(n - 1)].shallow_clone()
                     } else {
                         hidden.features.shallow_clone()
@@ -263,7 +271,7 @@ fn time_network(
                     false,
                 )
                 .select(0, 0)
-                .select(1, 2);
+                .select(1, PREDICT_VISIBLE as i64);
             let _ = net.decode(&tokens, &hidden.skip.expand([l, -1, -1, -1], false));
             Ok(())
         })
@@ -277,9 +285,7 @@ fn time_naive(
     device: Device,
 ) -> anyhow::Result<f64> {
     let (t, l) = (config.clip.length as i64, config.objects as i64);
-    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0])
-        .view([1, t])
-        .to_device(device);
+    let visible = predict_pattern(config, device);
     tch::no_grad(|| {
         timed(input.len(), device, |i| {
             let idx: Vec<usize> = (0..t as usize).map(|k| (i + k) % input.len()).collect();
@@ -308,7 +314,7 @@ fn time_naive(
             )
             .unsqueeze(0)
             .to_device(device);
-            let _ = net.forward_frame(&frames, &masks, &visible, 2)?;
+            let _ = net.forward_frame(&frames, &masks, &visible, PREDICT_VISIBLE as i64)?;
             Ok(())
         })
     })

@@ -2,15 +2,32 @@
 #![allow(dead_code)]
 
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
+use std::sync::Mutex;
 use tch::{nn, Device, Kind, Tensor};
+
+/// libtorch has one global random generator and the test harness runs tests on several
+/// threads: whatever draws random numbers and must be reproducible holds this lock from
+/// seeding to the last draw.
+static RANDOM_GENERATOR: Mutex<()> = Mutex::new(());
+
+/// Runs `draw` right after seeding libtorch's generator with `seed`, with no other test
+/// drawing in between.
+pub fn seeded<T>(seed: i64, draw: impl FnOnce() -> T) -> T {
+    let _only_us = RANDOM_GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed);
+    draw()
+}
 
 /// A freshly initialised network at the default configuration, seeded.
 pub fn seeded_net(seed: i64) -> (nn::VarStore, OmnimatteNet) {
-    tch::manual_seed(seed);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net =
-        OmnimatteNet::new(&vs.root(), ModelConfig::default()).expect("default config is valid");
-    (vs, net)
+    seeded(seed, || {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net =
+            OmnimatteNet::new(&vs.root(), ModelConfig::default()).expect("default config is valid");
+        (vs, net)
+    })
 }
 
 /// A tiny scene with an effect: a square object moving right over a gradient background,

@@ -17,6 +17,8 @@ pub mod model;
 pub mod stream;
 pub mod synth;
 pub mod train;
+pub mod ttt;
+pub mod working;
 
 use gst::glib;
 

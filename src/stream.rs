@@ -12,6 +12,7 @@ use crate::background::masked_temporal_median;
 use crate::clip::{inference_plan, ClipSpec};
 use crate::composite::{composite, detail_transfer, to_unit};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
+use crate::working::{object_masks, working_image, working_masks, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -38,7 +39,7 @@ impl Default for StreamConfig {
             working_width: 224,
             objects: 2,
             background_frames: 16,
-            mask_threshold: 0.6,
+            mask_threshold: MASK_THRESHOLD,
         }
     }
 }
@@ -66,10 +67,12 @@ struct WindowFrame {
     full: Tensor,
     /// [1, 3, h, w] in [-1, 1] at the working size.
     working: Tensor,
+    /// [L, 1, h, w] every object's mask at the working size, in {0, 1}.
+    masks: Tensor,
     /// Image encoding, made the first time a clip sees this frame.
     encoded: Option<Encoded>,
-    /// [L, D, h/16, w/16] mask tokens of every object.
-    mask_tokens: Tensor,
+    /// [L, D, h/16, w/16] mask tokens of every object, made the first time a clip needs them.
+    mask_tokens: Option<Tensor>,
 }
 
 /// Masked temporal median over a bounded ring of recent frames.
@@ -166,6 +169,24 @@ impl Decomposer {
         self.background = BackgroundReservoir::new(self.config.background_frames);
     }
 
+    /// New weights were loaded into the network: encodings made with the old ones are dropped
+    /// (each is remade with the new weights when a clip next needs it).
+    pub fn weights_changed(&mut self) {
+        self.hidden = None;
+        for entry in &mut self.window {
+            entry.encoded = None;
+            entry.mask_tokens = None;
+        }
+    }
+
+    /// What the network saw of the latest frame: its image [1, 3, h, w] in [-1, 1] and its
+    /// masks [L, 1, h, w] at the working size (test-time training fits the network on them).
+    pub fn latest_inputs(&self) -> Option<(Tensor, Tensor)> {
+        self.window
+            .back()
+            .map(|e| (e.working.shallow_clone(), e.masks.shallow_clone()))
+    }
+
     /// Frames received whose layers have not been produced yet.
     pub fn pending(&self) -> u64 {
         self.received - self.next_output
@@ -185,27 +206,21 @@ impl Decomposer {
         let labels = labels.to_device(self.device).to_kind(Kind::Int64);
 
         tch::no_grad(|| {
-            let objects = Tensor::arange_start(
-                1,
-                self.config.objects as i64 + 1,
-                (Kind::Int64, self.device),
+            let masks = working_masks(
+                &object_masks(&labels, self.config.objects),
+                wh,
+                ww,
+                self.config.mask_threshold,
             );
-            let masks = labels
-                .unsqueeze(0)
-                .eq_tensor(&objects.view([-1, 1, 1]))
-                .to_kind(Kind::Float); // [L, H, W]
-            let small_masks = resize_area(&masks.unsqueeze(1), wh, ww)
-                .ge(self.config.mask_threshold)
-                .to_kind(Kind::Float);
-            let mask_tokens = net.encode_masks(&small_masks);
-            let working = resize_area(&frame.unsqueeze(0), wh, ww) * 2.0 - 1.0;
+            let working = working_image(&frame, wh, ww);
             self.background.push(&frame, &labels.gt(0).view([1, h, w]));
             self.window.push_back(WindowFrame {
                 index: self.received,
                 full: frame,
                 working,
+                masks,
                 encoded: None,
-                mask_tokens,
+                mask_tokens: None,
             });
         });
         self.received += 1;
@@ -290,7 +305,12 @@ impl Decomposer {
             for (&source, &visible) in plan.frames.iter().zip(&plan.visible) {
                 let slot = self.slot(source as u64);
                 let entry = &mut self.window[slot];
-                mask_tokens.push(entry.mask_tokens.shallow_clone());
+                mask_tokens.push(
+                    entry
+                        .mask_tokens
+                        .get_or_insert_with(|| net.encode_masks(&entry.masks))
+                        .shallow_clone(),
+                );
                 image_tokens.push(if visible {
                     entry
                         .encoded
@@ -351,18 +371,5 @@ impl Decomposer {
         while self.window.front().is_some_and(|e| e.index < keep_from) {
             self.window.pop_front();
         }
-    }
-}
-
-/// Area resize of [N, C, H, W] to [N, C, h, w] (exact averages when the sizes divide).
-fn resize_area(x: &Tensor, h: i64, w: i64) -> Tensor {
-    let size = x.size();
-    if size[2] == h && size[3] == w {
-        return x.shallow_clone();
-    }
-    if size[2] >= h && size[3] >= w {
-        x.adaptive_avg_pool2d([h, w])
-    } else {
-        x.upsample_bilinear2d([h, w], false, None, None)
     }
 }

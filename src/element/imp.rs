@@ -4,18 +4,18 @@
 //! Chain functions only pair buffers and queue them; the network runs on the worker thread,
 //! which holds no lock while it computes or pushes.
 
-use super::convert::{frame_to_tensor, mask_to_tensor, tensors_to_rgba_buffers, VIDEO_FORMATS};
+use super::convert::{tensors_to_rgba_buffers, VIDEO_FORMATS};
 use super::output::{PadItem, PadQueue};
 use super::pairing::{Pairing, Timed, VideoItem, Work};
-use super::settings::{self, Settings, WeightsSource};
-use crate::model::OmnimatteNet;
+use super::settings::{self, Settings, TttMode, WeightsSource};
+use super::worker::Worker;
 use crate::stream::{Decomposer, FrameLayers};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_video::VideoInfo;
 use once_cell::sync::Lazy;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -32,13 +32,13 @@ const MAX_QUEUED_FRAMES: usize = 16;
 
 /// State shared by the streaming threads and the worker.
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     pairing: Mutex<Pairing>,
-    changed: Condvar,
+    pub(super) changed: Condvar,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Pairing> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Pairing> {
         self.pairing.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -399,7 +399,7 @@ impl Omnimatte {
     }
 
     /// Queues a serialized event behind the buffers on every src pad.
-    fn queue_event_on_src_pads(&self, event: &gst::Event) {
+    pub(super) fn queue_event_on_src_pads(&self, event: &gst::Event) {
         for out in self.outputs() {
             out.queue.push(PadItem::Event(event.clone()));
         }
@@ -513,10 +513,15 @@ impl Omnimatte {
         gst::Pad::query_default(pad, Some(&*self.obj()), query)
     }
 
-    /// The window's look-ahead in frames times the frame duration, plus processing time.
+    /// The window's look-ahead in frames times the frame duration, plus processing time. In
+    /// `before-output` mode the first ttt-frames frames are held too (and the training time
+    /// comes on top: that mode is for files, not live sources).
     fn own_latency(&self) -> gst::ClockTime {
         let settings = lock(&self.settings).clone();
-        let look_ahead = settings.clip().map(|c| c.look_ahead() as u64).unwrap_or(0);
+        let mut look_ahead = settings.clip().map(|c| c.look_ahead() as u64).unwrap_or(0);
+        if settings.ttt == TttMode::BeforeOutput {
+            look_ahead = look_ahead.max(settings.ttt_frames as u64);
+        }
         let frame = lock(&self.streams)
             .video_info
             .as_ref()
@@ -568,11 +573,14 @@ impl Omnimatte {
                         .load_model(device)
                         .map(|(vs, net, source)| (decomposer, vs, net, source))
                 });
-                match loaded {
-                    Ok((decomposer, vs, net, source)) => {
+                let worker = loaded.and_then(|(decomposer, vs, net, source)| {
+                    Worker::new(element, shared, settings, decomposer, vs, net)
+                        .map(|worker| (worker, source))
+                });
+                match worker {
+                    Ok((worker, source)) => {
                         let _ = ready_tx.send(Ok(source));
-                        let _vs = vs; // keeps the weights alive as long as the network
-                        worker_loop(element, shared, decomposer, net)
+                        worker.run()
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -630,7 +638,7 @@ impl Omnimatte {
 
     /// Queues one frame's outputs on every src pad, with the input frame's timestamps.
     /// Returns false when flushing.
-    fn push_frame(
+    pub(super) fn push_frame(
         &self,
         out: &FrameLayers,
         pts: Option<gst::ClockTime>,
@@ -661,7 +669,7 @@ impl Omnimatte {
     }
 
     /// Announces RGBA caps of the video's size and rate on every src pad.
-    fn push_caps(&self, info: &VideoInfo) {
+    pub(super) fn push_caps(&self, info: &VideoInfo) {
         let caps = gst_video::VideoCapsBuilder::new()
             .format(gst_video::VideoFormat::Rgba)
             .width(info.width() as i32)
@@ -672,7 +680,7 @@ impl Omnimatte {
         self.queue_event_on_src_pads(&gst::event::Caps::new(&caps));
     }
 
-    fn push_stream_start(&self, upstream: &gst::Event) {
+    pub(super) fn push_stream_start(&self, upstream: &gst::Event) {
         let gst::EventView::StreamStart(start) = upstream.view() else {
             return;
         };
@@ -688,114 +696,6 @@ impl Omnimatte {
             out.queue.push(PadItem::Event(builder.build()));
         }
     }
-}
-
-/// The worker: takes work in stream order, runs the network, pushes results.
-fn worker_loop(
-    element: glib::WeakRef<super::Omnimatte>,
-    shared: Arc<Shared>,
-    mut decomposer: Decomposer,
-    net: OmnimatteNet,
-) {
-    let mut timestamps: VecDeque<(Option<gst::ClockTime>, Option<gst::ClockTime>)> =
-        VecDeque::new();
-    let mut failed = false;
-    loop {
-        let work = {
-            let mut p = shared.lock();
-            p.busy = false;
-            shared.changed.notify_all();
-            loop {
-                if p.shutdown {
-                    return;
-                }
-                if let Some(w) = p.work.pop_front() {
-                    p.busy = true;
-                    break w;
-                }
-                p = shared.changed.wait(p).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        let Some(element) = element.upgrade() else {
-            return;
-        };
-        let imp = element.imp();
-        let outcome: anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> = (|| {
-            Ok(match work {
-                Work::Frame { video, mask } if !failed => {
-                    let frame = frame_to_tensor(&video.buffer, &video.info)?;
-                    let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
-                    timestamps.push_back((video.buffer.pts(), video.buffer.duration()));
-                    let outs = decomposer.push(&net, &frame, &labels)?;
-                    push_all(imp, &outs, &mut timestamps)?;
-                    Ok(gst::FlowSuccess::Ok)
-                }
-                Work::Frame { .. } => Err(gst::FlowError::Error),
-                Work::Drain => {
-                    let outs = if failed {
-                        Vec::new()
-                    } else {
-                        decomposer.finish(&net)?
-                    };
-                    push_all(imp, &outs, &mut timestamps)?;
-                    imp.queue_event_on_src_pads(&gst::event::Eos::new());
-                    Ok(gst::FlowSuccess::Ok)
-                }
-                Work::Caps(info) => {
-                    // Frames of the old size go out under the old caps; then start afresh.
-                    let outs = decomposer.finish(&net)?;
-                    push_all(imp, &outs, &mut timestamps)?;
-                    decomposer.reset();
-                    imp.push_caps(&info);
-                    Ok(gst::FlowSuccess::Ok)
-                }
-                Work::StreamStart(event) => {
-                    imp.push_stream_start(&event);
-                    Ok(gst::FlowSuccess::Ok)
-                }
-                Work::Event(event) => {
-                    imp.queue_event_on_src_pads(&event);
-                    Ok(gst::FlowSuccess::Ok)
-                }
-                Work::Reset => {
-                    decomposer.reset();
-                    timestamps.clear();
-                    failed = false;
-                    Ok(gst::FlowSuccess::Ok)
-                }
-            })
-        })();
-        let flow = match outcome {
-            Ok(flow) => flow,
-            Err(e) => {
-                gst::element_error!(element, gst::StreamError::Failed, ["{e:#}"]);
-                failed = true;
-                Err(gst::FlowError::Error)
-            }
-        };
-        if let Err(err) = flow {
-            let mut p = shared.lock();
-            if err != gst::FlowError::Flushing || !p.video_flushing {
-                p.flow = Some(err);
-            }
-            shared.changed.notify_all();
-        }
-    }
-}
-
-/// Queues every finished frame, each with the timestamps of its input frame.
-fn push_all(
-    imp: &Omnimatte,
-    outs: &[FrameLayers],
-    timestamps: &mut VecDeque<(Option<gst::ClockTime>, Option<gst::ClockTime>)>,
-) -> anyhow::Result<()> {
-    for out in outs {
-        let (pts, duration) = timestamps.pop_front().unwrap_or((None, None));
-        if !imp.push_frame(out, pts, duration) {
-            break; // flushing: the frames are dropped on purpose
-        }
-    }
-    Ok(())
 }
 
 #[glib::object_subclass]
@@ -942,6 +842,51 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.processing_latency_ms)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)
+                    .nick("Test-time training")
+                    .blurb("Fine-tune the network on the video itself: off (zero-shot), before-output (hold the first ttt-frames frames, train ttt-steps steps on them, then output everything; for files) or background (train on recent frames while streaming with the current weights; for live). Progress: element messages `omnimatte-training` and progress messages")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("ttt-frames")
+                    .nick("Test-time training frames")
+                    .blurb("Frames trained on: the first ones (before-output) or the most recent ones (background)")
+                    .minimum(1)
+                    .maximum(100_000)
+                    .default_value(d.ttt_frames)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("ttt-steps")
+                    .nick("Test-time training steps")
+                    .blurb("Training steps N in before-output mode; in background mode the length of the loss schedule (the mask weight decays at 0.1 N and 0.2 N), training then goes on until stopped")
+                    .minimum(1)
+                    .maximum(1_000_000)
+                    .default_value(d.ttt_steps)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("ttt-swap-steps")
+                    .nick("Weight swap interval")
+                    .blurb("Background mode: training steps between two hand-overs of the new weights to inference (message `omnimatte-weights-swapped`)")
+                    .minimum(1)
+                    .maximum(1_000_000)
+                    .default_value(d.ttt_swap_steps)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("ttt-batch")
+                    .nick("Test-time training batch")
+                    .blurb("Clips per training step")
+                    .minimum(1)
+                    .maximum(256)
+                    .default_value(d.ttt_batch)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecDouble::builder("ttt-learning-rate")
+                    .nick("Test-time training learning rate")
+                    .blurb("AdamW learning rate of test-time training (the paper's 5e-4)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.ttt_learning_rate)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -963,6 +908,12 @@ impl ObjectImpl for Omnimatte {
             "clip-length" => s.clip_length = value.get().unwrap(),
             "clip-gap" => s.clip_gap = value.get().unwrap(),
             "background-frames" => s.background_frames = value.get().unwrap(),
+            "ttt" => s.ttt = value.get().unwrap(),
+            "ttt-frames" => s.ttt_frames = value.get().unwrap(),
+            "ttt-steps" => s.ttt_steps = value.get().unwrap(),
+            "ttt-swap-steps" => s.ttt_swap_steps = value.get().unwrap(),
+            "ttt-batch" => s.ttt_batch = value.get().unwrap(),
+            "ttt-learning-rate" => s.ttt_learning_rate = value.get().unwrap(),
             "processing-latency" => {
                 s.processing_latency_ms = value.get().unwrap();
                 drop(s);
@@ -986,6 +937,12 @@ impl ObjectImpl for Omnimatte {
             "clip-gap" => s.clip_gap.to_value(),
             "background-frames" => s.background_frames.to_value(),
             "processing-latency" => s.processing_latency_ms.to_value(),
+            "ttt" => s.ttt.to_value(),
+            "ttt-frames" => s.ttt_frames.to_value(),
+            "ttt-steps" => s.ttt_steps.to_value(),
+            "ttt-swap-steps" => s.ttt_swap_steps.to_value(),
+            "ttt-batch" => s.ttt_batch.to_value(),
+            "ttt-learning-rate" => s.ttt_learning_rate.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }

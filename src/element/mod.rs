@@ -7,7 +7,9 @@ mod convert;
 mod imp;
 mod output;
 mod pairing;
+mod progress;
 pub mod settings;
+mod worker;
 
 glib::wrapper! {
     /// Splits video into one RGBA layer per object with its effects, plus background and

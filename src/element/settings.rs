@@ -3,6 +3,8 @@
 use crate::clip::ClipSpec;
 use crate::model::{weights, ModelConfig, OmnimatteNet};
 use crate::stream::StreamConfig;
+use crate::ttt::{ContinuousConfig, FineTuneConfig};
+use gst::glib;
 use anyhow::Context;
 use std::path::PathBuf;
 use tch::{nn, Device};
@@ -13,6 +15,32 @@ pub const DEFAULT_WORKING_WIDTH: u32 = 224;
 pub const DEFAULT_BACKGROUND_FRAMES: u32 = 16;
 pub const DEFAULT_PROCESSING_LATENCY_MS: u32 = 500;
 pub const DEFAULT_DEVICE: &str = "auto";
+pub const DEFAULT_TTT_FRAMES: u32 = 60;
+/// The reference fine-tunes synthetic videos for 200 steps.
+pub const DEFAULT_TTT_STEPS: u32 = 200;
+pub const DEFAULT_TTT_SWAP_STEPS: u32 = 20;
+pub const DEFAULT_TTT_BATCH: u32 = 1;
+pub const DEFAULT_TTT_LEARNING_RATE: f64 = 5e-4;
+
+/// Test-time training mode (the `ttt` property).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimatteTtt")]
+pub enum TttMode {
+    #[default]
+    #[enum_value(name = "Off: the pretrained weights as they are (zero-shot)", nick = "off")]
+    Off,
+    #[enum_value(
+        name = "Before output: fine-tune on the first ttt-frames frames for ttt-steps steps, then output everything (files)",
+        nick = "before-output"
+    )]
+    BeforeOutput,
+    #[enum_value(
+        name = "Background: fine-tune continuously on recent frames while streaming, swapping weights in every ttt-swap-steps steps (live)",
+        nick = "background"
+    )]
+    Background,
+}
 
 /// Where the bundled pretrained weights live in a source checkout.
 pub const BUNDLED_WEIGHTS: &str =
@@ -31,6 +59,12 @@ pub struct Settings {
     pub clip_gap: u32,
     pub background_frames: u32,
     pub processing_latency_ms: u32,
+    pub ttt: TttMode,
+    pub ttt_frames: u32,
+    pub ttt_steps: u32,
+    pub ttt_swap_steps: u32,
+    pub ttt_batch: u32,
+    pub ttt_learning_rate: f64,
 }
 
 impl Default for Settings {
@@ -46,6 +80,12 @@ impl Default for Settings {
             clip_gap: clip.gap as u32,
             background_frames: DEFAULT_BACKGROUND_FRAMES,
             processing_latency_ms: DEFAULT_PROCESSING_LATENCY_MS,
+            ttt: TttMode::Off,
+            ttt_frames: DEFAULT_TTT_FRAMES,
+            ttt_steps: DEFAULT_TTT_STEPS,
+            ttt_swap_steps: DEFAULT_TTT_SWAP_STEPS,
+            ttt_batch: DEFAULT_TTT_BATCH,
+            ttt_learning_rate: DEFAULT_TTT_LEARNING_RATE,
         }
     }
 }
@@ -70,6 +110,29 @@ impl Settings {
             objects: self.objects as usize,
             background_frames: self.background_frames as usize,
             ..StreamConfig::default()
+        })
+    }
+
+    /// The `before-output` training run.
+    pub fn fine_tune_config(&self) -> anyhow::Result<FineTuneConfig> {
+        Ok(FineTuneConfig {
+            batch_size: self.ttt_batch as usize,
+            clip: self.clip()?,
+            learning_rate: self.ttt_learning_rate,
+            ..FineTuneConfig::new(self.ttt_steps as u64)
+        })
+    }
+
+    /// The `background` training worker.
+    pub fn continuous_config(&self) -> anyhow::Result<ContinuousConfig> {
+        Ok(ContinuousConfig {
+            frames: self.ttt_frames as usize,
+            swap_every: self.ttt_swap_steps as u64,
+            schedule_steps: self.ttt_steps as u64,
+            batch_size: self.ttt_batch as usize,
+            clip: self.clip()?,
+            learning_rate: self.ttt_learning_rate,
+            seed: 0,
         })
     }
 

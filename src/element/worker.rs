@@ -1,0 +1,362 @@
+//! The worker thread: takes the paired work in stream order, runs the network (and the
+//! test-time training of the `ttt` property), and queues the results on the src pads. It holds
+//! no lock while it computes or pushes.
+
+use super::convert::{frame_to_tensor, mask_to_tensor};
+use super::imp::{Omnimatte, Shared};
+use super::pairing::Work;
+use super::progress::{post_swap, post_training, Phase};
+use super::settings::{Settings, TttMode};
+use crate::model::OmnimatteNet;
+use crate::stream::{Decomposer, FrameLayers};
+use crate::ttt::{fine_tune, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot};
+use crate::working::{object_masks, working_image, working_masks};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use tch::nn;
+
+type Timestamps = (Option<gst::ClockTime>, Option<gst::ClockTime>);
+
+/// Where test-time training stands.
+enum TestTime {
+    /// Zero-shot, or `before-output` once its training is done.
+    Off,
+    /// `before-output`: frames are held (with the events between them) until the network has
+    /// been fine-tuned on them.
+    Gathering {
+        held: Vec<Work>,
+        frames: TrainingFrames,
+    },
+    /// `background`: a training thread fine-tunes a copy of the network on recent frames.
+    Continuous {
+        training: ContinuousTraining,
+        swaps: u64,
+    },
+}
+
+pub(super) struct Worker {
+    element: glib::WeakRef<super::Omnimatte>,
+    shared: Arc<Shared>,
+    settings: Settings,
+    decomposer: Decomposer,
+    vs: nn::VarStore,
+    net: OmnimatteNet,
+    test_time: TestTime,
+    timestamps: VecDeque<Timestamps>,
+    failed: bool,
+}
+
+impl Worker {
+    /// Builds the worker state; in `background` mode this starts the training thread.
+    pub fn new(
+        element: glib::WeakRef<super::Omnimatte>,
+        shared: Arc<Shared>,
+        settings: Settings,
+        decomposer: Decomposer,
+        vs: nn::VarStore,
+        net: OmnimatteNet,
+    ) -> anyhow::Result<Self> {
+        let test_time = match settings.ttt {
+            TttMode::Off => TestTime::Off,
+            TttMode::BeforeOutput => TestTime::Gathering {
+                held: Vec::new(),
+                frames: TrainingFrames::new(settings.ttt_frames as usize),
+            },
+            TttMode::Background => {
+                let poster = element.clone();
+                let training = ContinuousTraining::start(
+                    net.config().clone(),
+                    WeightsSnapshot::take(&vs, 0),
+                    vs.device(),
+                    settings.continuous_config()?,
+                    move |progress: &Progress| {
+                        if let Some(e) = poster.upgrade() {
+                            post_training(e.upcast_ref(), "background", Phase::Running, progress);
+                        }
+                    },
+                )?;
+                TestTime::Continuous { training, swaps: 0 }
+            }
+        };
+        Ok(Self {
+            element,
+            shared,
+            settings,
+            decomposer,
+            vs,
+            net,
+            test_time,
+            timestamps: VecDeque::new(),
+            failed: false,
+        })
+    }
+
+    /// Takes work until shutdown.
+    pub fn run(mut self) {
+        loop {
+            let work = {
+                let mut p = self.shared.lock();
+                p.busy = false;
+                self.shared.changed.notify_all();
+                loop {
+                    if p.shutdown {
+                        return;
+                    }
+                    if let Some(w) = p.work.pop_front() {
+                        p.busy = true;
+                        break w;
+                    }
+                    p = self
+                        .shared
+                        .changed
+                        .wait(p)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let Some(element) = self.element.upgrade() else {
+                return;
+            };
+            let flow = match self.handle(element.imp(), work) {
+                Ok(flow) => flow,
+                Err(e) => {
+                    gst::element_error!(element, gst::StreamError::Failed, ["{e:#}"]);
+                    self.failed = true;
+                    Err(gst::FlowError::Error)
+                }
+            };
+            if let Err(err) = flow {
+                let mut p = self.shared.lock();
+                if err != gst::FlowError::Flushing || !p.video_flushing {
+                    p.flow = Some(err);
+                }
+                self.shared.changed.notify_all();
+            }
+        }
+    }
+
+    /// Routes work through test-time training first: `before-output` holds it back.
+    fn handle(
+        &mut self,
+        imp: &Omnimatte,
+        work: Work,
+    ) -> anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> {
+        let TestTime::Gathering { held, frames } = &mut self.test_time else {
+            return self.process(imp, work);
+        };
+        match work {
+            Work::Frame { video, mask } if !self.failed => {
+                let (h, w) = (
+                    self.settings.working_height as i64,
+                    self.settings.working_width as i64,
+                );
+                let frame = frame_to_tensor(&video.buffer, &video.info)?;
+                let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
+                let objects = self.settings.objects as usize;
+                tch::no_grad(|| {
+                    let masks = object_masks(&labels, objects);
+                    frames.push(
+                        working_image(&frame, h, w),
+                        working_masks(&masks, h, w, self.decomposer.config().mask_threshold),
+                    )
+                });
+                held.push(Work::Frame { video, mask });
+                if frames.len() >= self.settings.ttt_frames as usize {
+                    return self.train_then_release(imp);
+                }
+                Ok(Ok(gst::FlowSuccess::Ok))
+            }
+            Work::Reset => {
+                held.clear();
+                frames.clear();
+                self.process(imp, Work::Reset)
+            }
+            Work::Drain | Work::Caps(_) => {
+                let flow = self.train_then_release(imp)?;
+                if flow.is_err() {
+                    return Ok(flow);
+                }
+                self.process(imp, work)
+            }
+            other if held.is_empty() => self.process(imp, other),
+            other => {
+                held.push(other);
+                Ok(Ok(gst::FlowSuccess::Ok))
+            }
+        }
+    }
+
+    /// `before-output`: fine-tunes on the held frames, then processes everything held. A
+    /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
+    fn train_then_release(
+        &mut self,
+        imp: &Omnimatte,
+    ) -> anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> {
+        let TestTime::Gathering { held, frames } = &mut self.test_time else {
+            return Ok(Ok(gst::FlowSuccess::Ok));
+        };
+        let element = imp.obj();
+        let element: &gst::Element = element.upcast_ref();
+        let mut last = Progress {
+            step: 0,
+            steps: Some(self.settings.ttt_steps as u64),
+            loss: f64::NAN,
+            reconstruction: f64::NAN,
+            steps_per_second: 0.0,
+        };
+        let mut cancelled = false;
+        if !frames.is_empty() {
+            post_training(element, "before-output", Phase::Started, &last);
+            let shared = &self.shared;
+            fine_tune(
+                &self.vs,
+                &self.net,
+                frames,
+                &self.settings.fine_tune_config()?,
+                |progress| {
+                    last = *progress;
+                    post_training(element, "before-output", Phase::Running, progress);
+                    let p = shared.lock();
+                    cancelled = p.shutdown || p.video_flushing;
+                    if cancelled {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )?;
+        }
+        if cancelled {
+            post_training(element, "before-output", Phase::Cancelled, &last);
+            held.clear();
+            frames.clear();
+            return Ok(Err(gst::FlowError::Flushing));
+        }
+        if last.step > 0 {
+            post_training(element, "before-output", Phase::Finished, &last);
+        }
+        let TestTime::Gathering { held, .. } =
+            std::mem::replace(&mut self.test_time, TestTime::Off)
+        else {
+            unreachable!("matched above")
+        };
+        for work in held {
+            let flow = self.process(imp, work)?;
+            if flow.is_err() {
+                return Ok(flow);
+            }
+        }
+        Ok(Ok(gst::FlowSuccess::Ok))
+    }
+
+    /// Swaps in the `background` trainer's newest weights, if it has handed any over.
+    fn take_new_weights(&mut self, imp: &Omnimatte) -> anyhow::Result<()> {
+        let TestTime::Continuous { training, swaps } = &mut self.test_time else {
+            return Ok(());
+        };
+        if training.has_ended() {
+            // Only an error ends it early: keep streaming with the weights in use.
+            let TestTime::Continuous { training, .. } =
+                std::mem::replace(&mut self.test_time, TestTime::Off)
+            else {
+                unreachable!("matched above")
+            };
+            let why = training
+                .stop()
+                .err()
+                .map_or_else(|| "it ended".to_string(), |e| format!("{e:#}"));
+            gst::element_imp_warning!(
+                imp,
+                gst::LibraryError::Failed,
+                ["Test-time training stopped ({why}); streaming goes on with the last weights"]
+            );
+            return Ok(());
+        }
+        if let Some(snapshot) = training.take_weights() {
+            snapshot.load_into(&self.vs)?;
+            self.decomposer.weights_changed();
+            *swaps += 1;
+            post_swap(imp.obj().upcast_ref(), snapshot.step, *swaps);
+        }
+        Ok(())
+    }
+
+    /// Hands the frame the network just saw to the `background` trainer.
+    fn share_latest_frame(&self) {
+        if let TestTime::Continuous { training, .. } = &self.test_time {
+            if let Some((image, masks)) = self.decomposer.latest_inputs() {
+                training.add_frame(&image, &masks);
+            }
+        }
+    }
+
+    /// Runs one item of work through the decomposer and queues what it produces.
+    fn process(
+        &mut self,
+        imp: &Omnimatte,
+        work: Work,
+    ) -> anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> {
+        Ok(match work {
+            Work::Frame { video, mask } if !self.failed => {
+                self.take_new_weights(imp)?;
+                let frame = frame_to_tensor(&video.buffer, &video.info)?;
+                let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
+                self.timestamps
+                    .push_back((video.buffer.pts(), video.buffer.duration()));
+                let outs = self.decomposer.push(&self.net, &frame, &labels)?;
+                self.share_latest_frame();
+                self.push_all(imp, &outs);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Work::Frame { .. } => Err(gst::FlowError::Error),
+            Work::Drain => {
+                let outs = if self.failed {
+                    Vec::new()
+                } else {
+                    self.decomposer.finish(&self.net)?
+                };
+                self.push_all(imp, &outs);
+                imp.queue_event_on_src_pads(&gst::event::Eos::new());
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Work::Caps(info) => {
+                // Frames of the old size go out under the old caps; then start afresh.
+                let outs = self.decomposer.finish(&self.net)?;
+                self.push_all(imp, &outs);
+                self.decomposer.reset();
+                if let TestTime::Continuous { training, .. } = &self.test_time {
+                    training.clear_frames();
+                }
+                imp.push_caps(&info);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Work::StreamStart(event) => {
+                imp.push_stream_start(&event);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Work::Event(event) => {
+                imp.queue_event_on_src_pads(&event);
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Work::Reset => {
+                self.decomposer.reset();
+                self.timestamps.clear();
+                self.failed = false;
+                Ok(gst::FlowSuccess::Ok)
+            }
+        })
+    }
+
+    /// Queues every finished frame, each with the timestamps of its input frame.
+    fn push_all(&mut self, imp: &Omnimatte, outs: &[FrameLayers]) {
+        for out in outs {
+            let (pts, duration) = self.timestamps.pop_front().unwrap_or((None, None));
+            if !imp.push_frame(out, pts, duration) {
+                break; // flushing: the frames are dropped on purpose
+            }
+        }
+    }
+}

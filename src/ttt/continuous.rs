@@ -1,0 +1,158 @@
+//! Test-time training that never delays the stream (the element's `background` mode).
+//!
+//! A worker thread owns its own copy of the network and keeps fine-tuning it on a bounded
+//! buffer of the most recent frames. Every `swap_every` steps it leaves a copy of its weights
+//! in a slot; inference takes the slot's content between two frames, when it wants, without
+//! ever waiting for training (`try_lock`). Stopping waits for the step under way at most.
+
+use super::{Progress, TrainingFrames, WeightsSnapshot};
+use crate::clip::ClipSpec;
+use crate::model::{ModelConfig, OmnimatteNet};
+use crate::train::{TrainConfig, Trainer};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tch::{nn, Device};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContinuousConfig {
+    /// Recent frames kept to train on.
+    pub frames: usize,
+    /// Steps between two hand-overs of the weights.
+    pub swap_every: u64,
+    /// The mask-weight schedule's N (lambda_m decays at 0.1 N and 0.2 N, then stays).
+    pub schedule_steps: u64,
+    pub batch_size: usize,
+    pub clip: ClipSpec,
+    pub learning_rate: f64,
+    pub seed: u64,
+}
+
+struct Shared {
+    frames: Mutex<TrainingFrames>,
+    weights: Mutex<Option<WeightsSnapshot>>,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct ContinuousTraining {
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl ContinuousTraining {
+    /// Starts training a copy of `initial` (a network of configuration `model`). `on_step`
+    /// runs on the training thread after each step.
+    pub fn start(
+        model: ModelConfig,
+        initial: WeightsSnapshot,
+        device: Device,
+        config: ContinuousConfig,
+        mut on_step: impl FnMut(&Progress) + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(config.swap_every >= 1, "swap every 0 steps");
+        let shared = Arc::new(Shared {
+            frames: Mutex::new(TrainingFrames::new(config.frames)),
+            weights: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        });
+        let worker_shared = shared.clone();
+        let worker = std::thread::Builder::new()
+            .name("omnimatte-ttt".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let shared = worker_shared;
+                let vs = nn::VarStore::new(device);
+                let net = OmnimatteNet::new(&vs.root(), model)?;
+                initial.load_into(&vs)?;
+                let mut trainer = Trainer::new(
+                    &vs,
+                    TrainConfig {
+                        learning_rate: config.learning_rate,
+                        ..TrainConfig::test_time(config.schedule_steps)
+                    },
+                )?;
+                let mut rng = StdRng::seed_from_u64(config.seed);
+                // A clip needs a few distinct frames before training means anything.
+                let enough = config.clip.span().min(config.frames);
+                let mut started: Option<Instant> = None;
+                let mut done = 0u64;
+                while !shared.stop.load(Ordering::Acquire) {
+                    let batch = {
+                        let mut frames = lock(&shared.frames);
+                        (frames.len() >= enough)
+                            .then(|| frames.batch(config.clip, config.batch_size, &mut rng))
+                    };
+                    let Some(batch) = batch else {
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    let began = *started.get_or_insert_with(Instant::now);
+                    let report = trainer.step(&net, &batch.to_device(device))?;
+                    done += 1;
+                    if done % config.swap_every == 0 {
+                        *lock(&shared.weights) = Some(WeightsSnapshot::take(&vs, done));
+                    }
+                    on_step(&Progress {
+                        step: done,
+                        steps: None,
+                        loss: report.total,
+                        reconstruction: report.reconstruction,
+                        steps_per_second: done as f64 / began.elapsed().as_secs_f64(),
+                    });
+                }
+                Ok(())
+            })?;
+        Ok(Self {
+            shared,
+            worker: Some(worker),
+        })
+    }
+
+    /// Adds a frame as the network saw it: image [1, 3, h, w] in [-1, 1], masks [L, 1, h, w].
+    /// Waits at most for a batch being cut, never for a training step.
+    pub fn add_frame(&self, image: &tch::Tensor, masks: &tch::Tensor) {
+        lock(&self.shared.frames).push(image.shallow_clone(), masks.shallow_clone());
+    }
+
+    /// Forgets the frames (a seek: the video shown is no longer the one trained on).
+    pub fn clear_frames(&self) {
+        lock(&self.shared.frames).clear();
+    }
+
+    /// The newest weights not taken yet, if any and if the slot is free right now.
+    pub fn take_weights(&self) -> Option<WeightsSnapshot> {
+        self.shared.weights.try_lock().ok()?.take()
+    }
+
+    /// Stops the worker and waits for it (at most the step under way). Returns the error
+    /// that ended training early, if one did.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> anyhow::Result<()> {
+        self.shared.stop.store(true, Ordering::Release);
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => anyhow::bail!("the test-time training thread panicked"),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the worker has ended (only an error ends it before `stop`).
+    pub fn has_ended(&self) -> bool {
+        self.worker.as_ref().is_none_or(|w| w.is_finished())
+    }
+}
+
+impl Drop for ContinuousTraining {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}

@@ -1,0 +1,129 @@
+//! The frames test-time training fits: the network's inputs at the working size, a bounded
+//! number of the most recent ones, and their background (supplementary Sec. 4).
+
+use crate::background::masked_temporal_median;
+use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
+use crate::train::Batch;
+use crate::working::{working_image, working_masks, MASK_THRESHOLD};
+use rand::Rng;
+use std::collections::VecDeque;
+use tch::{Kind, Tensor};
+
+pub struct TrainingFrames {
+    capacity: usize,
+    /// [1, 3, h, w] in [-1, 1]
+    images: VecDeque<Tensor>,
+    /// [L, 1, h, w] in {0, 1}
+    masks: VecDeque<Tensor>,
+    /// [1, 3, h, w] in [-1, 1], remade after a quarter of the frames changed.
+    background: Option<Tensor>,
+    pushes_since_background: usize,
+}
+
+impl TrainingFrames {
+    /// Room for `capacity` frames; pushing more forgets the oldest.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            images: VecDeque::new(),
+            masks: VecDeque::new(),
+            background: None,
+            pushes_since_background: 0,
+        }
+    }
+
+    /// A whole video: frames [N, 3, H, W] in [0, 1] and masks [L, N, 1, H, W] in {0, 1},
+    /// brought to the working size as inference does.
+    pub fn from_video(frames: &Tensor, masks: &Tensor, height: i64, width: i64) -> Self {
+        let n = frames.size()[0];
+        let mut out = Self::new(n as usize);
+        tch::no_grad(|| {
+            for t in 0..n {
+                let image = working_image(&frames.get(t), height, width);
+                let object_masks = masks.select(1, t).squeeze_dim(1); // [L, H, W]
+                out.push(
+                    image,
+                    working_masks(&object_masks, height, width, MASK_THRESHOLD),
+                );
+            }
+        });
+        out
+    }
+
+    /// Adds a frame as the network sees it: image [1, 3, h, w] in [-1, 1], masks [L, 1, h, w].
+    pub fn push(&mut self, image: Tensor, masks: Tensor) {
+        if self.images.len() == self.capacity {
+            self.images.pop_front();
+            self.masks.pop_front();
+        }
+        self.images.push_back(image);
+        self.masks.push_back(masks);
+        self.pushes_since_background += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.images.clear();
+        self.masks.clear();
+        self.background = None;
+    }
+
+    /// The masked temporal median of the frames held, [1, 3, h, w] in [-1, 1] (the median
+    /// commutes with the map from [0, 1]).
+    pub fn background(&mut self) -> Tensor {
+        let stale = self.pushes_since_background * 4 >= self.images.len().max(4);
+        if self.background.is_none() || stale {
+            let frames = Tensor::cat(&self.images.iter().collect::<Vec<_>>(), 0);
+            let covered = Tensor::stack(&self.masks.iter().collect::<Vec<_>>(), 0)
+                .sum_dim_intlist(1, false, Kind::Float)
+                .gt(0.0); // [N, 1, h, w]
+            let median = tch::no_grad(|| masked_temporal_median(&frames, &covered).image);
+            self.background = Some(median.unsqueeze(0));
+            self.pushes_since_background = 0;
+        }
+        self.background
+            .as_ref()
+            .expect("made above")
+            .shallow_clone()
+    }
+
+    /// `batch_size` clips at random places of the frames held, with the predict pattern
+    /// (two frames seen, flipped half of the time), as the reference's test-time training.
+    pub fn batch<R: Rng>(&mut self, clip: ClipSpec, batch_size: usize, rng: &mut R) -> Batch {
+        assert!(!self.is_empty(), "no frames to train on");
+        let background = self.background();
+        let n = self.len();
+        let (mut frames, mut masks, mut visible) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..batch_size.max(1) {
+            let idx = clip_frames(clip, random_start(clip, n, rng), n);
+            frames.push(Tensor::cat(
+                &idx.iter().map(|&i| &self.images[i]).collect::<Vec<_>>(),
+                0,
+            ));
+            masks.push(Tensor::stack(
+                &idx.iter().map(|&i| &self.masks[i]).collect::<Vec<_>>(),
+                1,
+            ));
+            let v: Vec<f32> = HiddenPattern::Predict
+                .sample(clip.length, rng)
+                .into_iter()
+                .map(|v| v as u8 as f32)
+                .collect();
+            visible.push(Tensor::from_slice(&v));
+        }
+        let b = frames.len() as i64;
+        Batch {
+            frames: Tensor::stack(&frames, 0),
+            masks: Tensor::stack(&masks, 0),
+            background: background.unsqueeze(0).expand([b, 1, -1, -1, -1], false),
+            visible: Tensor::stack(&visible, 0).to_device(background.device()),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Test-time training (paper Sec. 3.3, supplementary Sec. 3): the pretrained network plays the
+//! coordination game once more, on clips of the very video it is about to decompose, with the
+//! predict pattern of inference (two frames seen, the rest hidden). Pretraining and test-time
+//! training share one trainer ([`crate::train::Trainer`]); this module supplies the video.
+//!
+//! - [`TrainingFrames`]: the video at the working size, with its masked-median background.
+//! - [`fine_tune`]: a fixed number of steps, for files (before any output).
+//! - [`ContinuousTraining`]: a worker that keeps fine-tuning on recent frames while
+//!   inference streams, handing over new weights every few steps.
+
+mod continuous;
+mod fine_tune;
+mod frames;
+mod snapshot;
+
+pub use continuous::{ContinuousConfig, ContinuousTraining};
+pub use fine_tune::{fine_tune, FineTuneConfig, Progress};
+pub use frames::TrainingFrames;
+pub use snapshot::WeightsSnapshot;

@@ -1,0 +1,46 @@
+//! What the network sees of a frame: its image and its objects' masks at the working size.
+//! Streaming inference and test-time training both go through here, so that the network is
+//! fine-tuned on exactly the inputs it is later run on.
+
+use tch::{Kind, Tensor};
+
+/// Masks resized to the working size are binarised at this coverage (METHOD.md: 0.6).
+pub const MASK_THRESHOLD: f64 = 0.6;
+
+/// The frame [3, H, W] in [0, 1] as the network's input: [1, 3, h, w] in [-1, 1].
+pub fn working_image(frame: &Tensor, h: i64, w: i64) -> Tensor {
+    resize_area(&frame.unsqueeze(0), h, w) * 2.0 - 1.0
+}
+
+/// One binary mask per object, [L, H, W] float, from a label map [H, W] (0 = background,
+/// k = object k).
+pub fn object_masks(labels: &Tensor, objects: usize) -> Tensor {
+    let ids = Tensor::arange_start(1, objects as i64 + 1, (Kind::Int64, labels.device()));
+    labels
+        .to_kind(Kind::Int64)
+        .unsqueeze(0)
+        .eq_tensor(&ids.view([-1, 1, 1]))
+        .to_kind(Kind::Float)
+}
+
+/// Object masks [L, H, W] at the working size: [L, 1, h, w] in {0, 1}, a working pixel
+/// belonging to an object when the object covers at least `threshold` of it.
+pub fn working_masks(masks: &Tensor, h: i64, w: i64, threshold: f64) -> Tensor {
+    resize_area(&masks.unsqueeze(1), h, w)
+        .ge(threshold)
+        .to_kind(Kind::Float)
+}
+
+/// Area resize of [N, C, H, W] to [N, C, h, w] (exact averages when the sizes divide;
+/// bilinear when enlarging).
+pub fn resize_area(x: &Tensor, h: i64, w: i64) -> Tensor {
+    let size = x.size();
+    if size[2] == h && size[3] == w {
+        return x.shallow_clone();
+    }
+    if size[2] >= h && size[3] >= w {
+        x.adaptive_avg_pool2d([h, w])
+    } else {
+        x.upsample_bilinear2d([h, w], false, None, None)
+    }
+}

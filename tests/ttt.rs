@@ -1,0 +1,149 @@
+//! Test-time training in the core: fine-tuning the bundled weights on a tiny clip lowers the
+//! reconstruction loss on that clip; the continuous trainer hands over weights and stops.
+
+mod common;
+
+use common::{seeded_net, square_with_shadow};
+use gstomnimatte::element::settings::Settings;
+use gstomnimatte::loss::total_loss;
+use gstomnimatte::model::OmnimatteNet;
+use gstomnimatte::ttt::{
+    fine_tune, ContinuousConfig, ContinuousTraining, FineTuneConfig, TrainingFrames,
+    WeightsSnapshot,
+};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+use tch::{Device, Tensor};
+
+/// 16 frames of the square-with-shadow scene at 64x64, as a training video.
+fn tiny_video() -> TrainingFrames {
+    let (frames, masks, _) = square_with_shadow(16, 64, 64);
+    let frames = (frames.squeeze_dim(0) + 1.0) / 2.0; // [T, 3, H, W] in [0, 1]
+    TrainingFrames::from_video(&frames, &masks.squeeze_dim(0), 64, 64)
+}
+
+/// Mean reconstruction loss, without dropout, over eight fixed clips of the video.
+fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
+    let mut rng = StdRng::seed_from_u64(99);
+    let batches: Vec<_> = (0..8)
+        .map(|_| video.batch(Default::default(), 1, &mut rng))
+        .collect();
+    tch::no_grad(|| {
+        batches
+            .iter()
+            .map(|b| {
+                let layers = net.forward(&b.frames, &b.masks, &b.visible, false).unwrap();
+                total_loss(&layers, &b.frames, &b.background, &b.masks, &b.visible, 0.0)
+                    .reconstruction
+                    .double_value(&[])
+            })
+            .sum::<f64>()
+            / 8.0
+    })
+}
+
+#[test]
+fn test_time_training_lowers_the_reconstruction_loss_of_the_bundled_weights() {
+    let (vs, net, _) = Settings::default().load_model(Device::Cpu).unwrap();
+    let mut video = tiny_video();
+    let before = reconstruction_loss(&net, &mut video);
+    let mut seen = Vec::new();
+    let reports = fine_tune(&vs, &net, &mut video, &FineTuneConfig::new(25), |p| {
+        seen.push(*p);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(reports.len(), 25);
+    assert_eq!(seen.last().unwrap().step, 25);
+    assert_eq!(seen.last().unwrap().steps, Some(25));
+    assert!(seen.iter().all(|p| p.steps_per_second > 0.0 && p.loss.is_finite()));
+    let after = reconstruction_loss(&net, &mut video);
+    eprintln!("reconstruction loss after 25 test-time steps: {before:.5} -> {after:.5}");
+    assert!(
+        after < 0.8 * before,
+        "reconstruction loss {before:.5} -> {after:.5}"
+    );
+}
+
+#[test]
+fn a_break_from_the_progress_callback_stops_fine_tuning() {
+    let (vs, net) = seeded_net(1);
+    let mut video = tiny_video();
+    let reports = fine_tune(&vs, &net, &mut video, &FineTuneConfig::new(50), |p| {
+        if p.step == 3 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!(reports.len(), 3);
+}
+
+#[test]
+fn a_snapshot_carries_weights_from_one_network_to_another() {
+    let (vs_a, net_a) = seeded_net(1);
+    let (vs_b, net_b) = seeded_net(2);
+    let (frames, masks, _) = square_with_shadow(5, 64, 64);
+    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]);
+    let out = |net: &OmnimatteNet| net.forward(&frames, &masks, &visible, false).unwrap();
+    assert!(!out(&net_a).equal(&out(&net_b)));
+    WeightsSnapshot::take(&vs_a, 7).load_into(&vs_b).unwrap();
+    assert!(out(&net_a).equal(&out(&net_b)));
+}
+
+#[test]
+fn continuous_training_hands_over_new_weights_and_stops_promptly() {
+    let (vs, net) = seeded_net(5);
+    let initial = WeightsSnapshot::take(&vs, 0);
+    let config = ContinuousConfig {
+        frames: 12,
+        swap_every: 2,
+        schedule_steps: 20,
+        batch_size: 1,
+        clip: Default::default(),
+        learning_rate: 5e-4,
+        seed: 0,
+    };
+    let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = steps.clone();
+    let training = ContinuousTraining::start(
+        net.config().clone(),
+        initial,
+        Device::Cpu,
+        config,
+        move |p| counter.store(p.step, std::sync::atomic::Ordering::Relaxed),
+    )
+    .unwrap();
+    // No frames, no training.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(steps.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    let (frames, masks, _) = square_with_shadow(16, 64, 64);
+    for t in 0..16 {
+        training.add_frame(&frames.select(1, t), &masks.select(2, t).squeeze_dim(0));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let snapshot = loop {
+        if let Some(s) = training.take_weights() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no weights handed over");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(snapshot.step >= 2 && snapshot.step % 2 == 0);
+    let (vs_copy, net_copy) = seeded_net(5);
+    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]);
+    let clip = frames.narrow(1, 0, 5);
+    let clip_masks = masks.narrow(2, 0, 5);
+    let before = net_copy.forward(&clip, &clip_masks, &visible, false).unwrap();
+    snapshot.load_into(&vs_copy).unwrap();
+    let after = net_copy.forward(&clip, &clip_masks, &visible, false).unwrap();
+    assert!(!before.equal(&after), "the handed-over weights are the trained ones");
+
+    let stopping = Instant::now();
+    training.stop().unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(20));
+}

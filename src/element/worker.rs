@@ -198,6 +198,17 @@ impl Worker {
         let TestTime::Gathering { held, frames } = &mut self.test_time else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
+        if frames.is_empty() {
+            // Nothing to train on yet (the stream's first caps): let what is held go, and
+            // keep gathering.
+            for work in std::mem::take(held) {
+                let flow = self.process(imp, work)?;
+                if flow.is_err() {
+                    return Ok(flow);
+                }
+            }
+            return Ok(Ok(gst::FlowSuccess::Ok));
+        }
         let element = imp.obj();
         let element: &gst::Element = element.upcast_ref();
         let mut last = Progress {
@@ -208,36 +219,32 @@ impl Worker {
             steps_per_second: 0.0,
         };
         let mut cancelled = false;
-        if !frames.is_empty() {
-            post_training(element, "before-output", Phase::Started, &last);
-            let shared = &self.shared;
-            fine_tune(
-                &self.vs,
-                &self.net,
-                frames,
-                &self.settings.fine_tune_config()?,
-                |progress| {
-                    last = *progress;
-                    post_training(element, "before-output", Phase::Running, progress);
-                    let p = shared.lock();
-                    cancelled = p.shutdown || p.video_flushing;
-                    if cancelled {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                },
-            )?;
-        }
+        post_training(element, "before-output", Phase::Started, &last);
+        let shared = &self.shared;
+        fine_tune(
+            &self.vs,
+            &self.net,
+            frames,
+            &self.settings.fine_tune_config()?,
+            |progress| {
+                last = *progress;
+                post_training(element, "before-output", Phase::Running, progress);
+                let p = shared.lock();
+                cancelled = p.shutdown || p.video_flushing;
+                if cancelled {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        )?;
         if cancelled {
             post_training(element, "before-output", Phase::Cancelled, &last);
             held.clear();
             frames.clear();
             return Ok(Err(gst::FlowError::Flushing));
         }
-        if last.step > 0 {
-            post_training(element, "before-output", Phase::Finished, &last);
-        }
+        post_training(element, "before-output", Phase::Finished, &last);
         let TestTime::Gathering { held, .. } =
             std::mem::replace(&mut self.test_time, TestTime::Off)
         else {

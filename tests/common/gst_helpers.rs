@@ -60,12 +60,17 @@ pub fn frame_duration() -> gst::ClockTime {
 /// Pushes one buffer per item of `data` on `src`, with PTS i/25 s and a frame's duration.
 pub fn push_timed(src: &gst_app::AppSrc, data: &[Vec<u8>]) {
     for (i, bytes) in data.iter().enumerate() {
-        let mut buffer = gst::Buffer::from_slice(bytes.clone());
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(frame_duration() * i as u64);
-        b.set_duration(frame_duration());
-        let _ = src.push_buffer(buffer);
+        push_timed_one(src, bytes, i);
     }
+}
+
+/// Pushes frame `i` of a video on `src`, with PTS i/25 s and a frame's duration.
+pub fn push_timed_one(src: &gst_app::AppSrc, bytes: &[u8], i: usize) {
+    let mut buffer = gst::Buffer::from_slice(bytes.to_vec());
+    let b = buffer.get_mut().unwrap();
+    b.set_pts(frame_duration() * i as u64);
+    b.set_duration(frame_duration());
+    let _ = src.push_buffer(buffer);
 }
 
 /// Pushes `frames` on the video appsrc and `masks` on the mask appsrc, then ends both.
@@ -99,6 +104,8 @@ pub struct RunResult {
     pub error: Option<String>,
     pub warnings: Vec<String>,
     pub element_messages: Vec<gst::Structure>,
+    /// The text of every progress message.
+    pub progress: Vec<String>,
 }
 
 /// Collects every appsink's buffers, runs to EOS or error (or `timeout`), and stops.
@@ -141,6 +148,7 @@ pub fn run(
         error: None,
         warnings: Vec::new(),
         element_messages: Vec::new(),
+        progress: Vec::new(),
     };
     if pipeline.set_state(gst::State::Playing).is_err() {
         // The error message on the bus says why.
@@ -164,6 +172,7 @@ pub fn run(
                     .warnings
                     .push(format!("{} ({})", w.error(), w.debug().unwrap_or_default()))
             }
+            MessageView::Progress(p) => result.progress.push(p.get().2.to_string()),
             MessageView::Element(e) => {
                 if let Some(s) = e.structure() {
                     result.element_messages.push(s.to_owned());

@@ -221,6 +221,38 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
     })
 }
 
+/// Label maps [T, H, W] (uint8: 0 = background, k = object k) from a mask folder: either
+/// per-object folders of binary PNGs (the Omnimatte `mask/01/`, `mask/02/`, ... layout; object
+/// 1 back-most, front objects win where masks overlap) or one folder of 8-bit label PNGs.
+pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
+    let object_dirs = subdirs(dir, "")?;
+    if object_dirs.is_empty() {
+        let files = pngs(dir)?;
+        anyhow::ensure!(!files.is_empty(), "{}: no mask PNGs", dir.display());
+        // Stored 8-bit values come back as v / 255: undo that exactly.
+        return Ok((read_stack(&files, 1)?.squeeze_dim(1) * 255.0)
+            .round()
+            .to_kind(Kind::Uint8));
+    }
+    let mut labels: Option<Tensor> = None;
+    let mut count = None;
+    for (k, d) in object_dirs.iter().enumerate() {
+        let files = pngs(d)?;
+        let expected = *count.get_or_insert(files.len());
+        anyhow::ensure!(
+            files.len() == expected && expected > 0,
+            "{}: {} masks, but {} has {expected}",
+            d.display(),
+            files.len(),
+            object_dirs[0].display()
+        );
+        let covered = read_stack(&files, 1)?.squeeze_dim(1).ge(0.5);
+        let l = labels.get_or_insert_with(|| covered.zeros_like().to_kind(Kind::Uint8));
+        let _ = l.masked_fill_(&covered, k as i64 + 1);
+    }
+    Ok(labels.expect("at least one object folder"))
+}
+
 /// Video folders under `root`: `root` itself if it has rgb/, else its sub-folders that do.
 pub fn video_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if root.join("rgb").is_dir() {

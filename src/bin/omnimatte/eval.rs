@@ -9,6 +9,8 @@ use gstomnimatte::eval::{
     background_psnr, decompose, effect_iou, mask_only_layers, reconstruction_psnr,
 };
 use gstomnimatte::stream::StreamConfig;
+use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,6 +32,16 @@ pub struct EvalArgs {
     /// auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Test-time training steps before decomposing, comma-separated: each count is a separate
+    /// run from the pretrained weights (its own lambda_m schedule), e.g. 0,100,200,500.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    ttt_steps: Vec<u64>,
+    /// Clips per test-time training step.
+    #[arg(long, default_value_t = 1)]
+    ttt_batch: usize,
+    /// Only the videos whose folder name contains one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -40,17 +52,26 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ..Settings::default()
     };
     let device = settings.device()?;
-    let (_vs, net, source) = settings.load_model(device)?;
+    let (vs, net, source) = settings.load_model(device)?;
+    let pretrained = WeightsSnapshot::take(&vs, 0);
     match &source {
         WeightsSource::File(p) => println!("weights: {}", p.display()),
         WeightsSource::RandomInit => println!("weights: NONE FOUND, random initialisation"),
     }
     println!(
-        "{:<28} {:>3} {:>10} {:>10} {:>10} {:>9} {:>7}",
-        "video", "obj", "IoU model", "IoU masks", "net dB", "bg dB", "s"
+        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>8} {:>7} {:>8} {:>7}",
+        "video", "obj", "ttt", "IoU model", "IoU masks", "net dB", "bg dB", "train s", "s"
     );
     let mut rows = Vec::new();
-    for dir in video_dirs(&args.data)? {
+    let dirs: Vec<_> = video_dirs(&args.data)?
+        .into_iter()
+        .filter(|d| {
+            let name = d.file_name().unwrap_or_default().to_string_lossy();
+            args.only.is_empty() || args.only.iter().any(|o| name.contains(o.as_str()))
+        })
+        .collect();
+    anyhow::ensure!(!dirs.is_empty(), "no video folders in {}", args.data.display());
+    for dir in dirs {
         let video = read_video(&dir)?;
         let background = video
             .background
@@ -67,57 +88,89 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             objects,
             ..StreamConfig::default()
         };
-        let started = Instant::now();
-        let result = tch::no_grad(|| decompose(&net, &video, &config, device))?;
-        let seconds = started.elapsed().as_secs_f64();
-        let model = effect_iou(&result.layers, gt, background);
         let baseline = effect_iou(&mask_only_layers(&video), gt, background);
-        // The layers as output reproduce the input (detail transfer); what the network itself
-        // explains is its composite before the transfer.
-        let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
         let bg = background_psnr(&video, background);
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        println!(
-            "{name:<28} {objects:>3} {:>10.3} {:>10.3} {recon:>10.2} {bg:>9.2} {seconds:>7.1}",
-            model.effect_iou, baseline.effect_iou
-        );
-        rows.push(serde_json::json!({
-            "video": name, "objects": objects, "effect_iou": model.effect_iou,
-            "effect_iou_per_object": &model.per_object[..objects.min(8)],
-            "mask_only_effect_iou": baseline.effect_iou, "reconstruction_psnr": recon,
-            "background_psnr": bg, "seconds": seconds,
-        }));
+        for &steps in &args.ttt_steps {
+            // Every count starts from the pretrained weights.
+            pretrained.load_into(&vs)?;
+            let started = Instant::now();
+            if steps > 0 {
+                let mut frames = TrainingFrames::from_video(
+                    &video.frames.to_device(device),
+                    &video.masks.to_device(device),
+                    args.working_height,
+                    args.working_width,
+                );
+                let tune = FineTuneConfig {
+                    batch_size: args.ttt_batch,
+                    ..FineTuneConfig::new(steps)
+                };
+                fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
+            }
+            let train_seconds = started.elapsed().as_secs_f64();
+            let result = tch::no_grad(|| decompose(&net, &video, &config, device))?;
+            let seconds = started.elapsed().as_secs_f64();
+            let model = effect_iou(&result.layers, gt, background);
+            // The layers as output reproduce the input (detail transfer); what the network
+            // itself explains is its composite before the transfer.
+            let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
+            println!(
+                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
+                model.effect_iou, baseline.effect_iou
+            );
+            rows.push(serde_json::json!({
+                "video": name, "objects": objects, "ttt_steps": steps,
+                "effect_iou": model.effect_iou,
+                "effect_iou_per_object": &model.per_object[..objects.min(8)],
+                "mask_only_effect_iou": baseline.effect_iou, "reconstruction_psnr": recon,
+                "background_psnr": bg, "train_seconds": train_seconds, "seconds": seconds,
+            }));
+        }
     }
-    let mean = |key: &str| {
-        rows.iter()
-            .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
-            .sum::<f64>()
-            / rows.len() as f64
-    };
-    let (m_iou, b_iou, m_rec, m_bg, m_s) = (
-        mean("effect_iou"),
-        mean("mask_only_effect_iou"),
-        mean("reconstruction_psnr"),
-        mean("background_psnr"),
-        mean("seconds"),
-    );
-    println!(
-        "{:<28} {:>3} {m_iou:>10.3} {b_iou:>10.3} {m_rec:>10.2} {m_bg:>9.2} {m_s:>7.1}",
-        "mean", ""
-    );
+    let mut means = serde_json::Map::new();
+    for &steps in &args.ttt_steps {
+        let of_n: Vec<_> = rows
+            .iter()
+            .filter(|r| r["ttt_steps"].as_u64() == Some(steps))
+            .collect();
+        let mean = |key: &str| {
+            of_n.iter()
+                .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
+                .sum::<f64>()
+                / of_n.len() as f64
+        };
+        let m = serde_json::json!({
+            "effect_iou": mean("effect_iou"), "mask_only_effect_iou": mean("mask_only_effect_iou"),
+            "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
+            "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
+        });
+        println!(
+            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
+            "mean",
+            "",
+            mean("effect_iou"),
+            mean("mask_only_effect_iou"),
+            mean("reconstruction_psnr"),
+            mean("background_psnr"),
+            mean("train_seconds"),
+            mean("seconds")
+        );
+        means.insert(steps.to_string(), m);
+    }
     if let Some(path) = &args.json {
         let weights = match &source {
             WeightsSource::File(p) => p.display().to_string(),
             WeightsSource::RandomInit => "random-init".into(),
         };
+        let first = args.ttt_steps[0].to_string();
         let report = serde_json::json!({
             "weights": weights, "working_size": [args.working_height, args.working_width],
-            "mean": { "effect_iou": m_iou, "mask_only_effect_iou": b_iou, "reconstruction_psnr": m_rec,
-                      "background_psnr": m_bg, "seconds_per_video": m_s },
-            "videos": rows,
+            "device": format!("{device:?}"), "ttt_batch": args.ttt_batch,
+            "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -1,7 +1,9 @@
 //! `omnimatte`: the command-line tool of gst-omnimatte.
 
 mod bench;
+mod decompose;
 mod eval;
+mod media;
 mod synth;
 mod train;
 
@@ -23,6 +25,9 @@ enum Command {
     /// Frames per second of the element end to end, of the streaming core, and of the bare
     /// network work per frame, at several working sizes.
     Bench(bench::BenchArgs),
+    /// Decompose a video with its masks into per-object RGBA layers, background and
+    /// reconstruction, optionally after test-time training on it.
+    Decompose(decompose::DecomposeArgs),
     /// Score decompositions of videos with ground truth (effect IoU, PSNR) against the mask-only baseline.
     Eval(eval::EvalArgs),
     /// Write synthetic scenes with ground truth in the Omnimatte folder layout.
@@ -35,6 +40,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Decompose(args) => decompose::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),

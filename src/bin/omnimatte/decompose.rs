@@ -1,0 +1,272 @@
+//! `omnimatte decompose`: a video and its masks in, one RGBA layer per object (with its
+//! effects), the background and the reconstruction out; optionally after test-time training
+//! on the video itself.
+//!
+//! Output folder:
+//! ```text
+//! OUT/layer_01/00000.png ...   object 1's RGBA layer per frame (straight alpha)
+//! OUT/background.png           the background plate (masked temporal median)
+//! OUT/recon/00000.png ...      the layers composited over the per-frame background
+//! ```
+
+use crate::media;
+use anyhow::Context;
+use gstomnimatte::background::masked_temporal_median;
+use gstomnimatte::dataset::{read_label_maps, read_video, write_png};
+use gstomnimatte::element::settings::{Settings, WeightsSource};
+use gstomnimatte::eval::label_maps;
+use gstomnimatte::model::weights::{self, Precision};
+use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
+use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
+use gstomnimatte::working::{object_masks, working_image, working_masks, MASK_THRESHOLD};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+#[derive(clap::Args)]
+pub struct DecomposeArgs {
+    /// An Omnimatte folder (rgb/ and mask/01/, mask/02/, ...) or a video file.
+    #[arg(long)]
+    input: PathBuf,
+    /// With a video file: its masks, as a folder of 8-bit label PNGs (0 = background, k =
+    /// object k), a folder of per-object folders of binary PNGs, or a losslessly coded video
+    /// of label maps.
+    #[arg(long)]
+    masks: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Weights (safetensors); default: the bundled weights.
+    #[arg(long, default_value = "")]
+    weights: String,
+    /// auto, cpu or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 128)]
+    working_height: i64,
+    #[arg(long, default_value_t = 224)]
+    working_width: i64,
+    /// Number of objects; default: the highest label in the masks.
+    #[arg(long)]
+    objects: Option<usize>,
+    /// Test-time training steps on this video before decomposing it (0: zero-shot).
+    #[arg(long, default_value_t = 0)]
+    ttt_steps: u64,
+    /// Clips per test-time training step.
+    #[arg(long, default_value_t = 1)]
+    ttt_batch: usize,
+    /// Write the fine-tuned weights here (safetensors), to reuse with --weights or the
+    /// element's `weights` property.
+    #[arg(long)]
+    save_weights: Option<PathBuf>,
+}
+
+/// A video in memory as 8-bit frames [T, 3, H, W] and label maps [T, H, W].
+pub struct LabelledVideo {
+    pub frames: Tensor,
+    pub labels: Tensor,
+}
+
+impl LabelledVideo {
+    pub fn len(&self) -> i64 {
+        self.frames.size()[0]
+    }
+
+    /// Frame `t` as [3, H, W] float in [0, 1].
+    pub fn frame(&self, t: i64) -> Tensor {
+        self.frames.get(t).to_kind(Kind::Float) / 255.0
+    }
+}
+
+/// Reads an Omnimatte folder, or a video file with its masks.
+pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<LabelledVideo> {
+    let video = if input.is_dir() {
+        anyhow::ensure!(
+            masks.is_none(),
+            "--masks is for video files: {} is a folder with its own mask/",
+            input.display()
+        );
+        let v = read_video(input)?;
+        LabelledVideo {
+            frames: (v.frames * 255.0).round().to_kind(Kind::Uint8),
+            labels: label_maps(&v.masks),
+        }
+    } else {
+        let masks = masks.with_context(|| {
+            format!("{} is a video file: give its masks with --masks", input.display())
+        })?;
+        let decoded = media::decode(input, "RGB")?;
+        let (n, h, w) = (decoded.frames.len() as i64, decoded.height as i64, decoded.width as i64);
+        let frames = Tensor::from_slice(&decoded.frames.concat())
+            .view([n, h, w, 3])
+            .permute([0, 3, 1, 2])
+            .contiguous();
+        let labels = if masks.is_dir() {
+            read_label_maps(masks)?
+        } else {
+            let m = media::decode(masks, "GRAY8")?;
+            let (mh, mw) = (m.height as i64, m.width as i64);
+            Tensor::from_slice(&m.frames.concat()).view([m.frames.len() as i64, mh, mw])
+        };
+        LabelledVideo { frames, labels }
+    };
+    let (fs, ls) = (video.frames.size(), video.labels.size());
+    anyhow::ensure!(
+        fs[0] == ls[0],
+        "{} frames but {} masks",
+        fs[0],
+        ls[0]
+    );
+    anyhow::ensure!(
+        fs[2..] == ls[1..],
+        "frames are {}x{} but masks {}x{}: they must have the same size",
+        fs[3],
+        fs[2],
+        ls[2],
+        ls[1]
+    );
+    Ok(video)
+}
+
+fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(&format!(
+        "{{bar:40}} {{pos}}/{{len}} {what} {{msg}} [{{elapsed_precise}} < {{eta_precise}}]"
+    ))?);
+    Ok(bar)
+}
+
+/// Runs the decomposition and calls `write` with every frame's layers, in order.
+pub fn decompose_video(
+    video: &LabelledVideo,
+    settings: &Settings,
+    ttt_steps: u64,
+    ttt_batch: usize,
+    save_weights: Option<&Path>,
+    mut write: impl FnMut(&FrameLayers) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let device = settings.device()?;
+    let (vs, net, source) = settings.load_model(device)?;
+    match &source {
+        WeightsSource::File(p) => eprintln!("weights: {}", p.display()),
+        WeightsSource::RandomInit => eprintln!(
+            "WARNING: no pretrained weights found, the network is randomly initialised"
+        ),
+    }
+    let config: StreamConfig = settings.stream_config()?;
+    let (h, w) = (config.working_height, config.working_width);
+    if ttt_steps > 0 {
+        let mut frames = TrainingFrames::new(video.len() as usize);
+        tch::no_grad(|| {
+            for t in 0..video.len() {
+                let masks = object_masks(&video.labels.get(t).to_device(device), config.objects);
+                frames.push(
+                    working_image(&video.frame(t).to_device(device), h, w),
+                    working_masks(&masks, h, w, MASK_THRESHOLD),
+                );
+            }
+        });
+        let progress = bar(ttt_steps, "test-time training steps")?;
+        let tune = FineTuneConfig {
+            batch_size: ttt_batch,
+            clip: config.clip,
+            ..FineTuneConfig::new(ttt_steps)
+        };
+        fine_tune(&vs, &net, &mut frames, &tune, |p| {
+            progress.set_message(format!(
+                "loss {:.5} (recon {:.5}) {:.2} steps/s",
+                p.loss, p.reconstruction, p.steps_per_second
+            ));
+            progress.inc(1);
+            ControlFlow::Continue(())
+        })?;
+        progress.finish();
+        if let Some(path) = save_weights {
+            weights::save(&vs, path, Precision::F32)?;
+            eprintln!("fine-tuned weights: {}", path.display());
+        }
+    } else if save_weights.is_some() {
+        anyhow::bail!("--save-weights needs --ttt-steps above 0: nothing was fine-tuned");
+    }
+    let mut decomposer = Decomposer::new(config, device)?;
+    let progress = bar(video.len() as u64, "frames")?;
+    tch::no_grad(|| -> anyhow::Result<()> {
+        for t in 0..video.len() {
+            for out in decomposer.push(&net, &video.frame(t), &video.labels.get(t))? {
+                write(&out)?;
+                progress.inc(1);
+            }
+        }
+        for out in decomposer.finish(&net)? {
+            write(&out)?;
+            progress.inc(1);
+        }
+        Ok(())
+    })?;
+    progress.finish();
+    Ok(())
+}
+
+/// The background plate: the masked temporal median over at most 64 frames spread evenly.
+pub fn background_plate(video: &LabelledVideo) -> Tensor {
+    let n = video.len();
+    let picks: Vec<i64> = (0..n.min(64)).map(|i| i * n / n.min(64)).collect();
+    let frames = Tensor::stack(&picks.iter().map(|&t| video.frame(t)).collect::<Vec<_>>(), 0);
+    let covered = Tensor::stack(
+        &picks
+            .iter()
+            .map(|&t| video.labels.get(t).gt(0).unsqueeze(0))
+            .collect::<Vec<_>>(),
+        0,
+    );
+    masked_temporal_median(&frames, &covered).image
+}
+
+pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
+    gstomnimatte::allocator::keep_freed_memory();
+    let video = read_input(&args.input, args.masks.as_deref())?;
+    let highest = video.labels.max().int64_value(&[]) as usize;
+    let objects = args.objects.unwrap_or(highest.max(1));
+    anyhow::ensure!(
+        highest <= objects,
+        "the masks hold label {highest} but --objects is {objects}"
+    );
+    let settings = Settings {
+        weights: args.weights.clone(),
+        device: args.device.clone(),
+        objects: objects as u32,
+        working_height: args.working_height as u32,
+        working_width: args.working_width as u32,
+        ..Settings::default()
+    };
+    let started = Instant::now();
+    let out = &args.out;
+    decompose_video(
+        &video,
+        &settings,
+        args.ttt_steps,
+        args.ttt_batch,
+        args.save_weights.as_deref(),
+        |frame| {
+            let name = format!("{:05}.png", frame.index);
+            for k in 0..objects {
+                let layer = frame.layers.get(k as i64).to_device(Device::Cpu);
+                write_png(&out.join(format!("layer_{:02}", k + 1)).join(&name), &layer)?;
+            }
+            write_png(
+                &out.join("recon").join(&name),
+                &frame.reconstruction.to_device(Device::Cpu),
+            )
+        },
+    )?;
+    write_png(&out.join("background.png"), &background_plate(&video))?;
+    println!(
+        "{} frames, {objects} objects in {:.1} s: {}",
+        video.len(),
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}

@@ -106,7 +106,11 @@ fn before_output_holds_every_buffer_until_training_is_done() {
     });
     assert!(result.error.is_none(), "{:?}", result.error);
     assert!(trained.load(Ordering::SeqCst), "training never finished");
-    assert_eq!(early.load(Ordering::SeqCst), 0, "buffers left before training ended");
+    assert_eq!(
+        early.load(Ordering::SeqCst),
+        0,
+        "buffers left before training ended"
+    );
     assert_every_frame(&result, "src", n);
     assert_every_frame(&result, "layer_1", n);
     let steps: Vec<u64> = messages(&result, "omnimatte-training")
@@ -117,7 +121,10 @@ fn before_output_holds_every_buffer_until_training_is_done() {
         .collect();
     assert_eq!(steps, (1..=6).collect::<Vec<_>>());
     assert!(
-        result.progress.iter().any(|t| t.contains("done after 6 steps")),
+        result
+            .progress
+            .iter()
+            .any(|t| t.contains("done after 6 steps")),
         "progress messages: {:?}",
         result.progress
     );

@@ -58,7 +58,9 @@ fn test_time_training_lowers_the_reconstruction_loss_of_the_bundled_weights() {
     assert_eq!(reports.len(), 25);
     assert_eq!(seen.last().unwrap().step, 25);
     assert_eq!(seen.last().unwrap().steps, Some(25));
-    assert!(seen.iter().all(|p| p.steps_per_second > 0.0 && p.loss.is_finite()));
+    assert!(seen
+        .iter()
+        .all(|p| p.steps_per_second > 0.0 && p.loss.is_finite()));
     let after = reconstruction_loss(&net, &mut video);
     eprintln!("reconstruction loss after 25 test-time steps: {before:.5} -> {after:.5}");
     assert!(
@@ -138,10 +140,17 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]);
     let clip = frames.narrow(1, 0, 5);
     let clip_masks = masks.narrow(2, 0, 5);
-    let before = net_copy.forward(&clip, &clip_masks, &visible, false).unwrap();
+    let before = net_copy
+        .forward(&clip, &clip_masks, &visible, false)
+        .unwrap();
     snapshot.load_into(&vs_copy).unwrap();
-    let after = net_copy.forward(&clip, &clip_masks, &visible, false).unwrap();
-    assert!(!before.equal(&after), "the handed-over weights are the trained ones");
+    let after = net_copy
+        .forward(&clip, &clip_masks, &visible, false)
+        .unwrap();
+    assert!(
+        !before.equal(&after),
+        "the handed-over weights are the trained ones"
+    );
 
     let stopping = Instant::now();
     training.stop().unwrap();

@@ -30,11 +30,13 @@ pub fn post_training(element: &gst::Element, mode: &str, phase: Phase, progress:
         .field("steps-per-second", progress.steps_per_second)
         .field("done", matches!(phase, Phase::Finished | Phase::Cancelled))
         .build();
-    let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
+    let _ = element.post_message(
+        gst::message::Element::builder(structure)
+            .src(element)
+            .build(),
+    );
 
-    let of = progress
-        .steps
-        .map_or_else(String::new, |n| format!("/{n}"));
+    let of = progress.steps.map_or_else(String::new, |n| format!("/{n}"));
     let text = match phase {
         Phase::Started => format!("test-time training ({mode}) started"),
         Phase::Running => format!(
@@ -67,5 +69,9 @@ pub fn post_swap(element: &gst::Element, step: u64, swaps: u64) {
         .field("step", step)
         .field("swaps", swaps)
         .build();
-    let _ = element.post_message(gst::message::Element::builder(structure).src(element).build());
+    let _ = element.post_message(
+        gst::message::Element::builder(structure)
+            .src(element)
+            .build(),
+    );
 }

@@ -4,8 +4,8 @@ use crate::clip::ClipSpec;
 use crate::model::{weights, ModelConfig, OmnimatteNet};
 use crate::stream::StreamConfig;
 use crate::ttt::{ContinuousConfig, FineTuneConfig};
-use gst::glib;
 use anyhow::Context;
+use gst::glib;
 use std::path::PathBuf;
 use tch::{nn, Device};
 
@@ -28,7 +28,10 @@ pub const DEFAULT_TTT_LEARNING_RATE: f64 = 5e-4;
 #[enum_type(name = "GstOmnimatteTtt")]
 pub enum TttMode {
     #[default]
-    #[enum_value(name = "Off: the pretrained weights as they are (zero-shot)", nick = "off")]
+    #[enum_value(
+        name = "Off: the pretrained weights as they are (zero-shot)",
+        nick = "off"
+    )]
     Off,
     #[enum_value(
         name = "Before output: fine-tune on the first ttt-frames frames for ttt-steps steps, then output everything (files)",

@@ -95,10 +95,17 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
         }
     } else {
         let masks = masks.with_context(|| {
-            format!("{} is a video file: give its masks with --masks", input.display())
+            format!(
+                "{} is a video file: give its masks with --masks",
+                input.display()
+            )
         })?;
         let decoded = media::decode(input, "RGB")?;
-        let (n, h, w) = (decoded.frames.len() as i64, decoded.height as i64, decoded.width as i64);
+        let (n, h, w) = (
+            decoded.frames.len() as i64,
+            decoded.height as i64,
+            decoded.width as i64,
+        );
         let frames = Tensor::from_slice(&decoded.frames.concat())
             .view([n, h, w, 3])
             .permute([0, 3, 1, 2])
@@ -113,12 +120,7 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
         LabelledVideo { frames, labels }
     };
     let (fs, ls) = (video.frames.size(), video.labels.size());
-    anyhow::ensure!(
-        fs[0] == ls[0],
-        "{} frames but {} masks",
-        fs[0],
-        ls[0]
-    );
+    anyhow::ensure!(fs[0] == ls[0], "{} frames but {} masks", fs[0], ls[0]);
     anyhow::ensure!(
         fs[2..] == ls[1..],
         "frames are {}x{} but masks {}x{}: they must have the same size",
@@ -151,9 +153,9 @@ pub fn decompose_video(
     let (vs, net, source) = settings.load_model(device)?;
     match &source {
         WeightsSource::File(p) => eprintln!("weights: {}", p.display()),
-        WeightsSource::RandomInit => eprintln!(
-            "WARNING: no pretrained weights found, the network is randomly initialised"
-        ),
+        WeightsSource::RandomInit => {
+            eprintln!("WARNING: no pretrained weights found, the network is randomly initialised")
+        }
     }
     let config: StreamConfig = settings.stream_config()?;
     let (h, w) = (config.working_height, config.working_width);
@@ -213,7 +215,10 @@ pub fn decompose_video(
 pub fn background_plate(video: &LabelledVideo) -> Tensor {
     let n = video.len();
     let picks: Vec<i64> = (0..n.min(64)).map(|i| i * n / n.min(64)).collect();
-    let frames = Tensor::stack(&picks.iter().map(|&t| video.frame(t)).collect::<Vec<_>>(), 0);
+    let frames = Tensor::stack(
+        &picks.iter().map(|&t| video.frame(t)).collect::<Vec<_>>(),
+        0,
+    );
     let covered = Tensor::stack(
         &picks
             .iter()

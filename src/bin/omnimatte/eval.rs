@@ -70,7 +70,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             args.only.is_empty() || args.only.iter().any(|o| name.contains(o.as_str()))
         })
         .collect();
-    anyhow::ensure!(!dirs.is_empty(), "no video folders in {}", args.data.display());
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "no video folders in {}",
+        args.data.display()
+    );
     for dir in dirs {
         let video = read_video(&dir)?;
         let background = video

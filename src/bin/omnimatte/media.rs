@@ -68,9 +68,10 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
             );
             video.frames.push(packed);
         }
-        if let Some(msg) = pipeline.bus().and_then(|b| {
-            b.pop_filtered(&[gst::MessageType::Error])
-        }) {
+        if let Some(msg) = pipeline
+            .bus()
+            .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
+        {
             if let gst::MessageView::Error(e) = msg.view() {
                 anyhow::bail!("decoding {}: {}", path.display(), e.error());
             }

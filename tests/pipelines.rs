@@ -121,6 +121,76 @@ fn readme_png_pipeline_writes_every_layer_of_every_frame() {
     assert!(alphas.len() > 1, "layer alpha is constant: {alphas:?}");
 }
 
+/// Every frame of a media file, decoded to RGBA.
+fn decode_frames(file: &Path, decoder: &str) -> Vec<Vec<u8>> {
+    let desc = format!(
+        "filesrc location={} ! {decoder} ! videoconvert ! video/x-raw,format=RGBA ! appsink name=out sync=false",
+        file.display()
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let r = run(&p, Duration::from_secs(60), |_| {});
+    assert!(r.error.is_none(), "{}: {:?}", file.display(), r.error);
+    r.outputs["out"].iter().map(|b| b.bytes.clone()).collect()
+}
+
+fn run_readme(name: &str, dir: &Path) {
+    let desc = adapt(&readme_pipeline(name), dir);
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let result = run(&p, Duration::from_secs(180), |_| {});
+    assert!(result.error.is_none(), "{name}: {:?}", result.error);
+}
+
+#[test]
+fn readme_editor_pipeline_writes_prores_with_alpha_and_a_vp9_reconstruction() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 10;
+    let video = write_dataset(dir.path(), n);
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    run_readme("editor", dir.path());
+    run_readme("png", dir.path()); // the same layers as PNG, to compare alpha with
+    let out = dir.path().join("out");
+
+    for k in 1..=2 {
+        let prores = decode_frames(
+            &out.join(format!("layer_{k}.mov")),
+            "qtdemux ! avdec_prores",
+        );
+        assert_eq!(prores.len(), n, "layer_{k}.mov frames");
+        let (mut lowest, mut highest) = (255u8, 0u8);
+        for (t, frame) in prores.iter().enumerate() {
+            let png = decode_frames(&out.join(format!("layer{k}_{t:05}.png")), "pngdec");
+            let worst = frame
+                .chunks(4)
+                .zip(png[0].chunks(4))
+                .map(|(a, b)| a[3].abs_diff(b[3]))
+                .max()
+                .unwrap();
+            assert!(worst <= 1, "layer_{k} frame {t}: alpha differs by {worst}");
+            for px in frame.chunks(4) {
+                lowest = lowest.min(px[3]);
+                highest = highest.max(px[3]);
+            }
+        }
+        assert!(
+            highest - lowest > 100,
+            "layer_{k}: alpha only spans {lowest}..{highest}"
+        );
+    }
+    let recon = decode_frames(&out.join("recon.webm"), "matroskademux ! vp9dec");
+    assert_eq!(recon.len(), n, "recon.webm frames");
+    for (t, frame) in recon.iter().enumerate() {
+        let p = psnr_rgb(frame, &video[t].0);
+        assert!(p > 28.0, "recon frame {t}: {p:.1} dB after VP9");
+    }
+}
+
 #[test]
 fn readme_live_pipeline_runs_live() {
     init();

@@ -2,6 +2,10 @@
 //! with a mask folder in; per-object RGBA PNGs, background and reconstruction out; fine-tuned
 //! weights that the element loads.
 
+#[path = "common/gst_helpers.rs"]
+mod helpers;
+
+use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video, write_scene};
 use gstomnimatte::element::settings::Settings;
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
@@ -177,5 +181,78 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
             "1",
         ],
         "the masks hold label 2 but --objects is 1",
+    );
+}
+
+/// Frames of a media file decoded to RGBA.
+fn decoded_frames(file: &Path) -> Vec<Vec<u8>> {
+    helpers::init();
+    let p = gst::parse::launch(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGBA ! appsink name=out sync=false",
+        file.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let r = helpers::run(&p, std::time::Duration::from_secs(60), |_| {});
+    assert!(r.error.is_none(), "{}: {:?}", file.display(), r.error);
+    r.outputs["out"].iter().map(|b| b.bytes.clone()).collect()
+}
+
+#[test]
+fn decompose_writes_prores_layers_with_alpha_and_a_vp9_reconstruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("video");
+    scene(&input, 6);
+    let (png_out, out) = (dir.path().join("png"), dir.path().join("out"));
+    let common = [
+        "decompose",
+        "--input",
+        input.to_str().unwrap(),
+        "--working-height",
+        "64",
+        "--working-width",
+        "64",
+        "--device",
+        "cpu",
+    ];
+    succeeds(&[&common[..], &["--out", png_out.to_str().unwrap()]].concat());
+    succeeds(
+        &[
+            &common[..],
+            &[
+                "--out",
+                out.to_str().unwrap(),
+                "--format",
+                "prores",
+                "--recon-format",
+                "vp9",
+            ],
+        ]
+        .concat(),
+    );
+    for k in 1..=2 {
+        let frames = decoded_frames(&out.join(format!("layer_{k:02}.mov")));
+        assert_eq!(frames.len(), 6, "layer_{k:02}.mov frames");
+        for (t, frame) in frames.iter().enumerate() {
+            let png = read_png(&png_out.join(format!("layer_{k:02}/{t:05}.png"))).unwrap();
+            let alpha = (png.get(3) * 255.0).round();
+            let mut decoded = vec![0f32; 64 * 64];
+            for (i, px) in frame.chunks(4).enumerate() {
+                decoded[i] = px[3] as f32;
+            }
+            let decoded = tch::Tensor::from_slice(&decoded).view([64, 64]);
+            let worst = (decoded - alpha).abs().max().double_value(&[]);
+            assert!(worst <= 1.0, "layer_{k:02} frame {t}: alpha off by {worst}");
+        }
+    }
+    assert_eq!(decoded_frames(&out.join("recon.webm")).len(), 6);
+    fails_with(
+        &[
+            &common[..],
+            &["--out", out.to_str().unwrap(), "--format", "vp9"],
+        ]
+        .concat(),
+        "vp9 has no alpha",
     );
 }

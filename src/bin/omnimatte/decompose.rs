@@ -8,8 +8,10 @@
 //! OUT/background.png           the background plate (masked temporal median)
 //! OUT/recon/00000.png ...      the layers composited over the per-frame background
 //! ```
+//! With `--format prores` the layers are `OUT/layer_01.mov` (ProRes 4444 with alpha) and so
+//! on; `--recon-format` picks the reconstruction's (png, prores or vp9 -> `OUT/recon.webm`).
 
-use crate::media;
+use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
 use gstomnimatte::background::masked_temporal_median;
 use gstomnimatte::dataset::{read_label_maps, read_video, write_png};
@@ -61,12 +63,23 @@ pub struct DecomposeArgs {
     /// element's `weights` property.
     #[arg(long)]
     save_weights: Option<PathBuf>,
+    /// How the layers are written: PNG sequences or ProRes 4444 files, both with alpha.
+    #[arg(long, value_enum, default_value = "png")]
+    format: Format,
+    /// How the reconstruction is written; default: as the layers.
+    #[arg(long, value_enum)]
+    recon_format: Option<Format>,
+    /// Frame rate of the encoded files for folder input (video files keep their own).
+    #[arg(long, default_value_t = 25)]
+    fps: i32,
 }
 
 /// A video in memory as 8-bit frames [T, 3, H, W] and label maps [T, H, W].
 pub struct LabelledVideo {
     pub frames: Tensor,
     pub labels: Tensor,
+    /// (numerator, denominator), when the input said.
+    pub fps: Option<(i32, i32)>,
 }
 
 impl LabelledVideo {
@@ -92,6 +105,7 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
         LabelledVideo {
             frames: (v.frames * 255.0).round().to_kind(Kind::Uint8),
             labels: label_maps(&v.masks),
+            fps: None,
         }
     } else {
         let masks = masks.with_context(|| {
@@ -117,7 +131,12 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
             let (mh, mw) = (m.height as i64, m.width as i64);
             Tensor::from_slice(&m.frames.concat()).view([m.frames.len() as i64, mh, mw])
         };
-        LabelledVideo { frames, labels }
+        let fps = Some(decoded.fps).filter(|&(n, d)| n > 0 && d > 0);
+        LabelledVideo {
+            frames,
+            labels,
+            fps,
+        }
     };
     let (fs, ls) = (video.frames.size(), video.labels.size());
     anyhow::ensure!(fs[0] == ls[0], "{} frames but {} masks", fs[0], ls[0]);
@@ -246,8 +265,19 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         working_width: args.working_width as u32,
         ..Settings::default()
     };
+    anyhow::ensure!(
+        args.format != Format::Vp9,
+        "--format vp9 has no alpha: layers need png or prores (vp9 is for --recon-format)"
+    );
     let started = Instant::now();
     let out = &args.out;
+    let size = (video.frames.size()[2], video.frames.size()[3]);
+    let fps = video.fps.unwrap_or((args.fps, 1));
+    let mut layers = (1..=objects)
+        .map(|k| VideoWriter::create(out, &format!("layer_{k:02}"), args.format, size, fps))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let recon_format = args.recon_format.unwrap_or(args.format);
+    let mut recon = VideoWriter::create(out, "recon", recon_format, size, fps)?;
     decompose_video(
         &video,
         &settings,
@@ -255,17 +285,16 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         args.ttt_batch,
         args.save_weights.as_deref(),
         |frame| {
-            let name = format!("{:05}.png", frame.index);
-            for k in 0..objects {
+            for (k, writer) in layers.iter_mut().enumerate() {
                 let layer = frame.layers.get(k as i64).to_device(Device::Cpu);
-                write_png(&out.join(format!("layer_{:02}", k + 1)).join(&name), &layer)?;
+                writer.write(frame.index, &layer)?;
             }
-            write_png(
-                &out.join("recon").join(&name),
-                &frame.reconstruction.to_device(Device::Cpu),
-            )
+            recon.write(frame.index, &frame.reconstruction.to_device(Device::Cpu))
         },
     )?;
+    for writer in layers.into_iter().chain([recon]) {
+        writer.finish()?;
+    }
     write_png(&out.join("background.png"), &background_plate(&video))?;
     println!(
         "{} frames, {objects} objects in {:.1} s: {}",

@@ -87,3 +87,178 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
     );
     Ok(video)
 }
+
+/// What `omnimatte decompose` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A folder of 8-bit PNGs (RGBA for layers).
+    Png,
+    /// A QuickTime file, ProRes 4444 with its alpha plane.
+    Prores,
+    /// A WebM file, VP9 (no alpha: for the reconstruction).
+    Vp9,
+}
+
+impl Format {
+    /// The encoding part of a pipeline after an RGBA appsrc, and the file extension.
+    fn encoder(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Format::Png => None,
+            Format::Prores => Some((
+                "videoconvert ! video/x-raw,format=A444_10LE ! avenc_prores_ks profile=4444 ! qtmux",
+                "mov",
+            )),
+            Format::Vp9 => Some((
+                "videoconvert ! vp9enc deadline=1 lag-in-frames=0 ! webmmux",
+                "webm",
+            )),
+        }
+    }
+}
+
+/// Frames written one by one as a PNG sequence or through a GStreamer encoder.
+pub enum VideoWriter {
+    Png {
+        dir: std::path::PathBuf,
+    },
+    Encoded {
+        pipeline: gst::Pipeline,
+        src: gst_app::AppSrc,
+        path: std::path::PathBuf,
+        frame_duration: gst::ClockTime,
+        written: u64,
+    },
+}
+
+impl VideoWriter {
+    /// A writer for `name` under `out` (`out/name/` for PNGs, `out/name.mov` or `.webm`).
+    pub fn create(
+        out: &Path,
+        name: &str,
+        format: Format,
+        (width, height): (i64, i64),
+        (fps_n, fps_d): (i32, i32),
+    ) -> anyhow::Result<Self> {
+        let Some((encoder, extension)) = format.encoder() else {
+            return Ok(VideoWriter::Png {
+                dir: out.join(name),
+            });
+        };
+        gst::init()?;
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        let path = out.join(format!("{name}.{extension}"));
+        let pipeline = gst::parse::launch(&format!(
+            "appsrc name=src format=time caps=video/x-raw,format=RGBA,width={width},height={height},framerate={fps_n}/{fps_d} ! {encoder} ! filesink name=file"
+        ))
+        .context("building the encoder pipeline (are gstreamer1.0-libav and -good installed?)")?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+        pipeline
+            .by_name("file")
+            .context("no filesink")?
+            .set_property("location", path.to_string_lossy().to_string());
+        let src = pipeline
+            .by_name("src")
+            .context("no appsrc")?
+            .downcast::<gst_app::AppSrc>()
+            .map_err(|_| anyhow::anyhow!("not an appsrc"))?;
+        src.set_block(true);
+        pipeline.set_state(gst::State::Playing)?;
+        let frame_duration = gst::ClockTime::SECOND
+            .mul_div_floor(fps_d.max(1) as u64, fps_n.max(1) as u64)
+            .unwrap_or(gst::ClockTime::from_mseconds(40));
+        Ok(VideoWriter::Encoded {
+            pipeline,
+            src,
+            path,
+            frame_duration,
+            written: 0,
+        })
+    }
+
+    /// Writes frame `index`: `image` [3 or 4, H, W] in [0, 1].
+    pub fn write(&mut self, index: u64, image: &tch::Tensor) -> anyhow::Result<()> {
+        match self {
+            VideoWriter::Png { dir } => {
+                gstomnimatte::dataset::write_png(&dir.join(format!("{index:05}.png")), image)
+            }
+            VideoWriter::Encoded {
+                src,
+                frame_duration,
+                written,
+                path,
+                ..
+            } => {
+                let mut buffer = gst::Buffer::from_mut_slice(rgba_bytes(image));
+                let b = buffer.get_mut().context("a new buffer is writable")?;
+                b.set_pts(*frame_duration * *written);
+                b.set_duration(*frame_duration);
+                src.push_buffer(buffer)
+                    .map_err(|e| anyhow::anyhow!("encoding {}: {e:?}", path.display()))?;
+                *written += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the file and waits until it is complete on disk.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let VideoWriter::Encoded {
+            pipeline,
+            src,
+            path,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        src.end_of_stream()
+            .map_err(|e| anyhow::anyhow!("ending {}: {e:?}", path.display()))?;
+        let bus = pipeline.bus().context("a pipeline has a bus")?;
+        let outcome = match bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(600),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            )
+            .as_ref()
+            .map(|m| m.view())
+        {
+            Some(gst::MessageView::Eos(_)) => Ok(()),
+            Some(gst::MessageView::Error(e)) => Err(anyhow::anyhow!(
+                "encoding {}: {}",
+                path.display(),
+                e.error()
+            )),
+            _ => Err(anyhow::anyhow!(
+                "encoding {} did not finish",
+                path.display()
+            )),
+        };
+        pipeline.set_state(gst::State::Null)?;
+        outcome
+    }
+}
+
+/// [3 or 4, H, W] in [0, 1] as packed RGBA bytes (opaque when there is no alpha).
+fn rgba_bytes(image: &tch::Tensor) -> Vec<u8> {
+    let size = image.size();
+    let (h, w) = (size[1], size[2]);
+    let image = if size[0] == 3 {
+        tch::Tensor::cat(
+            &[image.shallow_clone(), image.get(0).ones_like().unsqueeze(0)],
+            0,
+        )
+    } else {
+        image.shallow_clone()
+    };
+    let bytes = (image.to_device(tch::Device::Cpu) * 255.0)
+        .round()
+        .clamp(0.0, 255.0)
+        .to_kind(tch::Kind::Uint8)
+        .permute([1, 2, 0])
+        .contiguous();
+    let mut data = vec![0u8; (4 * h * w) as usize];
+    let len = data.len();
+    bytes.copy_data(&mut data, len);
+    data
+}

@@ -85,6 +85,11 @@ pub struct Scores {
     /// Per-object effect IoU.
     pub per_object: [f64; 8],
     pub objects: usize,
+    /// Mean over objects of the share of the predicted region that is in the true one
+    /// (low: layers take pixels that are not theirs) ...
+    pub precision: f64,
+    /// ... and of the true region the predicted one covers (low: effects left out).
+    pub recall: f64,
 }
 
 /// Effect IoU of predicted layers [L, T, 4, H, W] against the ground truth, both composited over
@@ -92,11 +97,22 @@ pub struct Scores {
 pub fn effect_iou(predicted: &Tensor, gt_layers: &Tensor, background: &Tensor) -> Scores {
     let l = gt_layers.size()[0] as usize;
     let mut per_object = [f64::NAN; 8];
-    let mut sum = 0.0;
+    let (mut sum, mut precision, mut recall) = (0.0, 0.0, 0.0);
     for k in 0..l {
         let region = effect_region(&predicted.get(k as i64), background);
         let truth = effect_region(&gt_layers.get(k as i64), background);
         let score = iou(&region, &truth);
+        let both = region.logical_and(&truth).sum(Kind::Float).double_value(&[]);
+        let share = |of: &Tensor| {
+            let n = of.sum(Kind::Float).double_value(&[]);
+            if n == 0.0 {
+                1.0
+            } else {
+                both / n
+            }
+        };
+        precision += share(&region);
+        recall += share(&truth);
         if k < per_object.len() {
             per_object[k] = score;
         }
@@ -106,6 +122,8 @@ pub fn effect_iou(predicted: &Tensor, gt_layers: &Tensor, background: &Tensor) -
         effect_iou: sum / l as f64,
         per_object,
         objects: l,
+        precision: precision / l as f64,
+        recall: recall / l as f64,
     }
 }
 

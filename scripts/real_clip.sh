@@ -13,7 +13,8 @@ fi
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # apt downloads as the _apt user when it can
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download opencv-doc >/dev/null)
+(cd "$tmp" && { apt-get download opencv-doc >/dev/null 2>&1 ||
+  { apt-get update -qq && apt-get download opencv-doc >/dev/null; }; })
 dpkg-deb --fsys-tarfile "$tmp"/opencv-doc_*.deb |
   tar -x -C "$tmp" ./usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz
 gunzip -c "$tmp/usr/share/doc/opencv-doc/opencv4/html/cup.mp4.gz" >"$tmp/cup.mp4"

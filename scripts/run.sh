@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds the plugin and the CLI, and runs a real
-# decomposition pipeline with the default (bundled) weights: a moving ball from videotestsrc
-# with a label mask for the region it crosses, written as PNG sequences under out/demo/.
+# The main job: installs what is missing, builds the plugin and the CLI, runs the element in a
+# pipeline with the default (bundled) weights (a moving ball from videotestsrc with a label mask
+# for the region it crosses, PNG sequences under out/demo/), then decomposes the real clip
+# (scripts/real_clip.sh, masks in examples/cup/mask/) with the bundled weights and a short
+# test-time training: layers, background, reconstruction and a contact sheet under out/cup/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
@@ -22,3 +24,9 @@ gst-launch-1.0 -e \
   om.layer_1 ! pngenc ! multifilesink location="$out/layer1_%05d.png" \
   om.background ! pngenc ! multifilesink location="$out/background_%05d.png"
 echo "run.sh: $(ls "$out"/layer1_*.png | wc -l) frames of layers, background and reconstruction in $out/"
+
+scripts/real_clip.sh
+target/release/omnimatte decompose --input data/real/cup --masks examples/cup/mask \
+  --out out/cup --working-height 144 --working-width 192 --ttt-steps 40 \
+  --save-weights out/cup/fine-tuned.safetensors
+echo "run.sh: the real clip's layers, background.png, recon/ and contact_sheet.png are in out/cup/"

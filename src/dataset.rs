@@ -221,6 +221,13 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
     })
 }
 
+/// The frames [T, 3, H, W] in [0, 1] of a folder of RGB PNGs (sorted by name).
+pub fn read_frames(dir: &Path) -> anyhow::Result<Tensor> {
+    let files = pngs(dir)?;
+    anyhow::ensure!(!files.is_empty(), "{}: no PNG frames", dir.display());
+    read_stack(&files, 3)
+}
+
 /// Label maps [T, H, W] (uint8: 0 = background, k = object k) from a mask folder: either
 /// per-object folders of binary PNGs (the Omnimatte `mask/01/`, `mask/02/`, ... layout; object
 /// 1 back-most, front objects win where masks overlap) or one folder of 8-bit label PNGs.

@@ -102,7 +102,10 @@ pub fn effect_iou(predicted: &Tensor, gt_layers: &Tensor, background: &Tensor) -
         let region = effect_region(&predicted.get(k as i64), background);
         let truth = effect_region(&gt_layers.get(k as i64), background);
         let score = iou(&region, &truth);
-        let both = region.logical_and(&truth).sum(Kind::Float).double_value(&[]);
+        let both = region
+            .logical_and(&truth)
+            .sum(Kind::Float)
+            .double_value(&[]);
         let share = |of: &Tensor| {
             let n = of.sum(Kind::Float).double_value(&[]);
             if n == 0.0 {

@@ -95,7 +95,7 @@ impl ContinuousTraining {
                     let began = *started.get_or_insert_with(Instant::now);
                     let report = trainer.step(&net, &batch.to_device(device))?;
                     done += 1;
-                    if done % config.swap_every == 0 {
+                    if done.is_multiple_of(config.swap_every) {
                         *lock(&shared.weights) = Some(WeightsSnapshot::take(&vs, done));
                     }
                     on_step(&Progress {

@@ -11,10 +11,11 @@
 //! With `--format prores` the layers are `OUT/layer_01.mov` (ProRes 4444 with alpha) and so
 //! on; `--recon-format` picks the reconstruction's (png, prores or vp9 -> `OUT/recon.webm`).
 
+use crate::contact_sheet::{contact_sheet, SheetRow};
 use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
 use gstomnimatte::background::masked_temporal_median;
-use gstomnimatte::dataset::{read_label_maps, read_video, write_png};
+use gstomnimatte::dataset::{read_frames, read_label_maps, read_video, write_png};
 use gstomnimatte::element::settings::{Settings, WeightsSource};
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::model::weights::{self, Precision};
@@ -29,10 +30,11 @@ use tch::{Device, Kind, Tensor};
 
 #[derive(clap::Args)]
 pub struct DecomposeArgs {
-    /// An Omnimatte folder (rgb/ and mask/01/, mask/02/, ...) or a video file.
+    /// An Omnimatte folder (rgb/ and mask/01/, mask/02/, ...), a folder of PNG frames (or
+    /// with them in rgb/) given with --masks, or a video file given with --masks.
     #[arg(long)]
     input: PathBuf,
-    /// With a video file: its masks, as a folder of 8-bit label PNGs (0 = background, k =
+    /// The masks, unless INPUT is an Omnimatte folder: a folder of 8-bit label PNGs (0 = background, k =
     /// object k), a folder of per-object folders of binary PNGs, or a losslessly coded video
     /// of label maps.
     #[arg(long)]
@@ -72,6 +74,10 @@ pub struct DecomposeArgs {
     /// Frame rate of the encoded files for folder input (video files keep their own).
     #[arg(long, default_value_t = 25)]
     fps: i32,
+    /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |
+    /// masks | every layer over a checkerboard | background (0: none).
+    #[arg(long, default_value_t = 4)]
+    contact_sheet: i64,
 }
 
 /// A video in memory as 8-bit frames [T, 3, H, W] and label maps [T, H, W].
@@ -96,16 +102,25 @@ impl LabelledVideo {
 /// Reads an Omnimatte folder, or a video file with its masks.
 pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<LabelledVideo> {
     let video = if input.is_dir() {
-        anyhow::ensure!(
-            masks.is_none(),
-            "--masks is for video files: {} is a folder with its own mask/",
-            input.display()
-        );
-        let v = read_video(input)?;
-        LabelledVideo {
-            frames: (v.frames * 255.0).round().to_kind(Kind::Uint8),
-            labels: label_maps(&v.masks),
-            fps: None,
+        match masks {
+            // Frames in INPUT/rgb/ (or INPUT itself), masks elsewhere.
+            Some(masks) => {
+                let rgb = input.join("rgb");
+                let frames = read_frames(if rgb.is_dir() { &rgb } else { input })?;
+                LabelledVideo {
+                    frames: (frames * 255.0).round().to_kind(Kind::Uint8),
+                    labels: read_label_maps(masks)?,
+                    fps: None,
+                }
+            }
+            None => {
+                let v = read_video(input)?;
+                LabelledVideo {
+                    frames: (v.frames * 255.0).round().to_kind(Kind::Uint8),
+                    labels: label_maps(&v.masks),
+                    fps: None,
+                }
+            }
         }
     } else {
         let masks = masks.with_context(|| {
@@ -278,6 +293,11 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let recon_format = args.recon_format.unwrap_or(args.format);
     let mut recon = VideoWriter::create(out, "recon", recon_format, size, fps)?;
+    let n = video.len();
+    let sheet_frames: Vec<i64> = (0..args.contact_sheet.min(n))
+        .map(|i| (2 * i + 1) * n / (2 * args.contact_sheet.min(n)))
+        .collect();
+    let mut sheet_rows = Vec::new();
     decompose_video(
         &video,
         &settings,
@@ -289,9 +309,20 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
                 let layer = frame.layers.get(k as i64).to_device(Device::Cpu);
                 writer.write(frame.index, &layer)?;
             }
+            if sheet_frames.contains(&(frame.index as i64)) {
+                sheet_rows.push(SheetRow {
+                    input: video.frame(frame.index as i64),
+                    labels: video.labels.get(frame.index as i64),
+                    layers: frame.layers.to_device(Device::Cpu),
+                    background: frame.background.to_device(Device::Cpu),
+                });
+            }
             recon.write(frame.index, &frame.reconstruction.to_device(Device::Cpu))
         },
     )?;
+    if !sheet_rows.is_empty() {
+        write_png(&out.join("contact_sheet.png"), &contact_sheet(&sheet_rows))?;
+    }
     for writer in layers.into_iter().chain([recon]) {
         writer.finish()?;
     }

@@ -63,7 +63,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     println!(
         "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>8} {:>7} {:>8} {:>7}",
-        "video", "obj", "ttt", "IoU model", "IoU masks", "prec", "recall", "net dB", "bg dB", "train s", "s"
+        "video",
+        "obj",
+        "ttt",
+        "IoU model",
+        "IoU masks",
+        "prec",
+        "recall",
+        "net dB",
+        "bg dB",
+        "train s",
+        "s"
     );
     let mut rows = Vec::new();
     let dirs: Vec<_> = video_dirs(&args.data)?

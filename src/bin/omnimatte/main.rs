@@ -1,6 +1,7 @@
 //! `omnimatte`: the command-line tool of gst-omnimatte.
 
 mod bench;
+mod contact_sheet;
 mod decompose;
 mod eval;
 mod media;

@@ -21,7 +21,8 @@ use tch::{Device, Tensor};
 fn tiny_video() -> TrainingFrames {
     let (frames, masks, _) = square_with_shadow(16, 64, 64);
     let frames = (frames.squeeze_dim(0) + 1.0) / 2.0; // [T, 3, H, W] in [0, 1]
-    TrainingFrames::from_video(&frames, &masks.squeeze_dim(0), 64, 64)
+    let labels = masks.view([16, 64, 64]).to_kind(tch::Kind::Uint8); // one object: label 1
+    TrainingFrames::from_video(&frames, &labels, 1, 64, 64)
 }
 
 /// Mean reconstruction loss, without dropout, over eight fixed clips of the video.

@@ -10,7 +10,6 @@ use super::settings::{Settings, TttMode};
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{fine_tune, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot};
-use crate::working::{object_masks, working_image, working_masks};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -155,14 +154,7 @@ impl Worker {
                 );
                 let frame = frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
-                let objects = self.settings.objects as usize;
-                tch::no_grad(|| {
-                    let masks = object_masks(&labels, objects);
-                    frames.push(
-                        working_image(&frame, h, w),
-                        working_masks(&masks, h, w, self.decomposer.config().mask_threshold),
-                    )
-                });
+                frames.push_video_frame(&frame, &labels, self.settings.objects as usize, h, w);
                 held.push(Work::Frame { video, mask });
                 if frames.len() >= self.settings.ttt_frames as usize {
                     return self.train_then_release(imp);

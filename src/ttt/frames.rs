@@ -4,7 +4,7 @@
 use crate::background::masked_temporal_median;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
 use crate::train::Batch;
-use crate::working::{working_image, working_masks, MASK_THRESHOLD};
+use crate::working::{object_masks, working_image, working_masks, MASK_THRESHOLD};
 use rand::Rng;
 use std::collections::VecDeque;
 use tch::{Kind, Tensor};
@@ -32,22 +32,42 @@ impl TrainingFrames {
         }
     }
 
-    /// A whole video: frames [N, 3, H, W] in [0, 1] and masks [L, N, 1, H, W] in {0, 1},
-    /// brought to the working size as inference does.
-    pub fn from_video(frames: &Tensor, masks: &Tensor, height: i64, width: i64) -> Self {
+    /// A whole video: frames [N, 3, H, W] in [0, 1] and label maps [N, H, W] (0 = background,
+    /// k = object k, as the element receives them), brought to the working size as inference
+    /// does.
+    pub fn from_video(
+        frames: &Tensor,
+        labels: &Tensor,
+        objects: usize,
+        height: i64,
+        width: i64,
+    ) -> Self {
         let n = frames.size()[0];
         let mut out = Self::new(n as usize);
-        tch::no_grad(|| {
-            for t in 0..n {
-                let image = working_image(&frames.get(t), height, width);
-                let object_masks = masks.select(1, t).squeeze_dim(1); // [L, H, W]
-                out.push(
-                    image,
-                    working_masks(&object_masks, height, width, MASK_THRESHOLD),
-                );
-            }
-        });
+        for t in 0..n {
+            out.push_video_frame(&frames.get(t), &labels.get(t), objects, height, width);
+        }
         out
+    }
+
+    /// Adds a frame [3, H, W] in [0, 1] with its label map [H, W], brought to the working
+    /// size as inference does.
+    pub fn push_video_frame(
+        &mut self,
+        frame: &Tensor,
+        labels: &Tensor,
+        objects: usize,
+        height: i64,
+        width: i64,
+    ) {
+        let (image, masks) = tch::no_grad(|| {
+            let masks = object_masks(labels, objects);
+            (
+                working_image(&frame.to_kind(Kind::Float), height, width),
+                working_masks(&masks, height, width, MASK_THRESHOLD),
+            )
+        });
+        self.push(image, masks);
     }
 
     /// Adds a frame as the network sees it: image [1, 3, h, w] in [-1, 1], masks [L, 1, h, w].

@@ -21,7 +21,6 @@ use gstomnimatte::eval::label_maps;
 use gstomnimatte::model::weights::{self, Precision};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
-use gstomnimatte::working::{object_masks, working_image, working_masks, MASK_THRESHOLD};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -194,16 +193,13 @@ pub fn decompose_video(
     let config: StreamConfig = settings.stream_config()?;
     let (h, w) = (config.working_height, config.working_width);
     if ttt_steps > 0 {
+        // Frame by frame: the whole video in float at full size may not fit in memory.
         let mut frames = TrainingFrames::new(video.len() as usize);
-        tch::no_grad(|| {
-            for t in 0..video.len() {
-                let masks = object_masks(&video.labels.get(t).to_device(device), config.objects);
-                frames.push(
-                    working_image(&video.frame(t).to_device(device), h, w),
-                    working_masks(&masks, h, w, MASK_THRESHOLD),
-                );
-            }
-        });
+        for t in 0..video.len() {
+            let (frame, labels) = (video.frame(t), video.labels.get(t));
+            let (frame, labels) = (frame.to_device(device), labels.to_device(device));
+            frames.push_video_frame(&frame, &labels, config.objects, h, w);
+        }
         let progress = bar(ttt_steps, "test-time training steps")?;
         let tune = FineTuneConfig {
             batch_size: ttt_batch,

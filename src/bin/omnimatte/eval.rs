@@ -6,7 +6,7 @@ use anyhow::Context;
 use gstomnimatte::dataset::{read_video, video_dirs};
 use gstomnimatte::element::settings::{Settings, WeightsSource};
 use gstomnimatte::eval::{
-    background_psnr, decompose, effect_iou, mask_only_layers, reconstruction_psnr,
+    background_psnr, decompose, effect_iou, label_maps, mask_only_layers, reconstruction_psnr,
 };
 use gstomnimatte::stream::StreamConfig;
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
@@ -116,9 +116,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             pretrained.load_into(&vs)?;
             let started = Instant::now();
             if steps > 0 {
+                // The label maps the decomposition gets, so training sees what inference will.
                 let mut frames = TrainingFrames::from_video(
                     &video.frames.to_device(device),
-                    &video.masks.to_device(device),
+                    &label_maps(&video.masks).to_device(device),
+                    objects,
                     args.working_height,
                     args.working_width,
                 );

@@ -26,6 +26,16 @@ fn scene(dir: &Path, frames: i64) {
     write_scene(dir, &generate(&cfg, 7)).unwrap();
 }
 
+/// The network at 64x64 on the CPU: fast enough for tests.
+const TINY: [&str; 6] = [
+    "--working-height",
+    "64",
+    "--working-width",
+    "64",
+    "--device",
+    "cpu",
+];
+
 fn omnimatte(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_omnimatte"))
         .args(args)
@@ -66,23 +76,18 @@ fn an_omnimatte_folder_decomposes_into_layers_background_and_reconstruction() {
     scene(&input, 8);
     let out = dir.path().join("out");
     let tuned = dir.path().join("tuned.safetensors");
-    succeeds(&[
+    let args = [
         "decompose",
         "--input",
         input.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--working-height",
-        "64",
-        "--working-width",
-        "64",
-        "--device",
-        "cpu",
         "--ttt-steps",
         "2",
         "--save-weights",
         tuned.to_str().unwrap(),
-    ]);
+    ];
+    succeeds(&[&args[..], &TINY].concat());
     for layer in ["layer_01", "layer_02"] {
         assert_eq!(count_pngs(&out.join(layer)), 8, "{layer}");
         let rgba = read_png(&out.join(layer).join("00000.png")).unwrap();
@@ -139,7 +144,7 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
     assert!(status.success(), "encoding the test video failed");
     let out = dir.path().join("out");
     let masks = input.join("mask");
-    succeeds(&[
+    let args = [
         "decompose",
         "--input",
         movie.to_str().unwrap(),
@@ -147,13 +152,8 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
         masks.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--working-height",
-        "64",
-        "--working-width",
-        "64",
-        "--device",
-        "cpu",
-    ]);
+    ];
+    succeeds(&[&args[..], &TINY].concat());
     assert_eq!(count_pngs(&out.join("layer_01")), 6);
     assert_eq!(count_pngs(&out.join("layer_02")), 6);
     assert_eq!(count_pngs(&out.join("recon")), 6);
@@ -206,16 +206,10 @@ fn decompose_writes_prores_layers_with_alpha_and_a_vp9_reconstruction() {
     scene(&input, 6);
     let (png_out, out) = (dir.path().join("png"), dir.path().join("out"));
     let common = [
-        "decompose",
-        "--input",
-        input.to_str().unwrap(),
-        "--working-height",
-        "64",
-        "--working-width",
-        "64",
-        "--device",
-        "cpu",
-    ];
+        &["decompose", "--input", input.to_str().unwrap()][..],
+        &TINY,
+    ]
+    .concat();
     succeeds(&[&common[..], &["--out", png_out.to_str().unwrap()]].concat());
     succeeds(
         &[

@@ -15,24 +15,36 @@ pub struct DecodedVideo {
     pub fps: (i32, i32),
 }
 
+/// Parses `description`, whose element `file` reads or writes `path` and whose element `app` is
+/// the application's end (an appsrc or appsink).
+fn pipeline_on_file<T: IsA<gst::Element>>(
+    description: &str,
+    path: &Path,
+) -> anyhow::Result<(gst::Pipeline, T)> {
+    let pipeline = gst::parse::launch(description)
+        .with_context(|| format!("building `{description}` (is the GStreamer plugin installed?)"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    pipeline
+        .by_name("file")
+        .context("no element `file`")?
+        .set_property("location", path.to_string_lossy().to_string());
+    let app = pipeline
+        .by_name("app")
+        .context("no element `app`")?
+        .downcast::<T>()
+        .map_err(|_| anyhow::anyhow!("element `app` has the wrong type"))?;
+    Ok((pipeline, app))
+}
+
 /// Decodes every frame of `path` to `format` ("RGB" or "GRAY8").
 pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
     gst::init()?;
     anyhow::ensure!(path.is_file(), "{} is not a file", path.display());
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc name=file ! decodebin ! videoconvert ! videoscale ! video/x-raw,format={format} ! appsink name=sink sync=false"
-    ))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    pipeline
-        .by_name("file")
-        .context("no filesrc")?
-        .set_property("location", path.to_string_lossy().to_string());
-    let sink = pipeline
-        .by_name("sink")
-        .context("no appsink")?
-        .downcast::<gst_app::AppSink>()
-        .map_err(|_| anyhow::anyhow!("not an appsink"))?;
+    let (pipeline, sink) = pipeline_on_file::<gst_app::AppSink>(
+        &format!("filesrc name=file ! decodebin ! videoconvert ! videoscale ! video/x-raw,format={format} ! appsink name=app sync=false"),
+        path,
+    )?;
     pipeline.set_state(gst::State::Playing)?;
     let mut video = DecodedVideo {
         frames: Vec::new(),
@@ -147,21 +159,10 @@ impl VideoWriter {
         gst::init()?;
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let path = out.join(format!("{name}.{extension}"));
-        let pipeline = gst::parse::launch(&format!(
-            "appsrc name=src format=time caps=video/x-raw,format=RGBA,width={width},height={height},framerate={fps_n}/{fps_d} ! {encoder} ! filesink name=file"
-        ))
-        .context("building the encoder pipeline (are gstreamer1.0-libav and -good installed?)")?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-        pipeline
-            .by_name("file")
-            .context("no filesink")?
-            .set_property("location", path.to_string_lossy().to_string());
-        let src = pipeline
-            .by_name("src")
-            .context("no appsrc")?
-            .downcast::<gst_app::AppSrc>()
-            .map_err(|_| anyhow::anyhow!("not an appsrc"))?;
+        let (pipeline, src) = pipeline_on_file::<gst_app::AppSrc>(
+            &format!("appsrc name=app format=time caps=video/x-raw,format=RGBA,width={width},height={height},framerate={fps_n}/{fps_d} ! {encoder} ! filesink name=file"),
+            &path,
+        )?;
         src.set_block(true);
         pipeline.set_state(gst::State::Playing)?;
         let frame_duration = gst::ClockTime::SECOND

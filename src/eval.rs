@@ -32,13 +32,18 @@ pub fn label_maps(masks: &Tensor) -> Tensor {
 }
 
 /// Runs the streaming decomposer over a whole video.
+/// `plate`: a clean background [3, H, W] to use instead of the masked median.
 pub fn decompose(
     net: &OmnimatteNet,
     video: &Video,
     config: &StreamConfig,
+    plate: Option<&Tensor>,
     device: Device,
 ) -> anyhow::Result<Decomposition> {
     let mut decomposer = Decomposer::new(config.clone(), device)?;
+    if let Some(plate) = plate {
+        decomposer.set_background_plate(plate);
+    }
     let labels = label_maps(&video.masks);
     let mut outputs = Vec::new();
     for t in 0..video.frames.size()[0] {

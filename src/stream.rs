@@ -133,6 +133,8 @@ pub struct Decomposer {
     /// Encoding of a hidden (all -1) frame at the working size: the same for every clip.
     hidden: Option<Encoded>,
     background: BackgroundReservoir,
+    /// A clean background given by the user (a "clean plate"): used instead of the estimate.
+    plate: Option<Tensor>,
 }
 
 impl Decomposer {
@@ -153,6 +155,7 @@ impl Decomposer {
             next_output: 0,
             frame_size: None,
             hidden: None,
+            plate: None,
         })
     }
 
@@ -167,6 +170,13 @@ impl Decomposer {
         self.next_output = 0;
         self.frame_size = None;
         self.background = BackgroundReservoir::new(self.config.background_frames);
+    }
+
+    /// Uses `plate` [3, H, W] in [0, 1] (the frames' size) as the background instead of the
+    /// masked temporal median: a clean plate shows no shadow, where a median over a clip in
+    /// which objects move slowly keeps the shadows that stayed on a pixel most of the time.
+    pub fn set_background_plate(&mut self, plate: &Tensor) {
+        self.plate = Some(plate.to_device(self.device).to_kind(Kind::Float));
     }
 
     /// New weights were loaded into the network: encodings made with the old ones are dropped
@@ -249,6 +259,13 @@ impl Decomposer {
             "frame must be [3, H, W], got {fs:?}"
         );
         let (h, w) = (fs[1], fs[2]);
+        if let Some(plate) = &self.plate {
+            anyhow::ensure!(
+                plate.size() == [3, h, w],
+                "the background plate is {:?} but frames are 3x{h}x{w}",
+                plate.size()
+            );
+        }
         anyhow::ensure!(
             labels.size() == [h, w],
             "mask is {:?} but the frame is {h}x{w}: mask and video must have the same size",
@@ -339,7 +356,10 @@ impl Decomposer {
             let entry = &self.window[self.slot(f)];
             let (h, w) = (entry.full.size()[1], entry.full.size()[2]);
             let rgba = rgba.upsample_bilinear2d([h, w], false, None, None);
-            let background = self.background.estimate();
+            let background = match &self.plate {
+                Some(plate) => plate.shallow_clone(),
+                None => self.background.estimate(),
+            };
             let network_reconstruction =
                 composite(&rgba.unsqueeze(0), &background.unsqueeze(0)).squeeze_dim(0);
             let (layers, background) = detail_transfer(

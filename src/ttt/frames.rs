@@ -17,6 +17,8 @@ pub struct TrainingFrames {
     masks: VecDeque<Tensor>,
     /// [1, 3, h, w] in [-1, 1], remade after a quarter of the frames changed.
     background: Option<Tensor>,
+    /// A clean plate given by the user, [1, 3, h, w] in [-1, 1]: used instead of the median.
+    plate: Option<Tensor>,
     pushes_since_background: usize,
 }
 
@@ -28,8 +30,17 @@ impl TrainingFrames {
             images: VecDeque::new(),
             masks: VecDeque::new(),
             background: None,
+            plate: None,
             pushes_since_background: 0,
         }
+    }
+
+    /// Trains against `plate` [3, H, W] in [0, 1] (a clean background, any size: it is brought
+    /// to the working size of the frames) instead of the frames' masked median.
+    pub fn set_background_plate(&mut self, plate: &Tensor, height: i64, width: i64) {
+        self.plate = Some(tch::no_grad(|| {
+            working_image(&plate.to_kind(Kind::Float), height, width)
+        }));
     }
 
     /// A whole video: frames [N, 3, H, W] in [0, 1] and label maps [N, H, W] (0 = background,
@@ -96,8 +107,11 @@ impl TrainingFrames {
     }
 
     /// The masked temporal median of the frames held, [1, 3, h, w] in [-1, 1] (the median
-    /// commutes with the map from [0, 1]).
+    /// commutes with the map from [0, 1]), or the clean plate if one was given.
     pub fn background(&mut self) -> Tensor {
+        if let Some(plate) = &self.plate {
+            return plate.shallow_clone();
+        }
         let stale = self.pushes_since_background * 4 >= self.images.len().max(4);
         if self.background.is_none() || stale {
             let frames = Tensor::cat(&self.images.iter().collect::<Vec<_>>(), 0);

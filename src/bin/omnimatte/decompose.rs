@@ -15,7 +15,7 @@ use crate::contact_sheet::{contact_sheet, SheetRow};
 use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
 use gstomnimatte::background::masked_temporal_median;
-use gstomnimatte::dataset::{read_frames, read_label_maps, read_video, write_png};
+use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
 use gstomnimatte::element::settings::{Settings, WeightsSource};
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::model::weights::{self, Precision};
@@ -73,6 +73,10 @@ pub struct DecomposeArgs {
     /// Frame rate of the encoded files for folder input (video files keep their own).
     #[arg(long, default_value_t = 25)]
     fps: i32,
+    /// A clean plate: a PNG of the empty scene, the frames' size, used as the background
+    /// (for test-time training and decomposition) instead of the masked temporal median.
+    #[arg(long)]
+    background_plate: Option<PathBuf>,
     /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |
     /// masks | every layer over a checkerboard | background (0: none).
     #[arg(long, default_value_t = 4)]
@@ -176,6 +180,7 @@ fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
 /// Runs the decomposition and calls `write` with every frame's layers, in order.
 pub fn decompose_video(
     video: &LabelledVideo,
+    plate: Option<&Tensor>,
     settings: &Settings,
     ttt_steps: u64,
     ttt_batch: usize,
@@ -200,6 +205,9 @@ pub fn decompose_video(
             let (frame, labels) = (frame.to_device(device), labels.to_device(device));
             frames.push_video_frame(&frame, &labels, config.objects, h, w);
         }
+        if let Some(plate) = plate {
+            frames.set_background_plate(&plate.to_device(device), h, w);
+        }
         let progress = bar(ttt_steps, "test-time training steps")?;
         let tune = FineTuneConfig {
             batch_size: ttt_batch,
@@ -223,6 +231,9 @@ pub fn decompose_video(
         anyhow::bail!("--save-weights needs --ttt-steps above 0: nothing was fine-tuned");
     }
     let mut decomposer = Decomposer::new(config, device)?;
+    if let Some(plate) = plate {
+        decomposer.set_background_plate(plate);
+    }
     let progress = bar(video.len() as u64, "frames")?;
     tch::no_grad(|| -> anyhow::Result<()> {
         for t in 0..video.len() {
@@ -294,8 +305,23 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         .map(|i| (2 * i + 1) * n / (2 * args.contact_sheet.min(n)))
         .collect();
     let mut sheet_rows = Vec::new();
+    let plate = match &args.background_plate {
+        Some(path) => {
+            let plate = read_png(path)?;
+            let want = [3, size.0, size.1];
+            anyhow::ensure!(
+                plate.size() == want,
+                "{}: the background plate is {:?}, the frames {want:?} (RGB, the same size)",
+                path.display(),
+                plate.size()
+            );
+            Some(plate)
+        }
+        None => None,
+    };
     decompose_video(
         &video,
+        plate.as_ref(),
         &settings,
         args.ttt_steps,
         args.ttt_batch,

@@ -42,6 +42,11 @@ pub struct EvalArgs {
     /// Test-time training learning rate (the paper's 5e-4 is for batch 32).
     #[arg(long, default_value_t = 5e-4)]
     ttt_lr: f64,
+    /// Use the true background (bg.png) as a clean plate, for test-time training and for the
+    /// decomposition, instead of the masked temporal median: separates what the network does
+    /// from what a shadow-stained median background costs.
+    #[arg(long)]
+    clean_plate: bool,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -124,6 +129,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     args.working_height,
                     args.working_width,
                 );
+                if args.clean_plate {
+                    frames.set_background_plate(
+                        &background.to_device(device),
+                        args.working_height,
+                        args.working_width,
+                    );
+                }
                 let tune = FineTuneConfig {
                     batch_size: args.ttt_batch,
                     learning_rate: args.ttt_lr,
@@ -132,7 +144,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
             }
             let train_seconds = started.elapsed().as_secs_f64();
-            let result = tch::no_grad(|| decompose(&net, &video, &config, device))?;
+            let plate = args.clean_plate.then_some(background);
+            let result = tch::no_grad(|| decompose(&net, &video, &config, plate, device))?;
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background);
             // The layers as output reproduce the input (detail transfer); what the network
@@ -194,7 +207,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let first = args.ttt_steps[0].to_string();
         let report = serde_json::json!({
             "weights": weights, "working_size": [args.working_height, args.working_width],
-            "device": format!("{device:?}"), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
+            "device": format!("{device:?}"), "clean_plate": args.clean_plate, "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

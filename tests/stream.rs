@@ -100,3 +100,45 @@ fn reset_starts_a_new_stream() {
         vec![0, 1, 2]
     );
 }
+
+#[test]
+fn a_clean_plate_replaces_the_median_background() {
+    let (_vs, net) = seeded_net(0);
+    let frames = video(8);
+    let run = |plate: Option<&Tensor>| {
+        let mut dec = Decomposer::new(config(), Device::Cpu).unwrap();
+        if let Some(p) = plate {
+            dec.set_background_plate(p);
+        }
+        let mut outs = Vec::new();
+        for (frame, labels) in &frames {
+            outs.extend(dec.push(&net, frame, labels).unwrap());
+        }
+        outs.extend(dec.finish(&net).unwrap());
+        outs
+    };
+    // The scene's true background, as a clean plate.
+    let (_, _, truth) = square_with_shadow(1, 64, 96);
+    let truth = (truth.view([3, 64, 96]) + 1.0) / 2.0;
+    let plated = run(Some(&truth));
+    let median = run(None);
+    // The network's own composite is made over the plate: where its layers are transparent,
+    // it shows the plate, not the median (which holds the square's shadow where it stayed).
+    let differs = (&plated[4].network_reconstruction - &median[4].network_reconstruction)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(differs > 0.01, "the plate made no difference ({differs})");
+    for out in &plated {
+        // Detail transfer still makes the output reproduce the input.
+        assert!(psnr(&out.reconstruction, &frames[out.index as usize].0) > 40.0);
+    }
+    // A plate of another size is an error naming it.
+    let mut dec = Decomposer::new(config(), Device::Cpu).unwrap();
+    dec.set_background_plate(&truth.narrow(2, 0, 64));
+    let err = dec
+        .push(&net, &frames[0].0, &frames[0].1)
+        .err()
+        .expect("plate size mismatch");
+    assert!(err.to_string().contains("background plate"), "{err}");
+}

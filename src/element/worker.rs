@@ -20,6 +20,9 @@ use tch::nn;
 
 type Timestamps = (Option<gst::ClockTime>, Option<gst::ClockTime>);
 
+/// An item of work's result: an error to post (the outer), or the flow to return upstream.
+type Outcome = anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>>;
+
 /// Where test-time training stands.
 enum TestTime {
     /// Zero-shot, or `before-output` once its training is done.
@@ -138,11 +141,7 @@ impl Worker {
     }
 
     /// Routes work through test-time training first: `before-output` holds it back.
-    fn handle(
-        &mut self,
-        imp: &Omnimatte,
-        work: Work,
-    ) -> anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> {
+    fn handle(&mut self, imp: &Omnimatte, work: Work) -> Outcome {
         let TestTime::Gathering { held, frames } = &mut self.test_time else {
             return self.process(imp, work);
         };
@@ -183,23 +182,15 @@ impl Worker {
 
     /// `before-output`: fine-tunes on the held frames, then processes everything held. A
     /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
-    fn train_then_release(
-        &mut self,
-        imp: &Omnimatte,
-    ) -> anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> {
+    fn train_then_release(&mut self, imp: &Omnimatte) -> Outcome {
         let TestTime::Gathering { held, frames } = &mut self.test_time else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
         if frames.is_empty() {
             // Nothing to train on yet (the stream's first caps): let what is held go, and
             // keep gathering.
-            for work in std::mem::take(held) {
-                let flow = self.process(imp, work)?;
-                if flow.is_err() {
-                    return Ok(flow);
-                }
-            }
-            return Ok(Ok(gst::FlowSuccess::Ok));
+            let held = std::mem::take(held);
+            return self.process_all(imp, held);
         }
         let element = imp.obj();
         let element: &gst::Element = element.upcast_ref();
@@ -242,6 +233,11 @@ impl Worker {
         else {
             unreachable!("matched above")
         };
+        self.process_all(imp, held)
+    }
+
+    /// Processes held work in order, stopping at the first flow that is not OK.
+    fn process_all(&mut self, imp: &Omnimatte, held: Vec<Work>) -> Outcome {
         for work in held {
             let flow = self.process(imp, work)?;
             if flow.is_err() {
@@ -293,11 +289,7 @@ impl Worker {
     }
 
     /// Runs one item of work through the decomposer and queues what it produces.
-    fn process(
-        &mut self,
-        imp: &Omnimatte,
-        work: Work,
-    ) -> anyhow::Result<Result<gst::FlowSuccess, gst::FlowError>> {
+    fn process(&mut self, imp: &Omnimatte, work: Work) -> Outcome {
         Ok(match work {
             Work::Frame { video, mask } if !self.failed => {
                 self.take_new_weights(imp)?;

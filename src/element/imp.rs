@@ -1,5 +1,6 @@
-//! The element's GStreamer side: pads, properties, events, queries, state changes, and the
-//! worker thread that runs the decomposition and pushes one buffer per frame on every src pad.
+//! The element's GStreamer side: pads, properties, events, queries, state changes, and
+//! starting and stopping the worker thread (`worker.rs`) that runs the decomposition and
+//! queues one buffer per frame on every src pad.
 //!
 //! Chain functions only pair buffers and queue them; the network runs on the worker thread,
 //! which holds no lock while it computes or pushes.

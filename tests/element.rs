@@ -196,3 +196,36 @@ fn a_mask_missing_mid_stream_is_an_error() {
         "missing mask for the video frame at running time 0:00:00.080000000",
     );
 }
+
+#[test]
+fn a_background_plate_is_used_and_a_wrong_one_is_a_clear_error() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let video = synthetic_video(8, W, H);
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    let write_plate = |name: &str, w: usize| {
+        let path = dir.path().join(name);
+        let plate = tch::Tensor::full([3, H as i64, w as i64], 0.5, tch::kind::FLOAT_CPU);
+        gstomnimatte::dataset::write_png(&path, &plate).unwrap();
+        path.to_string_lossy().to_string()
+    };
+    let run_with = |plate: &str| {
+        let props = format!("background-plate={plate}");
+        let p = pipeline(&props, &caps("RGB", W, H), &caps("GRAY8", W, H));
+        run(&p, Duration::from_secs(60), |p| {
+            feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+        })
+    };
+    let good = run_with(&write_plate("plate.png", W));
+    assert!(good.error.is_none(), "{:?}", good.error);
+    assert_eq!(good.outputs["src"].len(), 8);
+    for (i, b) in good.outputs["src"].iter().enumerate() {
+        assert!(psnr_rgb(&b.bytes, &video[i].0) > 40.0, "frame {i}");
+    }
+    expect_error(
+        &run_with(&write_plate("small.png", 64)),
+        "the background plate is [3, 64, 64] but frames are 3x64x80",
+    );
+    expect_error(&run_with("/nonexistent/plate.png"), "background plate");
+}

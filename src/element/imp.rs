@@ -836,6 +836,12 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.background_frames)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("background-plate")
+                    .nick("Background plate")
+                    .blurb("A clean plate: PNG of the empty scene at the frames' size, used as the background (and by test-time training) instead of the masked temporal median, which keeps the shadow of an object that stays in one place")
+                    .default_value(Some(""))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("processing-latency")
                     .nick("Processing latency")
                     .blurb("Processing time per frame in milliseconds, added to the reported latency")
@@ -909,6 +915,9 @@ impl ObjectImpl for Omnimatte {
             "clip-length" => s.clip_length = value.get().unwrap(),
             "clip-gap" => s.clip_gap = value.get().unwrap(),
             "background-frames" => s.background_frames = value.get().unwrap(),
+            "background-plate" => {
+                s.background_plate = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
             "ttt" => s.ttt = value.get().unwrap(),
             "ttt-frames" => s.ttt_frames = value.get().unwrap(),
             "ttt-steps" => s.ttt_steps = value.get().unwrap(),
@@ -937,6 +946,7 @@ impl ObjectImpl for Omnimatte {
             "clip-length" => s.clip_length.to_value(),
             "clip-gap" => s.clip_gap.to_value(),
             "background-frames" => s.background_frames.to_value(),
+            "background-plate" => s.background_plate.to_value(),
             "processing-latency" => s.processing_latency_ms.to_value(),
             "ttt" => s.ttt.to_value(),
             "ttt-frames" => s.ttt_frames.to_value(),

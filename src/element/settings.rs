@@ -7,7 +7,7 @@ use crate::ttt::{ContinuousConfig, FineTuneConfig};
 use anyhow::Context;
 use gst::glib;
 use std::path::PathBuf;
-use tch::{nn, Device};
+use tch::{nn, Device, Tensor};
 
 pub const DEFAULT_OBJECTS: u32 = 2;
 pub const DEFAULT_WORKING_HEIGHT: u32 = 128;
@@ -62,6 +62,8 @@ pub struct Settings {
     pub clip_length: u32,
     pub clip_gap: u32,
     pub background_frames: u32,
+    /// A clean plate (PNG of the empty scene, the frames' size); empty = the median estimate.
+    pub background_plate: String,
     pub processing_latency_ms: u32,
     pub ttt: TttMode,
     pub ttt_frames: u32,
@@ -83,6 +85,7 @@ impl Default for Settings {
             clip_length: clip.length as u32,
             clip_gap: clip.gap as u32,
             background_frames: DEFAULT_BACKGROUND_FRAMES,
+            background_plate: String::new(),
             processing_latency_ms: DEFAULT_PROCESSING_LATENCY_MS,
             ttt: TttMode::Off,
             ttt_frames: DEFAULT_TTT_FRAMES,
@@ -115,6 +118,22 @@ impl Settings {
             background_frames: self.background_frames as usize,
             ..StreamConfig::default()
         })
+    }
+
+    /// The clean plate [3, H, W] in [0, 1], if the `background-plate` property names one.
+    pub fn plate(&self) -> anyhow::Result<Option<Tensor>> {
+        if self.background_plate.is_empty() {
+            return Ok(None);
+        }
+        let path = PathBuf::from(&self.background_plate);
+        let image = crate::dataset::read_png(&path)
+            .with_context(|| format!("reading the background plate {}", path.display()))?;
+        anyhow::ensure!(
+            image.size()[0] >= 3,
+            "the background plate {} is not an RGB image",
+            path.display()
+        );
+        Ok(Some(image.narrow(0, 0, 3)))
     }
 
     /// The `before-output` training run.

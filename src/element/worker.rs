@@ -58,16 +58,30 @@ impl Worker {
         element: glib::WeakRef<super::Omnimatte>,
         shared: Arc<Shared>,
         settings: Settings,
-        decomposer: Decomposer,
+        mut decomposer: Decomposer,
         vs: nn::VarStore,
         net: OmnimatteNet,
     ) -> anyhow::Result<Self> {
+        let plate = settings.plate()?;
+        let (h, w) = (
+            settings.working_height as i64,
+            settings.working_width as i64,
+        );
+        if let Some(plate) = &plate {
+            decomposer.set_background_plate(plate);
+        }
         let test_time = match settings.ttt {
             TttMode::Off => TestTime::Off,
-            TttMode::BeforeOutput => TestTime::Gathering {
-                held: Vec::new(),
-                frames: TrainingFrames::new(settings.ttt_frames as usize),
-            },
+            TttMode::BeforeOutput => {
+                let mut frames = TrainingFrames::new(settings.ttt_frames as usize);
+                if let Some(plate) = &plate {
+                    frames.set_background_plate(plate, h, w);
+                }
+                TestTime::Gathering {
+                    held: Vec::new(),
+                    frames,
+                }
+            }
             TttMode::Background => {
                 let poster = element.clone();
                 let training = ContinuousTraining::start(
@@ -81,6 +95,9 @@ impl Worker {
                         }
                     },
                 )?;
+                if let Some(plate) = &plate {
+                    training.set_background_plate(plate, h, w);
+                }
                 TestTime::Continuous { training, swaps: 0 }
             }
         };

@@ -120,6 +120,11 @@ impl ContinuousTraining {
         lock(&self.shared.frames).push(image.shallow_clone(), masks.shallow_clone());
     }
 
+    /// Trains against a clean plate [3, H, W] in [0, 1] instead of the frames' median.
+    pub fn set_background_plate(&self, plate: &tch::Tensor, height: i64, width: i64) {
+        lock(&self.shared.frames).set_background_plate(plate, height, width);
+    }
+
     /// Forgets the frames (a seek: the video shown is no longer the one trained on).
     pub fn clear_frames(&self) {
         lock(&self.shared.frames).clear();

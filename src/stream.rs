@@ -12,7 +12,7 @@ use crate::background::masked_temporal_median;
 use crate::clip::{inference_plan, ClipSpec};
 use crate::composite::{composite, detail_transfer, to_unit};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
-use crate::working::{object_masks, working_image, working_masks, MASK_THRESHOLD};
+use crate::working::{network_inputs, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -215,23 +215,21 @@ impl Decomposer {
         let frame = frame.to_device(self.device).to_kind(Kind::Float);
         let labels = labels.to_device(self.device).to_kind(Kind::Int64);
 
-        tch::no_grad(|| {
-            let masks = working_masks(
-                &object_masks(&labels, self.config.objects),
-                wh,
-                ww,
-                self.config.mask_threshold,
-            );
-            let working = working_image(&frame, wh, ww);
-            self.background.push(&frame, &labels.gt(0).view([1, h, w]));
-            self.window.push_back(WindowFrame {
-                index: self.received,
-                full: frame,
-                working,
-                masks,
-                encoded: None,
-                mask_tokens: None,
-            });
+        let (working, masks) = network_inputs(
+            &frame,
+            &labels,
+            self.config.objects,
+            (wh, ww),
+            self.config.mask_threshold,
+        );
+        self.background.push(&frame, &labels.gt(0).view([1, h, w]));
+        self.window.push_back(WindowFrame {
+            index: self.received,
+            full: frame,
+            working,
+            masks,
+            encoded: None,
+            mask_tokens: None,
         });
         self.received += 1;
 

@@ -31,6 +31,21 @@ pub fn working_masks(masks: &Tensor, h: i64, w: i64, threshold: f64) -> Tensor {
         .to_kind(Kind::Float)
 }
 
+/// What the network sees of a frame [3, H, W] in [0, 1] with its label map [H, W]: the image
+/// [1, 3, h, w] in [-1, 1] and every object's mask [L, 1, h, w] in {0, 1}, at the working size.
+pub fn network_inputs(
+    frame: &Tensor,
+    labels: &Tensor,
+    objects: usize,
+    (h, w): (i64, i64),
+    threshold: f64,
+) -> (Tensor, Tensor) {
+    tch::no_grad(|| {
+        let masks = working_masks(&object_masks(labels, objects), h, w, threshold);
+        (working_image(&frame.to_kind(Kind::Float), h, w), masks)
+    })
+}
+
 /// Area resize of [N, C, H, W] to [N, C, h, w] (exact averages when the sizes divide;
 /// bilinear when enlarging).
 pub fn resize_area(x: &Tensor, h: i64, w: i64) -> Tensor {

@@ -4,7 +4,7 @@
 use crate::background::masked_temporal_median;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
 use crate::train::Batch;
-use crate::working::{object_masks, working_image, working_masks, MASK_THRESHOLD};
+use crate::working::{network_inputs, working_image, MASK_THRESHOLD};
 use rand::Rng;
 use std::collections::VecDeque;
 use tch::{Kind, Tensor};
@@ -71,13 +71,8 @@ impl TrainingFrames {
         height: i64,
         width: i64,
     ) {
-        let (image, masks) = tch::no_grad(|| {
-            let masks = object_masks(labels, objects);
-            (
-                working_image(&frame.to_kind(Kind::Float), height, width),
-                working_masks(&masks, height, width, MASK_THRESHOLD),
-            )
-        });
+        let (image, masks) =
+            network_inputs(frame, labels, objects, (height, width), MASK_THRESHOLD);
         self.push(image, masks);
     }
 

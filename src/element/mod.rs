@@ -11,6 +11,9 @@ mod progress;
 pub mod settings;
 mod worker;
 
+/// Float images to RGBA buffers, as the element pushes them (the CLI encodes the same way).
+pub use convert::tensors_to_rgba_buffers;
+
 glib::wrapper! {
     /// Splits video into one RGBA layer per object with its effects, plus background and
     /// reconstruction. See `gst-inspect-1.0 omnimatte`.

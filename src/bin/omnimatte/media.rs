@@ -4,6 +4,7 @@
 use anyhow::Context;
 use gst::prelude::*;
 use gst_video::prelude::*;
+use gstomnimatte::element::tensors_to_rgba_buffers;
 use std::path::Path;
 
 /// A decoded video: packed 8-bit frames of one format.
@@ -190,7 +191,9 @@ impl VideoWriter {
                 path,
                 ..
             } => {
-                let mut buffer = gst::Buffer::from_mut_slice(rgba_bytes(image));
+                let mut buffer = tensors_to_rgba_buffers(&[image.to_device(tch::Device::Cpu)])
+                    .pop()
+                    .context("one image, one buffer")?;
                 let b = buffer.get_mut().context("a new buffer is writable")?;
                 b.set_pts(*frame_duration * *written);
                 b.set_duration(*frame_duration);
@@ -238,28 +241,4 @@ impl VideoWriter {
         pipeline.set_state(gst::State::Null)?;
         outcome
     }
-}
-
-/// [3 or 4, H, W] in [0, 1] as packed RGBA bytes (opaque when there is no alpha).
-fn rgba_bytes(image: &tch::Tensor) -> Vec<u8> {
-    let size = image.size();
-    let (h, w) = (size[1], size[2]);
-    let image = if size[0] == 3 {
-        tch::Tensor::cat(
-            &[image.shallow_clone(), image.get(0).ones_like().unsqueeze(0)],
-            0,
-        )
-    } else {
-        image.shallow_clone()
-    };
-    let bytes = (image.to_device(tch::Device::Cpu) * 255.0)
-        .round()
-        .clamp(0.0, 255.0)
-        .to_kind(tch::Kind::Uint8)
-        .permute([1, 2, 0])
-        .contiguous();
-    let mut data = vec![0u8; (4 * h * w) as usize];
-    let len = data.len();
-    bytes.copy_data(&mut data, len);
-    data
 }

@@ -2,15 +2,18 @@
 //! with a mask folder in; per-object RGBA PNGs, background and reconstruction out; fine-tuned
 //! weights that the element loads.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
+use cli::{fails_with, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video, write_scene};
 use gstomnimatte::element::settings::Settings;
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use tch::Device;
 
 fn scene(dir: &Path, frames: i64) {
@@ -24,39 +27,6 @@ fn scene(dir: &Path, frames: i64) {
         ..SynthConfig::default()
     };
     write_scene(dir, &generate(&cfg, 7)).unwrap();
-}
-
-/// The network at 64x64 on the CPU: fast enough for tests.
-const TINY: [&str; 6] = [
-    "--working-height",
-    "64",
-    "--working-width",
-    "64",
-    "--device",
-    "cpu",
-];
-
-fn omnimatte(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_omnimatte"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn succeeds(args: &[&str]) {
-    let out = omnimatte(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fails_with(args: &[&str], needle: &str) {
-    let out = omnimatte(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected a failure");
-    assert!(err.contains(needle), "expected `{needle}` in: {err}");
 }
 
 fn count_pngs(dir: &Path) -> usize {
@@ -169,17 +139,7 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
         "give its masks with --masks",
     );
     fails_with(
-        &[
-            "decompose",
-            "--input",
-            movie.to_str().unwrap(),
-            "--masks",
-            masks.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--objects",
-            "1",
-        ],
+        &[&args[..], &["--objects", "1"]].concat(),
         "the masks hold label 2 but --objects is 1",
     );
 }

@@ -1,14 +1,16 @@
 //! Evaluation: perfect layers score 1, mask-only layers lower; the CLI trains, evaluates, and
 //! the element loads what training wrote.
 
+#[path = "common/cli.rs"]
+mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
+use cli::{succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_video, write_scene};
 use gstomnimatte::eval::{effect_iou, mask_only_layers};
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
-use std::process::Command;
 
 fn tiny_set(dir: &std::path::Path, videos: u64) {
     let cfg = SynthConfig {
@@ -39,19 +41,6 @@ fn ground_truth_scores_one_and_masks_alone_score_lower() {
     }
 }
 
-/// Runs the CLI; fails the test with its stderr if the command fails.
-fn omnimatte(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_omnimatte"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn train_writes_weights_that_eval_and_the_element_load() {
     let dir = tempfile::tempdir().unwrap();
@@ -60,12 +49,12 @@ fn train_writes_weights_that_eval_and_the_element_load() {
     let train = [
         "train", "--batch", "1", "--size", "64", "--device", "cpu", "--out", w,
     ];
-    omnimatte(&[&train[..], &["--steps", "3", "--checkpoint-every", "2"]].concat());
+    succeeds(&[&train[..], &["--steps", "3", "--checkpoint-every", "2"]].concat());
     let log = std::fs::read_to_string(weights.with_extension("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3);
 
     // Resuming continues the step count.
-    omnimatte(&[&train[..], &["--steps", "4", "--resume"]].concat());
+    succeeds(&[&train[..], &["--steps", "4", "--resume"]].concat());
     let state = std::fs::read_to_string(weights.with_extension("json")).unwrap();
     assert!(state.contains("\"step\": 4"), "{state}");
 
@@ -73,21 +62,13 @@ fn train_writes_weights_that_eval_and_the_element_load() {
     tiny_set(&data, 1);
     let json = dir.path().join("scores.json");
     let (d, j) = (data.to_str().unwrap(), json.to_str().unwrap());
-    omnimatte(&[
-        "eval",
-        "--working-height",
-        "64",
-        "--working-width",
-        "64",
-        "--device",
-        "cpu",
-        "--weights",
-        w,
-        "--data",
-        d,
-        "--json",
-        j,
-    ]);
+    succeeds(
+        &[
+            &["eval", "--weights", w, "--data", d, "--json", j][..],
+            &TINY,
+        ]
+        .concat(),
+    );
     let scores: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let iou = scores["mean"]["effect_iou"].as_f64().unwrap();

@@ -1,0 +1,39 @@
+//! Running the `omnimatte` CLI from the integration tests.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// The network at 64x64 on the CPU: fast enough for tests.
+pub const TINY: [&str; 6] = [
+    "--working-height",
+    "64",
+    "--working-width",
+    "64",
+    "--device",
+    "cpu",
+];
+
+pub fn omnimatte(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_omnimatte"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs the CLI; fails the test with its stderr if the command fails.
+pub fn succeeds(args: &[&str]) {
+    let out = omnimatte(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the CLI; fails the test unless the command fails with `needle` in its stderr.
+pub fn fails_with(args: &[&str], needle: &str) {
+    let out = omnimatte(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected a failure");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+}

@@ -5,6 +5,7 @@
 //! the `omnimatte` element is a thin adapter around it.
 
 pub mod allocator;
+pub mod augment;
 pub mod background;
 pub mod clip;
 pub mod composite;

@@ -1,6 +1,7 @@
 //! Training batches of clips cut from freshly generated scenes (pretraining, Sec. 3.3).
 
 use super::{generate, SynthConfig};
+use crate::augment::RandomCrop;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
 use crate::train::Batch;
 use rand::rngs::StdRng;
@@ -14,6 +15,8 @@ pub struct TrainingBatchSpec {
     pub clip: ClipSpec,
     pub batch_size: usize,
     pub hidden: HiddenPattern,
+    /// Crop augmentation of each clip; None trains on whole frames.
+    pub crop: Option<RandomCrop>,
 }
 
 /// A batch of `batch_size` clips, each from a new scene; all scenes of a batch have the same
@@ -49,10 +52,14 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
             .collect();
         visible.push(Tensor::from_slice(&v));
     }
-    Batch {
+    let batch = Batch {
         frames: Tensor::stack(&frames, 0),
         masks: Tensor::stack(&masks, 0),
         background: Tensor::stack(&backgrounds, 0),
         visible: Tensor::stack(&visible, 0).to_kind(Kind::Float),
+    };
+    match spec.crop {
+        Some(crop) => crop.apply(&batch, rng),
+        None => batch,
     }
 }

@@ -5,6 +5,7 @@
 //! afresh on resume: tch does not expose them). Every step's losses go to `--log` (JSON lines).
 
 use anyhow::Context;
+use gstomnimatte::augment::RandomCrop;
 use gstomnimatte::clip::{ClipSpec, HiddenPattern};
 use gstomnimatte::element::settings::parse_device;
 use gstomnimatte::model::weights::{self, Precision};
@@ -50,6 +51,10 @@ pub struct TrainArgs {
     /// auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Train on whole frames: no random-crop augmentation (by default 80% of clips lose up to
+    /// 10% of each edge and are resized back, as in the reference).
+    #[arg(long)]
+    no_crop: bool,
     /// Also write a 16-bit copy for bundling (<out> with .f16.safetensors).
     #[arg(long)]
     half: bool,
@@ -115,6 +120,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         clip: ClipSpec::default(),
         batch_size: args.batch,
         hidden: HiddenPattern::Random { count: 3 },
+        crop: (!args.no_crop).then(RandomCrop::default),
     };
     // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes.
     let mut rng = StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(start));

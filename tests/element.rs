@@ -142,6 +142,95 @@ fn a_non_time_segment_is_an_error() {
 }
 
 #[test]
+fn a_non_time_segment_on_the_mask_pad_is_an_error() {
+    init();
+    let desc = format!(
+        "appsrc name=video format=time caps=\"{}\" ! omnimatte name=om working-height=64 working-width=64 ! appsink name=src sync=false \
+         appsrc name=mask format=bytes caps=\"{}\" ! om.mask",
+        caps("RGB", W, H),
+        caps("GRAY8", W, H)
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let video = synthetic_video(2, W, H);
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    let result = run(&p, Duration::from_secs(30), |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    });
+    expect_error(&result, "mask segment is not in TIME format");
+}
+
+#[test]
+fn yuv_video_is_read_without_a_videoconvert() {
+    init();
+    let n = 6;
+    let video = synthetic_video(n, W, H);
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    for format in ["I420", "NV12", "Y444_10LE"] {
+        // The caps filter makes the element itself take the YUV frames.
+        let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
+        let om = p.by_name("om").unwrap();
+        let src = p.by_name("video").unwrap();
+        src.unlink(&om);
+        let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
+        let filter = gst::ElementFactory::make("capsfilter")
+            .property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", format)
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        p.add_many([&convert, &filter]).unwrap();
+        gst::Element::link_many([&src, &convert, &filter]).unwrap();
+        filter.link_pads(None, &om, Some("sink")).unwrap();
+        let result = run(&p, Duration::from_secs(60), |p| {
+            feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+        });
+        assert!(result.error.is_none(), "{format}: {:?}", result.error);
+        for pad in ["src", "layer_1", "layer_2", "background"] {
+            assert_eq!(result.outputs[pad].len(), n, "{format} on {pad}");
+        }
+        // The reconstruction is the YUV frame back in RGB: close to the RGB original, with
+        // the loss of chroma subsampling and of the colour conversions.
+        for (i, b) in result.outputs["src"].iter().enumerate() {
+            let p = psnr_rgb(&b.bytes, &video[i].0);
+            assert!(p > 28.0, "{format} frame {i}: PSNR {p:.1} dB");
+        }
+    }
+}
+
+#[test]
+fn a_mask_stream_that_stalls_is_an_error_after_the_mask_timeout() {
+    init();
+    let video = synthetic_video(40, W, H);
+    let p = pipeline(
+        "mask-timeout=1000",
+        &caps("RGB", W, H),
+        &caps("GRAY8", W, H),
+    );
+    let started = std::time::Instant::now();
+    let result = run(&p, Duration::from_secs(60), |p| {
+        let frames: Vec<Vec<u8>> = video.iter().map(|f| f.0.clone()).collect();
+        push_timed(&appsrc(p, "video"), &frames);
+        // Two masks, then silence: no more buffers and no end of stream.
+        let masks: Vec<Vec<u8>> = video.iter().take(2).map(|f| f.1.clone()).collect();
+        push_timed(&appsrc(p, "mask"), &masks);
+    });
+    expect_error(&result, "the mask stream stalled");
+    expect_error(&result, "running time 0:00:00.080000000");
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the error came from the test's timeout, not the element's"
+    );
+}
+
+#[test]
 fn asking_for_cuda_without_a_gpu_is_a_clear_error() {
     init();
     if tch::Cuda::is_available() {

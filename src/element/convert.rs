@@ -1,10 +1,11 @@
 //! Raw video buffers to tensors and back. Rows are copied stride-aware, so padded buffers work.
 
 use gst_video::prelude::*;
-use gst_video::{VideoFormat, VideoFrameRef, VideoInfo};
+use gst_video::{VideoConverter, VideoFormat, VideoFrameRef, VideoInfo};
 use tch::{Kind, Tensor};
 
-/// Input formats the `sink` pad accepts without conversion.
+/// Input formats read directly (packed RGB); listed first in the `sink` caps so that upstream
+/// picks one of them when it can.
 pub const VIDEO_FORMATS: &[VideoFormat] = &[
     VideoFormat::Rgb,
     VideoFormat::Bgr,
@@ -55,11 +56,71 @@ fn packed_plane(
     Ok(out)
 }
 
-/// A video buffer as [3, H, W] float RGB in [0, 1].
+/// Every raw format the `sink` pad accepts: the packed RGB ones first, then all others (YUV,
+/// planar, high bit depth), which [`VideoReader`] converts with GStreamer's own converter.
+pub fn sink_formats() -> Vec<VideoFormat> {
+    let mut formats = VIDEO_FORMATS.to_vec();
+    formats.extend(VideoFormat::iter_raw().filter(|f| !VIDEO_FORMATS.contains(f)));
+    formats
+}
+
+/// Reads video buffers of any raw format as RGB tensors. Formats other than packed RGB go
+/// through a `VideoConverter` to RGBx first, kept while the caps stay the same.
+#[derive(Default)]
+pub struct VideoReader {
+    converter: Option<(VideoInfo, VideoInfo, VideoConverter)>,
+}
+
+impl VideoReader {
+    /// A video buffer as [3, H, W] float RGB in [0, 1].
+    pub fn frame_to_tensor(
+        &mut self,
+        buffer: &gst::BufferRef,
+        info: &VideoInfo,
+    ) -> anyhow::Result<Tensor> {
+        if rgb_offsets(info.format()).is_some() {
+            return frame_to_tensor(buffer, info);
+        }
+        if self.converter.as_ref().map(|(from, ..)| from) != Some(info) {
+            let rgb = VideoInfo::builder(VideoFormat::Rgbx, info.width(), info.height())
+                .fps(info.fps())
+                .par(info.par())
+                .interlace_mode(info.interlace_mode())
+                .build()?;
+            let converter = VideoConverter::new(info, &rgb, None).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot convert {:?} video to RGB ({e}): put videoconvert before omnimatte",
+                    info.format()
+                )
+            })?;
+            self.converter = Some((info.clone(), rgb, converter));
+        }
+        let (_, rgb, converter) = self.converter.as_ref().expect("set above");
+        let source = VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|_| {
+            anyhow::anyhow!(
+                "buffer of {} bytes does not hold a {}x{} {:?} frame",
+                buffer.size(),
+                info.width(),
+                info.height(),
+                info.format()
+            )
+        })?;
+        let mut converted = gst::Buffer::with_size(rgb.size())?;
+        {
+            let converted = converted.get_mut().expect("a new buffer is writable");
+            let mut target = VideoFrameRef::from_buffer_ref_writable(converted, rgb)
+                .map_err(|_| anyhow::anyhow!("cannot map an RGBx frame"))?;
+            converter.frame_ref(&source, &mut target);
+        }
+        frame_to_tensor(&converted, rgb)
+    }
+}
+
+/// A packed RGB video buffer as [3, H, W] float RGB in [0, 1].
 pub fn frame_to_tensor(buffer: &gst::BufferRef, info: &VideoInfo) -> anyhow::Result<Tensor> {
     let format = info.format();
     let offsets = rgb_offsets(format).ok_or_else(|| {
-        anyhow::anyhow!("unsupported video format {format:?}: put videoconvert before omnimatte")
+        anyhow::anyhow!("{format:?} is not packed RGB: read it through VideoReader")
     })?;
     let bpp = info.format_info().pixel_stride()[0] as usize;
     let bytes = packed_plane(buffer, info, bpp)?;

@@ -5,7 +5,7 @@
 //! Chain functions only pair buffers and queue them; the network runs on the worker thread,
 //! which holds no lock while it computes or pushes.
 
-use super::convert::{tensors_to_rgba_buffers, VIDEO_FORMATS};
+use super::convert::{sink_formats, tensors_to_rgba_buffers};
 use super::output::{PadItem, PadQueue};
 use super::pairing::{Pairing, Timed, VideoItem, Work};
 use super::settings::{self, Settings, TttMode, WeightsSource};
@@ -19,6 +19,7 @@ use once_cell::sync::Lazy;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
     gst::DebugCategory::new(
@@ -127,6 +128,7 @@ impl Omnimatte {
             };
             (info, Self::running_time(&streams.video_segment, &buffer))
         };
+        let mask_timeout = Duration::from_millis(lock(&self.settings).mask_timeout_ms as u64);
         let mut p = self.shared.lock();
         if p.video_flushing {
             return Err(gst::FlowError::Flushing);
@@ -137,17 +139,45 @@ impl Omnimatte {
             info,
         }));
         self.pair_locked(&mut p)?;
-        // Back-pressure: wait while too many frames are queued (the worker or masks lag).
+        // Back-pressure: wait while too many frames are queued (the worker or masks lag), but
+        // not forever for masks that stopped coming.
+        let waiting_since = Instant::now();
         while p.queued_frames() > MAX_QUEUED_FRAMES
             && !p.video_flushing
             && !p.shutdown
             && p.flow.is_none()
         {
+            let waiting_for = p.frame_waiting_for_mask();
+            if mask_timeout.is_zero() || waiting_for.is_none() {
+                p = self
+                    .shared
+                    .changed
+                    .wait(p)
+                    .unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            let stalled = p.last_mask.map_or(waiting_since, |t| t.max(waiting_since));
+            let Some(left) = mask_timeout.checked_sub(stalled.elapsed()) else {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    [
+                        "missing mask: no mask arrived for {} ms while {} frames wait for theirs (the first at running time {}); the mask stream stalled (property mask-timeout)",
+                        mask_timeout.as_millis(),
+                        p.queued_frames(),
+                        waiting_for.flatten().map_or_else(|| "none".to_string(), |t| t.to_string())
+                    ]
+                );
+                p.flow = Some(gst::FlowError::Error);
+                self.shared.changed.notify_all();
+                break;
+            };
             p = self
                 .shared
                 .changed
-                .wait(p)
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(p, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         match p.flow {
             Some(err) => Err(err),
@@ -177,6 +207,7 @@ impl Omnimatte {
             // Every frame has its mask: tell a (possibly endless) mask source to stop.
             return Err(gst::FlowError::Eos);
         }
+        p.last_mask = Some(Instant::now());
         p.masks.push_back(Timed {
             buffer,
             running_time: rt,
@@ -616,7 +647,7 @@ impl Omnimatte {
                 gst::element_imp_warning!(
                     self,
                     gst::LibraryError::Settings,
-                    ["No pretrained weights: neither the `weights` property nor the bundled file {} exists. The network is randomly initialised; layers will hold the masks' objects with detail transfer only, not their effects.", settings::BUNDLED_WEIGHTS]
+                    ["No pretrained weights: the `weights` property is empty and no bundled weights exist at {}. The network is randomly initialised; layers will hold the masks' objects with detail transfer only, not their effects.", settings::default_weights_candidates().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or ")]
                 );
             }
         }
@@ -849,6 +880,12 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.processing_latency_ms)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("mask-timeout")
+                    .nick("Mask timeout")
+                    .blurb("Milliseconds the video side waits for masks that do not come (queued frames, no mask arriving, no end of the mask stream) before it stops with an error; 0 waits forever")
+                    .default_value(d.mask_timeout_ms)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)
                     .nick("Test-time training")
                     .blurb("Fine-tune the network on the video itself: off (zero-shot), before-output (hold the first ttt-frames frames, train ttt-steps steps on them, then output everything; for files) or background (train on recent frames while streaming with the current weights; for live). Progress: element messages `omnimatte-training` and progress messages")
@@ -918,6 +955,7 @@ impl ObjectImpl for Omnimatte {
             "background-plate" => {
                 s.background_plate = value.get::<Option<String>>().unwrap().unwrap_or_default()
             }
+            "mask-timeout" => s.mask_timeout_ms = value.get().unwrap(),
             "ttt" => s.ttt = value.get().unwrap(),
             "ttt-frames" => s.ttt_frames = value.get().unwrap(),
             "ttt-steps" => s.ttt_steps = value.get().unwrap(),
@@ -948,6 +986,7 @@ impl ObjectImpl for Omnimatte {
             "background-frames" => s.background_frames.to_value(),
             "background-plate" => s.background_plate.to_value(),
             "processing-latency" => s.processing_latency_ms.to_value(),
+            "mask-timeout" => s.mask_timeout_ms.to_value(),
             "ttt" => s.ttt.to_value(),
             "ttt-frames" => s.ttt_frames.to_value(),
             "ttt-steps" => s.ttt_steps.to_value(),
@@ -986,7 +1025,7 @@ impl ElementImpl for Omnimatte {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static TEMPLATES: Lazy<Vec<gst::PadTemplate>> = Lazy::new(|| {
             let video = gst_video::VideoCapsBuilder::new()
-                .format_list(VIDEO_FORMATS.iter().copied())
+                .format_list(sink_formats())
                 .build();
             let mask = gst_video::VideoCapsBuilder::new()
                 .format(gst_video::VideoFormat::Gray8)

@@ -4,6 +4,7 @@
 use gst::prelude::*;
 use gst_video::VideoInfo;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// A buffer with what pairing and conversion need to know about it.
 pub struct Timed {
@@ -52,6 +53,8 @@ pub struct Pairing {
     /// The worker is processing an item (flush-stop waits for it).
     pub busy: bool,
     pub shutdown: bool,
+    /// When the last mask arrived: the video side gives up on masks after `mask-timeout`.
+    pub last_mask: Option<Instant>,
     /// The last combined downstream flow, returned by the chain functions.
     pub flow: Option<gst::FlowError>,
 }
@@ -68,6 +71,14 @@ impl Pairing {
                 .iter()
                 .filter(|w| matches!(w, Work::Frame { .. }))
                 .count()
+    }
+
+    /// The running time of the first frame that waits for its mask, if one does.
+    pub fn frame_waiting_for_mask(&self) -> Option<Option<gst::ClockTime>> {
+        self.video.iter().find_map(|item| match item {
+            VideoItem::Frame(frame) => Some(frame.running_time),
+            VideoItem::Other(_) => None,
+        })
     }
 
     /// Moves everything that can go to the worker: events in order, frames with their masks.

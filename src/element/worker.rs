@@ -2,7 +2,7 @@
 //! test-time training of the `ttt` property), and queues the results on the src pads. It holds
 //! no lock while it computes or pushes.
 
-use super::convert::{frame_to_tensor, mask_to_tensor};
+use super::convert::{mask_to_tensor, VideoReader};
 use super::imp::{Omnimatte, Shared};
 use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};
@@ -49,6 +49,7 @@ pub(super) struct Worker {
     net: OmnimatteNet,
     test_time: TestTime,
     timestamps: VecDeque<Timestamps>,
+    reader: VideoReader,
     failed: bool,
 }
 
@@ -110,6 +111,7 @@ impl Worker {
             net,
             test_time,
             timestamps: VecDeque::new(),
+            reader: VideoReader::default(),
             failed: false,
         })
     }
@@ -168,7 +170,7 @@ impl Worker {
                     self.settings.working_height as i64,
                     self.settings.working_width as i64,
                 );
-                let frame = frame_to_tensor(&video.buffer, &video.info)?;
+                let frame = self.reader.frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
                 frames.push_video_frame(&frame, &labels, self.settings.objects as usize, h, w);
                 held.push(Work::Frame { video, mask });
@@ -310,7 +312,7 @@ impl Worker {
         Ok(match work {
             Work::Frame { video, mask } if !self.failed => {
                 self.take_new_weights(imp)?;
-                let frame = frame_to_tensor(&video.buffer, &video.info)?;
+                let frame = self.reader.frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
                 self.timestamps
                     .push_back((video.buffer.pts(), video.buffer.duration()));

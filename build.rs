@@ -13,4 +13,6 @@ fn main() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    // meson passes the data directory it installs the bundled weights into.
+    println!("cargo:rerun-if-env-changed=OMNIMATTE_INSTALL_DATADIR");
 }

@@ -14,7 +14,38 @@ for arg in "$@"; do
 done
 
 sudo_cmd=""
-[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: not root and no sudo: run as root to install packages" >&2; exit 1; }
+  sudo_cmd="sudo"
+fi
+
+# Rust comes from rustup (Debian 12's cargo 1.63 is too old for the crate's 1.92); the tests
+# also need rustfmt and clippy.
+min_rust=1.92
+rust_ok() {
+  command -v cargo >/dev/null && command -v rustc >/dev/null || return 1
+  local have
+  have=$(rustc --version | awk '{print $2}')
+  [ "$(printf '%s\n%s\n' "$min_rust" "$have" | sort -V | head -n 1)" = "$min_rust" ]
+}
+if ! rust_ok; then
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+if ! rust_ok; then
+  if command -v rustup >/dev/null; then
+    rustup toolchain install stable --profile minimal --component rustfmt,clippy
+    rustup default stable
+  else
+    echo "setup: Rust >= $min_rust is needed (found: $(rustc --version 2>/dev/null || echo none))." >&2
+    echo "setup: install it with rustup (https://rustup.rs), then run this again." >&2
+    exit 1
+  fi
+fi
+if command -v rustup >/dev/null; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+  done
+fi
 
 apt_packages=(
   pkg-config build-essential python3-venv

@@ -14,6 +14,8 @@ pub const DEFAULT_WORKING_HEIGHT: u32 = 128;
 pub const DEFAULT_WORKING_WIDTH: u32 = 224;
 pub const DEFAULT_BACKGROUND_FRAMES: u32 = 16;
 pub const DEFAULT_PROCESSING_LATENCY_MS: u32 = 500;
+/// Long enough for a mask branch that loads a segmentation model before its first mask.
+pub const DEFAULT_MASK_TIMEOUT_MS: u32 = 30_000;
 pub const DEFAULT_DEVICE: &str = "auto";
 pub const DEFAULT_TTT_FRAMES: u32 = 60;
 /// The reference fine-tunes synthetic videos for 200 steps, real ones for 1000. Measured here
@@ -50,9 +52,27 @@ pub enum TttMode {
 pub const BUNDLED_WEIGHTS: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/weights/omnimatte.safetensors");
 
+/// The file name of the bundled weights in a data directory.
+const WEIGHTS_FILE: &str = "omnimatte.safetensors";
+
+/// Where to look for the default weights, in order: `$GST_OMNIMATTE_DATADIR` alone when it is
+/// set (a relocated install, or a test), else the data directory `meson install` put them in
+/// (compiled in by meson), then the source checkout.
+pub fn default_weights_candidates() -> Vec<PathBuf> {
+    if let Some(dir) = std::env::var_os("GST_OMNIMATTE_DATADIR") {
+        return vec![PathBuf::from(dir).join(WEIGHTS_FILE)];
+    }
+    let installed =
+        option_env!("OMNIMATTE_INSTALL_DATADIR").map(|d| PathBuf::from(d).join(WEIGHTS_FILE));
+    installed
+        .into_iter()
+        .chain([PathBuf::from(BUNDLED_WEIGHTS)])
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// safetensors file; empty = the bundled weights.
+    /// safetensors file; empty = the bundled weights ([`default_weights_candidates`]).
     pub weights: String,
     /// "auto", "cpu" or "cuda:N".
     pub device: String,
@@ -65,6 +85,8 @@ pub struct Settings {
     /// A clean plate (PNG of the empty scene, the frames' size); empty = the median estimate.
     pub background_plate: String,
     pub processing_latency_ms: u32,
+    /// How long the video side waits for a mask that does not come; 0 waits forever.
+    pub mask_timeout_ms: u32,
     pub ttt: TttMode,
     pub ttt_frames: u32,
     pub ttt_steps: u32,
@@ -87,6 +109,7 @@ impl Default for Settings {
             background_frames: DEFAULT_BACKGROUND_FRAMES,
             background_plate: String::new(),
             processing_latency_ms: DEFAULT_PROCESSING_LATENCY_MS,
+            mask_timeout_ms: DEFAULT_MASK_TIMEOUT_MS,
             ttt: TttMode::Off,
             ttt_frames: DEFAULT_TTT_FRAMES,
             ttt_steps: DEFAULT_TTT_STEPS,
@@ -172,7 +195,9 @@ impl Settings {
     ) -> anyhow::Result<(nn::VarStore, OmnimatteNet, WeightsSource)> {
         let clip = self.clip()?;
         let path = if self.weights.is_empty() {
-            Some(PathBuf::from(BUNDLED_WEIGHTS)).filter(|p| p.exists())
+            default_weights_candidates()
+                .into_iter()
+                .find(|p| p.exists())
         } else {
             let path = PathBuf::from(&self.weights);
             anyhow::ensure!(

@@ -13,7 +13,9 @@ pub struct ModelConfig {
     pub pos_y_dim: i64,
     pub pos_t_dim: i64,
     /// Height and width the positional tables are learnt at (pretraining size).
-    /// Other working sizes resize the tables bilinearly (supplementary Sec. 1).
+    /// Other working sizes resize the tables bilinearly (supplementary Sec. 1). The reference
+    /// crops the tables for smaller inputs instead; resizing at every size keeps one rule, and
+    /// keeps a token's embedding tied to its relative place in the frame, as during training.
     pub train_height: i64,
     pub train_width: i64,
     /// Length of the learnt time embedding table (frames per clip at most).

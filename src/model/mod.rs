@@ -9,6 +9,10 @@
 //! Tensor conventions: frames are [B, T, 3, H, W] in [-1, 1]; masks are [B, L, T, 1, H, W]
 //! in {0, 1} (L objects); `visible` is [B, T] in {0, 1}; layers come out as
 //! [B, L, T, 4, H, W] RGBA in [-1, 1].
+//!
+//! Size: 7 367 044 parameters (two 1.71 M encoders, a 2.11 M transformer, a 1.84 M decoder,
+//! 4.9 k of embeddings), module for module the reference's layers; METHOD.md's "about 8.4 M"
+//! is not reproduced by the reference code either (pinned in tests/model.rs).
 
 pub mod config;
 mod decoder;

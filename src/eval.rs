@@ -69,7 +69,13 @@ pub fn decompose(
     Ok(Decomposition {
         layers,
         reconstruction: stack(|o| &o.reconstruction),
-        network_reconstruction: stack(|o| &o.network_reconstruction),
+        network_reconstruction: Tensor::stack(
+            &outputs
+                .iter()
+                .map(|o| o.network_reconstruction().to_device(Device::Cpu))
+                .collect::<Vec<_>>(),
+            0,
+        ),
     })
 }
 

@@ -55,9 +55,23 @@ pub struct FrameLayers {
     pub background: Tensor,
     /// [3, H, W] the layers composited over the background.
     pub reconstruction: Tensor,
+    /// [L, 4, H, W] the network's own layers, before detail transfer.
+    pub network_layers: Tensor,
+    /// [3, H, W] the background estimate (median or plate) the network's layers go over.
+    pub background_estimate: Tensor,
+}
+
+impl FrameLayers {
     /// [3, H, W] the network's layers over the background estimate, before detail transfer:
-    /// how much of the frame the layers themselves explain.
-    pub network_reconstruction: Tensor,
+    /// how much of the frame the layers themselves explain. Made on demand (evaluation wants
+    /// it, streaming does not).
+    pub fn network_reconstruction(&self) -> Tensor {
+        composite(
+            &self.network_layers.unsqueeze(0),
+            &self.background_estimate.unsqueeze(0),
+        )
+        .squeeze_dim(0)
+    }
 }
 
 /// One frame in the window.
@@ -358,22 +372,19 @@ impl Decomposer {
                 Some(plate) => plate.shallow_clone(),
                 None => self.background.estimate(),
             };
-            let network_reconstruction =
-                composite(&rgba.unsqueeze(0), &background.unsqueeze(0)).squeeze_dim(0);
-            let (layers, background) = detail_transfer(
+            let (layers, detailed_background) = detail_transfer(
                 &rgba.unsqueeze(0),
                 &background.unsqueeze(0),
                 &entry.full.unsqueeze(0),
             );
-            let (layers, background) = (layers.squeeze_dim(0), background.squeeze_dim(0));
-            let reconstruction =
-                composite(&layers.unsqueeze(0), &background.unsqueeze(0)).squeeze_dim(0);
+            let reconstruction = composite(&layers, &detailed_background).squeeze_dim(0);
             Ok(FrameLayers {
                 index: f,
-                layers,
-                background,
+                layers: layers.squeeze_dim(0),
+                background: detailed_background.squeeze_dim(0),
                 reconstruction,
-                network_reconstruction,
+                network_layers: rgba,
+                background_estimate: background,
             })
         })?;
         self.next_output += 1;

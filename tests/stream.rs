@@ -124,7 +124,7 @@ fn a_clean_plate_replaces_the_median_background() {
     let median = run(None);
     // The network's own composite is made over the plate: where its layers are transparent,
     // it shows the plate, not the median (which holds the square's shadow where it stayed).
-    let differs = (&plated[4].network_reconstruction - &median[4].network_reconstruction)
+    let differs = (plated[4].network_reconstruction() - median[4].network_reconstruction())
         .abs()
         .max()
         .double_value(&[]);

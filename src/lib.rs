@@ -4,6 +4,7 @@
 //! The core (model, compositing, losses, background, clips) knows nothing of GStreamer;
 //! the `omnimatte` element is a thin adapter around it.
 
+pub mod adamw;
 pub mod allocator;
 pub mod augment;
 pub mod background;

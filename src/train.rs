@@ -1,9 +1,11 @@
 //! One trainer for pretraining and test-time training: the self-supervised coordination game
 //! (Eq. 5) optimised with AdamW (supplementary Sec. 3).
 
+use crate::adamw::{AdamW, AdamWConfig};
 use crate::loss::{total_loss, MaskWeightSchedule};
 use crate::model::OmnimatteNet;
-use tch::nn::{self, OptimizerConfig};
+use std::path::Path;
+use tch::nn;
 use tch::Tensor;
 
 /// A batch of clips. Shapes as in [`crate::loss`]: frames [B, T, 3, H, W] and background
@@ -68,23 +70,32 @@ pub struct StepReport {
 
 /// Owns the optimiser state; the network's weights live in the caller's `VarStore`.
 pub struct Trainer {
-    optimizer: nn::Optimizer,
+    optimizer: AdamW,
     config: TrainConfig,
     step: u64,
 }
 
 impl Trainer {
     pub fn new(vs: &nn::VarStore, config: TrainConfig) -> anyhow::Result<Self> {
-        let optimizer = nn::AdamW {
-            wd: config.weight_decay,
-            ..Default::default()
-        }
-        .build(vs, config.learning_rate)?;
+        let optimizer = AdamW::new(
+            vs,
+            AdamWConfig::new(config.learning_rate, config.weight_decay),
+        );
         Ok(Self {
             optimizer,
             config,
             step: 0,
         })
+    }
+
+    /// Writes Adam's moment estimates, so that a resumed run continues exactly.
+    pub fn save_optimizer(&self, path: &Path) -> anyhow::Result<()> {
+        self.optimizer.save(path)
+    }
+
+    /// Restores what [`Trainer::save_optimizer`] wrote.
+    pub fn load_optimizer(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.optimizer.load(path)
     }
 
     /// Steps taken so far (the schedule's clock). Set it when resuming from a checkpoint.

@@ -6,7 +6,7 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{succeeds, TINY};
+use cli::{omnimatte, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_video, write_scene};
 use gstomnimatte::eval::{effect_iou, mask_only_layers};
@@ -53,8 +53,12 @@ fn train_writes_weights_that_eval_and_the_element_load() {
     let log = std::fs::read_to_string(weights.with_extension("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3);
 
-    // Resuming continues the step count.
-    succeeds(&[&train[..], &["--steps", "4", "--resume"]].concat());
+    // Resuming continues the step count and the optimiser, whose state is saved beside.
+    assert!(weights.with_extension("optim.safetensors").exists());
+    let out = omnimatte(&[&train[..], &["--steps", "4", "--resume"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("start afresh"), "{stderr}");
     let state = std::fs::read_to_string(weights.with_extension("json")).unwrap();
     assert!(state.contains("\"step\": 4"), "{state}");
 

@@ -1,8 +1,9 @@
 //! `omnimatte train`: pretraining on synthetic scenes generated on the fly.
 //!
-//! Checkpoints are the weights (safetensors, `--out`) plus `<out>.json` with the step count and
-//! seed, so `--resume` continues the schedule where it stopped (AdamW's moment estimates start
-//! afresh on resume: tch does not expose them). Every step's losses go to `--log` (JSON lines).
+//! Checkpoints are the weights (safetensors, `--out`), `<out>.optim.safetensors` with AdamW's
+//! moment estimates and `<out>.json` with the step count and seed, so `--resume` continues the
+//! schedule and the optimiser exactly where they stopped. Every step's losses go to `--log`
+//! (JSON lines).
 
 use anyhow::Context;
 use gstomnimatte::augment::RandomCrop;
@@ -64,11 +65,18 @@ fn state_path(out: &Path) -> PathBuf {
     out.with_extension("json")
 }
 
-fn save(vs: &nn::VarStore, args: &TrainArgs, step: u64) -> anyhow::Result<()> {
+fn optimizer_path(out: &Path) -> PathBuf {
+    out.with_extension("optim.safetensors")
+}
+
+fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> anyhow::Result<()> {
     // Write then rename, so an interrupted save never leaves a truncated checkpoint.
     let tmp = args.out.with_extension("tmp.safetensors");
     weights::save(vs, &tmp, Precision::F32)?;
     std::fs::rename(&tmp, &args.out)?;
+    let tmp = args.out.with_extension("optim.tmp.safetensors");
+    trainer.save_optimizer(&tmp)?;
+    std::fs::rename(&tmp, optimizer_path(&args.out))?;
     let state = serde_json::json!({ "step": step, "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr });
     std::fs::write(state_path(&args.out), serde_json::to_string_pretty(&state)?)?;
     if args.half {
@@ -111,6 +119,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
     )?;
     trainer.set_step_count(start);
+    if args.resume {
+        let state = optimizer_path(&args.out);
+        if state.exists() {
+            trainer.load_optimizer(&state)?;
+        } else {
+            eprintln!(
+                "warning: no optimiser state at {}: AdamW's moment estimates start afresh",
+                state.display()
+            );
+        }
+    }
     let spec = TrainingBatchSpec {
         scenes: SynthConfig {
             height: args.size,
@@ -157,11 +176,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             })
         )?;
         if (step + 1) % args.checkpoint_every == 0 || step + 1 == args.steps {
-            save(&vs, &args, step + 1)?;
+            save(&vs, &trainer, &args, step + 1)?;
         }
     }
     bar.finish();
-    save(&vs, &args, args.steps.max(start))?;
+    save(&vs, &trainer, &args, args.steps.max(start))?;
     println!(
         "weights: {} (step {}), log: {}",
         args.out.display(),

@@ -101,17 +101,37 @@ pub struct Scores {
     pub precision: f64,
     /// ... and of the true region the predicted one covers (low: effects left out).
     pub recall: f64,
+    /// Of the true region outside the object's input mask (its effects, mostly), the share the
+    /// predicted region covers: what the layers found beyond the masks. Masks alone score 0.
+    pub beyond_mask_recall: f64,
 }
 
 /// Effect IoU of predicted layers [L, T, 4, H, W] against the ground truth, both composited over
 /// the true background; ground-truth regions are made by the same rule from the true layers.
-pub fn effect_iou(predicted: &Tensor, gt_layers: &Tensor, background: &Tensor) -> Scores {
+/// `masks` [L, T, 1, H, W] are the input masks, for the recall beyond them.
+pub fn effect_iou(
+    predicted: &Tensor,
+    gt_layers: &Tensor,
+    background: &Tensor,
+    masks: &Tensor,
+) -> Scores {
     let l = gt_layers.size()[0] as usize;
     let mut per_object = [f64::NAN; 8];
-    let (mut sum, mut precision, mut recall) = (0.0, 0.0, 0.0);
+    let (mut sum, mut precision, mut recall, mut beyond) = (0.0, 0.0, 0.0, 0.0);
     for k in 0..l {
         let region = effect_region(&predicted.get(k as i64), background);
         let truth = effect_region(&gt_layers.get(k as i64), background);
+        let outside = truth.logical_and(&masks.get(k as i64).le(0.5));
+        let outside_total = outside.sum(Kind::Float).double_value(&[]);
+        beyond += if outside_total == 0.0 {
+            1.0
+        } else {
+            region
+                .logical_and(&outside)
+                .sum(Kind::Float)
+                .double_value(&[])
+                / outside_total
+        };
         let score = iou(&region, &truth);
         let both = region
             .logical_and(&truth)
@@ -138,6 +158,7 @@ pub fn effect_iou(predicted: &Tensor, gt_layers: &Tensor, background: &Tensor) -
         objects: l,
         precision: precision / l as f64,
         recall: recall / l as f64,
+        beyond_mask_recall: beyond / l as f64,
     }
 }
 

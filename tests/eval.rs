@@ -35,9 +35,17 @@ fn ground_truth_scores_one_and_masks_alone_score_lower() {
             video.gt_layers.as_ref().unwrap(),
             video.background.as_ref().unwrap(),
         );
-        assert_eq!(effect_iou(gt, gt, bg).effect_iou, 1.0);
-        let baseline = effect_iou(&mask_only_layers(&video), gt, bg).effect_iou;
-        assert!(baseline < 0.9, "mask-only IoU {baseline}");
+        let perfect = effect_iou(gt, gt, bg, &video.masks);
+        assert_eq!(perfect.effect_iou, 1.0);
+        assert_eq!(perfect.beyond_mask_recall, 1.0);
+        let baseline = effect_iou(&mask_only_layers(&video), gt, bg, &video.masks);
+        assert!(
+            baseline.effect_iou < 0.9,
+            "mask-only IoU {}",
+            baseline.effect_iou
+        );
+        // The masks' layers hold nothing outside the masks.
+        assert_eq!(baseline.beyond_mask_recall, 0.0);
     }
 }
 

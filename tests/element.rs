@@ -119,12 +119,17 @@ fn a_label_above_the_object_count_is_an_error() {
     expect_error(&result, "mask label 3 is above the object count 2");
 }
 
-#[test]
-fn a_non_time_segment_is_an_error() {
+/// Runs two frames with the video or the mask appsrc in BYTES format and returns the error.
+fn run_with_byte_segment(on_mask: bool) -> RunResult {
     init();
+    let (video_format, mask_format) = if on_mask {
+        ("time", "bytes")
+    } else {
+        ("bytes", "time")
+    };
     let desc = format!(
-        "appsrc name=video format=bytes caps=\"{}\" ! omnimatte name=om working-height=64 working-width=64 ! appsink name=src sync=false \
-         appsrc name=mask format=time caps=\"{}\" ! om.mask",
+        "appsrc name=video format={video_format} caps=\"{}\" ! omnimatte name=om working-height=64 working-width=64 ! appsink name=src sync=false \
+         appsrc name=mask format={mask_format} caps=\"{}\" ! om.mask",
         caps("RGB", W, H),
         caps("GRAY8", W, H)
     );
@@ -135,32 +140,25 @@ fn a_non_time_segment_is_an_error() {
     let video = synthetic_video(2, W, H);
     let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
     let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
-    let result = run(&p, Duration::from_secs(30), |p| {
+    run(&p, Duration::from_secs(30), |p| {
         feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
-    });
-    expect_error(&result, "not in TIME format");
+    })
+}
+
+#[test]
+fn a_non_time_segment_is_an_error() {
+    expect_error(
+        &run_with_byte_segment(false),
+        "video segment is not in TIME format",
+    );
 }
 
 #[test]
 fn a_non_time_segment_on_the_mask_pad_is_an_error() {
-    init();
-    let desc = format!(
-        "appsrc name=video format=time caps=\"{}\" ! omnimatte name=om working-height=64 working-width=64 ! appsink name=src sync=false \
-         appsrc name=mask format=bytes caps=\"{}\" ! om.mask",
-        caps("RGB", W, H),
-        caps("GRAY8", W, H)
+    expect_error(
+        &run_with_byte_segment(true),
+        "mask segment is not in TIME format",
     );
-    let p = gst::parse::launch(&desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let video = synthetic_video(2, W, H);
-    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
-    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
-    let result = run(&p, Duration::from_secs(30), |p| {
-        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
-    });
-    expect_error(&result, "mask segment is not in TIME format");
 }
 
 #[test]

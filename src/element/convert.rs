@@ -30,13 +30,12 @@ fn rgb_offsets(format: VideoFormat) -> Option<[i64; 3]> {
     })
 }
 
-/// Copies plane 0 of a mapped frame into a contiguous [H, W * bytes_per_pixel] byte vector.
-fn packed_plane(
-    buffer: &gst::BufferRef,
-    info: &VideoInfo,
-    bytes_per_pixel: usize,
-) -> anyhow::Result<Vec<u8>> {
-    let frame = VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|_| {
+/// Maps `buffer` as a frame of `info`; a buffer too small for it is an error saying so.
+fn readable_frame<'a>(
+    buffer: &'a gst::BufferRef,
+    info: &'a VideoInfo,
+) -> anyhow::Result<VideoFrameRef<&'a gst::BufferRef>> {
+    VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|_| {
         anyhow::anyhow!(
             "buffer of {} bytes does not hold a {}x{} {:?} frame",
             buffer.size(),
@@ -44,7 +43,16 @@ fn packed_plane(
             info.height(),
             info.format()
         )
-    })?;
+    })
+}
+
+/// Copies plane 0 of a mapped frame into a contiguous [H, W * bytes_per_pixel] byte vector.
+fn packed_plane(
+    buffer: &gst::BufferRef,
+    info: &VideoInfo,
+    bytes_per_pixel: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let frame = readable_frame(buffer, info)?;
     let (w, h) = (info.width() as usize, info.height() as usize);
     let stride = frame.plane_stride()[0] as usize;
     let data = frame.plane_data(0)?;
@@ -96,15 +104,7 @@ impl VideoReader {
             self.converter = Some((info.clone(), rgb, converter));
         }
         let (_, rgb, converter) = self.converter.as_ref().expect("set above");
-        let source = VideoFrameRef::from_buffer_ref_readable(buffer, info).map_err(|_| {
-            anyhow::anyhow!(
-                "buffer of {} bytes does not hold a {}x{} {:?} frame",
-                buffer.size(),
-                info.width(),
-                info.height(),
-                info.format()
-            )
-        })?;
+        let source = readable_frame(buffer, info)?;
         let mut converted = gst::Buffer::with_size(rgb.size())?;
         {
             let converted = converted.get_mut().expect("a new buffer is writable");

@@ -173,6 +173,8 @@ impl Worker {
                 let frame = self.reader.frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
                 frames.push_video_frame(&frame, &labels, self.settings.objects as usize, h, w);
+                // Held as the buffers and converted again on release: a float frame is four
+                // times the bytes (60 held 1080p frames: 1.5 GB instead of 370 MB).
                 held.push(Work::Frame { video, mask });
                 if frames.len() >= self.settings.ttt_frames as usize {
                     return self.train_then_release(imp);

@@ -79,10 +79,6 @@ impl AdamW {
         }
     }
 
-    pub fn config(&self) -> AdamWConfig {
-        self.config
-    }
-
     /// Updates made so far.
     pub fn updates(&self) -> i64 {
         self.updates

@@ -50,32 +50,20 @@ pub fn decompose(
         outputs.extend(decomposer.push(net, &video.frames.get(t), &labels.get(t))?);
     }
     outputs.extend(decomposer.finish(net)?);
-    let layers = Tensor::stack(
-        &outputs
-            .iter()
-            .map(|o| o.layers.to_device(Device::Cpu))
-            .collect::<Vec<_>>(),
-        1,
-    );
-    let stack = |f: fn(&crate::stream::FrameLayers) -> &Tensor| {
+    // Per-frame tensors stacked on the CPU along `dim`.
+    let stack = |dim: i64, f: fn(&crate::stream::FrameLayers) -> Tensor| {
         Tensor::stack(
             &outputs
                 .iter()
                 .map(|o| f(o).to_device(Device::Cpu))
                 .collect::<Vec<_>>(),
-            0,
+            dim,
         )
     };
     Ok(Decomposition {
-        layers,
-        reconstruction: stack(|o| &o.reconstruction),
-        network_reconstruction: Tensor::stack(
-            &outputs
-                .iter()
-                .map(|o| o.network_reconstruction().to_device(Device::Cpu))
-                .collect::<Vec<_>>(),
-            0,
-        ),
+        layers: stack(1, |o| o.layers.shallow_clone()),
+        reconstruction: stack(0, |o| o.reconstruction.shallow_clone()),
+        network_reconstruction: stack(0, |o| o.network_reconstruction()),
     })
 }
 

@@ -73,10 +73,43 @@ pub fn sink_formats() -> Vec<VideoFormat> {
 }
 
 /// Reads video buffers of any raw format as RGB tensors. Formats other than packed RGB go
-/// through a `VideoConverter` to RGBx first, kept while the caps stay the same.
+/// through a `VideoConverter` to RGBx first; converter and target buffer are kept while the
+/// caps stay the same.
 #[derive(Default)]
 pub struct VideoReader {
-    converter: Option<(VideoInfo, VideoInfo, VideoConverter)>,
+    conversion: Option<Conversion>,
+}
+
+/// Converting one input format to RGBx.
+struct Conversion {
+    from: VideoInfo,
+    to: VideoInfo,
+    converter: VideoConverter,
+    /// Reused for every frame: the tensor is copied out of it before the next one.
+    target: gst::Buffer,
+}
+
+impl Conversion {
+    fn new(from: &VideoInfo) -> anyhow::Result<Self> {
+        let to = VideoInfo::builder(VideoFormat::Rgbx, from.width(), from.height())
+            .fps(from.fps())
+            .par(from.par())
+            .interlace_mode(from.interlace_mode())
+            .build()?;
+        let converter = VideoConverter::new(from, &to, None).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot convert {:?} video to RGB ({e}): put videoconvert before omnimatte",
+                from.format()
+            )
+        })?;
+        let target = gst::Buffer::with_size(to.size())?;
+        Ok(Self {
+            from: from.clone(),
+            to,
+            converter,
+            target,
+        })
+    }
 }
 
 impl VideoReader {
@@ -89,30 +122,21 @@ impl VideoReader {
         if rgb_offsets(info.format()).is_some() {
             return frame_to_tensor(buffer, info);
         }
-        if self.converter.as_ref().map(|(from, ..)| from) != Some(info) {
-            let rgb = VideoInfo::builder(VideoFormat::Rgbx, info.width(), info.height())
-                .fps(info.fps())
-                .par(info.par())
-                .interlace_mode(info.interlace_mode())
-                .build()?;
-            let converter = VideoConverter::new(info, &rgb, None).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot convert {:?} video to RGB ({e}): put videoconvert before omnimatte",
-                    info.format()
-                )
-            })?;
-            self.converter = Some((info.clone(), rgb, converter));
-        }
-        let (_, rgb, converter) = self.converter.as_ref().expect("set above");
+        let conversion = match &mut self.conversion {
+            Some(c) if c.from == *info => c,
+            slot => slot.insert(Conversion::new(info)?),
+        };
         let source = readable_frame(buffer, info)?;
-        let mut converted = gst::Buffer::with_size(rgb.size())?;
         {
-            let converted = converted.get_mut().expect("a new buffer is writable");
-            let mut target = VideoFrameRef::from_buffer_ref_writable(converted, rgb)
+            let target = conversion
+                .target
+                .get_mut()
+                .expect("the target buffer is only shared while it is read below");
+            let mut target = VideoFrameRef::from_buffer_ref_writable(target, &conversion.to)
                 .map_err(|_| anyhow::anyhow!("cannot map an RGBx frame"))?;
-            converter.frame_ref(&source, &mut target);
+            conversion.converter.frame_ref(&source, &mut target);
         }
-        frame_to_tensor(&converted, rgb)
+        frame_to_tensor(&conversion.target, &conversion.to)
     }
 }
 

@@ -82,4 +82,6 @@ if [ "$have" != "$torch_version" ] || { [ "$cuda" = 1 ] && ! "$venv/bin/python" 
       nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
   fi
 fi
+# Photographs for the synthetic scenes' backgrounds and textures (README: where from, licences).
+"$here/scripts/photos.sh"
 echo "setup: done (venv $venv)"

@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# The fixed synthetic test set the README's numbers are measured on: 20 videos of 24 frames at
-# 128x224 (10 with 2 objects, 10 with 4), each drawing shadows, reflections or both, rough
-# masks; fully determined by the seeds. Writes data/testset/ (or $1).
+# The fixed synthetic sets the README's numbers are measured on, fully determined by the seeds
+# (24 frames at 128x224, shadows, reflections or both, rough masks):
+#   data/testset/   in-distribution: 20 classic scenes (10 with 2 objects, 10 with 4)
+#   data/transfer/  20 transfer scenes (10 with 2 objects, 10 with 4): families training never
+#                   draws (held-out photographs, blob shapes, two lights), with walkers
+#   data/valset/    for picking checkpoints, never scored in the README: 8 classic and 8 world
+#                   scenes of seeds no test set uses
+# Writes under data/ (or $1). The transfer and world scenes need scripts/photos.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-out="${1:-data/testset}"
+root="${1:-data}"
 omnimatte="$CARGO_TARGET_DIR/release/omnimatte"
 [ -x "$omnimatte" ] || cargo build --release --bin omnimatte
-rm -rf "$out"
-"$omnimatte" synth --out "$out" --prefix two_ --videos 10 --seed 1000 --min-objects 2 --max-objects 2 --height 128 --width 224 --frames 24
-"$omnimatte" synth --out "$out" --prefix four_ --videos 10 --seed 2000 --min-objects 4 --max-objects 4 --height 128 --width 224 --frames 24
+scripts/photos.sh
+common=(--height 128 --width 224 --frames 24)
+rm -rf "$root/testset" "$root/transfer" "$root/valset"
+"$omnimatte" synth --out "$root/testset" --prefix two_ --videos 10 --seed 1000 --min-objects 2 --max-objects 2 "${common[@]}"
+"$omnimatte" synth --out "$root/testset" --prefix four_ --videos 10 --seed 2000 --min-objects 4 --max-objects 4 "${common[@]}"
+"$omnimatte" synth --out "$root/transfer" --family transfer --prefix two_ --videos 10 --seed 5000 --min-objects 2 --max-objects 2 "${common[@]}"
+"$omnimatte" synth --out "$root/transfer" --family transfer --prefix four_ --videos 10 --seed 6000 --min-objects 4 --max-objects 4 "${common[@]}"
+"$omnimatte" synth --out "$root/valset" --prefix classic_ --videos 8 --seed 3000 --min-objects 2 --max-objects 4 "${common[@]}"
+"$omnimatte" synth --out "$root/valset" --family world --prefix world_ --videos 8 --seed 3100 --min-objects 2 --max-objects 4 "${common[@]}"

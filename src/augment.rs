@@ -63,23 +63,28 @@ impl RandomCrop {
         let size = batch.frames.size();
         let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
         let clips = size[0];
-        let (mut frames, mut masks, mut backgrounds) = (vec![], vec![], vec![]);
+        let (mut frames, mut masks, mut backgrounds, mut targets) =
+            (vec![], vec![], vec![], vec![]);
         for b in 0..clips {
             let (f, m, bg) = (
                 batch.frames.get(b),
                 batch.masks.get(b),
                 batch.background.get(b),
             );
+            // Premultiplied target layers resize like colours.
+            let target = batch.targets.as_ref().map(|t| t.get(b));
             match self.draw(h, w, rng) {
                 Some(window) => {
                     frames.push(crop_resize(&f, window, h, w, Resize::Bilinear));
                     masks.push(crop_resize(&m, window, h, w, Resize::Nearest));
                     backgrounds.push(crop_resize(&bg, window, h, w, Resize::Bilinear));
+                    targets.extend(target.map(|t| crop_resize(&t, window, h, w, Resize::Bilinear)));
                 }
                 None => {
                     frames.push(f);
                     masks.push(m);
                     backgrounds.push(bg);
+                    targets.extend(target);
                 }
             }
         }
@@ -88,6 +93,7 @@ impl RandomCrop {
             masks: Tensor::stack(&masks, 0),
             background: Tensor::stack(&backgrounds, 0),
             visible: batch.visible.shallow_clone(),
+            targets: batch.targets.as_ref().map(|_| Tensor::stack(&targets, 0)),
         }
     }
 }

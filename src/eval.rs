@@ -92,6 +92,9 @@ pub struct Scores {
     /// Of the true region outside the object's input mask (its effects, mostly), the share the
     /// predicted region covers: what the layers found beyond the masks. Masks alone score 0.
     pub beyond_mask_recall: f64,
+    /// Mean over objects of the layer's alpha inside the object's own input mask: how opaque
+    /// the object is in its own layer (1: the whole object is there; the masks alone score 1).
+    pub alpha_in_mask: f64,
 }
 
 /// Effect IoU of predicted layers [L, T, 4, H, W] against the ground truth, both composited over
@@ -106,7 +109,16 @@ pub fn effect_iou(
     let l = gt_layers.size()[0] as usize;
     let mut per_object = [f64::NAN; 8];
     let (mut sum, mut precision, mut recall, mut beyond) = (0.0, 0.0, 0.0, 0.0);
+    let mut alpha_in_mask = 0.0;
     for k in 0..l {
+        let mask = masks.get(k as i64).gt(0.5).to_kind(Kind::Float);
+        let alpha = predicted.get(k as i64).narrow(1, 3, 1);
+        let covered = mask.sum(Kind::Float).double_value(&[]);
+        alpha_in_mask += if covered == 0.0 {
+            1.0
+        } else {
+            (alpha * &mask).sum(Kind::Float).double_value(&[]) / covered
+        };
         let region = effect_region(&predicted.get(k as i64), background);
         let truth = effect_region(&gt_layers.get(k as i64), background);
         let outside = truth.logical_and(&masks.get(k as i64).le(0.5));
@@ -147,6 +159,7 @@ pub fn effect_iou(
         precision: precision / l as f64,
         recall: recall / l as f64,
         beyond_mask_recall: beyond / l as f64,
+        alpha_in_mask: alpha_in_mask / l as f64,
     }
 }
 

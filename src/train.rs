@@ -4,6 +4,7 @@
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::loss::{total_loss, MaskWeightSchedule};
 use crate::model::OmnimatteNet;
+use crate::supervision::{supervised_layer_loss, SupervisionSchedule};
 use std::path::Path;
 use tch::nn;
 use tch::Tensor;
@@ -15,6 +16,9 @@ pub struct Batch {
     pub masks: Tensor,
     pub background: Tensor,
     pub visible: Tensor,
+    /// The true layers where they are known (synthetic scenes): [B, L, T, 4, H, W],
+    /// premultiplied RGBA in [0, 1] (see [`crate::supervision`]).
+    pub targets: Option<Tensor>,
 }
 
 impl Batch {
@@ -25,6 +29,7 @@ impl Batch {
             masks: self.masks.to_device(device),
             background: self.background.to_device(device),
             visible: self.visible.to_device(device),
+            targets: self.targets.as_ref().map(|t| t.to_device(device)),
         }
     }
 }
@@ -37,6 +42,8 @@ pub struct TrainConfig {
     /// AdamW decoupled weight decay (optax's default, which the reference uses).
     pub weight_decay: f64,
     pub mask_schedule: MaskWeightSchedule,
+    /// Weight of the supervised term on batches that carry true layers.
+    pub supervision: SupervisionSchedule,
 }
 
 impl TrainConfig {
@@ -45,6 +52,7 @@ impl TrainConfig {
             learning_rate: 1e-3,
             weight_decay: 1e-4,
             mask_schedule: MaskWeightSchedule::pretraining(),
+            supervision: SupervisionSchedule::off(),
         }
     }
 
@@ -53,6 +61,7 @@ impl TrainConfig {
             learning_rate: 5e-4,
             weight_decay: 1e-4,
             mask_schedule: MaskWeightSchedule::test_time(total_steps),
+            supervision: SupervisionSchedule::off(),
         }
     }
 }
@@ -66,6 +75,9 @@ pub struct StepReport {
     pub alpha_regularization: f64,
     pub mask: f64,
     pub lambda_m: f64,
+    /// The supervised term (0 without true layers) and its weight.
+    pub supervised: f64,
+    pub lambda_s: f64,
 }
 
 /// Owns the optimiser state; the network's weights live in the caller's `VarStore`.
@@ -107,7 +119,8 @@ impl Trainer {
         self.step = step;
     }
 
-    /// One AdamW step on `batch`: forward with dropout, Eq. 5, backward, update.
+    /// One AdamW step on `batch`: forward with dropout, Eq. 5 (plus lambda_s E_sup where the
+    /// batch has true layers), backward, update.
     pub fn step(&mut self, net: &OmnimatteNet, batch: &Batch) -> anyhow::Result<StepReport> {
         let lambda_m = self.config.mask_schedule.at(self.step);
         let layers = net.forward(&batch.frames, &batch.masks, &batch.visible, true)?;
@@ -119,13 +132,22 @@ impl Trainer {
             &batch.visible,
             lambda_m,
         );
-        let total = terms.total.double_value(&[]);
+        let lambda_s = self.config.supervision.at(self.step);
+        let supervised = match &batch.targets {
+            Some(targets) if lambda_s > 0.0 => Some(supervised_layer_loss(&layers, targets)),
+            _ => None,
+        };
+        let objective = match &supervised {
+            Some(s) => &terms.total + s * lambda_s,
+            None => terms.total.shallow_clone(),
+        };
+        let total = objective.double_value(&[]);
         anyhow::ensure!(
             total.is_finite(),
             "training diverged at step {}: loss is {total}",
             self.step
         );
-        self.optimizer.backward_step(&terms.total);
+        self.optimizer.backward_step(&objective);
         let report = StepReport {
             step: self.step,
             total,
@@ -133,6 +155,8 @@ impl Trainer {
             alpha_regularization: terms.alpha_regularization.double_value(&[]),
             mask: terms.mask.double_value(&[]),
             lambda_m,
+            supervised: supervised.map_or(0.0, |s| s.double_value(&[])),
+            lambda_s,
         };
         self.step += 1;
         Ok(report)

@@ -41,6 +41,7 @@ fn patterned_batch(clips: i64) -> Batch {
         masks: pattern.expand([clips, l, t, 1, h, w], false).contiguous(),
         background: image.narrow(1, 0, 1).contiguous(),
         visible: Tensor::ones([clips, t], (Kind::Float, tch::Device::Cpu)),
+        targets: Some(pattern.expand([clips, l, t, 4, h, w], false).contiguous()),
     }
 }
 
@@ -61,8 +62,19 @@ fn a_clip_is_cropped_alike_in_its_frames_masks_and_background() {
     // Frames and background agree with the masks away from the blurred block edges.
     let from_frames = out.frames.gt(0.0).to_kind(Kind::Float);
     let from_background = out.background.gt(0.0).to_kind(Kind::Float);
+    let targets = out.targets.as_ref().expect("targets are cropped too");
+    assert_eq!(targets.size(), batch.targets.as_ref().unwrap().size());
+    let from_targets = targets
+        .select(1, 0)
+        .narrow(2, 3, 1)
+        .gt(0.5)
+        .to_kind(Kind::Float);
     let masks = out.masks.select(1, 0).narrow(2, 0, 1); // [B, T, 1, H, W]
-    for (name, other) in [("frames", &from_frames), ("background", &from_background)] {
+    for (name, other) in [
+        ("frames", &from_frames),
+        ("background", &from_background),
+        ("target layers", &from_targets),
+    ] {
         let channel = other.narrow(2, 0, 1);
         let disagree = channel.ne_tensor(&masks.narrow(1, 0, channel.size()[1]));
         let share = disagree

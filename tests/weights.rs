@@ -3,7 +3,7 @@
 mod common;
 
 use common::seeded_net;
-use gstomnimatte::model::weights::{load, save, Precision};
+use gstomnimatte::model::weights::{load, save, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
 use tch::{nn, Device, Tensor};
 
@@ -17,7 +17,7 @@ fn round_trip_is_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.safetensors");
     let (vs_a, _) = seeded_net(1);
-    save(&vs_a, &path, Precision::F32).unwrap();
+    save(&vs_a, &path, Storage::F32).unwrap();
     let (mut vs_b, _) = seeded_net(2);
     assert!(!all_equal(&vs_a, &vs_b));
     load(&mut vs_b, &path).unwrap();
@@ -32,8 +32,8 @@ fn half_precision_halves_the_file_and_stays_close() {
         dir.path().join("b.safetensors"),
     );
     let (vs_a, _) = seeded_net(1);
-    save(&vs_a, &f32_path, Precision::F32).unwrap();
-    save(&vs_a, &f16_path, Precision::F16).unwrap();
+    save(&vs_a, &f32_path, Storage::F32).unwrap();
+    save(&vs_a, &f16_path, Storage::F16).unwrap();
     let (s32, s16) = (
         std::fs::metadata(&f32_path).unwrap().len(),
         std::fs::metadata(&f16_path).unwrap().len(),
@@ -56,7 +56,7 @@ fn a_truncated_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.safetensors");
     let (vs, _) = seeded_net(1);
-    save(&vs, &path, Precision::F32).unwrap();
+    save(&vs, &path, Storage::F32).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let (mut other, _) = seeded_net(2);
@@ -80,7 +80,7 @@ fn a_file_for_another_model_names_the_first_mismatched_tensor() {
         ..ModelConfig::default()
     };
     OmnimatteNet::new(&vs_small.root(), cfg).unwrap();
-    save(&vs_small, &path, Precision::F32).unwrap();
+    save(&vs_small, &path, Storage::F32).unwrap();
     let (mut vs, _) = seeded_net(1);
     let before: Vec<(String, Tensor)> = vs
         .variables()

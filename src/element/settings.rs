@@ -149,7 +149,7 @@ impl Settings {
             return Ok(None);
         }
         let path = PathBuf::from(&self.background_plate);
-        let image = crate::dataset::read_png(&path)
+        let image = crate::image_io::read_png(&path)
             .with_context(|| format!("reading the background plate {}", path.display()))?;
         anyhow::ensure!(
             image.size()[0] >= 3,

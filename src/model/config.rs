@@ -27,6 +27,8 @@ pub struct ModelConfig {
     pub mlp_factor: i64,
     /// Dropout on the attention and MLP branches while training.
     pub dropout: f64,
+    /// What convolutions, matmuls and attention compute in (weights stay fp32).
+    pub precision: super::Precision,
 }
 
 impl Default for ModelConfig {
@@ -45,6 +47,7 @@ impl Default for ModelConfig {
             num_layers: 2,
             mlp_factor: 4,
             dropout: 0.1,
+            precision: super::Precision::Fp32,
         }
     }
 }

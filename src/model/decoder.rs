@@ -4,31 +4,43 @@
 //! final 3x3 conv's pre-activation is clipped to [-3, 3] before the tanh.
 
 use super::layers::{Activation, ConvBlock};
+use super::precision::{self, ConvGeometry};
 use tch::nn::{self, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
+
+/// The final 3x3 convolution keeps the size.
+const TO_RGBA: ConvGeometry = ConvGeometry {
+    stride: 1,
+    padding: 1,
+};
 
 #[derive(Debug)]
 pub struct Decoder {
     blocks: Vec<ConvBlock>,
     to_rgba: nn::Conv2D,
+    compute: Kind,
 }
 
 impl Decoder {
-    pub fn new(vs: nn::Path, f: i64) -> Self {
+    pub fn new(vs: nn::Path, f: i64, compute: Kind) -> Self {
         // The last block sees its input concatenated with the f-channel skip.
         let widths = [(4 * f, 4 * f), (4 * f, 2 * f), (2 * f, f), (2 * f, f)];
         let blocks = widths
             .iter()
             .enumerate()
-            .map(|(i, &(c_in, c_out))| ConvBlock::up(&vs / i, c_in, c_out, true, Activation::Relu))
+            .map(|(i, &(c_in, c_out))| {
+                ConvBlock::up(&vs / i, c_in, c_out, true, Activation::Relu, compute)
+            })
             .collect();
         let cfg = nn::ConvConfig {
-            padding: 1,
+            stride: TO_RGBA.stride,
+            padding: TO_RGBA.padding,
             ..Default::default()
         };
         Self {
             blocks,
             to_rgba: nn::conv2d(&vs / "rgba", f, 4, 3, cfg),
+            compute,
         }
     }
 
@@ -40,6 +52,8 @@ impl Decoder {
             .iter()
             .fold(tokens.shallow_clone(), |h, b| b.forward(&h));
         let h = last.forward(&Tensor::cat(&[h, skip.shallow_clone()], 1));
-        self.to_rgba.forward(&h).clamp(-3.0, 3.0).tanh()
+        precision::conv2d(&self.to_rgba, &h, TO_RGBA, self.compute)
+            .clamp(-3.0, 3.0)
+            .tanh()
     }
 }

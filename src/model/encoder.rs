@@ -5,7 +5,7 @@
 
 use super::layers::{Activation, ConvBlock};
 use tch::nn::{self, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 #[derive(Debug)]
 pub struct Encoder {
@@ -21,14 +21,14 @@ pub struct Encoded {
 }
 
 impl Encoder {
-    pub fn new(vs: nn::Path, in_channels: i64, f: i64) -> Self {
+    pub fn new(vs: nn::Path, in_channels: i64, f: i64, compute: Kind) -> Self {
         let widths = [(in_channels, f), (f, 2 * f), (2 * f, 4 * f), (4 * f, 4 * f)];
         let blocks = widths
             .iter()
             .enumerate()
             .map(|(i, &(c_in, c_out))| {
                 // Following Omnimatte (Lu et al. 2021): no normalisation in the first block.
-                ConvBlock::down(&vs / i, c_in, c_out, i > 0, Activation::LeakyRelu)
+                ConvBlock::down(&vs / i, c_in, c_out, i > 0, Activation::LeakyRelu, compute)
             })
             .collect();
         Self { blocks }

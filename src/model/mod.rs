@@ -19,11 +19,13 @@ mod decoder;
 mod encoder;
 mod layers;
 mod positional;
+pub mod precision;
 mod transformer;
 pub mod weights;
 
 pub use config::{check_working_size, ModelConfig};
 pub use encoder::Encoded;
+pub use precision::{Precision, PrecisionChoice};
 
 use decoder::Decoder;
 use encoder::Encoder;
@@ -51,19 +53,20 @@ impl OmnimatteNet {
     pub fn new(vs: &nn::Path, cfg: ModelConfig) -> anyhow::Result<Self> {
         cfg.validate()?;
         let f = cfg.base_filters;
+        let compute = cfg.precision.kind();
         let emb = nn::Init::Randn {
             mean: 0.0,
             stdev: 0.02,
         };
         Ok(Self {
-            image_encoder: Encoder::new(vs / "image_encoder", 3, f),
-            mask_encoder: Encoder::new(vs / "mask_encoder", 1, f),
+            image_encoder: Encoder::new(vs / "image_encoder", 3, f, compute),
+            mask_encoder: Encoder::new(vs / "mask_encoder", 1, f, compute),
             image_position: PositionalEmbedding::new(vs / "image_position", &cfg),
             mask_position: PositionalEmbedding::new(vs / "mask_position", &cfg),
             visible_embedding: vs.var("visible_embedding", &[cfg.token_dim], emb),
             hidden_embedding: vs.var("hidden_embedding", &[cfg.token_dim], emb),
             transformer: TransformerDecoder::new(vs / "transformer", &cfg),
-            decoder: Decoder::new(vs / "decoder", f),
+            decoder: Decoder::new(vs / "decoder", f, compute),
             cfg,
         })
     }

@@ -6,8 +6,9 @@
 //! scaled-dot-product kernel.
 
 use super::config::ModelConfig;
-use tch::nn::{self, Module};
-use tch::Tensor;
+use super::precision::{self, layer_norm};
+use tch::nn;
+use tch::{Kind, Tensor};
 
 /// Multi-head attention with separate query/key/value projections and an output projection.
 /// Linear layers use tch's default (Kaiming-uniform) initialisation rather than the
@@ -21,10 +22,11 @@ struct MultiHeadAttention {
     out: nn::Linear,
     heads: i64,
     key_size: i64,
+    compute: Kind,
 }
 
 impl MultiHeadAttention {
-    fn new(vs: nn::Path, dim: i64, heads: i64, key_size: i64) -> Self {
+    fn new(vs: nn::Path, dim: i64, heads: i64, key_size: i64, compute: Kind) -> Self {
         let inner = heads * key_size;
         let lin = |name: &str, i, o| nn::linear(&vs / name, i, o, Default::default());
         Self {
@@ -34,6 +36,7 @@ impl MultiHeadAttention {
             out: lin("out", inner, dim),
             heads,
             key_size,
+            compute,
         }
     }
 
@@ -45,9 +48,14 @@ impl MultiHeadAttention {
 
     fn forward(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
         let (b, n, _) = q.size3().expect("queries are [B, N, D]");
-        let q = self.split_heads(self.query.forward(q));
-        let k = self.split_heads(self.key.forward(k));
-        let v = self.split_heads(self.value.forward(v));
+        let project = |layer: &nn::Linear, xs: &Tensor| {
+            self.split_heads(precision::linear(layer, xs, self.compute))
+        };
+        let (q, k, v) = (
+            project(&self.query, q),
+            project(&self.key, k),
+            project(&self.value, v),
+        );
         // softmax(QK^T / sqrt(key_size)) V
         let attended = Tensor::scaled_dot_product_attention(
             &q,
@@ -63,7 +71,7 @@ impl MultiHeadAttention {
             .transpose(1, 2)
             .contiguous()
             .view([b, n, self.heads * self.key_size]);
-        self.out.forward(&merged)
+        precision::linear(&self.out, &merged, self.compute).to_kind(Kind::Float)
     }
 }
 
@@ -77,6 +85,7 @@ struct DecoderLayer {
     norm_mlp: nn::LayerNorm,
     mlp_in: nn::Linear,
     mlp_out: nn::Linear,
+    compute: Kind,
 }
 
 impl DecoderLayer {
@@ -90,6 +99,7 @@ impl DecoderLayer {
                 d,
                 cfg.num_heads,
                 cfg.key_size,
+                cfg.precision.kind(),
             ),
             norm_cross: ln("norm_cross"),
             cross_attention: MultiHeadAttention::new(
@@ -97,10 +107,12 @@ impl DecoderLayer {
                 d,
                 cfg.num_heads,
                 cfg.key_size,
+                cfg.precision.kind(),
             ),
             norm_mlp: ln("norm_mlp"),
             mlp_in: nn::linear(&vs / "mlp_in", d, cfg.mlp_factor * d, Default::default()),
             mlp_out: nn::linear(&vs / "mlp_out", cfg.mlp_factor * d, d, Default::default()),
+            compute: cfg.precision.kind(),
         }
     }
 
@@ -112,20 +124,21 @@ impl DecoderLayer {
         dropout: f64,
         train: bool,
     ) -> Tensor {
-        let n = self.norm_self.forward(h);
+        let n = layer_norm(&self.norm_self, h);
         let h = h + self
             .self_attention
             .forward(&n, &n, &n)
             .dropout(dropout, train);
-        let n = self.norm_cross.forward(&h);
+        let n = layer_norm(&self.norm_cross, &h);
         let h = &h
             + self
                 .cross_attention
                 .forward(&n, keys, values)
                 .dropout(dropout, train);
-        let n = self.norm_mlp.forward(&h);
+        let n = layer_norm(&self.norm_mlp, &h);
         // jax.nn.gelu defaults to the tanh approximation; so does the reference.
-        let mlp = self.mlp_out.forward(&self.mlp_in.forward(&n).gelu("tanh"));
+        let hidden = precision::linear(&self.mlp_in, &n, self.compute).gelu("tanh");
+        let mlp = precision::linear(&self.mlp_out, &hidden, self.compute).to_kind(Kind::Float);
         &h + mlp.dropout(dropout, train)
     }
 }
@@ -155,6 +168,6 @@ impl TransformerDecoder {
         let h = self.layers.iter().fold(queries.shallow_clone(), |h, l| {
             l.forward(&h, keys, values, self.dropout, train)
         });
-        self.final_norm.forward(&h)
+        layer_norm(&self.final_norm, &h)
     }
 }

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use tch::{nn, Kind, Tensor};
 
-/// Precision of the tensors written to disk.
+/// How the tensors are stored on disk (the compute precision is `model::Precision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
+pub enum Storage {
     /// 32-bit floats: a bit-exact round trip.
     F32,
     /// 16-bit floats: half the size, for bundled weights.
@@ -19,10 +19,10 @@ pub enum Precision {
 }
 
 /// Writes every variable of `vs` to `path` (names sorted, tensors on the CPU).
-pub fn save(vs: &nn::VarStore, path: &Path, precision: Precision) -> anyhow::Result<()> {
-    let kind = match precision {
-        Precision::F32 => Kind::Float,
-        Precision::F16 => Kind::Half,
+pub fn save(vs: &nn::VarStore, path: &Path, storage: Storage) -> anyhow::Result<()> {
+    let kind = match storage {
+        Storage::F32 => Kind::Float,
+        Storage::F16 => Kind::Half,
     };
     let mut named: Vec<(String, Tensor)> = vs
         .variables()

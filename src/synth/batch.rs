@@ -1,8 +1,9 @@
 //! Training batches of clips cut from freshly generated scenes (pretraining, Sec. 3.3).
 
-use super::{generate, SynthConfig};
+use super::{generate, SceneFamily, SynthConfig};
 use crate::augment::RandomCrop;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
+use crate::supervision::premultiply;
 use crate::train::Batch;
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -17,6 +18,8 @@ pub struct TrainingBatchSpec {
     pub hidden: HiddenPattern,
     /// Crop augmentation of each clip; None trains on whole frames.
     pub crop: Option<RandomCrop>,
+    /// Share of clips drawn from the `world` family; the rest from `scenes.family`.
+    pub world_share: f64,
 }
 
 /// A batch of `batch_size` clips, each from a new scene; all scenes of a batch have the same
@@ -31,10 +34,21 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         max_objects: objects,
         ..spec.scenes.clone()
     };
-    let (mut frames, mut masks, mut backgrounds, mut visible) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut frames, mut masks, mut backgrounds, mut visible, mut targets) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..spec.batch_size {
-        let scene = generate(&scenes, rng.random());
+        let family = if rng.random_bool(spec.world_share.clamp(0.0, 1.0)) {
+            SceneFamily::World
+        } else {
+            spec.scenes.family
+        };
+        let scene = generate(
+            &SynthConfig {
+                family,
+                ..scenes.clone()
+            },
+            rng.random(),
+        );
         let start = random_start(spec.clip, scene.frames.size()[0] as usize, rng);
         let idx: Vec<i64> = clip_frames(spec.clip, start, scene.frames.size()[0] as usize)
             .into_iter()
@@ -43,6 +57,7 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         let idx = Tensor::from_slice(&idx);
         frames.push(scene.frames.index_select(0, &idx) * 2.0 - 1.0);
         masks.push(scene.masks.index_select(1, &idx));
+        targets.push(premultiply(&scene.layers.index_select(1, &idx)));
         backgrounds.push(scene.background.unsqueeze(0) * 2.0 - 1.0);
         let v: Vec<f32> = spec
             .hidden
@@ -57,6 +72,7 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         masks: Tensor::stack(&masks, 0),
         background: Tensor::stack(&backgrounds, 0),
         visible: Tensor::stack(&visible, 0).to_kind(Kind::Float),
+        targets: Some(Tensor::stack(&targets, 0)),
     };
     match spec.crop {
         Some(crop) => crop.apply(&batch, rng),

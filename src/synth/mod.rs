@@ -1,27 +1,62 @@
-//! Synthetic scenes with ground truth (issue: pretraining data). A static textured background,
-//! 2 to 4 textured objects on smooth paths that may occlude each other, and effects attached to
-//! each object (cast or drop shadows, reflections), rendered as one RGBA layer per object so that
-//! the frames are exactly the layers composited over the background.
+//! Synthetic scenes with ground truth for pretraining and testing. Objects on paths that may
+//! occlude each other, and effects attached to each object (shadows, reflections), rendered as
+//! one RGBA layer per object so that the frames are the layers composited over the background.
+//!
+//! Three families (docs/training.md says why):
+//! - `classic`: textured gradient backgrounds, 2 to 4 simple shapes, one light, toy shadows
+//!   below or behind, rough masks. The fixed in-distribution test set is drawn from it.
+//! - `world`: photographic backgrounds and object textures, walking people among the shapes,
+//!   light from any side with shadows 0.2x to 3x the object's height, hard to very soft,
+//!   contact shadows, glossy floors and rippled water, camera noise, blur, flicker and block
+//!   artefacts, and the mask errors of real segmenters; objects may enter and leave the frame.
+//! - `transfer`: `world` scenes from families training never draws: photographs of another
+//!   source, blob shapes, and two lights. The `transfer` test set is drawn from it.
 //!
 //! Everything is generated on the fly from a seed; `dataset` writes scenes to disk.
 
 mod batch;
+mod camera;
 mod effects;
+mod mask_errors;
 mod object;
+mod photos;
 mod texture;
+mod world;
 
 pub use batch::{training_batch, TrainingBatchSpec};
 pub use effects::EffectKind;
+pub use photos::PhotoLibrary;
 
 use crate::composite::composite;
 use effects::EffectStyle;
 use object::Object;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::rc::Rc;
 use tch::{Kind, Tensor};
 
+/// Which generator draws a scene (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SceneFamily {
+    Classic,
+    World,
+    Transfer,
+}
+
+impl std::str::FromStr for SceneFamily {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "classic" => Ok(Self::Classic),
+            "world" => Ok(Self::World),
+            "transfer" => Ok(Self::Transfer),
+            other => anyhow::bail!("scene family {other:?}: expected classic, world or transfer"),
+        }
+    }
+}
+
 /// What scenes to make.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SynthConfig {
     pub height: i64,
     pub width: i64,
@@ -31,8 +66,13 @@ pub struct SynthConfig {
     pub max_objects: usize,
     /// None: each scene draws shadows, reflections or both at random.
     pub effects: Option<EffectKind>,
-    /// Make the input masks rough (dilated, eroded or shifted), as real masks are.
+    /// Make the input masks rough (classic: dilated, eroded or shifted; world and transfer:
+    /// a segmenter's errors), as real masks are.
     pub rough_masks: bool,
+    pub family: SceneFamily,
+    /// Photographs for `world` and `transfer` backgrounds and textures; without them those
+    /// families fall back to procedural textures.
+    pub photos: Option<Rc<PhotoLibrary>>,
 }
 
 impl Default for SynthConfig {
@@ -45,7 +85,26 @@ impl Default for SynthConfig {
             max_objects: 4,
             effects: None,
             rough_masks: true,
+            family: SceneFamily::Classic,
+            photos: None,
         }
+    }
+}
+
+impl SynthConfig {
+    /// How many objects a scene has, drawn from the inclusive range.
+    fn draw_object_count(&self, rng: &mut StdRng) -> usize {
+        rng.random_range(self.min_objects..=self.max_objects.max(self.min_objects))
+    }
+
+    /// Shadows, reflections or both, as configured or drawn per scene.
+    fn draw_effects(&self, rng: &mut StdRng) -> EffectKind {
+        self.effects
+            .unwrap_or_else(|| match rng.random_range(0..3) {
+                0 => EffectKind::Shadows,
+                1 => EffectKind::Reflections,
+                _ => EffectKind::Both,
+            })
     }
 }
 
@@ -69,53 +128,100 @@ pub const REGION_ALPHA: f64 = 0.05;
 
 /// Generates the scene of `seed`: the same seed gives the same scene.
 pub fn generate(cfg: &SynthConfig, seed: u64) -> Scene {
-    tch::no_grad(|| generate_inner(cfg, seed))
+    tch::no_grad(|| match cfg.family {
+        SceneFamily::Classic => generate_classic(cfg, seed),
+        SceneFamily::World | SceneFamily::Transfer => world::generate(cfg, seed),
+    })
 }
 
-fn generate_inner(cfg: &SynthConfig, seed: u64) -> Scene {
+fn generate_classic(cfg: &SynthConfig, seed: u64) -> Scene {
     let mut rng = StdRng::seed_from_u64(seed);
     let (h, w, t) = (cfg.height, cfg.width, cfg.frames);
     let background = texture::background(&mut rng, h, w);
-    let n = rng.random_range(cfg.min_objects..=cfg.max_objects.max(cfg.min_objects));
-    let kind = cfg.effects.unwrap_or_else(|| match rng.random_range(0..3) {
-        0 => EffectKind::Shadows,
-        1 => EffectKind::Reflections,
-        _ => EffectKind::Both,
-    });
+    let n = cfg.draw_object_count(&mut rng);
+    let kind = cfg.draw_effects(&mut rng);
     let style = EffectStyle::random(&mut rng, h);
     let mut objects: Vec<Object> = (0..n).map(|_| Object::random(&mut rng, h, w)).collect();
     // Objects standing higher in the picture are further away: back to front by base row.
     objects.sort_by(|a, b| a.base(0).total_cmp(&b.base(0)));
 
+    let rendered = render(&objects, &style, kind, h, w, t);
+    let frames = composite(
+        &rendered.layers.unsqueeze(0),
+        &background.view([1, 1, 3, h, w]),
+    )
+    .squeeze_dim(0);
+    let visible = visible_part(&rendered.silhouettes);
+    let masks = if cfg.rough_masks {
+        Tensor::stack(
+            &(0..n as i64)
+                .map(|i| roughen(&mut rng, &visible.get(i)))
+                .collect::<Vec<_>>(),
+            0,
+        )
+    } else {
+        visible
+    };
+    Scene {
+        frames,
+        background,
+        layers: rendered.layers,
+        masks,
+        regions: rendered.regions,
+        effects: kind,
+    }
+}
+
+/// Each silhouette [L, T, 1, H, W] minus the objects in front of it.
+fn visible_part(silhouettes: &Tensor) -> Tensor {
+    let in_front = silhouettes.flip([0]).cumsum(0, Kind::Float).flip([0]) - silhouettes;
+    silhouettes * in_front.eq(0.0).to_kind(Kind::Float)
+}
+
+/// The objects' true layers [L, T, 4, H, W], silhouettes [L, T, 1, H, W] and regions.
+struct Rendered {
+    layers: Tensor,
+    silhouettes: Tensor,
+    regions: Tensor,
+}
+
+/// Renders each object (back to front) with its effects into its own layer, frame by frame:
+/// shadows first, then the reflection, then the object on top of them.
+fn render(
+    objects: &[Object],
+    style: &EffectStyle,
+    kind: EffectKind,
+    h: i64,
+    w: i64,
+    t: i64,
+) -> Rendered {
     let (ys01, xs01) = texture::grid(h, w);
     let ys = ys01 * (h - 1) as f64;
     let xs = xs01 * (w - 1) as f64;
-    let mut layers = Vec::with_capacity(n);
-    let mut silhouettes = Vec::with_capacity(n);
-    let mut regions = Vec::with_capacity(n);
-    for object in &objects {
-        let mut layer_t = Vec::with_capacity(t as usize);
-        let mut sil_t = Vec::with_capacity(t as usize);
-        let mut region_t = Vec::with_capacity(t as usize);
+    let transparent = || Tensor::zeros([3, h, w], (Kind::Float, tch::Device::Cpu));
+    let (mut layers, mut silhouettes, mut regions) = (vec![], vec![], vec![]);
+    for object in objects {
+        let (mut layer_t, mut sil_t, mut region_t) = (vec![], vec![], vec![]);
         for f in 0..t {
             let sil = object.silhouette(f, &ys, &xs);
             let base = object.base(f);
-            // Effects first, object on top of them, within the object's own layer.
-            let (mut rgb, mut alpha) = (
-                Tensor::zeros([3, h, w], (Kind::Float, tch::Device::Cpu)),
-                sil.zeros_like(),
-            );
+            let (mut rgb, mut alpha) = (transparent(), sil.zeros_like());
             if matches!(kind, EffectKind::Shadows | EffectKind::Both) {
-                let a = effects::shadow(&style, &sil, base, &ys, &xs);
-                (rgb, alpha) = over(
-                    &Tensor::zeros([3, h, w], (Kind::Float, tch::Device::Cpu)),
-                    &a,
-                    &rgb,
-                    &alpha,
-                );
+                let mut shadow = effects::shadow(style, &sil, base, &ys, &xs);
+                if style.contact_strength > 0.0 {
+                    let (centre_x, _) = object.centre(f);
+                    let half_width = object.half_size().0;
+                    let contact =
+                        effects::contact_shadow(style, base, centre_x, half_width, &ys, &xs);
+                    shadow = &shadow + &contact - &shadow * &contact;
+                }
+                (rgb, alpha) = over(&transparent(), &shadow, &rgb, &alpha);
             }
             if matches!(kind, EffectKind::Reflections | EffectKind::Both) {
-                let (c, a) = effects::reflection(&style, &object.colour, &sil, base, &ys, &xs);
+                // Ripples travel down the water from frame to frame.
+                let phase = 0.6 * f as f64;
+                let (c, a) =
+                    effects::reflection(style, &object.colour, &sil, base, phase, &ys, &xs);
                 (rgb, alpha) = over(&c, &a, &rgb, &alpha);
             }
             let effect_alpha = alpha.shallow_clone();
@@ -131,30 +237,10 @@ fn generate_inner(cfg: &SynthConfig, seed: u64) -> Scene {
         silhouettes.push(Tensor::stack(&sil_t, 0));
         regions.push(Tensor::stack(&region_t, 0));
     }
-    let layers = Tensor::stack(&layers, 0); // [L, T, 4, H, W]
-    let silhouettes = Tensor::stack(&silhouettes, 0); // [L, T, 1, H, W]
-    let frames = composite(&layers.unsqueeze(0), &background.view([1, 1, 3, h, w])).squeeze_dim(0);
-
-    // Visible masks: each silhouette minus the objects in front of it.
-    let in_front = silhouettes.flip([0]).cumsum(0, Kind::Float).flip([0]) - &silhouettes;
-    let visible = &silhouettes * in_front.eq(0.0).to_kind(Kind::Float);
-    let masks = if cfg.rough_masks {
-        Tensor::stack(
-            &(0..n as i64)
-                .map(|i| roughen(&mut rng, &visible.get(i)))
-                .collect::<Vec<_>>(),
-            0,
-        )
-    } else {
-        visible
-    };
-    Scene {
-        frames,
-        background,
-        layers,
-        masks,
+    Rendered {
+        layers: Tensor::stack(&layers, 0),
+        silhouettes: Tensor::stack(&silhouettes, 0),
         regions: Tensor::stack(&regions, 0),
-        effects: kind,
     }
 }
 

@@ -153,6 +153,8 @@ impl TrainingFrames {
             masks: Tensor::stack(&masks, 0),
             background: background.unsqueeze(0).expand([b, 1, -1, -1, -1], false),
             visible: Tensor::stack(&visible, 0).to_device(background.device()),
+            // A real video: no true layers, the game's losses only.
+            targets: None,
         }
     }
 }

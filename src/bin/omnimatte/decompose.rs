@@ -18,7 +18,7 @@ use gstomnimatte::background::masked_temporal_median;
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
 use gstomnimatte::element::settings::{Settings, WeightsSource};
 use gstomnimatte::eval::label_maps;
-use gstomnimatte::model::weights::{self, Precision};
+use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -224,7 +224,7 @@ pub fn decompose_video(
         })?;
         progress.finish();
         if let Some(path) = save_weights {
-            weights::save(&vs, path, Precision::F32)?;
+            weights::save(&vs, path, Storage::F32)?;
             eprintln!("fine-tuned weights: {}", path.display());
         }
     } else if save_weights.is_some() {

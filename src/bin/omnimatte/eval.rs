@@ -67,7 +67,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         WeightsSource::RandomInit => println!("weights: NONE FOUND, random initialisation"),
     }
     println!(
-        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>8} {:>7} {:>8} {:>7}",
+        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>6} {:>8} {:>7} {:>8} {:>7}",
         "video",
         "obj",
         "ttt",
@@ -76,6 +76,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "prec",
         "recall",
         "beyond",
+        "alpha",
         "net dB",
         "bg dB",
         "train s",
@@ -153,8 +154,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             // itself explains is its composite before the transfer.
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
             println!(
-                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
-                model.effect_iou, baseline.effect_iou, model.precision, model.recall, model.beyond_mask_recall
+                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
+                model.effect_iou, baseline.effect_iou, model.precision, model.recall, model.beyond_mask_recall,
+                model.alpha_in_mask
             );
             rows.push(serde_json::json!({
                 "video": name, "objects": objects, "ttt_steps": steps,
@@ -162,6 +164,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
                 "effect_precision": model.precision, "effect_recall": model.recall,
                 "beyond_mask_recall": model.beyond_mask_recall, "mask_only_beyond_mask_recall": baseline.beyond_mask_recall,
+                "alpha_in_mask": model.alpha_in_mask,
                 "mask_only_effect_precision": baseline.precision, "mask_only_effect_recall": baseline.recall,
                 "mask_only_effect_iou": baseline.effect_iou, "reconstruction_psnr": recon,
                 "background_psnr": bg, "train_seconds": train_seconds, "seconds": seconds,
@@ -183,12 +186,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let m = serde_json::json!({
             "effect_iou": mean("effect_iou"), "mask_only_effect_iou": mean("mask_only_effect_iou"),
             "effect_precision": mean("effect_precision"), "effect_recall": mean("effect_recall"),
-            "beyond_mask_recall": mean("beyond_mask_recall"),
+            "beyond_mask_recall": mean("beyond_mask_recall"), "alpha_in_mask": mean("alpha_in_mask"),
             "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
             "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
         });
         println!(
-            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
+            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
             "mean",
             "",
             mean("effect_iou"),
@@ -196,6 +199,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             mean("effect_precision"),
             mean("effect_recall"),
             mean("beyond_mask_recall"),
+            mean("alpha_in_mask"),
             mean("reconstruction_psnr"),
             mean("background_psnr"),
             mean("train_seconds"),

@@ -2,8 +2,9 @@
 
 use anyhow::Context;
 use gstomnimatte::dataset::write_scene;
-use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
-use std::path::PathBuf;
+use gstomnimatte::synth::{generate, EffectKind, PhotoLibrary, SceneFamily, SynthConfig};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 #[derive(clap::Args)]
 pub struct SynthArgs {
@@ -34,6 +35,30 @@ pub struct SynthArgs {
     /// Exact masks instead of rough ones.
     #[arg(long)]
     exact_masks: bool,
+    /// Scene family: classic, world or transfer (see `src/synth/mod.rs`).
+    #[arg(long, default_value = "classic")]
+    family: SceneFamily,
+    /// Photographs (scripts/photos.sh): world scenes use PHOTOS/train, transfer scenes
+    /// PHOTOS/transfer; where the folder is missing they use procedural textures (with a warning).
+    #[arg(long, default_value = "data/photos")]
+    photos: PathBuf,
+}
+
+/// The photographs of `family` under `root`, or None (with a warning where they are missing).
+pub fn photo_library(root: &Path, family: SceneFamily) -> anyhow::Result<Option<Rc<PhotoLibrary>>> {
+    let dir = match family {
+        SceneFamily::Classic => return Ok(None),
+        SceneFamily::World => root.join("train"),
+        SceneFamily::Transfer => root.join("transfer"),
+    };
+    if !dir.is_dir() {
+        eprintln!(
+            "warning: no photographs at {} (scripts/photos.sh fetches them): {family:?} scenes use procedural textures",
+            dir.display()
+        );
+        return Ok(None);
+    }
+    Ok(Some(Rc::new(PhotoLibrary::load(&dir)?)))
 }
 
 pub fn parse_effects(name: &str) -> anyhow::Result<Option<EffectKind>> {
@@ -55,6 +80,8 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         max_objects: args.max_objects,
         effects: parse_effects(&args.effects)?,
         rough_masks: !args.exact_masks,
+        family: args.family,
+        photos: photo_library(&args.photos, args.family)?,
     };
     for i in 0..args.videos {
         let dir = args.out.join(format!("{}{i:04}", args.prefix));

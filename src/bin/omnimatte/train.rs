@@ -9,9 +9,10 @@ use anyhow::Context;
 use gstomnimatte::augment::RandomCrop;
 use gstomnimatte::clip::{ClipSpec, HiddenPattern};
 use gstomnimatte::element::settings::parse_device;
-use gstomnimatte::model::weights::{self, Precision};
-use gstomnimatte::model::{ModelConfig, OmnimatteNet};
-use gstomnimatte::synth::{training_batch, SynthConfig, TrainingBatchSpec};
+use gstomnimatte::model::weights::{self, Storage};
+use gstomnimatte::model::{ModelConfig, OmnimatteNet, PrecisionChoice};
+use gstomnimatte::supervision::SupervisionSchedule;
+use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -29,8 +30,8 @@ pub struct TrainArgs {
     /// Total optimisation steps (the schedule's clock).
     #[arg(long, default_value_t = 3000)]
     steps: u64,
-    #[arg(long, default_value_t = 4)]
-    batch: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: u64,
     /// AdamW learning rate. The paper's 1e-3 is for batch 128; at batch 2 on 64x64 scenes it
     /// stalled the mask term for 200 steps where 3e-4 learnt it in 100 (measured).
     #[arg(long, default_value_t = 1e-3)]
@@ -44,8 +45,12 @@ pub struct TrainArgs {
     #[arg(long)]
     resume: bool,
     /// Write a checkpoint every N steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_every: u64,
+    /// Also keep a copy of the weights every N steps (<out>.step<N>.safetensors), for the
+    /// learning curve and for picking a checkpoint on the validation set; 0 keeps none.
+    #[arg(long, default_value_t = 0)]
+    keep_every: u64,
     /// Loss log (JSON lines); default <out>.log.jsonl.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -59,6 +64,61 @@ pub struct TrainArgs {
     /// Also write a 16-bit copy for bundling (<out> with .f16.safetensors).
     #[arg(long)]
     half: bool,
+    /// Compute precision: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or the GPU has
+    /// bf16), fp32 or bf16. Weights and AdamW's state stay fp32 either way.
+    #[arg(long, default_value = "auto")]
+    precision: PrecisionChoice,
+    /// Weight lambda_s of the supervised term on the synthetic scenes' true layers (0: the
+    /// paper's losses only).
+    #[arg(long, default_value_t = 1.0)]
+    supervision: f64,
+    /// Share of training clips from the `world` scene family (photographs, walkers, light
+    /// from any side, camera and mask errors); the rest are `classic` scenes.
+    #[arg(long, default_value_t = 0.6)]
+    world_share: f64,
+    /// Photographs for world scenes (PHOTOS/train; scripts/photos.sh).
+    #[arg(long, default_value = "data/photos")]
+    photos: PathBuf,
+    /// Objects per training scene, inclusive range.
+    #[arg(long, default_value_t = 1)]
+    min_objects: usize,
+    #[arg(long, default_value_t = 5)]
+    max_objects: usize,
+    /// Fade lambda_s linearly to a tenth of itself between these two steps: FROM,TO.
+    #[arg(long, value_parser = parse_fade)]
+    supervision_fade: Option<(u64, u64)>,
+}
+
+fn parse_fade(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected FROM,TO steps, got {s:?}"))?;
+    let parse = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{x:?} is not a step: {e}"))
+    };
+    let (from, to) = (parse(a)?, parse(b)?);
+    if to <= from {
+        return Err(format!(
+            "the fade must end after it starts, got {from},{to}"
+        ));
+    }
+    Ok((from, to))
+}
+
+impl TrainArgs {
+    fn supervision_schedule(&self) -> SupervisionSchedule {
+        match self.supervision_fade {
+            Some((fade_from, fade_to)) => SupervisionSchedule {
+                initial: self.supervision,
+                fade_from,
+                fade_to,
+                final_fraction: 0.1,
+            },
+            None => SupervisionSchedule::constant(self.supervision),
+        }
+    }
 }
 
 fn state_path(out: &Path) -> PathBuf {
@@ -72,31 +132,48 @@ fn optimizer_path(out: &Path) -> PathBuf {
 fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> anyhow::Result<()> {
     // Write then rename, so an interrupted save never leaves a truncated checkpoint.
     let tmp = args.out.with_extension("tmp.safetensors");
-    weights::save(vs, &tmp, Precision::F32)?;
+    weights::save(vs, &tmp, Storage::F32)?;
     std::fs::rename(&tmp, &args.out)?;
     let tmp = args.out.with_extension("optim.tmp.safetensors");
     trainer.save_optimizer(&tmp)?;
     std::fs::rename(&tmp, optimizer_path(&args.out))?;
-    let state = serde_json::json!({ "step": step, "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr });
+    let state = serde_json::json!({
+        "step": step, "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
+        "supervision": args.supervision, "world_share": args.world_share,
+    });
     std::fs::write(state_path(&args.out), serde_json::to_string_pretty(&state)?)?;
     if args.half {
         weights::save(
             vs,
             &args.out.with_extension("f16.safetensors"),
-            Precision::F16,
+            Storage::F16,
         )?;
     }
     Ok(())
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.min_objects >= 1 && args.max_objects >= args.min_objects,
+        "objects per scene: need 1 <= --min-objects <= --max-objects, got {}..{}",
+        args.min_objects,
+        args.max_objects
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.world_share),
+        "--world-share is a share of clips in [0, 1], got {}",
+        args.world_share
+    );
     let device = parse_device(&args.device)?;
     gstomnimatte::allocator::keep_freed_memory();
     tch::manual_seed(args.seed as i64);
     let mut vs = nn::VarStore::new(device);
+    let precision = args.precision.resolve(device);
+    eprintln!("train: computing in {} on {device:?}", precision.name());
     let config = ModelConfig {
         train_height: args.size,
         train_width: args.size,
+        precision,
         ..ModelConfig::default()
     };
     let net = OmnimatteNet::new(&vs.root(), config)?;
@@ -115,6 +192,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         &vs,
         TrainConfig {
             learning_rate: args.lr,
+            supervision: args.supervision_schedule(),
             ..TrainConfig::pretraining()
         },
     )?;
@@ -134,10 +212,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         scenes: SynthConfig {
             height: args.size,
             width: args.size,
+            min_objects: args.min_objects,
+            max_objects: args.max_objects,
+            photos: crate::synth::photo_library(&args.photos, SceneFamily::World)?,
             ..SynthConfig::default()
         },
+        world_share: args.world_share,
         clip: ClipSpec::default(),
-        batch_size: args.batch,
+        batch_size: args.batch as usize,
         hidden: HiddenPattern::Random { count: 3 },
         crop: (!args.no_crop).then(RandomCrop::default),
     };
@@ -162,8 +244,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let report = trainer.step(&net, &batch)?;
         let rate = (step + 1 - start) as f64 / began.elapsed().as_secs_f64();
         bar.set_message(format!(
-            "loss {:.4} (recon {:.4}) {:.2} steps/s",
-            report.total, report.reconstruction, rate
+            "loss {:.4} (recon {:.4}, sup {:.4}) {:.2} steps/s",
+            report.total, report.reconstruction, report.supervised, rate
         ));
         bar.inc(1);
         writeln!(
@@ -172,11 +254,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "step": report.step, "total": report.total, "reconstruction": report.reconstruction,
                 "alpha_regularization": report.alpha_regularization, "mask": report.mask,
-                "lambda_m": report.lambda_m, "seconds": began.elapsed().as_secs_f64()
+                "lambda_m": report.lambda_m, "supervised": report.supervised,
+                "lambda_s": report.lambda_s, "seconds": began.elapsed().as_secs_f64()
             })
         )?;
         if (step + 1) % args.checkpoint_every == 0 || step + 1 == args.steps {
             save(&vs, &trainer, &args, step + 1)?;
+        }
+        if args.keep_every > 0 && (step + 1) % args.keep_every == 0 {
+            let copy = args
+                .out
+                .with_extension(format!("step{}.safetensors", step + 1));
+            weights::save(&vs, &copy, Storage::F32)?;
         }
     }
     bar.finish();

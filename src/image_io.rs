@@ -1,0 +1,69 @@
+//! 8-bit PNG files as tensors: what the element (clean plates), the CLI and the synthetic
+//! scenes' photographs read and write. Knows nothing of the folder layouts built on it.
+
+use anyhow::{bail, Context};
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// Writes [C, H, W] in [0, 1] (C = 1, 3 or 4) as an 8-bit PNG.
+pub fn write_png(path: &Path, image: &Tensor) -> anyhow::Result<()> {
+    let size = image.size();
+    anyhow::ensure!(size.len() == 3, "image must be [C, H, W], got {size:?}");
+    let (c, h, w) = (size[0], size[1], size[2]);
+    let color = match c {
+        1 => png::ColorType::Grayscale,
+        3 => png::ColorType::Rgb,
+        4 => png::ColorType::Rgba,
+        _ => bail!("cannot write {c} channels as PNG"),
+    };
+    let bytes = (image * 255.0)
+        .round()
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8)
+        .permute([1, 2, 0])
+        .contiguous();
+    let mut data = vec![0u8; (c * h * w) as usize];
+    let len = data.len();
+    bytes.copy_data(&mut data, len);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&data))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads an 8-bit PNG as [C, H, W] in [0, 1] (gray, RGB or RGBA as stored).
+pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut decoder = png::Decoder::new(file);
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut data = vec![0u8; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut data)
+        .with_context(|| format!("decoding {}", path.display()))?;
+    let c = match info.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => bail!("{}: unsupported PNG colour type {other:?}", path.display()),
+    };
+    let (h, w) = (info.height as i64, info.width as i64);
+    data.truncate((c * h * w) as usize);
+    Ok(Tensor::from_slice(&data)
+        .view([h, w, c])
+        .permute([2, 0, 1])
+        .to_kind(Kind::Float)
+        / 255.0)
+}

@@ -1,0 +1,190 @@
+//! Compute precision of the network: bf16 for convolutions, matmuls and attention where the
+//! hardware has it, fp32 otherwise. One implementation for training and inference.
+//!
+//! tch has no CPU autocast, so the layers cast for themselves, following autocast's policy:
+//! convolutions, linear layers and attention take bf16 inputs and weights; normalisation,
+//! residual sums, the positional tables and the output tanh stay in fp32. Weights stay fp32
+//! (training keeps fp32 master weights and optimiser state; a cast of a bf16 tensor to bf16 is
+//! free, so inference can hold its weights in bf16 once).
+
+use tch::nn;
+use tch::{Device, Kind, Tensor};
+
+/// The precision the network computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+}
+
+/// What a user asks for: a precision, or `auto` (bf16 where the hardware computes it natively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrecisionChoice {
+    #[default]
+    Auto,
+    Fp32,
+    Bf16,
+}
+
+impl std::str::FromStr for PrecisionChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "fp32" => Ok(Self::Fp32),
+            "bf16" => Ok(Self::Bf16),
+            other => anyhow::bail!("unknown precision {other:?}: expected auto, fp32 or bf16"),
+        }
+    }
+}
+
+impl Precision {
+    /// The tensor kind matmuls and convolutions run in.
+    pub fn kind(self) -> Kind {
+        match self {
+            Precision::Fp32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Set `OMNIMATTE_CPU_BF16=0` to behave as on a CPU without bf16 (tests of the fallback), `1`
+/// to claim it.
+pub const CPU_BF16_ENV: &str = "OMNIMATTE_CPU_BF16";
+
+/// Whether this CPU computes bf16 natively (AMX-BF16 or AVX512-BF16). Without either, libtorch
+/// emulates bf16 and is slower than fp32.
+pub fn cpu_has_bf16() -> bool {
+    match std::env::var(CPU_BF16_ENV).as_deref() {
+        Ok("0") => return false,
+        Ok("1") => return true,
+        _ => {}
+    }
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|info| cpu_flags_have_bf16(&info))
+        .unwrap_or(false)
+}
+
+/// The decision on the text of /proc/cpuinfo.
+pub fn cpu_flags_have_bf16(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .take(1)
+        .any(|l| {
+            l.split_whitespace()
+                .any(|f| f == "amx_bf16" || f == "avx512_bf16")
+        })
+}
+
+/// Whether CUDA device `index` computes bf16. tch does not expose the compute capability
+/// (bf16 needs 8.0, Ampere, or newer), so this probes a small bf16 matmul on the device.
+fn cuda_has_bf16(index: usize) -> bool {
+    tch::Cuda::is_available() && {
+        let a = Tensor::ones([8, 8], (Kind::BFloat16, Device::Cuda(index)));
+        a.f_matmul(&a).is_ok()
+    }
+}
+
+impl PrecisionChoice {
+    /// The precision to compute in on `device`. `auto` picks bf16 where the CPU or the GPU
+    /// has it natively; an explicit choice is kept.
+    pub fn resolve(self, device: Device) -> Precision {
+        match self {
+            PrecisionChoice::Fp32 => Precision::Fp32,
+            PrecisionChoice::Bf16 => Precision::Bf16,
+            PrecisionChoice::Auto => {
+                let native = match device {
+                    Device::Cuda(i) => cuda_has_bf16(i),
+                    _ => cpu_has_bf16(),
+                };
+                if native {
+                    Precision::Bf16
+                } else {
+                    Precision::Fp32
+                }
+            }
+        }
+    }
+}
+
+/// `x` as `kind`, without a copy when it already is.
+fn cast(x: &Tensor, kind: Kind) -> Tensor {
+    if x.kind() == kind {
+        x.shallow_clone()
+    } else {
+        x.to_kind(kind)
+    }
+}
+
+/// A linear layer computed in `kind`; the result stays in `kind`.
+pub fn linear(layer: &nn::Linear, xs: &Tensor, kind: Kind) -> Tensor {
+    cast(xs, kind).linear(
+        &cast(&layer.ws, kind),
+        layer.bs.as_ref().map(|b| cast(b, kind)),
+    )
+}
+
+/// Stride and padding of a convolution (tch keeps its layers' configs private).
+#[derive(Debug, Clone, Copy)]
+pub struct ConvGeometry {
+    pub stride: i64,
+    pub padding: i64,
+}
+
+/// A convolution computed in `kind`; the result comes back as fp32.
+pub fn conv2d(conv: &nn::Conv2D, xs: &Tensor, geometry: ConvGeometry, kind: Kind) -> Tensor {
+    let ConvGeometry { stride, padding } = geometry;
+    cast(xs, kind)
+        .conv2d(
+            &cast(&conv.ws, kind),
+            conv.bs.as_ref().map(|b| cast(b, kind)),
+            [stride; 2],
+            [padding; 2],
+            [1; 2],
+            1,
+        )
+        .to_kind(Kind::Float)
+}
+
+/// A transposed convolution computed in `kind`; the result comes back as fp32.
+pub fn conv_transpose2d(
+    conv: &nn::ConvTranspose2D,
+    xs: &Tensor,
+    geometry: ConvGeometry,
+    kind: Kind,
+) -> Tensor {
+    let ConvGeometry { stride, padding } = geometry;
+    cast(xs, kind)
+        .conv_transpose2d(
+            &cast(&conv.ws, kind),
+            conv.bs.as_ref().map(|b| cast(b, kind)),
+            [stride; 2],
+            [padding; 2],
+            [0; 2],
+            1,
+            [1; 2],
+        )
+        .to_kind(Kind::Float)
+}
+
+/// A layer norm in fp32 (autocast's policy), whatever its weights are held in.
+pub fn layer_norm(norm: &nn::LayerNorm, xs: &Tensor) -> Tensor {
+    let float = |t: &Tensor| cast(t, Kind::Float);
+    Tensor::layer_norm(
+        &float(xs),
+        norm.normalized_shape.as_slice(),
+        norm.ws.as_ref().map(float).as_ref(),
+        norm.bs.as_ref().map(float).as_ref(),
+        1e-5,
+        false,
+    )
+}

@@ -1,0 +1,72 @@
+//! A supervised term for pretraining on synthetic scenes, beside the game's self-supervised
+//! losses (Eq. 5). Not in the paper: the reference pretrains on 60k steps of batch 64, and the
+//! game alone, at this project's ~0.2% of that compute, learnt each generator's look instead
+//! of "an object owns its shadow" (docs/training.md). Synthetic scenes know every layer, so
+//! pretraining may say so directly. Test-time training on real video has no ground truth and
+//! keeps the game's losses only.
+//!
+//! E_sup = mean |a - a*| + mean |a c - a* c*| over every frame (hidden and visible: the layer
+//! of a visible frame is as unknown to the network as that of a hidden one), every object and
+//! pixel, in [0, 1] colour; premultiplied colour so that colour under zero alpha costs nothing.
+
+use crate::composite::to_unit;
+use tch::{Kind, Tensor};
+
+/// Ground-truth layers [B, L, T, 4, H, W] straight RGBA in [0, 1] -> premultiplied RGBA.
+pub fn premultiply(layers: &Tensor) -> Tensor {
+    let rgb = layers.narrow(-3, 0, 3);
+    let alpha = layers.narrow(-3, 3, 1);
+    Tensor::cat(&[&rgb * &alpha, alpha], -3)
+}
+
+/// E_sup between the network's `layers` [B, L, T, 4, H, W] in [-1, 1] (straight alpha) and the
+/// `targets` of the same shape, premultiplied RGBA in [0, 1].
+pub fn supervised_layer_loss(layers: &Tensor, targets: &Tensor) -> Tensor {
+    let predicted = premultiply(&to_unit(layers));
+    let alpha_err = (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1))
+        .abs()
+        .mean(Kind::Float);
+    let colour_err = (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
+        .abs()
+        .mean(Kind::Float);
+    alpha_err + colour_err
+}
+
+/// lambda_s: the weight of E_sup, constant until `fade_from`, then decayed linearly to
+/// `final_fraction` of itself at `fade_to` (the game's losses take over as it fades).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupervisionSchedule {
+    pub initial: f64,
+    pub fade_from: u64,
+    pub fade_to: u64,
+    pub final_fraction: f64,
+}
+
+impl SupervisionSchedule {
+    /// No supervision: the paper's losses only.
+    pub fn off() -> Self {
+        Self::constant(0.0)
+    }
+
+    /// The same weight at every step.
+    pub fn constant(weight: f64) -> Self {
+        Self {
+            initial: weight,
+            fade_from: u64::MAX,
+            fade_to: u64::MAX,
+            final_fraction: 1.0,
+        }
+    }
+
+    /// lambda_s at `step` (0-based).
+    pub fn at(&self, step: u64) -> f64 {
+        if step <= self.fade_from {
+            return self.initial;
+        }
+        if step >= self.fade_to {
+            return self.initial * self.final_fraction;
+        }
+        let progress = (step - self.fade_from) as f64 / (self.fade_to - self.fade_from) as f64;
+        self.initial * (1.0 - progress * (1.0 - self.final_fraction))
+    }
+}

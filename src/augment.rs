@@ -1,4 +1,4 @@
-//! Training augmentation (supplementary Sec. 3; METHOD.md "Augmentation"): each clip is cropped
+//! Training augmentation (supplementary Sec. 3; docs/method.md, "Augmentation"): each clip is cropped
 //! by up to 10% on every edge, 80% of the time, and resized back to its size. One crop per clip,
 //! the same on its frames, masks and background, so the clip stays a consistent video.
 

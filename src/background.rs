@@ -55,3 +55,92 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
         .squeeze_dim(0);
     image.where_self(known, &up)
 }
+
+/// The one background model of streaming, test-time training, `decompose` and `eval`: a
+/// bounded ring of recent frames with the pixels their masks cover, whose masked temporal
+/// median is the estimate, or a clean plate the user gave instead.
+///
+/// The median is remade once a quarter of the frames held changed (it moves slowly, and
+/// remaking it per frame would cost more than the network at small sizes).
+pub struct BackgroundModel {
+    capacity: usize,
+    frames: std::collections::VecDeque<(Tensor, Tensor)>,
+    estimate: Option<Tensor>,
+    pushes_since_estimate: usize,
+    plate: Option<Tensor>,
+}
+
+impl BackgroundModel {
+    /// Room for `capacity` frames; pushing more forgets the oldest.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            frames: Default::default(),
+            estimate: None,
+            pushes_since_estimate: 0,
+            plate: None,
+        }
+    }
+
+    /// Uses `plate` [C, H, W] (the frames' range and size) instead of the median from now on:
+    /// a clean plate shows no shadow, where a median over a clip in which objects move slowly
+    /// keeps the shadows that stayed on a pixel most of the time.
+    pub fn set_plate(&mut self, plate: Tensor) {
+        self.plate = Some(plate);
+    }
+
+    pub fn plate(&self) -> Option<&Tensor> {
+        self.plate.as_ref()
+    }
+
+    /// Adds a frame [C, H, W] and where masks cover it, [1, H, W] (non-zero: covered).
+    pub fn push(&mut self, frame: &Tensor, covered: &Tensor) {
+        if self.frames.len() == self.capacity {
+            self.frames.pop_front();
+        }
+        self.frames
+            .push_back((frame.shallow_clone(), covered.shallow_clone()));
+        self.pushes_since_estimate += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Forgets the frames (a new stream); the plate stays.
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.estimate = None;
+        self.pushes_since_estimate = 0;
+    }
+
+    /// The plate, or the masked temporal median of the frames held [C, H, W]. Panics without
+    /// frames or plate (callers push before they ask).
+    pub fn estimate(&mut self) -> Tensor {
+        if let Some(plate) = &self.plate {
+            return plate.shallow_clone();
+        }
+        assert!(
+            !self.frames.is_empty(),
+            "no frames for a background estimate"
+        );
+        let stale = self.pushes_since_estimate * 4 >= self.frames.len().max(4);
+        if self.estimate.is_none() || stale {
+            let (frames, covered): (Vec<&Tensor>, Vec<&Tensor>) =
+                self.frames.iter().map(|(f, c)| (f, c)).unzip();
+            let median = tch::no_grad(|| {
+                masked_temporal_median(&Tensor::stack(&frames, 0), &Tensor::stack(&covered, 0))
+            });
+            self.estimate = Some(median.image);
+            self.pushes_since_estimate = 0;
+        }
+        self.estimate
+            .as_ref()
+            .expect("estimated above")
+            .shallow_clone()
+    }
+}

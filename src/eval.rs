@@ -1,6 +1,7 @@
 //! Scoring decompositions of videos with ground truth (the `omnimatte eval` command).
 
-use crate::background::masked_temporal_median;
+use crate::background::BackgroundModel;
+use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
 use crate::model::OmnimatteNet;
@@ -10,6 +11,12 @@ use tch::{Device, Kind, Tensor};
 /// A decomposition of a whole video: layers [L, T, 4, H, W] and reconstructions [T, 3, H, W].
 pub struct Decomposition {
     pub layers: Tensor,
+    /// The network's own layers [L, T, 4, H, W], before mask guidance and detail transfer.
+    pub network_layers: Tensor,
+    /// The residual backgrounds [T, 3, H, W]: with `layers` they reproduce the frames.
+    pub residual_backgrounds: Tensor,
+    /// The clean backgrounds [T, 3, H, W]: the estimate of each frame.
+    pub clean_backgrounds: Tensor,
     /// After detail transfer (reproduces the input up to 8-bit rounding).
     pub reconstruction: Tensor,
     /// The network's layers over the background estimate, before detail transfer.
@@ -62,6 +69,9 @@ pub fn decompose(
     };
     Ok(Decomposition {
         layers: stack(1, |o| o.layers.shallow_clone()),
+        network_layers: stack(1, |o| o.network_layers.shallow_clone()),
+        residual_backgrounds: stack(0, |o| o.background.shallow_clone()),
+        clean_backgrounds: stack(0, |o| o.background_estimate.shallow_clone()),
         reconstruction: stack(0, |o| o.reconstruction.shallow_clone()),
         network_reconstruction: stack(0, |o| o.network_reconstruction()),
     })
@@ -92,9 +102,79 @@ pub struct Scores {
     /// Of the true region outside the object's input mask (its effects, mostly), the share the
     /// predicted region covers: what the layers found beyond the masks. Masks alone score 0.
     pub beyond_mask_recall: f64,
-    /// Mean over objects of the layer's alpha inside the object's own input mask: how opaque
-    /// the object is in its own layer (1: the whole object is there; the masks alone score 1).
-    pub alpha_in_mask: f64,
+}
+
+/// Mean over objects of a layer's alpha inside the object's own input mask: how opaque the
+/// object is in its own layer (1: the whole object is there; the masks alone score 1).
+/// `layers` [L, T, 4, H, W], `masks` [L, T, 1, H, W].
+pub fn alpha_in_mask(layers: &Tensor, masks: &Tensor) -> f64 {
+    let l = masks.size()[0];
+    let mut sum = 0.0;
+    for k in 0..l {
+        let mask = masks.get(k).gt(0.5).to_kind(Kind::Float);
+        let covered = mask.sum(Kind::Float).double_value(&[]);
+        sum += if covered == 0.0 {
+            1.0
+        } else {
+            (layers.get(k).narrow(1, 3, 1) * &mask)
+                .sum(Kind::Float)
+                .double_value(&[])
+                / covered
+        };
+    }
+    sum / l as f64
+}
+
+/// Ghosts in a background output [T, 3, H, W]: the mean absolute difference (0-255 scale) to
+/// the true background [3, H, W] inside the union of the objects' true regions
+/// (`regions` [L, T, 1, H, W]), where objects and their effects were.
+pub fn background_ghost(backgrounds: &Tensor, truth: &Tensor, regions: &Tensor) -> f64 {
+    let inside = regions.gt(0.5).any_dim(0, false).to_kind(Kind::Float); // [T, 1, H, W]
+    let n = inside.sum(Kind::Float).double_value(&[]) * 3.0;
+    if n == 0.0 {
+        return 0.0;
+    }
+    ((backgrounds - truth.unsqueeze(0)).abs() * &inside)
+        .sum(Kind::Float)
+        .double_value(&[])
+        / n
+        * 255.0
+}
+
+/// Object removal: the frames [T, 3, H, W] with object `k` (0-based) and its effects taken
+/// out: every other layer [L, T, 4, H, W] composited, back to front, over a background that is
+/// the clean estimate where layer k was (by its alpha) and the residual background elsewhere.
+/// So what layer k held goes, with the clean background behind it, and what it missed (a
+/// shadow left in the residual background) stays; the rest of the frame keeps its detail.
+/// (The residual background cannot serve alone: detail transfer moves every colour by the same
+/// fraction, so behind an opaque layer it holds a ghost of the object.)
+pub fn remove_object(layers: &Tensor, residual: &Tensor, clean: &Tensor, k: i64) -> Tensor {
+    let l = layers.size()[0];
+    let alpha = layers.get(k).narrow(1, 3, 1); // [T, 1, H, W]
+    let behind: Tensor = &alpha * clean + (1.0 - &alpha) * residual;
+    let others: Vec<i64> = (0..l).filter(|&j| j != k).collect();
+    if others.is_empty() {
+        return behind;
+    }
+    let kept = layers.index_select(0, &Tensor::from_slice(&others).to_device(layers.device()));
+    // composite works on [B, L, ...]: frames are the batch here.
+    composite(&kept.transpose(0, 1), &behind)
+}
+
+/// PSNR of a removal [T, 3, H, W] against the true video without that object, inside the
+/// removed object's true region `region` [T, 1, H, W] (its object and effects); None when
+/// the object is nowhere in the video.
+pub fn removal_psnr(removed: &Tensor, truth: &Tensor, region: &Tensor) -> Option<f64> {
+    let inside = region.gt(0.5).to_kind(Kind::Float);
+    let n = inside.sum(Kind::Float).double_value(&[]) * 3.0;
+    if n == 0.0 {
+        return None;
+    }
+    let mse = ((removed - truth).square() * &inside)
+        .sum(Kind::Float)
+        .double_value(&[])
+        / n;
+    Some(10.0 * (1.0 / mse.max(1e-12)).log10())
 }
 
 /// Effect IoU of predicted layers [L, T, 4, H, W] against the ground truth, both composited over
@@ -109,16 +189,7 @@ pub fn effect_iou(
     let l = gt_layers.size()[0] as usize;
     let mut per_object = [f64::NAN; 8];
     let (mut sum, mut precision, mut recall, mut beyond) = (0.0, 0.0, 0.0, 0.0);
-    let mut alpha_in_mask = 0.0;
     for k in 0..l {
-        let mask = masks.get(k as i64).gt(0.5).to_kind(Kind::Float);
-        let alpha = predicted.get(k as i64).narrow(1, 3, 1);
-        let covered = mask.sum(Kind::Float).double_value(&[]);
-        alpha_in_mask += if covered == 0.0 {
-            1.0
-        } else {
-            (alpha * &mask).sum(Kind::Float).double_value(&[]) / covered
-        };
         let region = effect_region(&predicted.get(k as i64), background);
         let truth = effect_region(&gt_layers.get(k as i64), background);
         let outside = truth.logical_and(&masks.get(k as i64).le(0.5));
@@ -159,17 +230,18 @@ pub fn effect_iou(
         precision: precision / l as f64,
         recall: recall / l as f64,
         beyond_mask_recall: beyond / l as f64,
-        alpha_in_mask: alpha_in_mask / l as f64,
     }
 }
 
 /// Background PSNR of the masked temporal median of the whole video against the truth.
 pub fn background_psnr(video: &Video, truth: &Tensor) -> f64 {
     let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
-    psnr(
-        &masked_temporal_median(&video.frames, &covered).image,
-        truth,
-    )
+    let frames = video.frames.size()[0];
+    let mut model = BackgroundModel::new(frames as usize);
+    for t in 0..frames {
+        model.push(&video.frames.get(t), &covered.get(t));
+    }
+    psnr(&model.estimate(), truth)
 }
 
 /// Reconstruction PSNR over all frames.

@@ -6,11 +6,14 @@
 
 pub mod adamw;
 pub mod allocator;
+pub mod alpha;
 pub mod augment;
 pub mod background;
+pub mod checkpoint;
 pub mod clip;
 pub mod composite;
 pub mod dataset;
+pub mod defaults;
 pub mod element;
 pub mod eval;
 pub mod image_io;

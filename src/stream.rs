@@ -2,17 +2,18 @@
 //! frame comes out as soon as the clip that predicts it is complete (look-ahead of
 //! `ClipSpec::look_ahead` frames), and `finish` drains the rest at the end of a stream.
 //!
-//! Work is shared between the overlapping clips (ARCHITECTURE.md, performance design): each
+//! Work is shared between the overlapping clips (docs/method.md, "Streaming inference"): each
 //! frame's image is encoded once (and only if some clip sees it), each frame's masks are encoded
 //! once, hidden frames share one encoding of the blacked-out frame, and only the output frame
 //! of each clip is decoded, for all objects in one batch. Memory stays flat: the window holds
 //! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
 
-use crate::background::masked_temporal_median;
+use crate::alpha::{mask_guided, upsample_layers, AlphaMode, Upsampling};
+use crate::background::BackgroundModel;
 use crate::clip::{inference_plan, ClipSpec};
 use crate::composite::{composite, detail_transfer, to_unit};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
-use crate::working::{network_inputs, MASK_THRESHOLD};
+use crate::working::{network_inputs, object_masks, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -27,19 +28,25 @@ pub struct StreamConfig {
     pub objects: usize,
     /// Recent frames kept for the background median.
     pub background_frames: usize,
-    /// Masks resized to the working size are binarised at this coverage (METHOD.md: 0.6).
+    /// Masks resized to the working size are binarised at this coverage (docs/method.md: 0.6).
     pub mask_threshold: f64,
+    /// Objects opaque inside their masks (default), or the network's alpha alone.
+    pub alpha_mode: AlphaMode,
+    /// How the working-size layers reach the input size.
+    pub upsampling: Upsampling,
 }
 
 impl Default for StreamConfig {
     fn default() -> Self {
         Self {
             clip: ClipSpec::default(),
-            working_height: 128,
-            working_width: 224,
-            objects: 2,
-            background_frames: 16,
+            working_height: crate::defaults::WORKING_HEIGHT,
+            working_width: crate::defaults::WORKING_WIDTH,
+            objects: crate::defaults::OBJECTS,
+            background_frames: crate::defaults::BACKGROUND_FRAMES,
             mask_threshold: MASK_THRESHOLD,
+            alpha_mode: AlphaMode::default(),
+            upsampling: Upsampling::default(),
         }
     }
 }
@@ -50,14 +57,16 @@ pub struct FrameLayers {
     pub index: u64,
     /// [L, 4, H, W] straight-alpha RGBA, object 1 first (back-most).
     pub layers: Tensor,
-    /// [3, H, W] the background layer of this frame (the estimate plus this frame's detail
-    /// where it shows through), so that layers over background reproduce the frame.
+    /// [3, H, W] the residual background of this frame: the estimate plus what of this frame
+    /// the layers do not explain, so that `layers` over it reproduce the frame exactly.
     pub background: Tensor,
     /// [3, H, W] the layers composited over the background.
     pub reconstruction: Tensor,
-    /// [L, 4, H, W] the network's own layers, before detail transfer.
+    /// [L, 4, H, W] the network's own layers at the input size, before mask guidance and
+    /// detail transfer.
     pub network_layers: Tensor,
-    /// [3, H, W] the background estimate (median or plate) the network's layers go over.
+    /// [3, H, W] the clean background: the estimate (median or plate) the layers go over,
+    /// with nothing of this frame's objects or their effects.
     pub background_estimate: Tensor,
 }
 
@@ -83,57 +92,12 @@ struct WindowFrame {
     working: Tensor,
     /// [L, 1, h, w] every object's mask at the working size, in {0, 1}.
     masks: Tensor,
+    /// [H, W] the label map at full resolution (mask guidance needs it).
+    labels: Tensor,
     /// Image encoding, made the first time a clip sees this frame.
     encoded: Option<Encoded>,
     /// [L, D, h/16, w/16] mask tokens of every object, made the first time a clip needs them.
     mask_tokens: Option<Tensor>,
-}
-
-/// Masked temporal median over a bounded ring of recent frames.
-struct BackgroundReservoir {
-    capacity: usize,
-    frames: VecDeque<(Tensor, Tensor)>,
-    estimate: Option<Tensor>,
-    pushes_since_estimate: usize,
-}
-
-impl BackgroundReservoir {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            frames: VecDeque::new(),
-            estimate: None,
-            pushes_since_estimate: 0,
-        }
-    }
-
-    fn push(&mut self, frame: &Tensor, covered: &Tensor) {
-        if self.frames.len() == self.capacity {
-            self.frames.pop_front();
-        }
-        self.frames
-            .push_back((frame.shallow_clone(), covered.shallow_clone()));
-        self.pushes_since_estimate += 1;
-    }
-
-    /// The current estimate, recomputed every quarter of the reservoir's capacity (the
-    /// median over many frames moves slowly; recomputing it per frame would cost more than
-    /// the network at small sizes).
-    fn estimate(&mut self) -> Tensor {
-        let refresh_every = (self.capacity / 4).max(1);
-        if self.estimate.is_none() || self.pushes_since_estimate >= refresh_every {
-            let frames: Vec<&Tensor> = self.frames.iter().map(|(f, _)| f).collect();
-            let covered: Vec<&Tensor> = self.frames.iter().map(|(_, c)| c).collect();
-            let bg =
-                masked_temporal_median(&Tensor::stack(&frames, 0), &Tensor::stack(&covered, 0));
-            self.estimate = Some(bg.image);
-            self.pushes_since_estimate = 0;
-        }
-        self.estimate
-            .as_ref()
-            .expect("estimated above")
-            .shallow_clone()
-    }
 }
 
 /// The streaming decomposer. Not thread-safe by itself: one worker owns it.
@@ -146,9 +110,8 @@ pub struct Decomposer {
     frame_size: Option<(i64, i64)>,
     /// Encoding of a hidden (all -1) frame at the working size: the same for every clip.
     hidden: Option<Encoded>,
-    background: BackgroundReservoir,
-    /// A clean background given by the user (a "clean plate"): used instead of the estimate.
-    plate: Option<Tensor>,
+    /// The masked median of recent frames, or the user's clean plate.
+    background: BackgroundModel,
 }
 
 impl Decomposer {
@@ -161,7 +124,7 @@ impl Decomposer {
             "at most 254 objects fit an 8-bit label map"
         );
         Ok(Self {
-            background: BackgroundReservoir::new(config.background_frames),
+            background: BackgroundModel::new(config.background_frames),
             config,
             device,
             window: VecDeque::new(),
@@ -169,7 +132,6 @@ impl Decomposer {
             next_output: 0,
             frame_size: None,
             hidden: None,
-            plate: None,
         })
     }
 
@@ -183,14 +145,15 @@ impl Decomposer {
         self.received = 0;
         self.next_output = 0;
         self.frame_size = None;
-        self.background = BackgroundReservoir::new(self.config.background_frames);
+        self.background.clear();
     }
 
     /// Uses `plate` [3, H, W] in [0, 1] (the frames' size) as the background instead of the
     /// masked temporal median: a clean plate shows no shadow, where a median over a clip in
     /// which objects move slowly keeps the shadows that stayed on a pixel most of the time.
     pub fn set_background_plate(&mut self, plate: &Tensor) {
-        self.plate = Some(plate.to_device(self.device).to_kind(Kind::Float));
+        self.background
+            .set_plate(plate.to_device(self.device).to_kind(Kind::Float));
     }
 
     /// New weights were loaded into the network: encodings made with the old ones are dropped
@@ -224,6 +187,41 @@ impl Decomposer {
         frame: &Tensor,
         labels: &Tensor,
     ) -> anyhow::Result<Vec<FrameLayers>> {
+        self.admit(frame, labels, true)?;
+        let mut ready = Vec::new();
+        while self.next_output + self.look_ahead() < self.received {
+            ready.push(self.emit(net, None)?);
+        }
+        Ok(ready)
+    }
+
+    /// The network's share of [`push`](Self::push), for `omnimatte bench`: the same window,
+    /// shared encodings and decoding, but no background, upsampling or detail transfer.
+    /// Returns the working-size layers [L, 4, h, w] of the frames that became ready.
+    pub fn push_network_only(
+        &mut self,
+        net: &OmnimatteNet,
+        frame: &Tensor,
+        labels: &Tensor,
+    ) -> anyhow::Result<Vec<Tensor>> {
+        self.admit(frame, labels, false)?;
+        let mut ready = Vec::new();
+        while self.next_output + self.look_ahead() < self.received {
+            let f = self.next_output;
+            ready.push(tch::no_grad(|| self.network_layers(net, f, None)));
+            self.next_output += 1;
+            self.prune();
+        }
+        Ok(ready)
+    }
+
+    /// Frames after an output frame that its clip needs.
+    fn look_ahead(&self) -> u64 {
+        self.config.clip.look_ahead() as u64
+    }
+
+    /// Takes a frame into the window (and the background model, unless `network_only`).
+    fn admit(&mut self, frame: &Tensor, labels: &Tensor, background: bool) -> anyhow::Result<()> {
         let (h, w) = self.check_input(frame, labels)?;
         let (wh, ww) = (self.config.working_height, self.config.working_width);
         let frame = frame.to_device(self.device).to_kind(Kind::Float);
@@ -236,23 +234,20 @@ impl Decomposer {
             (wh, ww),
             self.config.mask_threshold,
         );
-        self.background.push(&frame, &labels.gt(0).view([1, h, w]));
+        if background {
+            self.background.push(&frame, &labels.gt(0).view([1, h, w]));
+        }
         self.window.push_back(WindowFrame {
             index: self.received,
             full: frame,
             working,
             masks,
+            labels,
             encoded: None,
             mask_tokens: None,
         });
         self.received += 1;
-
-        let look_ahead = self.config.clip.look_ahead() as u64;
-        let mut ready = Vec::new();
-        while self.next_output + look_ahead < self.received {
-            ready.push(self.emit(net, None)?);
-        }
-        Ok(ready)
+        Ok(())
     }
 
     /// End of stream: produces every pending frame, clamping clips at the last frame.
@@ -271,7 +266,7 @@ impl Decomposer {
             "frame must be [3, H, W], got {fs:?}"
         );
         let (h, w) = (fs[1], fs[2]);
-        if let Some(plate) = &self.plate {
+        if let Some(plate) = self.background.plate() {
             anyhow::ensure!(
                 plate.size() == [3, h, w],
                 "the background plate is {:?} but frames are 3x{h}x{w}",
@@ -314,6 +309,54 @@ impl Decomposer {
         })
     }
 
+    /// The network's layers of frame `f` at the working size, [L, 4, h, w] in [0, 1], from the
+    /// clip of the inference plan; `video_len` is known only when draining. Each frame's
+    /// image and masks are encoded once, for every clip that uses them.
+    fn network_layers(&mut self, net: &OmnimatteNet, f: u64, video_len: Option<usize>) -> Tensor {
+        let plan = inference_plan(
+            self.config.clip,
+            f as usize,
+            video_len.or(Some(self.received as usize)),
+        );
+        let hidden_features = self.hidden_encoding(net).features.shallow_clone();
+        let hidden_skip = self.hidden_encoding(net).skip.shallow_clone();
+        let mut image_tokens = Vec::with_capacity(plan.frames.len());
+        let mut mask_tokens = Vec::with_capacity(plan.frames.len());
+        for (&source, &visible) in plan.frames.iter().zip(&plan.visible) {
+            let slot = self.slot(source as u64);
+            let entry = &mut self.window[slot];
+            mask_tokens.push(
+                entry
+                    .mask_tokens
+                    .get_or_insert_with(|| net.encode_masks(&entry.masks))
+                    .shallow_clone(),
+            );
+            image_tokens.push(if visible {
+                entry
+                    .encoded
+                    .get_or_insert_with(|| net.encode_images(&entry.working))
+                    .features
+                    .shallow_clone()
+            } else {
+                hidden_features.shallow_clone()
+            });
+        }
+        let image_tokens = Tensor::cat(&image_tokens, 0).unsqueeze(0); // [1, T, D, h, w]
+        let mask_tokens = Tensor::stack(&mask_tokens, 1).unsqueeze(0); // [1, L, T, D, h, w]
+        let visible: Vec<f32> = plan.visible.iter().map(|&v| v as u8 as f32).collect();
+        let visible = Tensor::from_slice(&visible)
+            .view([1, -1])
+            .to_device(self.device);
+        let tokens = net
+            .transform(&image_tokens, &mask_tokens, &visible, false)
+            .select(0, 0)
+            .select(1, plan.output_index as i64); // [L, D, h, w]
+        let l = tokens.size()[0];
+        // The output frame is hidden, so its skip is the hidden frame's.
+        let skip = hidden_skip.expand([l, -1, -1, -1], false);
+        to_unit(&net.decode(&tokens, &skip)) // [L, 4, h, w]
+    }
+
     /// Produces frame `next_output`; `video_len` is known only when draining.
     fn emit(
         &mut self,
@@ -321,57 +364,18 @@ impl Decomposer {
         video_len: Option<usize>,
     ) -> anyhow::Result<FrameLayers> {
         let f = self.next_output;
-        let plan = inference_plan(
-            self.config.clip,
-            f as usize,
-            video_len.or(Some(self.received as usize)),
-        );
         let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
-            let hidden_features = self.hidden_encoding(net).features.shallow_clone();
-            let hidden_skip = self.hidden_encoding(net).skip.shallow_clone();
-            let mut image_tokens = Vec::with_capacity(plan.frames.len());
-            let mut mask_tokens = Vec::with_capacity(plan.frames.len());
-            for (&source, &visible) in plan.frames.iter().zip(&plan.visible) {
-                let slot = self.slot(source as u64);
-                let entry = &mut self.window[slot];
-                mask_tokens.push(
-                    entry
-                        .mask_tokens
-                        .get_or_insert_with(|| net.encode_masks(&entry.masks))
-                        .shallow_clone(),
-                );
-                image_tokens.push(if visible {
-                    entry
-                        .encoded
-                        .get_or_insert_with(|| net.encode_images(&entry.working))
-                        .features
-                        .shallow_clone()
-                } else {
-                    hidden_features.shallow_clone()
-                });
-            }
-            let image_tokens = Tensor::cat(&image_tokens, 0).unsqueeze(0); // [1, T, D, h, w]
-            let mask_tokens = Tensor::stack(&mask_tokens, 1).unsqueeze(0); // [1, L, T, D, h, w]
-            let visible: Vec<f32> = plan.visible.iter().map(|&v| v as u8 as f32).collect();
-            let visible = Tensor::from_slice(&visible)
-                .view([1, -1])
-                .to_device(self.device);
-            let tokens = net
-                .transform(&image_tokens, &mask_tokens, &visible, false)
-                .select(0, 0)
-                .select(1, plan.output_index as i64); // [L, D, h, w]
-            let l = tokens.size()[0];
-            // The output frame is hidden, so its skip is the hidden frame's.
-            let skip = hidden_skip.expand([l, -1, -1, -1], false);
-            let rgba = to_unit(&net.decode(&tokens, &skip)); // [L, 4, h, w]
-
+            let rgba = self.network_layers(net, f, video_len);
             let entry = &self.window[self.slot(f)];
-            let (h, w) = (entry.full.size()[1], entry.full.size()[2]);
-            let rgba = rgba.upsample_bilinear2d([h, w], false, None, None);
-            let background = match &self.plate {
-                Some(plate) => plate.shallow_clone(),
-                None => self.background.estimate(),
+            let network = upsample_layers(&rgba, &entry.full, self.config.upsampling);
+            let rgba = match self.config.alpha_mode {
+                AlphaMode::Network => network.shallow_clone(),
+                AlphaMode::MaskGuided => {
+                    let masks = object_masks(&entry.labels, self.config.objects).unsqueeze(1);
+                    mask_guided(&network, &masks)
+                }
             };
+            let background = self.background.estimate();
             let (layers, detailed_background) = detail_transfer(
                 &rgba.unsqueeze(0),
                 &background.unsqueeze(0),
@@ -383,7 +387,7 @@ impl Decomposer {
                 layers: layers.squeeze_dim(0),
                 background: detailed_background.squeeze_dim(0),
                 reconstruction,
-                network_layers: rgba,
+                network_layers: network,
                 background_estimate: background,
             })
         })?;

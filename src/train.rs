@@ -58,7 +58,7 @@ impl TrainConfig {
 
     pub fn test_time(total_steps: u64) -> Self {
         Self {
-            learning_rate: 5e-4,
+            learning_rate: crate::defaults::TTT_LEARNING_RATE,
             weight_decay: 1e-4,
             mask_schedule: MaskWeightSchedule::test_time(total_steps),
             supervision: SupervisionSchedule::off(),

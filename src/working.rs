@@ -4,7 +4,7 @@
 
 use tch::{Kind, Tensor};
 
-/// Masks resized to the working size are binarised at this coverage (METHOD.md: 0.6).
+/// Masks resized to the working size are binarised at this coverage (docs/method.md: 0.6).
 pub const MASK_THRESHOLD: f64 = 0.6;
 
 /// The frame [3, H, W] in [0, 1] as the network's input: [1, 3, h, w] in [-1, 1].

@@ -10,7 +10,8 @@ mod helpers;
 use cli::{fails_with, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video, write_scene};
-use gstomnimatte::element::settings::Settings;
+use gstomnimatte::model::loading::load_model;
+use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
 use std::path::Path;
 use std::process::Command;
@@ -76,11 +77,13 @@ fn an_omnimatte_folder_decomposes_into_layers_background_and_reconstruction() {
         assert!(diff < 2.5 / 255.0, "frame {t}: max difference {diff}");
     }
     // The fine-tuned weights load in the element's model.
-    let settings = Settings {
-        weights: tuned.to_string_lossy().into(),
-        ..Settings::default()
-    };
-    settings.load_model(Device::Cpu).unwrap();
+    load_model(
+        &tuned.to_string_lossy(),
+        Device::Cpu,
+        5,
+        PrecisionChoice::Fp32,
+    )
+    .unwrap();
 }
 
 #[test]

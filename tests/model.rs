@@ -1,4 +1,4 @@
-//! The network of METHOD.md: shapes at working sizes, gradients, determinism, weights.
+//! The network (docs/method.md): shapes at working sizes, gradients, determinism, weights.
 
 mod common;
 
@@ -113,7 +113,7 @@ fn the_network_has_the_papers_size() {
     let (vs, _net) = seeded_net(0);
     let n = parameter_count(&vs);
     // Two 1.71 M encoders, a 2.11 M transformer, a 1.84 M decoder and 4.9 k of embeddings:
-    // 7 367 044, module for module the reference's layers. (METHOD.md quotes "about 8.4 M";
+    // 7 367 044, module for module the reference's layers. (the design notes quote "about 8.4 M";
     // where the other million would come from is not visible in the reference code.)
     assert_eq!(n, 7_367_044, "{n} parameters");
 }

@@ -264,3 +264,49 @@ fn seeking_a_file_pipeline_restarts_the_window() {
         assert_eq!(after, expected, "{pad}: {pts:?}");
     }
 }
+
+#[test]
+fn readme_removal_pipeline_takes_object_1_out_and_keeps_object_2() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let n = 10;
+    let video = write_dataset(dir.path(), n);
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let desc = adapt(&readme_pipeline("removal"), dir.path());
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let result = run(&p, Duration::from_secs(120), |_| {});
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let out = dir.path().join("out");
+    assert_eq!(count(&out, "removed_"), n);
+    let desc = format!(
+        "filesrc location={}/removed_00005.png ! pngdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=out sync=false",
+        out.display()
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let r = run(&p, Duration::from_secs(30), |_| {});
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let removed = &r.outputs["out"][0].bytes;
+    let (rgb, labels) = &video[5];
+    // Mean absolute difference to the input over the pixels of label `k`.
+    let diff = |k: u8| {
+        let (sum, count) = labels.iter().enumerate().filter(|(_, &l)| l == k).fold(
+            (0.0, 0usize),
+            |(s, c), (i, _)| {
+                let d: f64 = (0..3)
+                    .map(|ch| (removed[i * 3 + ch] as f64 - rgb[i * 3 + ch] as f64).abs())
+                    .sum();
+                (s + d / 3.0, c + 1)
+            },
+        );
+        sum / count.max(1) as f64
+    };
+    // Object 2 (in front, mask-guided: opaque) is kept as it was; object 1 is gone.
+    assert!(diff(2) < 3.0, "object 2 changed by {}", diff(2));
+    assert!(diff(1) > 40.0, "object 1 is still there: {}", diff(1));
+}

@@ -4,9 +4,10 @@
 mod common;
 
 use common::{seeded_net, square_with_shadow};
-use gstomnimatte::element::settings::Settings;
 use gstomnimatte::loss::total_loss;
+use gstomnimatte::model::loading::load_model;
 use gstomnimatte::model::OmnimatteNet;
+use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::ttt::{
     fine_tune, ContinuousConfig, ContinuousTraining, FineTuneConfig, TrainingFrames,
     WeightsSnapshot,
@@ -47,7 +48,8 @@ fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
 
 #[test]
 fn test_time_training_lowers_the_reconstruction_loss_of_the_bundled_weights() {
-    let (vs, net, _) = Settings::default().load_model(Device::Cpu).unwrap();
+    let model = load_model("", Device::Cpu, 5, PrecisionChoice::Fp32).unwrap();
+    let (vs, net) = (model.vs, model.net);
     let mut video = tiny_video();
     let before = reconstruction_loss(&net, &mut video);
     let mut seen = Vec::new();

@@ -1,25 +1,28 @@
-//! The element's GStreamer side: pads, properties, events, queries, state changes, and
-//! starting and stopping the worker thread (`worker.rs`) that runs the decomposition and
-//! queues one buffer per frame on every src pad.
+//! The element's GStreamer side: pads, properties, events, queries and state changes. It is a
+//! thin adapter: the pairing of frames with masks and the flush, shutdown and failure rules
+//! live in [`Streaming`], the src pads with their queues and threads in [`Outputs`], and the
+//! network runs on the worker thread (`worker.rs`), which is handed both and holds no lock
+//! while it computes or pushes. Chain functions only pair buffers and queue them.
 //!
-//! Chain functions only pair buffers and queue them; the network runs on the worker thread,
-//! which holds no lock while it computes or pushes.
+//! Locks, as in gst-plugins-rs elements: `settings` (the properties) and `state` (what the
+//! pads learnt from events, the worker thread); `Streaming` and `Outputs` lock inside.
 
-use super::convert::{sink_formats, tensors_to_rgba_buffers};
-use super::output::{PadItem, PadQueue};
-use super::pairing::{Pairing, Timed, VideoItem, Work};
-use super::settings::{self, Settings, TttMode, WeightsSource};
+use super::convert::sink_formats;
+use super::output::{Output, Outputs};
+use super::pairing::{Timed, Work};
+use super::settings::{Settings, TttMode};
+use super::streaming::{Failure, Streaming};
 use super::worker::Worker;
-use crate::stream::{Decomposer, FrameLayers};
+use crate::model::loading::{default_weights_candidates, WeightsSource};
+use crate::stream::Decomposer;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_video::VideoInfo;
 use once_cell::sync::Lazy;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
     gst::DebugCategory::new(
@@ -29,76 +32,38 @@ static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
     )
 });
 
-/// Frames allowed to wait in the element before the chain functions block (back-pressure).
-const MAX_QUEUED_FRAMES: usize = 16;
-
-/// State shared by the streaming threads and the worker.
-#[derive(Default)]
-pub(super) struct Shared {
-    pairing: Mutex<Pairing>,
-    pub(super) changed: Condvar,
-}
-
-impl Shared {
-    pub(super) fn lock(&self) -> MutexGuard<'_, Pairing> {
-        self.pairing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Per-stream facts the pads learn from events.
-struct StreamInfo {
+/// What the element learnt from events, and its worker thread.
+struct State {
     video_info: Option<VideoInfo>,
     mask_info: Option<VideoInfo>,
     video_segment: gst::FormattedSegment<gst::ClockTime>,
     mask_segment: gst::FormattedSegment<gst::ClockTime>,
+    /// Every downstream branch sends the same seek: it goes upstream once.
+    last_seek: Option<gst::Seqnum>,
+    worker: Option<JoinHandle<()>>,
 }
 
-impl Default for StreamInfo {
+impl Default for State {
     fn default() -> Self {
         Self {
             video_info: None,
             mask_info: None,
             video_segment: gst::FormattedSegment::new(),
             mask_segment: gst::FormattedSegment::new(),
+            last_seek: None,
+            worker: None,
         }
     }
-}
-
-/// A src pad and the queue its streaming thread pushes from.
-#[derive(Clone)]
-struct OutPad {
-    pad: gst::Pad,
-    queue: Arc<PadQueue>,
-}
-
-impl OutPad {
-    fn new(pad: gst::Pad) -> Self {
-        Self {
-            pad,
-            queue: Arc::new(PadQueue::default()),
-        }
-    }
-}
-
-/// The requested output pads besides `src`.
-#[derive(Default)]
-struct OutputPads {
-    layers: BTreeMap<u32, OutPad>,
-    background: Option<OutPad>,
 }
 
 pub struct Omnimatte {
     sinkpad: gst::Pad,
     maskpad: gst::Pad,
     srcpad: gst::Pad,
-    src_out: OutPad,
     settings: Mutex<Settings>,
-    streams: Mutex<StreamInfo>,
-    outputs: Mutex<OutputPads>,
-    combiner: Mutex<gst_base::UniqueFlowCombiner>,
-    shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
-    last_seek: Mutex<Option<gst::Seqnum>>,
+    state: Mutex<State>,
+    streaming: Arc<Streaming>,
+    outputs: Arc<Outputs>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,225 +71,142 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Omnimatte {
+    /// Posts a refusal's error, if it has one, and returns its flow.
+    fn refused(&self, failure: Failure) -> gst::FlowError {
+        if let Some((kind, message)) = failure.error {
+            gst::element_imp_error!(self, kind, ["{}", message]);
+        }
+        failure.flow
+    }
+
+    fn flow(
+        &self,
+        result: Result<gst::FlowSuccess, Failure>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        result.map_err(|f| self.refused(f))
+    }
+
+    /// For event handlers: true when accepted.
+    fn accepted(&self, result: Result<(), Failure>) -> bool {
+        result.map_err(|f| self.refused(f)).is_ok()
+    }
+
     // ----- sink side -------------------------------------------------------------------------
 
-    fn running_time(
-        segment: &gst::FormattedSegment<gst::ClockTime>,
-        buffer: &gst::Buffer,
-    ) -> Option<gst::ClockTime> {
-        buffer.pts().and_then(|pts| segment.to_running_time(pts))
+    /// The buffer with its caps and running time; an error before caps.
+    fn timed(&self, buffer: gst::Buffer, video: bool) -> Result<Timed, gst::FlowError> {
+        let state = lock(&self.state);
+        let (info, segment, pad) = if video {
+            (&state.video_info, &state.video_segment, "sink")
+        } else {
+            (&state.mask_info, &state.mask_segment, "mask")
+        };
+        let Some(info) = info.clone() else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ["buffer before caps on the {pad} pad"]
+            );
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let running_time = buffer.pts().and_then(|pts| segment.to_running_time(pts));
+        Ok(Timed {
+            buffer,
+            running_time,
+            info,
+        })
     }
 
     fn video_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (info, rt) = {
-            let streams = lock(&self.streams);
-            let Some(info) = streams.video_info.clone() else {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ["video buffer before caps on the sink pad"]
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            };
-            (info, Self::running_time(&streams.video_segment, &buffer))
-        };
+        let frame = self.timed(buffer, true)?;
         let mask_timeout = Duration::from_millis(lock(&self.settings).mask_timeout_ms as u64);
-        let mut p = self.shared.lock();
-        if p.video_flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        p.video.push_back(VideoItem::Frame(Timed {
-            buffer,
-            running_time: rt,
-            info,
-        }));
-        self.pair_locked(&mut p)?;
-        // Back-pressure: wait while too many frames are queued (the worker or masks lag), but
-        // not forever for masks that stopped coming.
-        let waiting_since = Instant::now();
-        while p.queued_frames() > MAX_QUEUED_FRAMES
-            && !p.video_flushing
-            && !p.shutdown
-            && p.flow.is_none()
-        {
-            let waiting_for = p.frame_waiting_for_mask();
-            if mask_timeout.is_zero() || waiting_for.is_none() {
-                p = self
-                    .shared
-                    .changed
-                    .wait(p)
-                    .unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            let stalled = p.last_mask.map_or(waiting_since, |t| t.max(waiting_since));
-            let Some(left) = mask_timeout.checked_sub(stalled.elapsed()) else {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    [
-                        "missing mask: no mask arrived for {} ms while {} frames wait for theirs (the first at running time {}); the mask stream stalled (property mask-timeout)",
-                        mask_timeout.as_millis(),
-                        p.queued_frames(),
-                        waiting_for.flatten().map_or_else(|| "none".to_string(), |t| t.to_string())
-                    ]
-                );
-                p.flow = Some(gst::FlowError::Error);
-                self.shared.changed.notify_all();
-                break;
-            };
-            p = self
-                .shared
-                .changed
-                .wait_timeout(p, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        match p.flow {
-            Some(err) => Err(err),
-            None if p.video_flushing => Err(gst::FlowError::Flushing),
-            None => Ok(gst::FlowSuccess::Ok),
-        }
+        self.flow(self.streaming.push_video_frame(frame, mask_timeout))
     }
 
     fn mask_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let (info, rt) = {
-            let streams = lock(&self.streams);
-            let Some(info) = streams.mask_info.clone() else {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ["mask buffer before caps on the mask pad"]
-                );
-                return Err(gst::FlowError::NotNegotiated);
-            };
-            (info, Self::running_time(&streams.mask_segment, &buffer))
+        let mask = self.timed(buffer, false)?;
+        self.flow(self.streaming.push_mask(mask))
+    }
+
+    /// Caps of either sink pad: valid video caps of the other pad's size.
+    fn sink_caps(&self, caps: &gst::CapsRef, video: bool) -> Option<VideoInfo> {
+        let what = if video { "video" } else { "mask" };
+        let Ok(info) = VideoInfo::from_caps(caps) else {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Negotiation,
+                ["invalid {what} caps {caps}"]
+            );
+            return None;
         };
-        let mut p = self.shared.lock();
-        if p.mask_flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        if p.video_done {
-            // Every frame has its mask: tell a (possibly endless) mask source to stop.
-            return Err(gst::FlowError::Eos);
-        }
-        p.last_mask = Some(Instant::now());
-        p.masks.push_back(Timed {
-            buffer,
-            running_time: rt,
-            info,
-        });
-        self.pair_locked(&mut p)?;
-        while p.masks.len() > MAX_QUEUED_FRAMES
-            && !p.mask_flushing
-            && !p.shutdown
-            && p.flow.is_none()
-        {
-            p = self
-                .shared
-                .changed
-                .wait(p)
-                .unwrap_or_else(|e| e.into_inner());
-        }
-        match p.flow {
-            Some(err) => Err(err),
-            None if p.mask_flushing => Err(gst::FlowError::Flushing),
-            None => Ok(gst::FlowSuccess::Ok),
-        }
-    }
-
-    /// Pairs what can be paired and wakes the worker; a pairing error is an element error.
-    fn pair_locked(&self, p: &mut Pairing) -> Result<(), gst::FlowError> {
-        let result = p.pair();
-        self.shared.changed.notify_all();
-        if let Err(msg) = result {
+        let (v, m) = if video {
+            (Some(&info), None)
+        } else {
+            (None, Some(&info))
+        };
+        if let Err(msg) = self.check_sizes(v, m) {
             gst::element_imp_error!(self, gst::StreamError::Format, ["{}", msg]);
-            p.flow = Some(gst::FlowError::Error);
-            return Err(gst::FlowError::Error);
+            return None;
         }
-        Ok(())
+        Some(info)
     }
 
-    /// Queues a video-side serialized item behind the frames waiting for masks.
-    fn queue_video_item(&self, work: Work) -> bool {
-        let mut p = self.shared.lock();
-        p.video.push_back(VideoItem::Other(work));
-        self.pair_locked(&mut p).is_ok()
+    /// A TIME segment, or an error naming the pad.
+    fn time_segment(
+        &self,
+        segment: &gst::Segment,
+        what: &str,
+    ) -> Option<gst::FormattedSegment<gst::ClockTime>> {
+        let time = segment.clone().downcast::<gst::ClockTime>().ok();
+        if time.is_none() {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "{what} segment is not in TIME format ({:?}); omnimatte needs timestamps",
+                    segment.format()
+                ]
+            );
+        }
+        time
     }
 
     fn video_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         use gst::EventView;
         gst::log!(CAT, obj = pad, "video event {:?}", event.type_());
         match event.view() {
-            EventView::StreamStart(_) => self.queue_video_item(Work::StreamStart(event)),
+            EventView::StreamStart(_) => {
+                self.accepted(self.streaming.push_video_item(Work::StreamStart(event)))
+            }
             EventView::Caps(c) => {
-                let info = match VideoInfo::from_caps(c.caps()) {
-                    Ok(info) => info,
-                    Err(_) => {
-                        gst::element_imp_error!(
-                            self,
-                            gst::CoreError::Negotiation,
-                            ["invalid video caps {}", c.caps()]
-                        );
-                        return false;
-                    }
-                };
-                if let Err(msg) = self.check_sizes(Some(&info), None) {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["{}", msg]);
+                let Some(info) = self.sink_caps(c.caps(), true) else {
                     return false;
-                }
-                lock(&self.streams).video_info = Some(info.clone());
-                self.queue_video_item(Work::Caps(info))
+                };
+                lock(&self.state).video_info = Some(info.clone());
+                self.accepted(self.streaming.push_video_item(Work::Caps(info)))
             }
             EventView::Segment(s) => {
-                let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["video segment is not in TIME format ({:?}); omnimatte needs timestamps", s.segment().format()]);
+                let Some(segment) = self.time_segment(s.segment(), "video") else {
                     return false;
                 };
-                lock(&self.streams).video_segment = segment;
-                self.queue_video_item(Work::Event(event))
+                lock(&self.state).video_segment = segment;
+                self.accepted(self.streaming.push_video_item(Work::Event(event)))
             }
-            EventView::Eos(_) => self.queue_video_item(Work::Drain),
+            EventView::Eos(_) => self.accepted(self.streaming.push_video_item(Work::Drain)),
             EventView::FlushStart(_) => {
-                {
-                    let mut p = self.shared.lock();
-                    p.video_flushing = true;
-                    p.video.clear();
-                    p.work.clear();
-                    self.shared.changed.notify_all();
-                }
-                for out in self.outputs() {
-                    out.queue.set_flushing(true);
-                    out.pad.push_event(event.clone());
-                    let _ = out.pad.pause_task();
-                }
+                self.streaming.video_flush_start();
+                self.outputs.flush_start(&event);
                 true
             }
             EventView::FlushStop(_) => {
-                {
-                    let mut p = self.shared.lock();
-                    // The worker may still be finishing a frame: wait so nothing stale follows.
-                    while p.busy && !p.shutdown {
-                        p = self
-                            .shared
-                            .changed
-                            .wait(p)
-                            .unwrap_or_else(|e| e.into_inner());
-                    }
-                    p.video_flushing = false;
-                    p.video_done = false;
-                    p.flow = None;
-                    p.work.push_back(Work::Reset);
-                    self.shared.changed.notify_all();
-                }
-                lock(&self.combiner).reset();
-                lock(&self.streams).video_segment = gst::FormattedSegment::new();
-                for out in self.outputs() {
-                    out.pad.push_event(event.clone());
-                    self.start_pad_task(&out);
-                }
+                self.streaming.video_flush_stop();
+                lock(&self.state).video_segment = gst::FormattedSegment::new();
+                self.outputs.flush_stop(&event);
                 true
             }
-            _ if event.is_serialized() => self.queue_video_item(Work::Event(event)),
+            _ if event.is_serialized() => {
+                self.accepted(self.streaming.push_video_item(Work::Event(event)))
+            }
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
     }
@@ -334,62 +216,28 @@ impl Omnimatte {
         gst::log!(CAT, obj = pad, "mask event {:?}", event.type_());
         match event.view() {
             EventView::Caps(c) => {
-                let info = match VideoInfo::from_caps(c.caps()) {
-                    Ok(info) => info,
-                    Err(_) => {
-                        gst::element_imp_error!(
-                            self,
-                            gst::CoreError::Negotiation,
-                            ["invalid mask caps {}", c.caps()]
-                        );
-                        return false;
-                    }
-                };
-                if let Err(msg) = self.check_sizes(None, Some(&info)) {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["{}", msg]);
+                let Some(info) = self.sink_caps(c.caps(), false) else {
                     return false;
-                }
-                lock(&self.streams).mask_info = Some(info);
+                };
+                lock(&self.state).mask_info = Some(info);
                 true
             }
             EventView::Segment(s) => {
-                let Ok(segment) = s.segment().clone().downcast::<gst::ClockTime>() else {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        [
-                            "mask segment is not in TIME format ({:?}); omnimatte needs timestamps",
-                            s.segment().format()
-                        ]
-                    );
+                let Some(segment) = self.time_segment(s.segment(), "mask") else {
                     return false;
                 };
-                lock(&self.streams).mask_segment = segment;
+                lock(&self.state).mask_segment = segment;
                 true
             }
-            EventView::Eos(_) => {
-                let mut p = self.shared.lock();
-                p.mask_eos = true;
-                self.pair_locked(&mut p).is_ok()
-            }
+            EventView::Eos(_) => self.accepted(self.streaming.mask_eos()),
             EventView::FlushStart(_) => {
-                let mut p = self.shared.lock();
-                p.mask_flushing = true;
-                p.masks.clear();
-                self.shared.changed.notify_all();
+                self.streaming.mask_flush_start();
                 true
             }
             EventView::FlushStop(_) => {
-                let mut p = self.shared.lock();
-                p.mask_flushing = false;
-                p.mask_eos = false;
-                p.mask_flush_pending = false;
-                // Frames that arrived after the video flush may now pair.
-                if self.pair_locked(&mut p).is_err() {
-                    return false;
-                }
-                lock(&self.streams).mask_segment = gst::FormattedSegment::new();
-                true
+                let ok = self.accepted(self.streaming.mask_flush_stop());
+                lock(&self.state).mask_segment = gst::FormattedSegment::new();
+                ok
             }
             // Mask-side stream-start, tags and the like do not go downstream.
             _ if event.is_serialized() => true,
@@ -403,9 +251,9 @@ impl Omnimatte {
         video: Option<&VideoInfo>,
         mask: Option<&VideoInfo>,
     ) -> Result<(), String> {
-        let streams = lock(&self.streams);
-        let video = video.or(streams.video_info.as_ref());
-        let mask = mask.or(streams.mask_info.as_ref());
+        let state = lock(&self.state);
+        let video = video.or(state.video_info.as_ref());
+        let mask = mask.or(state.mask_info.as_ref());
         if let (Some(v), Some(m)) = (video, mask) {
             if (v.width(), v.height()) != (m.width(), m.height()) {
                 return Err(format!(
@@ -422,106 +270,24 @@ impl Omnimatte {
 
     // ----- src side --------------------------------------------------------------------------
 
-    fn outputs(&self) -> Vec<OutPad> {
-        let outputs = lock(&self.outputs);
-        std::iter::once(self.src_out.clone())
-            .chain(outputs.background.iter().cloned())
-            .chain(outputs.layers.values().cloned())
-            .collect()
-    }
-
-    /// Queues a serialized event behind the buffers on every src pad.
-    pub(super) fn queue_event_on_src_pads(&self, event: &gst::Event) {
-        for out in self.outputs() {
-            out.queue.push(PadItem::Event(event.clone()));
-        }
-    }
-
-    /// Starts the streaming thread of a src pad: it pushes what the worker queued.
-    fn start_pad_task(&self, out: &OutPad) {
-        out.queue.set_flushing(false);
-        let element = self.obj().downgrade();
-        let queue = out.queue.clone();
-        let pad = out.pad.downgrade();
-        let started = out.pad.start_task(move || {
-            let Some(pad) = pad.upgrade() else { return };
-            let Some(item) = queue.pop() else {
-                let _ = pad.pause_task();
-                return;
-            };
-            let Some(element) = element.upgrade() else {
-                return;
-            };
-            match item {
-                PadItem::Event(event) => {
-                    pad.push_event(event);
-                }
-                PadItem::Buffer(buffer) => {
-                    let res = pad.push(buffer);
-                    element.imp().record_flow(&pad, res);
-                }
-            }
-        });
-        if let Err(e) = started {
-            gst::element_imp_error!(
-                self,
-                gst::CoreError::Thread,
-                ["cannot start the task of {}: {}", out.pad.name(), e]
-            );
-        }
-    }
-
-    /// Stops pushing on a src pad: drops its queue and waits for its thread.
-    fn stop_pad_task(out: &OutPad) {
-        out.queue.set_flushing(true);
-        let _ = out.pad.stop_task();
-    }
-
-    /// Combines a pad's flow with the others'; errors reach the chain functions' return.
-    fn record_flow(&self, pad: &gst::Pad, res: Result<gst::FlowSuccess, gst::FlowError>) {
-        let combined = lock(&self.combiner).update_pad_flow(pad, res);
-        if let Err(err) = combined {
-            let mut p = self.shared.lock();
-            if err == gst::FlowError::Flushing && p.video_flushing {
-                return;
-            }
-            if matches!(err, gst::FlowError::NotNegotiated | gst::FlowError::Error)
-                && p.flow.is_none()
-            {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ["streaming stopped on {}: {:?}", pad.name(), err]
-                );
-            }
-            p.flow = Some(err);
-            self.shared.changed.notify_all();
-        }
-    }
-
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         let gst::EventView::Seek(seek) = event.view() else {
             return gst::Pad::event_default(pad, Some(&*self.obj()), event);
         };
         {
-            // Every downstream branch sends the same seek; forward it upstream once.
-            let mut last = lock(&self.last_seek);
-            if *last == Some(event.seqnum()) {
+            let mut state = lock(&self.state);
+            if state.last_seek == Some(event.seqnum()) {
                 return true;
             }
-            *last = Some(event.seqnum());
+            state.last_seek = Some(event.seqnum());
         }
-        // Both upstream branches will flush, in any order: hold the pairing until the mask
-        // branch has flushed, so no frame meets a mask from before the seek.
         let flushing = seek.get().1.contains(gst::SeekFlags::FLUSH);
         if flushing {
-            self.shared.lock().mask_flush_pending = true;
+            self.streaming.flushing_seek_sent();
         }
         let ok = gst::Pad::event_default(pad, Some(&*self.obj()), event);
         if flushing && !ok {
-            let mut p = self.shared.lock();
-            p.mask_flush_pending = false;
-            let _ = self.pair_locked(&mut p);
+            let _ = self.accepted(self.streaming.flushing_seek_failed());
         }
         ok
     }
@@ -554,7 +320,7 @@ impl Omnimatte {
         if settings.ttt == TttMode::BeforeOutput {
             look_ahead = look_ahead.max(settings.ttt_frames as u64);
         }
-        let frame = lock(&self.streams)
+        let frame = lock(&self.state)
             .video_info
             .as_ref()
             .map(|i| i.fps())
@@ -576,38 +342,37 @@ impl Omnimatte {
         let config = settings
             .stream_config()
             .map_err(|e| fail(format!("{e:#}")))?;
-        if let Some((&k, _)) = lock(&self.outputs)
-            .layers
-            .iter()
-            .find(|(&k, _)| k > settings.objects)
+        if let Some(k) = self
+            .outputs
+            .layer_numbers()
+            .into_iter()
+            .find(|&k| k > settings.objects)
         {
             return Err(fail(format!(
                 "pad layer_{k} was requested but objects is {}",
                 settings.objects
             )));
         }
-        {
-            let mut p = self.shared.lock();
-            *p = Pairing::default();
-        }
+        self.streaming.start();
         // The model is built and loaded on the worker thread itself: libtorch's OpenMP team
         // belongs to the thread that first runs an operation, and a second, idle team (here,
         // the state-change thread's) makes libgomp stop spinning between operations, which
         // measured 25 000 context switches and 15% more time for 48 frames on 2 cores.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let element = self.obj().downgrade();
-        let shared = self.shared.clone();
+        let element = self.obj().upcast_ref::<gst::Element>().downgrade();
+        let (streaming, outputs) = (self.streaming.clone(), self.outputs.clone());
         let handle = std::thread::Builder::new()
             .name("omnimatte-worker".into())
             .spawn(move || {
                 let loaded = Decomposer::new(config, device).and_then(|decomposer| {
-                    settings
-                        .load_model(device)
-                        .map(|(vs, net, source)| (decomposer, vs, net, source))
+                    settings.load_model(device).map(|model| (decomposer, model))
                 });
-                let worker = loaded.and_then(|(decomposer, vs, net, source)| {
-                    Worker::new(element, shared, settings, decomposer, vs, net)
-                        .map(|worker| (worker, source))
+                let worker = loaded.and_then(|(decomposer, model)| {
+                    let source = model.source;
+                    Worker::new(
+                        element, streaming, outputs, settings, decomposer, model.vs, model.net,
+                    )
+                    .map(|worker| (worker, source))
                 });
                 match worker {
                     Ok((worker, source)) => {
@@ -647,85 +412,19 @@ impl Omnimatte {
                 gst::element_imp_warning!(
                     self,
                     gst::LibraryError::Settings,
-                    ["No pretrained weights: the `weights` property is empty and no bundled weights exist at {}. The network is randomly initialised; layers will hold the masks' objects with detail transfer only, not their effects.", settings::default_weights_candidates().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or ")]
+                    ["No pretrained weights: the `weights` property is empty and no bundled weights exist at {}. The network is randomly initialised; layers will hold the masks' objects with detail transfer only, not their effects.", default_weights_candidates().iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or ")]
                 );
             }
         }
-        *lock(&self.worker) = Some(handle);
+        lock(&self.state).worker = Some(handle);
         Ok(())
     }
 
     fn stop_worker(&self) {
-        {
-            let mut p = self.shared.lock();
-            p.shutdown = true;
-            p.video_flushing = true;
-            p.mask_flushing = true;
-            self.shared.changed.notify_all();
-        }
-        if let Some(handle) = lock(&self.worker).take() {
+        self.streaming.shut_down();
+        let handle = lock(&self.state).worker.take();
+        if let Some(handle) = handle {
             let _ = handle.join();
-        }
-    }
-
-    /// Queues one frame's outputs on every src pad, with the input frame's timestamps.
-    /// Returns false when flushing.
-    pub(super) fn push_frame(
-        &self,
-        out: &FrameLayers,
-        pts: Option<gst::ClockTime>,
-        duration: Option<gst::ClockTime>,
-    ) -> bool {
-        let (background, layers) = {
-            let outputs = lock(&self.outputs);
-            (outputs.background.clone(), outputs.layers.clone())
-        };
-        let mut targets = vec![self.src_out.clone()];
-        let mut images = vec![out.reconstruction.shallow_clone()];
-        if let Some(bg) = background {
-            targets.push(bg);
-            images.push(out.background.shallow_clone());
-        }
-        for (k, layer) in layers {
-            targets.push(layer);
-            images.push(out.layers.get(k as i64 - 1));
-        }
-        let mut queued = true;
-        for (target, mut buffer) in targets.into_iter().zip(tensors_to_rgba_buffers(&images)) {
-            let b = buffer.get_mut().expect("new buffer is writable");
-            b.set_pts(pts);
-            b.set_duration(duration);
-            queued &= target.queue.push(PadItem::Buffer(buffer));
-        }
-        queued
-    }
-
-    /// Announces RGBA caps of the video's size and rate on every src pad.
-    pub(super) fn push_caps(&self, info: &VideoInfo) {
-        let caps = gst_video::VideoCapsBuilder::new()
-            .format(gst_video::VideoFormat::Rgba)
-            .width(info.width() as i32)
-            .height(info.height() as i32)
-            .framerate(info.fps())
-            .pixel_aspect_ratio(info.par())
-            .build();
-        self.queue_event_on_src_pads(&gst::event::Caps::new(&caps));
-    }
-
-    pub(super) fn push_stream_start(&self, upstream: &gst::Event) {
-        let gst::EventView::StreamStart(start) = upstream.view() else {
-            return;
-        };
-        for out in self.outputs() {
-            let pad = &out.pad;
-            // One stream per output pad, derived from the video stream's id (with two sink
-            // pads, gst_pad_create_stream_id does not apply).
-            let id = format!("{}/{}", start.stream_id(), pad.name());
-            let mut builder = gst::event::StreamStart::builder(&id);
-            if let Some(g) = start.group_id() {
-                builder = builder.group_id(g);
-            }
-            out.queue.push(PadItem::Event(builder.build()));
         }
     }
 }
@@ -770,20 +469,15 @@ impl ObjectSubclass for Omnimatte {
             })
             .build();
         let srcpad = src_pad_builder(&klass.pad_template("src").unwrap(), None).build();
-        let mut combiner = gst_base::UniqueFlowCombiner::new();
-        combiner.add_pad(&srcpad);
+        let streaming = Arc::new(Streaming::default());
         Self {
             sinkpad,
             maskpad,
-            src_out: OutPad::new(srcpad.clone()),
+            outputs: Arc::new(Outputs::new(srcpad.clone(), streaming.clone())),
             srcpad,
             settings: Mutex::new(Settings::default()),
-            streams: Mutex::new(StreamInfo::default()),
-            outputs: Mutex::new(OutputPads::default()),
-            combiner: Mutex::new(combiner),
-            shared: Arc::new(Shared::default()),
-            worker: Mutex::new(None),
-            last_seek: Mutex::new(None),
+            state: Mutex::new(State::default()),
+            streaming,
         }
     }
 }
@@ -816,7 +510,7 @@ impl ObjectImpl for Omnimatte {
                 glib::ParamSpecString::builder("device")
                     .nick("Device")
                     .blurb("Where the network runs: auto (CUDA if available, else CPU), cpu, cuda or cuda:N")
-                    .default_value(Some(settings::DEFAULT_DEVICE))
+                    .default_value(Some(crate::defaults::DEVICE))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("objects")
@@ -886,6 +580,21 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.mask_timeout_ms)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("alpha-mode", d.alpha_mode)
+                    .nick("Alpha mode")
+                    .blurb("How a layer's alpha is made: mask-guided (each object opaque inside its input mask, with the mask's edge; the network's alpha adds the effects outside it) or network (the network's alpha alone, the paper's behaviour)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("background-mode", d.background_mode)
+                    .nick("Background mode")
+                    .blurb("What the background pad carries: clean (the frame's background estimate, the masked median or the clean plate, with nothing of any object or its effects) or residual (the estimate plus what the layers do not explain: with the layers it reproduces the frame exactly). The src pad is the exact reconstruction in both modes")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("upsampling", d.upsampling)
+                    .nick("Upsampling")
+                    .blurb("How layers reach the input size from the working size: guided (alpha follows the frame's edges by a guided filter) or bilinear (a plain resize)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)
                     .nick("Test-time training")
                     .blurb("Fine-tune the network on the video itself: off (zero-shot), before-output (hold the first ttt-frames frames, train ttt-steps steps on them, then output everything; for files) or background (train on recent frames while streaming with the current weights; for live). Progress: element messages `omnimatte-training` and progress messages")
@@ -944,7 +653,7 @@ impl ObjectImpl for Omnimatte {
                 s.device = value
                     .get::<Option<String>>()
                     .unwrap()
-                    .unwrap_or_else(|| settings::DEFAULT_DEVICE.into())
+                    .unwrap_or_else(|| crate::defaults::DEVICE.into())
             }
             "objects" => s.objects = value.get().unwrap(),
             "working-height" => s.working_height = value.get().unwrap(),
@@ -956,6 +665,9 @@ impl ObjectImpl for Omnimatte {
                 s.background_plate = value.get::<Option<String>>().unwrap().unwrap_or_default()
             }
             "mask-timeout" => s.mask_timeout_ms = value.get().unwrap(),
+            "alpha-mode" => s.alpha_mode = value.get().unwrap(),
+            "background-mode" => s.background_mode = value.get().unwrap(),
+            "upsampling" => s.upsampling = value.get().unwrap(),
             "ttt" => s.ttt = value.get().unwrap(),
             "ttt-frames" => s.ttt_frames = value.get().unwrap(),
             "ttt-steps" => s.ttt_steps = value.get().unwrap(),
@@ -987,6 +699,9 @@ impl ObjectImpl for Omnimatte {
             "background-plate" => s.background_plate.to_value(),
             "processing-latency" => s.processing_latency_ms.to_value(),
             "mask-timeout" => s.mask_timeout_ms.to_value(),
+            "alpha-mode" => s.alpha_mode.to_value(),
+            "background-mode" => s.background_mode.to_value(),
+            "upsampling" => s.upsampling.to_value(),
             "ttt" => s.ttt.to_value(),
             "ttt-frames" => s.ttt_frames.to_value(),
             "ttt-steps" => s.ttt_steps.to_value(),
@@ -1015,7 +730,12 @@ impl ElementImpl for Omnimatte {
                 "Omnimatte",
                 "Filter/Effect/Video",
                 "Splits video into one RGBA layer per object together with its effects (shadows, reflections), \
-                 a background and the reconstruction, from a GRAY8 label mask (Omnimatte by coordination games, NeurIPS 2022)",
+                 a background and the reconstruction, from a GRAY8 label mask (Omnimatte by coordination games, NeurIPS 2022). \
+                 Example: gst-launch-1.0 -e imagesequencesrc location=rgb/%05d.png framerate=25/1 ! pngdec ! videoconvert ! om.sink \
+                 imagesequencesrc location=mask/%05d.png framerate=25/1 ! pngdec ! om.mask \
+                 omnimatte name=om objects=2 ! pngenc ! multifilesink location=recon_%05d.png \
+                 om.layer_1 ! pngenc ! multifilesink location=layer1_%05d.png \
+                 om.background ! pngenc ! multifilesink location=background_%05d.png",
                 "gst-omnimatte developers",
             )
         });
@@ -1080,15 +800,9 @@ impl ElementImpl for Omnimatte {
         name: Option<&str>,
         _caps: Option<&gst::Caps>,
     ) -> Option<gst::Pad> {
-        let mut outputs = lock(&self.outputs);
-        let pad_name = match templ.name_template().to_string().as_str() {
-            "background" => {
-                if outputs.background.is_some() {
-                    gst::warning!(CAT, imp = self, "the background pad exists already");
-                    return None;
-                }
-                "background".to_string()
-            }
+        // A refused request returns no pad and logs why; it is not an error of the stream.
+        let output = match templ.name_template().to_string().as_str() {
+            "background" => Output::Background,
             "layer_%u" => {
                 let objects = lock(&self.settings).objects;
                 let index = match name.and_then(|n| n.strip_prefix("layer_")) {
@@ -1099,67 +813,40 @@ impl ElementImpl for Omnimatte {
                             return None;
                         }
                     },
-                    None => (1..=objects).find(|k| !outputs.layers.contains_key(k))?,
+                    None => (1..=objects).find(|&k| !self.outputs.has(Output::Layer(k)))?,
                 };
-                if index == 0 || index > objects || outputs.layers.contains_key(&index) {
-                    gst::element_imp_error!(
-                        self,
-                        gst::CoreError::Pad,
-                        ["cannot make pad layer_{index}: layers are numbered 1..={objects} (set objects first) and each exists once"]
+                if index == 0 || index > objects {
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "no pad layer_{index}: layers are numbered 1..={objects} (set objects first)"
                     );
                     return None;
                 }
-                format!("layer_{index}")
+                Output::Layer(index)
             }
             other => {
                 gst::warning!(CAT, imp = self, "no request pad template {other}");
                 return None;
             }
         };
+        if self.outputs.has(output) {
+            gst::warning!(CAT, imp = self, "the pad for {output:?} exists already");
+            return None;
+        }
+        let pad_name = match output {
+            Output::Background => "background".to_string(),
+            Output::Layer(k) => format!("layer_{k}"),
+        };
         let pad = src_pad_builder(templ, Some(&pad_name)).build();
-        let out = OutPad::new(pad.clone());
         let running = self.obj().current_state() > gst::State::Ready;
-        if running {
-            let _ = pad.set_active(true);
-        }
-        // A pad requested mid-stream gets the stream's caps and segment.
-        self.srcpad.sticky_events_foreach(|event| {
-            if event.type_() != gst::EventType::StreamStart {
-                let _ = pad.store_sticky_event(event);
-            }
-            std::ops::ControlFlow::Continue(gst::EventForeachAction::Keep)
-        });
         self.obj().add_pad(&pad).ok()?;
-        lock(&self.combiner).add_pad(&pad);
-        if running {
-            self.start_pad_task(&out);
-        }
-        if pad_name == "background" {
-            outputs.background = Some(out);
-        } else {
-            let k = pad_name["layer_".len()..].parse().expect("made above");
-            outputs.layers.insert(k, out);
-        }
+        self.outputs.add(output, pad.clone(), running);
         Some(pad)
     }
 
     fn release_pad(&self, pad: &gst::Pad) {
-        let released = {
-            let mut outputs = lock(&self.outputs);
-            let mut released = Vec::new();
-            if outputs.background.as_ref().is_some_and(|o| &o.pad == pad) {
-                released.extend(outputs.background.take());
-            }
-            outputs.layers.retain(|_, o| {
-                if &o.pad == pad {
-                    released.push(o.clone());
-                }
-                &o.pad != pad
-            });
-            released
-        };
-        released.iter().for_each(Self::stop_pad_task);
-        lock(&self.combiner).remove_pad(pad);
+        self.outputs.release(pad);
         let _ = pad.set_active(false);
         let _ = self.obj().remove_pad(pad);
     }
@@ -1171,9 +858,7 @@ impl ElementImpl for Omnimatte {
         gst::debug!(CAT, imp = self, "state change {transition:?}");
         match transition {
             gst::StateChange::ReadyToPaused => {
-                *lock(&self.streams) = StreamInfo::default();
-                *lock(&self.last_seek) = None;
-                lock(&self.combiner).reset();
+                *lock(&self.state) = State::default();
                 if let Err(msg) = self.start_worker() {
                     self.post_error_message(msg);
                     return Err(gst::StateChangeError);
@@ -1181,7 +866,7 @@ impl ElementImpl for Omnimatte {
             }
             gst::StateChange::PausedToReady => {
                 self.stop_worker();
-                self.outputs().iter().for_each(Self::stop_pad_task);
+                self.outputs.stop();
             }
             _ => {}
         }
@@ -1190,7 +875,7 @@ impl ElementImpl for Omnimatte {
             if result.is_err() {
                 self.stop_worker();
             } else {
-                self.outputs().iter().for_each(|o| self.start_pad_task(o));
+                self.outputs.start();
             }
         }
         result

@@ -6,9 +6,11 @@ use gst::prelude::*;
 mod convert;
 mod imp;
 mod output;
+mod pad_queue;
 mod pairing;
 mod progress;
 pub mod settings;
+mod streaming;
 mod worker;
 
 /// Float images to RGBA buffers, as the element pushes them (the CLI encodes the same way).

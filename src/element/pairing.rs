@@ -4,7 +4,6 @@
 use gst::prelude::*;
 use gst_video::VideoInfo;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 /// A buffer with what pairing and conversion need to know about it.
 pub struct Timed {
@@ -36,27 +35,18 @@ pub enum VideoItem {
     Other(Work),
 }
 
-/// The pairing state, shared by the two sink pads and the worker (behind one mutex).
+/// The pairing queues (kept by [`super::streaming::Streaming`] under its mutex).
 #[derive(Default)]
 pub struct Pairing {
     pub video: VecDeque<VideoItem>,
     pub masks: VecDeque<Timed>,
     pub work: VecDeque<Work>,
-    pub video_flushing: bool,
-    pub mask_flushing: bool,
     pub mask_eos: bool,
     /// The video stream's end went to the worker: masks beyond it are not needed.
     pub video_done: bool,
     /// A flushing seek went upstream and the mask pad has not flushed yet: the masks queued
     /// now are from before the seek, so nothing pairs until the mask flush has passed.
     pub mask_flush_pending: bool,
-    /// The worker is processing an item (flush-stop waits for it).
-    pub busy: bool,
-    pub shutdown: bool,
-    /// When the last mask arrived: the video side gives up on masks after `mask-timeout`.
-    pub last_mask: Option<Instant>,
-    /// The last combined downstream flow, returned by the chain functions.
-    pub flow: Option<gst::FlowError>,
 }
 
 impl Pairing {

@@ -1,29 +1,17 @@
-//! The element's properties, their defaults, and how they become a model and a stream config.
+//! The element's properties and how they become a model, a stream config and training
+//! configs. Defaults come from [`crate::defaults`].
 
+use crate::alpha::{AlphaMode, Upsampling};
 use crate::clip::ClipSpec;
-use crate::model::{weights, ModelConfig, OmnimatteNet};
+use crate::defaults;
+use crate::model::loading::{load_model, parse_device, LoadedModel};
+use crate::model::PrecisionChoice;
 use crate::stream::StreamConfig;
 use crate::ttt::{ContinuousConfig, FineTuneConfig};
 use anyhow::Context;
 use gst::glib;
 use std::path::PathBuf;
-use tch::{nn, Device, Tensor};
-
-pub const DEFAULT_OBJECTS: u32 = 2;
-pub const DEFAULT_WORKING_HEIGHT: u32 = 128;
-pub const DEFAULT_WORKING_WIDTH: u32 = 224;
-pub const DEFAULT_BACKGROUND_FRAMES: u32 = 16;
-pub const DEFAULT_PROCESSING_LATENCY_MS: u32 = 500;
-/// Long enough for a mask branch that loads a segmentation model before its first mask.
-pub const DEFAULT_MASK_TIMEOUT_MS: u32 = 30_000;
-pub const DEFAULT_DEVICE: &str = "auto";
-pub const DEFAULT_TTT_FRAMES: u32 = 60;
-/// The reference fine-tunes synthetic videos for 200 steps, real ones for 1000. Measured here
-/// (README): after 100 or 200 steps the layers scored below zero-shot, after 500 above.
-pub const DEFAULT_TTT_STEPS: u32 = 500;
-pub const DEFAULT_TTT_SWAP_STEPS: u32 = 20;
-pub const DEFAULT_TTT_BATCH: u32 = 1;
-pub const DEFAULT_TTT_LEARNING_RATE: f64 = 5e-4;
+use tch::{Device, Tensor};
 
 /// Test-time training mode (the `ttt` property).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
@@ -48,26 +36,55 @@ pub enum TttMode {
     Background,
 }
 
-/// Where the bundled pretrained weights live in a source checkout.
-pub const BUNDLED_WEIGHTS: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/weights/omnimatte.safetensors");
+/// The `alpha-mode` property (see [`crate::alpha::AlphaMode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimatteAlphaMode")]
+pub enum AlphaModeSetting {
+    #[default]
+    #[enum_value(
+        name = "Mask-guided: each object opaque inside its mask, with the mask's edge; the network's alpha adds the effects outside it",
+        nick = "mask-guided"
+    )]
+    MaskGuided,
+    #[enum_value(
+        name = "Network: the network's alpha alone (the paper's behaviour)",
+        nick = "network"
+    )]
+    Network,
+}
 
-/// The file name of the bundled weights in a data directory.
-const WEIGHTS_FILE: &str = "omnimatte.safetensors";
+/// The `background-mode` property: what the `background` pad carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimatteBackgroundMode")]
+pub enum BackgroundMode {
+    #[default]
+    #[enum_value(
+        name = "Clean: the background estimate of the frame (masked median or clean plate), nothing of any object or its effects",
+        nick = "clean"
+    )]
+    Clean,
+    #[enum_value(
+        name = "Residual: the estimate plus what of the frame the layers do not explain; with the layers it reproduces the frame exactly",
+        nick = "residual"
+    )]
+    Residual,
+}
 
-/// Where to look for the default weights, in order: `$GST_OMNIMATTE_DATADIR` alone when it is
-/// set (a relocated install, or a test), else the data directory `meson install` put them in
-/// (compiled in by meson), then the source checkout.
-pub fn default_weights_candidates() -> Vec<PathBuf> {
-    if let Some(dir) = std::env::var_os("GST_OMNIMATTE_DATADIR") {
-        return vec![PathBuf::from(dir).join(WEIGHTS_FILE)];
-    }
-    let installed =
-        option_env!("OMNIMATTE_INSTALL_DATADIR").map(|d| PathBuf::from(d).join(WEIGHTS_FILE));
-    installed
-        .into_iter()
-        .chain([PathBuf::from(BUNDLED_WEIGHTS)])
-        .collect()
+/// The `upsampling` property (see [`crate::alpha::Upsampling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimatteUpsampling")]
+pub enum UpsamplingSetting {
+    #[default]
+    #[enum_value(
+        name = "Guided: alpha refined by a guided filter on the full-resolution frame (edges follow the image)",
+        nick = "guided"
+    )]
+    Guided,
+    #[enum_value(name = "Bilinear: a plain resize", nick = "bilinear")]
+    Bilinear,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +110,11 @@ pub struct Settings {
     pub ttt_swap_steps: u32,
     pub ttt_batch: u32,
     pub ttt_learning_rate: f64,
+    /// Compute precision; fp32 until bf16 inference is measured on the test sets.
+    pub precision: PrecisionChoice,
+    pub alpha_mode: AlphaModeSetting,
+    pub background_mode: BackgroundMode,
+    pub upsampling: UpsamplingSetting,
 }
 
 impl Default for Settings {
@@ -100,31 +122,28 @@ impl Default for Settings {
         let clip = ClipSpec::default();
         Self {
             weights: String::new(),
-            device: DEFAULT_DEVICE.into(),
-            objects: DEFAULT_OBJECTS,
-            working_height: DEFAULT_WORKING_HEIGHT,
-            working_width: DEFAULT_WORKING_WIDTH,
+            device: defaults::DEVICE.into(),
+            objects: defaults::OBJECTS as u32,
+            working_height: defaults::WORKING_HEIGHT as u32,
+            working_width: defaults::WORKING_WIDTH as u32,
             clip_length: clip.length as u32,
             clip_gap: clip.gap as u32,
-            background_frames: DEFAULT_BACKGROUND_FRAMES,
+            background_frames: defaults::BACKGROUND_FRAMES as u32,
             background_plate: String::new(),
-            processing_latency_ms: DEFAULT_PROCESSING_LATENCY_MS,
-            mask_timeout_ms: DEFAULT_MASK_TIMEOUT_MS,
+            processing_latency_ms: defaults::PROCESSING_LATENCY_MS,
+            mask_timeout_ms: defaults::MASK_TIMEOUT_MS,
             ttt: TttMode::Off,
-            ttt_frames: DEFAULT_TTT_FRAMES,
-            ttt_steps: DEFAULT_TTT_STEPS,
-            ttt_swap_steps: DEFAULT_TTT_SWAP_STEPS,
-            ttt_batch: DEFAULT_TTT_BATCH,
-            ttt_learning_rate: DEFAULT_TTT_LEARNING_RATE,
+            ttt_frames: defaults::TTT_FRAMES as u32,
+            ttt_steps: defaults::TTT_STEPS as u32,
+            ttt_swap_steps: defaults::TTT_SWAP_STEPS as u32,
+            ttt_batch: defaults::TTT_BATCH as u32,
+            ttt_learning_rate: defaults::TTT_LEARNING_RATE,
+            precision: PrecisionChoice::Fp32,
+            alpha_mode: AlphaModeSetting::default(),
+            background_mode: BackgroundMode::default(),
+            upsampling: UpsamplingSetting::default(),
         }
     }
-}
-
-/// How the weights were obtained, for the log and for a loud warning.
-pub enum WeightsSource {
-    File(PathBuf),
-    /// No weights file exists: random initialisation (seeded), useless for real decompositions.
-    RandomInit,
 }
 
 impl Settings {
@@ -139,6 +158,14 @@ impl Settings {
             working_width: self.working_width as i64,
             objects: self.objects as usize,
             background_frames: self.background_frames as usize,
+            alpha_mode: match self.alpha_mode {
+                AlphaModeSetting::MaskGuided => AlphaMode::MaskGuided,
+                AlphaModeSetting::Network => AlphaMode::Network,
+            },
+            upsampling: match self.upsampling {
+                UpsamplingSetting::Guided => Upsampling::Guided,
+                UpsamplingSetting::Bilinear => Upsampling::Bilinear,
+            },
             ..StreamConfig::default()
         })
     }
@@ -187,75 +214,8 @@ impl Settings {
         parse_device(&self.device)
     }
 
-    /// Builds the network on `device` and loads the weights. The model takes the size its
-    /// positional tables were learnt at from the weights file.
-    pub fn load_model(
-        &self,
-        device: Device,
-    ) -> anyhow::Result<(nn::VarStore, OmnimatteNet, WeightsSource)> {
-        let clip = self.clip()?;
-        let path = if self.weights.is_empty() {
-            default_weights_candidates()
-                .into_iter()
-                .find(|p| p.exists())
-        } else {
-            let path = PathBuf::from(&self.weights);
-            anyhow::ensure!(
-                path.exists(),
-                "weights file {} does not exist",
-                path.display()
-            );
-            Some(path)
-        };
-        let (train_height, train_width) = match &path {
-            Some(p) => weights::learnt_size(p)?,
-            None => (
-                ModelConfig::default().train_height,
-                ModelConfig::default().train_width,
-            ),
-        };
-        let config = ModelConfig {
-            max_frames: ModelConfig::default().max_frames.max(clip.length as i64),
-            train_height,
-            train_width,
-            ..ModelConfig::default()
-        };
-        tch::manual_seed(0);
-        let mut vs = nn::VarStore::new(device);
-        let net = OmnimatteNet::new(&vs.root(), config)?;
-        let Some(path) = path else {
-            return Ok((vs, net, WeightsSource::RandomInit));
-        };
-        weights::load(&mut vs, &path)
-            .with_context(|| format!("loading weights {}", path.display()))?;
-        Ok((vs, net, WeightsSource::File(path)))
-    }
-}
-
-/// "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".
-pub fn parse_device(name: &str) -> anyhow::Result<Device> {
-    let name = name.trim().to_ascii_lowercase();
-    match name.as_str() {
-        "auto" => Ok(Device::cuda_if_available()),
-        "cpu" => Ok(Device::Cpu),
-        _ => {
-            let index = match name.strip_prefix("cuda") {
-                Some("") => 0,
-                Some(rest) => rest
-                    .strip_prefix(':')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .with_context(|| {
-                        format!("device `{name}`: expected auto, cpu, cuda or cuda:N")
-                    })?,
-                None => anyhow::bail!("device `{name}`: expected auto, cpu, cuda or cuda:N"),
-            };
-            let count = tch::Cuda::device_count() as usize;
-            anyhow::ensure!(
-                index < count,
-                "device `{name}` was asked for, but {} (is this a CUDA build? see scripts/setup.sh --cuda)",
-                if count == 0 { "no CUDA device is available".to_string() } else { format!("only {count} CUDA devices exist") }
-            );
-            Ok(Device::Cuda(index))
-        }
+    /// Builds the network on the `device` property's device and loads the weights.
+    pub fn load_model(&self, device: Device) -> anyhow::Result<LoadedModel> {
+        load_model(&self.weights, device, self.clip()?.length, self.precision)
     }
 }

@@ -1,18 +1,18 @@
-//! The worker thread: takes the paired work in stream order, runs the network (and the
-//! test-time training of the `ttt` property), and queues the results on the src pads. It holds
-//! no lock while it computes or pushes.
+//! The worker thread: takes the paired work in stream order from [`Streaming`], runs the
+//! network (and the test-time training of the `ttt` property), and queues the results on the
+//! [`Outputs`]. It holds no lock while it computes or pushes, and knows the element only as a
+//! `gst::Element` to post messages from.
 
 use super::convert::{mask_to_tensor, VideoReader};
-use super::imp::{Omnimatte, Shared};
+use super::output::Outputs;
 use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};
 use super::settings::{Settings, TttMode};
+use super::streaming::Streaming;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{fine_tune, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot};
 use gst::glib;
-use gst::prelude::*;
-use gst::subclass::prelude::*;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -41,8 +41,9 @@ enum TestTime {
 }
 
 pub(super) struct Worker {
-    element: glib::WeakRef<super::Omnimatte>,
-    shared: Arc<Shared>,
+    element: glib::WeakRef<gst::Element>,
+    streaming: Arc<Streaming>,
+    outputs: Arc<Outputs>,
     settings: Settings,
     decomposer: Decomposer,
     vs: nn::VarStore,
@@ -56,8 +57,9 @@ pub(super) struct Worker {
 impl Worker {
     /// Builds the worker state; in `background` mode this starts the training thread.
     pub fn new(
-        element: glib::WeakRef<super::Omnimatte>,
-        shared: Arc<Shared>,
+        element: glib::WeakRef<gst::Element>,
+        streaming: Arc<Streaming>,
+        outputs: Arc<Outputs>,
         settings: Settings,
         mut decomposer: Decomposer,
         vs: nn::VarStore,
@@ -92,7 +94,7 @@ impl Worker {
                     settings.continuous_config()?,
                     move |progress: &Progress| {
                         if let Some(e) = poster.upgrade() {
-                            post_training(e.upcast_ref(), "background", Phase::Running, progress);
+                            post_training(&e, "background", Phase::Running, progress);
                         }
                     },
                 )?;
@@ -104,7 +106,8 @@ impl Worker {
         };
         Ok(Self {
             element,
-            shared,
+            streaming,
+            outputs,
             settings,
             decomposer,
             vs,
@@ -118,30 +121,11 @@ impl Worker {
 
     /// Takes work until shutdown.
     pub fn run(mut self) {
-        loop {
-            let work = {
-                let mut p = self.shared.lock();
-                p.busy = false;
-                self.shared.changed.notify_all();
-                loop {
-                    if p.shutdown {
-                        return;
-                    }
-                    if let Some(w) = p.work.pop_front() {
-                        p.busy = true;
-                        break w;
-                    }
-                    p = self
-                        .shared
-                        .changed
-                        .wait(p)
-                        .unwrap_or_else(|e| e.into_inner());
-                }
-            };
+        while let Some(work) = self.streaming.next_work() {
             let Some(element) = self.element.upgrade() else {
                 return;
             };
-            let flow = match self.handle(element.imp(), work) {
+            let flow = match self.handle(&element, work) {
                 Ok(flow) => flow,
                 Err(e) => {
                     gst::element_error!(element, gst::StreamError::Failed, ["{e:#}"]);
@@ -150,19 +134,15 @@ impl Worker {
                 }
             };
             if let Err(err) = flow {
-                let mut p = self.shared.lock();
-                if err != gst::FlowError::Flushing || !p.video_flushing {
-                    p.flow = Some(err);
-                }
-                self.shared.changed.notify_all();
+                self.streaming.fail(err);
             }
         }
     }
 
     /// Routes work through test-time training first: `before-output` holds it back.
-    fn handle(&mut self, imp: &Omnimatte, work: Work) -> Outcome {
+    fn handle(&mut self, element: &gst::Element, work: Work) -> Outcome {
         let TestTime::Gathering { held, frames } = &mut self.test_time else {
-            return self.process(imp, work);
+            return self.process(element, work);
         };
         match work {
             Work::Frame { video, mask } if !self.failed => {
@@ -177,23 +157,23 @@ impl Worker {
                 // times the bytes (60 held 1080p frames: 1.5 GB instead of 370 MB).
                 held.push(Work::Frame { video, mask });
                 if frames.len() >= self.settings.ttt_frames as usize {
-                    return self.train_then_release(imp);
+                    return self.train_then_release(element);
                 }
                 Ok(Ok(gst::FlowSuccess::Ok))
             }
             Work::Reset => {
                 held.clear();
                 frames.clear();
-                self.process(imp, Work::Reset)
+                self.process(element, Work::Reset)
             }
             Work::Drain | Work::Caps(_) => {
-                let flow = self.train_then_release(imp)?;
+                let flow = self.train_then_release(element)?;
                 if flow.is_err() {
                     return Ok(flow);
                 }
-                self.process(imp, work)
+                self.process(element, work)
             }
-            other if held.is_empty() => self.process(imp, other),
+            other if held.is_empty() => self.process(element, other),
             other => {
                 held.push(other);
                 Ok(Ok(gst::FlowSuccess::Ok))
@@ -203,7 +183,7 @@ impl Worker {
 
     /// `before-output`: fine-tunes on the held frames, then processes everything held. A
     /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
-    fn train_then_release(&mut self, imp: &Omnimatte) -> Outcome {
+    fn train_then_release(&mut self, element: &gst::Element) -> Outcome {
         let TestTime::Gathering { held, frames } = &mut self.test_time else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
@@ -211,10 +191,8 @@ impl Worker {
             // Nothing to train on yet (the stream's first caps): let what is held go, and
             // keep gathering.
             let held = std::mem::take(held);
-            return self.process_all(imp, held);
+            return self.process_all(element, held);
         }
-        let element = imp.obj();
-        let element: &gst::Element = element.upcast_ref();
         let mut last = Progress {
             step: 0,
             steps: Some(self.settings.ttt_steps as u64),
@@ -224,7 +202,7 @@ impl Worker {
         };
         let mut cancelled = false;
         post_training(element, "before-output", Phase::Started, &last);
-        let shared = &self.shared;
+        let streaming = &self.streaming;
         fine_tune(
             &self.vs,
             &self.net,
@@ -233,8 +211,7 @@ impl Worker {
             |progress| {
                 last = *progress;
                 post_training(element, "before-output", Phase::Running, progress);
-                let p = shared.lock();
-                cancelled = p.shutdown || p.video_flushing;
+                cancelled = streaming.cancelled();
                 if cancelled {
                     ControlFlow::Break(())
                 } else {
@@ -254,13 +231,13 @@ impl Worker {
         else {
             unreachable!("matched above")
         };
-        self.process_all(imp, held)
+        self.process_all(element, held)
     }
 
     /// Processes held work in order, stopping at the first flow that is not OK.
-    fn process_all(&mut self, imp: &Omnimatte, held: Vec<Work>) -> Outcome {
+    fn process_all(&mut self, element: &gst::Element, held: Vec<Work>) -> Outcome {
         for work in held {
-            let flow = self.process(imp, work)?;
+            let flow = self.process(element, work)?;
             if flow.is_err() {
                 return Ok(flow);
             }
@@ -269,7 +246,7 @@ impl Worker {
     }
 
     /// Swaps in the `background` trainer's newest weights, if it has handed any over.
-    fn take_new_weights(&mut self, imp: &Omnimatte) -> anyhow::Result<()> {
+    fn take_new_weights(&mut self, element: &gst::Element) -> anyhow::Result<()> {
         let TestTime::Continuous { training, swaps } = &mut self.test_time else {
             return Ok(());
         };
@@ -284,8 +261,8 @@ impl Worker {
                 .stop()
                 .err()
                 .map_or_else(|| "it ended".to_string(), |e| format!("{e:#}"));
-            gst::element_imp_warning!(
-                imp,
+            gst::element_warning!(
+                element,
                 gst::LibraryError::Failed,
                 ["Test-time training stopped ({why}); streaming goes on with the last weights"]
             );
@@ -295,7 +272,7 @@ impl Worker {
             snapshot.load_into(&self.vs)?;
             self.decomposer.weights_changed();
             *swaps += 1;
-            post_swap(imp.obj().upcast_ref(), snapshot.step, *swaps);
+            post_swap(element, snapshot.step, *swaps);
         }
         Ok(())
     }
@@ -310,17 +287,17 @@ impl Worker {
     }
 
     /// Runs one item of work through the decomposer and queues what it produces.
-    fn process(&mut self, imp: &Omnimatte, work: Work) -> Outcome {
+    fn process(&mut self, element: &gst::Element, work: Work) -> Outcome {
         Ok(match work {
             Work::Frame { video, mask } if !self.failed => {
-                self.take_new_weights(imp)?;
+                self.take_new_weights(element)?;
                 let frame = self.reader.frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
                 self.timestamps
                     .push_back((video.buffer.pts(), video.buffer.duration()));
                 let outs = self.decomposer.push(&self.net, &frame, &labels)?;
                 self.share_latest_frame();
-                self.push_all(imp, &outs);
+                self.push_all(&outs);
                 Ok(gst::FlowSuccess::Ok)
             }
             Work::Frame { .. } => Err(gst::FlowError::Error),
@@ -330,27 +307,27 @@ impl Worker {
                 } else {
                     self.decomposer.finish(&self.net)?
                 };
-                self.push_all(imp, &outs);
-                imp.queue_event_on_src_pads(&gst::event::Eos::new());
+                self.push_all(&outs);
+                self.outputs.queue_event(&gst::event::Eos::new());
                 Ok(gst::FlowSuccess::Ok)
             }
             Work::Caps(info) => {
                 // Frames of the old size go out under the old caps; then start afresh.
                 let outs = self.decomposer.finish(&self.net)?;
-                self.push_all(imp, &outs);
+                self.push_all(&outs);
                 self.decomposer.reset();
                 if let TestTime::Continuous { training, .. } = &self.test_time {
                     training.clear_frames();
                 }
-                imp.push_caps(&info);
+                self.outputs.queue_caps(&info);
                 Ok(gst::FlowSuccess::Ok)
             }
             Work::StreamStart(event) => {
-                imp.push_stream_start(&event);
+                self.outputs.queue_stream_start(&event);
                 Ok(gst::FlowSuccess::Ok)
             }
             Work::Event(event) => {
-                imp.queue_event_on_src_pads(&event);
+                self.outputs.queue_event(&event);
                 Ok(gst::FlowSuccess::Ok)
             }
             Work::Reset => {
@@ -363,10 +340,11 @@ impl Worker {
     }
 
     /// Queues every finished frame, each with the timestamps of its input frame.
-    fn push_all(&mut self, imp: &Omnimatte, outs: &[FrameLayers]) {
+    fn push_all(&mut self, outs: &[FrameLayers]) {
         for out in outs {
             let (pts, duration) = self.timestamps.pop_front().unwrap_or((None, None));
-            if !imp.push_frame(out, pts, duration) {
+            let mode = self.settings.background_mode;
+            if !self.outputs.queue_frame(out, mode, pts, duration) {
                 break; // flushing: the frames are dropped on purpose
             }
         }

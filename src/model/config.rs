@@ -1,5 +1,5 @@
 //! Network hyper-parameters. Defaults are the paper's (supplementary Sec. 1) and the
-//! reference implementation's values, as collected in METHOD.md.
+//! reference implementation's values (docs/method.md).
 
 /// Sizes of the Omnimatte coordination-game network.
 #[derive(Debug, Clone, PartialEq)]

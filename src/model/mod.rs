@@ -11,13 +11,14 @@
 //! [B, L, T, 4, H, W] RGBA in [-1, 1].
 //!
 //! Size: 7 367 044 parameters (two 1.71 M encoders, a 2.11 M transformer, a 1.84 M decoder,
-//! 4.9 k of embeddings), module for module the reference's layers; METHOD.md's "about 8.4 M"
+//! 4.9 k of embeddings), module for module the reference's layers; the design notes' "about 8.4 M" (docs/method.md)
 //! is not reproduced by the reference code either (pinned in tests/model.rs).
 
 pub mod config;
 mod decoder;
 mod encoder;
 mod layers;
+pub mod loading;
 mod positional;
 pub mod precision;
 mod transformer;

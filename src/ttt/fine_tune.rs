@@ -1,5 +1,5 @@
 //! A fixed number of test-time training steps on a video (the `before-output` mode and the
-//! CLI): lr 5e-4, lambda_m 0.1 decayed tenfold at 0.1 N and 0.2 N (METHOD.md).
+//! CLI): lr 5e-4, lambda_m 0.1 decayed tenfold at 0.1 N and 0.2 N (docs/method.md).
 
 use super::TrainingFrames;
 use crate::clip::ClipSpec;

@@ -1,7 +1,7 @@
 //! The frames test-time training fits: the network's inputs at the working size, a bounded
 //! number of the most recent ones, and their background (supplementary Sec. 4).
 
-use crate::background::masked_temporal_median;
+use crate::background::BackgroundModel;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
 use crate::train::Batch;
 use crate::working::{network_inputs, working_image, MASK_THRESHOLD};
@@ -15,11 +15,9 @@ pub struct TrainingFrames {
     images: VecDeque<Tensor>,
     /// [L, 1, h, w] in {0, 1}
     masks: VecDeque<Tensor>,
-    /// [1, 3, h, w] in [-1, 1], remade after a quarter of the frames changed.
-    background: Option<Tensor>,
-    /// A clean plate given by the user, [1, 3, h, w] in [-1, 1]: used instead of the median.
-    plate: Option<Tensor>,
-    pushes_since_background: usize,
+    /// The masked median of the frames held ([3, h, w] in [-1, 1]: the median commutes with
+    /// the map from [0, 1]), or the user's clean plate.
+    background: BackgroundModel,
 }
 
 impl TrainingFrames {
@@ -29,18 +27,15 @@ impl TrainingFrames {
             capacity: capacity.max(1),
             images: VecDeque::new(),
             masks: VecDeque::new(),
-            background: None,
-            plate: None,
-            pushes_since_background: 0,
+            background: BackgroundModel::new(capacity),
         }
     }
 
     /// Trains against `plate` [3, H, W] in [0, 1] (a clean background, any size: it is brought
     /// to the working size of the frames) instead of the frames' masked median.
     pub fn set_background_plate(&mut self, plate: &Tensor, height: i64, width: i64) {
-        self.plate = Some(tch::no_grad(|| {
-            working_image(&plate.to_kind(Kind::Float), height, width)
-        }));
+        let plate = tch::no_grad(|| working_image(&plate.to_kind(Kind::Float), height, width));
+        self.background.set_plate(plate.squeeze_dim(0));
     }
 
     /// A whole video: frames [N, 3, H, W] in [0, 1] and label maps [N, H, W] (0 = background,
@@ -82,9 +77,10 @@ impl TrainingFrames {
             self.images.pop_front();
             self.masks.pop_front();
         }
+        let covered = masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0); // [1, h, w]
+        self.background.push(&image.squeeze_dim(0), &covered);
         self.images.push_back(image);
         self.masks.push_back(masks);
-        self.pushes_since_background += 1;
     }
 
     pub fn len(&self) -> usize {
@@ -98,29 +94,12 @@ impl TrainingFrames {
     pub fn clear(&mut self) {
         self.images.clear();
         self.masks.clear();
-        self.background = None;
+        self.background.clear();
     }
 
-    /// The masked temporal median of the frames held, [1, 3, h, w] in [-1, 1] (the median
-    /// commutes with the map from [0, 1]), or the clean plate if one was given.
+    /// The background the frames are composited over: [1, 3, h, w] in [-1, 1].
     pub fn background(&mut self) -> Tensor {
-        if let Some(plate) = &self.plate {
-            return plate.shallow_clone();
-        }
-        let stale = self.pushes_since_background * 4 >= self.images.len().max(4);
-        if self.background.is_none() || stale {
-            let frames = Tensor::cat(&self.images.iter().collect::<Vec<_>>(), 0);
-            let covered = Tensor::stack(&self.masks.iter().collect::<Vec<_>>(), 0)
-                .sum_dim_intlist(1, false, Kind::Float)
-                .gt(0.0); // [N, 1, h, w]
-            let median = tch::no_grad(|| masked_temporal_median(&frames, &covered).image);
-            self.background = Some(median.unsqueeze(0));
-            self.pushes_since_background = 0;
-        }
-        self.background
-            .as_ref()
-            .expect("made above")
-            .shallow_clone()
+        self.background.estimate().unsqueeze(0)
     }
 
     /// `batch_size` clips at random places of the frames held, with the predict pattern

@@ -4,8 +4,9 @@
 //! numbers per size, frames per second over the same synthetic frames:
 //! - element: appsrc -> omnimatte -> fakesinks on src, every layer and background pad;
 //! - core: `Decomposer::push` on tensors (the element minus GStreamer and conversions);
-//! - network: per frame, the network calls the element makes (one image encoding, one mask
-//!   encoding per object, one transformer pass over the clip, one decode per object);
+//! - network: the element's own network path per frame (`Decomposer::push_network_only`: one
+//!   image encoding, one mask encoding per object, one transformer pass over the clip, one
+//!   decode per object), without background, upsampling and detail transfer;
 //! - naive: a whole 5-frame clip forward per output frame, what a simple element would do.
 //!
 //! The element's overhead is (element time - network time) / network time.
@@ -13,7 +14,7 @@
 use anyhow::Context;
 use gst::prelude::*;
 use gstomnimatte::clip::{predict_visibility, PREDICT_VISIBLE};
-use gstomnimatte::element::settings::parse_device;
+use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
 use gstomnimatte::stream::{Decomposer, StreamConfig};
 use std::time::Instant;
@@ -227,54 +228,12 @@ fn time_network(
     input: &[(Tensor, Tensor)],
     device: Device,
 ) -> anyhow::Result<f64> {
-    let (t, l) = (config.clip.length as i64, config.objects as i64);
-    let (h, w) = (config.working_height, config.working_width);
-    let visible = predict_pattern(config, device);
-    tch::no_grad(|| {
-        let hidden = net.encode_images(&Tensor::full([1, 3, h, w], -1.0, (Kind::Float, device)));
-        let mut image_tokens: Vec<Tensor> = Vec::new();
-        let mut mask_tokens: Vec<Tensor> = Vec::new();
-        timed(input.len(), device, |i| {
-            let frame = input[i].0.to_device(device).unsqueeze(0) * 2.0 - 1.0;
-            let masks = Tensor::stack(
-                &(1..=l)
-                    .map(|k| input[i].1.eq(k).to_kind(Kind::Float))
-                    .collect::<Vec<_>>(),
-                0,
-            )
-            .unsqueeze(1)
-            .to_device(device);
-            image_tokens.push(net.encode_images(&frame).features);
-            mask_tokens.push(net.encode_masks(&masks));
-            if image_tokens.len() > t as usize {
-                let _ = image_tokens.remove(0);
-                let _ = mask_tokens.remove(0);
-            }
-            let n = image_tokens.len();
-            let images: Vec<Tensor> = (0..t as usize)
-                .map(|k| {
-                    if k < PREDICT_VISIBLE {
-                        image_tokens[k.min(n - 1)].shallow_clone()
-                    } else {
-                        hidden.features.shallow_clone()
-                    }
-                })
-                .collect();
-            let masks: Vec<Tensor> = (0..t as usize)
-                .map(|k| mask_tokens[k.min(n - 1)].shallow_clone())
-                .collect();
-            let tokens = net
-                .transform(
-                    &Tensor::cat(&images, 0).unsqueeze(0),
-                    &Tensor::stack(&masks, 1).unsqueeze(0),
-                    &visible,
-                    false,
-                )
-                .select(0, 0)
-                .select(1, PREDICT_VISIBLE as i64);
-            let _ = net.decode(&tokens, &hidden.skip.expand([l, -1, -1, -1], false));
-            Ok(())
-        })
+    // The element's own network path (Decomposer::push_network_only): everything but the
+    // background, upsampling and detail transfer.
+    let mut dec = Decomposer::new(config.clone(), device)?;
+    timed(input.len(), device, |i| {
+        dec.push_network_only(net, &input[i].0, &input[i].1)?;
+        Ok(())
     })
 }
 

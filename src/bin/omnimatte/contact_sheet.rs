@@ -1,5 +1,5 @@
 //! A contact sheet of a decomposition: one row per chosen frame, columns input | masks | each
-//! layer over a checkerboard (so transparency shows) | the frame's background.
+//! layer over a checkerboard (so transparency shows) | the frame's background | each removal.
 
 use tch::{Kind, Tensor};
 
@@ -13,6 +13,8 @@ pub struct SheetRow {
     pub layers: Tensor,
     /// [3, H, W]
     pub background: Tensor,
+    /// [3, H, W] each: the frame with an object removed (`decompose --remove`).
+    pub removed: Vec<Tensor>,
 }
 
 /// Colours of labels 1, 2, ... (label 0 stays black).
@@ -48,7 +50,7 @@ fn colour_labels(labels: &Tensor) -> Tensor {
     image
 }
 
-/// The sheet [3, rows x H, (3 + L) x W].
+/// The sheet [3, rows x H, (3 + L + removals) x W].
 pub fn contact_sheet(rows: &[SheetRow]) -> Tensor {
     let lines: Vec<Tensor> = rows
         .iter()
@@ -63,6 +65,7 @@ pub fn contact_sheet(rows: &[SheetRow]) -> Tensor {
                 cells.push(&alpha * rgb + (alpha.neg() + 1.0) * &board);
             }
             cells.push(row.background.shallow_clone());
+            cells.extend(row.removed.iter().map(Tensor::shallow_clone));
             Tensor::cat(&cells, 2)
         })
         .collect();

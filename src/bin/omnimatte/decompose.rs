@@ -14,11 +14,16 @@
 use crate::contact_sheet::{contact_sheet, SheetRow};
 use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
-use gstomnimatte::background::masked_temporal_median;
+use gstomnimatte::alpha::{AlphaMode, Upsampling};
+use gstomnimatte::background::BackgroundModel;
+use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
-use gstomnimatte::element::settings::{Settings, WeightsSource};
+use gstomnimatte::defaults;
 use gstomnimatte::eval::label_maps;
+use gstomnimatte::eval::remove_object;
+use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
 use gstomnimatte::model::weights::{self, Storage};
+use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -47,9 +52,9 @@ pub struct DecomposeArgs {
     /// auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = defaults::WORKING_HEIGHT)]
     working_height: i64,
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = defaults::WORKING_WIDTH)]
     working_width: i64,
     /// Number of objects; default: the highest label in the masks.
     #[arg(long)]
@@ -78,9 +83,32 @@ pub struct DecomposeArgs {
     #[arg(long)]
     background_plate: Option<PathBuf>,
     /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |
-    /// masks | every layer over a checkerboard | background (0: none).
+    /// masks | every layer over a checkerboard | background | the removals (0: none).
     #[arg(long, default_value_t = 4)]
     contact_sheet: i64,
+    /// mask-guided (objects opaque inside their masks, the network's alpha adds the effects)
+    /// or network (the network's alpha alone, the paper's behaviour).
+    #[arg(long, default_value = "mask-guided")]
+    alpha_mode: AlphaMode,
+    /// guided (alpha follows the frame's edges) or bilinear: how layers reach the input size.
+    #[arg(long, default_value = "guided")]
+    upsampling: Upsampling,
+    /// What OUT/background/ holds per frame: clean (the background estimate, nothing of the
+    /// objects) or residual (with the layers it reproduces the frame exactly).
+    #[arg(long, value_enum, default_value = "clean")]
+    background_mode: BackgroundOutput,
+    /// Also write OUT/removed_K: the video with object K and its effects taken out (every
+    /// other layer over the clean background where object K's layer was, the residual one
+    /// elsewhere). Comma-separate for several.
+    #[arg(long, value_delimiter = ',')]
+    remove: Vec<usize>,
+}
+
+/// What the per-frame background output holds (the element's `background-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackgroundOutput {
+    Clean,
+    Residual,
 }
 
 /// A video in memory as 8-bit frames [T, 3, H, W] and label maps [T, H, W].
@@ -177,26 +205,39 @@ fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
     Ok(bar)
 }
 
+/// Test-time training before decomposing: `steps` (0: none) of `batch` clips, and where to
+/// keep the fine-tuned weights.
+pub struct TestTimeTraining<'a> {
+    pub steps: u64,
+    pub batch: usize,
+    pub save_weights: Option<&'a Path>,
+}
+
 /// Runs the decomposition and calls `write` with every frame's layers, in order.
 pub fn decompose_video(
     video: &LabelledVideo,
     plate: Option<&Tensor>,
-    settings: &Settings,
-    ttt_steps: u64,
-    ttt_batch: usize,
-    save_weights: Option<&Path>,
+    model: LoadedModel,
+    config: StreamConfig,
+    ttt: TestTimeTraining<'_>,
     mut write: impl FnMut(&FrameLayers) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let device = settings.device()?;
-    let (vs, net, source) = settings.load_model(device)?;
+    let LoadedModel {
+        vs, net, source, ..
+    } = model;
+    let device = vs.device();
     match &source {
         WeightsSource::File(p) => eprintln!("weights: {}", p.display()),
         WeightsSource::RandomInit => {
             eprintln!("WARNING: no pretrained weights found, the network is randomly initialised")
         }
     }
-    let config: StreamConfig = settings.stream_config()?;
     let (h, w) = (config.working_height, config.working_width);
+    let TestTimeTraining {
+        steps: ttt_steps,
+        batch: ttt_batch,
+        save_weights,
+    } = ttt;
     if ttt_steps > 0 {
         // Frame by frame: the whole video in float at full size may not fit in memory.
         let mut frames = TrainingFrames::new(video.len() as usize);
@@ -252,22 +293,14 @@ pub fn decompose_video(
     Ok(())
 }
 
-/// The background plate: the masked temporal median over at most 64 frames spread evenly.
+/// The clip's background: the masked temporal median over at most 64 frames spread evenly.
 pub fn background_plate(video: &LabelledVideo) -> Tensor {
     let n = video.len();
-    let picks: Vec<i64> = (0..n.min(64)).map(|i| i * n / n.min(64)).collect();
-    let frames = Tensor::stack(
-        &picks.iter().map(|&t| video.frame(t)).collect::<Vec<_>>(),
-        0,
-    );
-    let covered = Tensor::stack(
-        &picks
-            .iter()
-            .map(|&t| video.labels.get(t).gt(0).unsqueeze(0))
-            .collect::<Vec<_>>(),
-        0,
-    );
-    masked_temporal_median(&frames, &covered).image
+    let mut model = BackgroundModel::new(64);
+    for t in (0..n.min(64)).map(|i| i * n / n.min(64)) {
+        model.push(&video.frame(t), &video.labels.get(t).gt(0).unsqueeze(0));
+    }
+    model.estimate()
 }
 
 pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
@@ -279,14 +312,21 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         highest <= objects,
         "the masks hold label {highest} but --objects is {objects}"
     );
-    let settings = Settings {
-        weights: args.weights.clone(),
-        device: args.device.clone(),
-        objects: objects as u32,
-        working_height: args.working_height as u32,
-        working_width: args.working_width as u32,
-        ..Settings::default()
+    let config = StreamConfig {
+        working_height: args.working_height,
+        working_width: args.working_width,
+        objects,
+        alpha_mode: args.alpha_mode,
+        upsampling: args.upsampling,
+        ..StreamConfig::default()
     };
+    for &k in &args.remove {
+        anyhow::ensure!(
+            (1..=objects).contains(&k),
+            "--remove {k}: objects are numbered 1..={objects}"
+        );
+    }
+    let device = parse_device(&args.device)?;
     anyhow::ensure!(
         args.format != Format::Vp9,
         "--format vp9 has no alpha: layers need png or prores (vp9 is for --recon-format)"
@@ -300,6 +340,12 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let recon_format = args.recon_format.unwrap_or(args.format);
     let mut recon = VideoWriter::create(out, "recon", recon_format, size, fps)?;
+    let mut backgrounds = VideoWriter::create(out, "background", recon_format, size, fps)?;
+    let mut removals = args
+        .remove
+        .iter()
+        .map(|&k| VideoWriter::create(out, &format!("removed_{k:02}"), recon_format, size, fps))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let n = video.len();
     let sheet_frames: Vec<i64> = (0..args.contact_sheet.min(n))
         .map(|i| (2 * i + 1) * n / (2 * args.contact_sheet.min(n)))
@@ -319,33 +365,70 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let model = load_model(
+        &args.weights,
+        device,
+        ClipSpec::default().length,
+        PrecisionChoice::Fp32,
+    )?;
     decompose_video(
         &video,
         plate.as_ref(),
-        &settings,
-        args.ttt_steps,
-        args.ttt_batch,
-        args.save_weights.as_deref(),
+        model,
+        config,
+        TestTimeTraining {
+            steps: args.ttt_steps,
+            batch: args.ttt_batch,
+            save_weights: args.save_weights.as_deref(),
+        },
         |frame| {
             for (k, writer) in layers.iter_mut().enumerate() {
                 let layer = frame.layers.get(k as i64).to_device(Device::Cpu);
                 writer.write(frame.index, &layer)?;
+            }
+            let background = match args.background_mode {
+                BackgroundOutput::Clean => &frame.background_estimate,
+                BackgroundOutput::Residual => &frame.background,
+            }
+            .to_device(Device::Cpu);
+            let removed: Vec<Tensor> = args
+                .remove
+                .iter()
+                .map(|&k| {
+                    remove_object(
+                        &frame.layers.unsqueeze(1),
+                        &frame.background.unsqueeze(0),
+                        &frame.background_estimate.unsqueeze(0),
+                        k as i64 - 1,
+                    )
+                    .squeeze_dim(0)
+                    .to_device(Device::Cpu)
+                })
+                .collect();
+            for (writer, image) in removals.iter_mut().zip(&removed) {
+                writer.write(frame.index, image)?;
             }
             if sheet_frames.contains(&(frame.index as i64)) {
                 sheet_rows.push(SheetRow {
                     input: video.frame(frame.index as i64),
                     labels: video.labels.get(frame.index as i64),
                     layers: frame.layers.to_device(Device::Cpu),
-                    background: frame.background.to_device(Device::Cpu),
+                    background: background.shallow_clone(),
+                    removed,
                 });
             }
+            backgrounds.write(frame.index, &background)?;
             recon.write(frame.index, &frame.reconstruction.to_device(Device::Cpu))
         },
     )?;
     if !sheet_rows.is_empty() {
         write_png(&out.join("contact_sheet.png"), &contact_sheet(&sheet_rows))?;
     }
-    for writer in layers.into_iter().chain([recon]) {
+    for writer in layers
+        .into_iter()
+        .chain([recon, backgrounds])
+        .chain(removals)
+    {
         writer.finish()?;
     }
     write_png(&out.join("background.png"), &background_plate(&video))?;

@@ -3,16 +3,24 @@
 //! mask-only baseline (each layer = the input mask, no effects). Prints a table, writes JSON.
 
 use anyhow::Context;
+use gstomnimatte::alpha::{AlphaMode, Upsampling};
+use gstomnimatte::clip::ClipSpec;
+use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs};
-use gstomnimatte::element::settings::{Settings, WeightsSource};
+use gstomnimatte::defaults;
 use gstomnimatte::eval::{
-    background_psnr, decompose, effect_iou, label_maps, mask_only_layers, reconstruction_psnr,
+    alpha_in_mask, background_ghost, background_psnr, decompose, effect_iou, label_maps,
+    mask_only_layers, reconstruction_psnr, removal_psnr, remove_object, Decomposition,
 };
+use gstomnimatte::metrics::effect_region;
+use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
+use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::stream::StreamConfig;
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
+use tch::{Kind, Tensor};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -22,9 +30,9 @@ pub struct EvalArgs {
     /// Weights (safetensors); default: the bundled weights.
     #[arg(long, default_value = "")]
     weights: String,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = defaults::WORKING_HEIGHT)]
     working_height: i64,
-    #[arg(long, default_value_t = 224)]
+    #[arg(long, default_value_t = defaults::WORKING_WIDTH)]
     working_width: i64,
     /// Write the scores here as JSON.
     #[arg(long)]
@@ -40,13 +48,22 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 1)]
     ttt_batch: usize,
     /// Test-time training learning rate (the paper's 5e-4 is for batch 32).
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = defaults::TTT_LEARNING_RATE)]
     ttt_lr: f64,
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the
     /// decomposition, instead of the masked temporal median: separates what the network does
     /// from what a shadow-stained median background costs.
     #[arg(long)]
     clean_plate: bool,
+    /// mask-guided (objects opaque inside their masks) or network (the network's alpha alone).
+    #[arg(long, default_value = "mask-guided")]
+    alpha_mode: AlphaMode,
+    /// guided or bilinear: how layers reach the input size (equal at the working size).
+    #[arg(long, default_value = "guided")]
+    upsampling: Upsampling,
+    /// Compute precision: fp32, bf16 or auto (bf16 where the CPU or GPU has it).
+    #[arg(long, default_value = "fp32")]
+    precision: PrecisionChoice,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -54,20 +71,26 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
-    let settings = Settings {
-        weights: args.weights.clone(),
-        device: args.device.clone(),
-        ..Settings::default()
-    };
-    let device = settings.device()?;
-    let (vs, net, source) = settings.load_model(device)?;
+    let device = parse_device(&args.device)?;
+    let LoadedModel {
+        vs,
+        net,
+        source,
+        precision,
+    } = load_model(
+        &args.weights,
+        device,
+        ClipSpec::default().length,
+        args.precision,
+    )?;
+    println!("precision: {}", precision.name());
     let pretrained = WeightsSnapshot::take(&vs, 0);
     match &source {
         WeightsSource::File(p) => println!("weights: {}", p.display()),
         WeightsSource::RandomInit => println!("weights: NONE FOUND, random initialisation"),
     }
     println!(
-        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>6} {:>8} {:>7} {:>8} {:>7}",
+        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7}",
         "video",
         "obj",
         "ttt",
@@ -77,6 +100,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "recall",
         "beyond",
         "alpha",
+        "ghost",
+        "rm dB",
+        "mask rm",
         "net dB",
         "bg dB",
         "train s",
@@ -110,8 +136,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             working_height: args.working_height,
             working_width: args.working_width,
             objects,
+            alpha_mode: args.alpha_mode,
+            upsampling: args.upsampling,
             ..StreamConfig::default()
         };
+        let truth_regions = effect_region(gt, background); // [L, T, 1, H, W]
         let baseline = effect_iou(&mask_only_layers(&video), gt, background, &video.masks);
         let bg = background_psnr(&video, background);
         let name = dir
@@ -150,13 +179,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let result = tch::no_grad(|| decompose(&net, &video, &config, plate, device))?;
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background, &video.masks);
+            let edits = Edits::measure(
+                &result,
+                &video.frames,
+                &video.masks,
+                gt,
+                background,
+                &truth_regions,
+            );
             // The layers as output reproduce the input (detail transfer); what the network
             // itself explains is its composite before the transfer.
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
             println!(
-                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
+                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
                 model.effect_iou, baseline.effect_iou, model.precision, model.recall, model.beyond_mask_recall,
-                model.alpha_in_mask
+                edits.network_alpha_in_mask, edits.ghost_clean, edits.removal_psnr, edits.mask_only_removal_psnr
             );
             rows.push(serde_json::json!({
                 "video": name, "objects": objects, "ttt_steps": steps,
@@ -164,7 +201,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
                 "effect_precision": model.precision, "effect_recall": model.recall,
                 "beyond_mask_recall": model.beyond_mask_recall, "mask_only_beyond_mask_recall": baseline.beyond_mask_recall,
-                "alpha_in_mask": model.alpha_in_mask,
+                "network_alpha_in_mask": edits.network_alpha_in_mask,
+                "output_alpha_in_mask": edits.output_alpha_in_mask,
+                "ghost_clean": edits.ghost_clean, "ghost_residual": edits.ghost_residual,
+                "removal_psnr": edits.removal_psnr, "mask_only_removal_psnr": edits.mask_only_removal_psnr,
                 "mask_only_effect_precision": baseline.precision, "mask_only_effect_recall": baseline.recall,
                 "mask_only_effect_iou": baseline.effect_iou, "reconstruction_psnr": recon,
                 "background_psnr": bg, "train_seconds": train_seconds, "seconds": seconds,
@@ -186,12 +226,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let m = serde_json::json!({
             "effect_iou": mean("effect_iou"), "mask_only_effect_iou": mean("mask_only_effect_iou"),
             "effect_precision": mean("effect_precision"), "effect_recall": mean("effect_recall"),
-            "beyond_mask_recall": mean("beyond_mask_recall"), "alpha_in_mask": mean("alpha_in_mask"),
+            "beyond_mask_recall": mean("beyond_mask_recall"),
+            "network_alpha_in_mask": mean("network_alpha_in_mask"), "output_alpha_in_mask": mean("output_alpha_in_mask"),
+            "ghost_clean": mean("ghost_clean"), "ghost_residual": mean("ghost_residual"),
+            "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
             "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
             "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
         });
         println!(
-            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
+            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
             "mean",
             "",
             mean("effect_iou"),
@@ -199,7 +242,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             mean("effect_precision"),
             mean("effect_recall"),
             mean("beyond_mask_recall"),
-            mean("alpha_in_mask"),
+            mean("network_alpha_in_mask"),
+            mean("ghost_clean"),
+            mean("removal_psnr"),
+            mean("mask_only_removal_psnr"),
             mean("reconstruction_psnr"),
             mean("background_psnr"),
             mean("train_seconds"),
@@ -215,7 +261,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let first = args.ttt_steps[0].to_string();
         let report = serde_json::json!({
             "weights": weights, "working_size": [args.working_height, args.working_width],
-            "device": format!("{device:?}"), "clean_plate": args.clean_plate, "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
+            "device": format!("{device:?}"), "precision": precision.name(),
+            "alpha_mode": format!("{:?}", args.alpha_mode), "upsampling": format!("{:?}", args.upsampling), "clean_plate": args.clean_plate, "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -223,4 +270,91 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         println!("scores: {}", path.display());
     }
     Ok(())
+}
+
+/// What an editor gets from a decomposition: how opaque objects are, ghosts in the background
+/// outputs, and object removal scored against the truth.
+struct Edits {
+    /// Mean alpha inside each object's mask: the network's own, and the output layers'.
+    network_alpha_in_mask: f64,
+    output_alpha_in_mask: f64,
+    /// Mean absolute difference (0-255) to the true background inside the objects' regions.
+    ghost_clean: f64,
+    ghost_residual: f64,
+    /// Mean over objects of the PSNR, inside the removed object's true region, of the video
+    /// with that object removed against the true video without it; and the same for the
+    /// mask-only layers.
+    removal_psnr: f64,
+    mask_only_removal_psnr: f64,
+}
+
+impl Edits {
+    fn measure(
+        result: &Decomposition,
+        frames: &Tensor,
+        masks: &Tensor,
+        gt: &Tensor,
+        background: &Tensor,
+        truth_regions: &Tensor,
+    ) -> Self {
+        let l = gt.size()[0];
+        let t = frames.size()[0];
+        // The mask-only decomposition over the same clean backgrounds, with detail transfer.
+        let mask_only = Tensor::cat(
+            &[
+                frames.unsqueeze(0).expand([l, -1, -1, -1, -1], false),
+                masks.to_kind(Kind::Float),
+            ],
+            2,
+        );
+        let (mask_layers, mask_backgrounds) = detail_transfer(
+            &mask_only.transpose(0, 1),
+            &result.clean_backgrounds,
+            frames,
+        );
+        let true_bg = background.unsqueeze(0).expand([t, -1, -1, -1], false);
+        let (mut removal, mut mask_removal) = (Vec::new(), Vec::new());
+        for k in 0..l {
+            let others: Vec<i64> = (0..l).filter(|&j| j != k).collect();
+            let truth = match others.is_empty() {
+                true => true_bg.shallow_clone(),
+                false => composite(
+                    &gt.index_select(0, &Tensor::from_slice(&others))
+                        .transpose(0, 1),
+                    &true_bg,
+                ),
+            };
+            let region = truth_regions.get(k);
+            let model = remove_object(
+                &result.layers,
+                &result.residual_backgrounds,
+                &result.clean_backgrounds,
+                k,
+            );
+            removal.extend(removal_psnr(&model, &truth, &region));
+            let masks_only = remove_object(
+                &mask_layers.transpose(0, 1),
+                &mask_backgrounds,
+                &result.clean_backgrounds,
+                k,
+            );
+            mask_removal.extend(removal_psnr(&masks_only, &truth, &region));
+        }
+        Self {
+            network_alpha_in_mask: alpha_in_mask(&result.network_layers, masks),
+            output_alpha_in_mask: alpha_in_mask(&result.layers, masks),
+            ghost_clean: background_ghost(&result.clean_backgrounds, background, truth_regions),
+            ghost_residual: background_ghost(
+                &result.residual_backgrounds,
+                background,
+                truth_regions,
+            ),
+            removal_psnr: mean(&removal),
+            mask_only_removal_psnr: mean(&mask_removal),
+        }
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
 }

@@ -1,14 +1,15 @@
 //! `omnimatte train`: pretraining on synthetic scenes generated on the fly.
 //!
-//! Checkpoints are the weights (safetensors, `--out`), `<out>.optim.safetensors` with AdamW's
-//! moment estimates and `<out>.json` with the step count and seed, so `--resume` continues the
-//! schedule and the optimiser exactly where they stopped. Every step's losses go to `--log`
-//! (JSON lines).
+//! Checkpoints are all or nothing (`gstomnimatte::checkpoint`): the weights, AdamW's moment
+//! estimates and the state of one step in `<out>.ckpt`, so `--resume` continues the schedule
+//! and the optimiser exactly where they stopped; `--out` itself holds the latest weights.
+//! Every step's losses go to `--log` (JSON lines), once per step also across resumes.
 
 use anyhow::Context;
 use gstomnimatte::augment::RandomCrop;
+use gstomnimatte::checkpoint;
 use gstomnimatte::clip::{ClipSpec, HiddenPattern};
-use gstomnimatte::element::settings::parse_device;
+use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet, PrecisionChoice};
 use gstomnimatte::supervision::SupervisionSchedule;
@@ -125,23 +126,21 @@ fn state_path(out: &Path) -> PathBuf {
     out.with_extension("json")
 }
 
-fn optimizer_path(out: &Path) -> PathBuf {
+/// Where checkpoints before the all-or-nothing folders kept AdamW's state.
+fn legacy_optimizer_path(out: &Path) -> PathBuf {
     out.with_extension("optim.safetensors")
 }
 
+/// An all-or-nothing checkpoint of `step` (`gstomnimatte::checkpoint`).
 fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> anyhow::Result<()> {
-    // Write then rename, so an interrupted save never leaves a truncated checkpoint.
-    let tmp = args.out.with_extension("tmp.safetensors");
-    weights::save(vs, &tmp, Storage::F32)?;
-    std::fs::rename(&tmp, &args.out)?;
-    let tmp = args.out.with_extension("optim.tmp.safetensors");
-    trainer.save_optimizer(&tmp)?;
-    std::fs::rename(&tmp, optimizer_path(&args.out))?;
+    let files = checkpoint::begin(&args.out, step)?;
+    weights::save(vs, &files.weights, Storage::F32)?;
+    trainer.save_optimizer(&files.optimizer)?;
     let state = serde_json::json!({
-        "step": step, "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
+        "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
         "supervision": args.supervision, "world_share": args.world_share,
     });
-    std::fs::write(state_path(&args.out), serde_json::to_string_pretty(&state)?)?;
+    checkpoint::publish(&args.out, files, state)?;
     if args.half {
         weights::save(
             vs,
@@ -149,6 +148,29 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
             Storage::F16,
         )?;
     }
+    Ok(())
+}
+
+/// Drops the log lines of steps at or after `start`: a resumed run writes them again.
+fn truncate_log(path: &Path, start: u64) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|step| step < start)
+        })
+        .collect();
+    let tmp = path.with_extension("jsonl.tmp");
+    std::fs::write(
+        &tmp,
+        kept.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )?;
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 
@@ -178,15 +200,36 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let net = OmnimatteNet::new(&vs.root(), config)?;
     let mut start = 0;
+    let mut optimizer_state = None;
     if args.resume {
-        weights::load(&mut vs, &args.out)?;
-        let state: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(state_path(&args.out))
-                .context("reading the checkpoint state")?,
-        )?;
-        start = state["step"]
-            .as_u64()
-            .context("checkpoint state has no step")?;
+        match checkpoint::load(&args.out)? {
+            Some(published) => {
+                weights::load(&mut vs, &published.weights)?;
+                start = published.step;
+                optimizer_state = Some(published.optimizer);
+            }
+            None => {
+                // Weights with a .json beside them (the bundled weights, or a checkpoint of
+                // before the all-or-nothing folders).
+                weights::load(&mut vs, &args.out)?;
+                let state: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(state_path(&args.out))
+                        .context("reading the checkpoint state")?,
+                )?;
+                start = state["step"]
+                    .as_u64()
+                    .context("checkpoint state has no step")?;
+                let legacy = legacy_optimizer_path(&args.out);
+                if legacy.exists() {
+                    eprintln!(
+                        "warning: resuming from {} without a checkpoint folder: its optimiser state {} may be of another step",
+                        args.out.display(),
+                        legacy.display()
+                    );
+                    optimizer_state = Some(legacy);
+                }
+            }
+        }
     }
     let mut trainer = Trainer::new(
         &vs,
@@ -198,14 +241,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     )?;
     trainer.set_step_count(start);
     if args.resume {
-        let state = optimizer_path(&args.out);
-        if state.exists() {
-            trainer.load_optimizer(&state)?;
-        } else {
-            eprintln!(
-                "warning: no optimiser state at {}: AdamW's moment estimates start afresh",
-                state.display()
-            );
+        match &optimizer_state {
+            Some(state) => trainer.load_optimizer(state)?,
+            None => eprintln!(
+                "warning: no optimiser state for {}: AdamW's moment estimates start afresh",
+                args.out.display()
+            ),
         }
     }
     let spec = TrainingBatchSpec {
@@ -229,6 +270,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .log
         .clone()
         .unwrap_or_else(|| args.out.with_extension("log.jsonl"));
+    if args.resume {
+        truncate_log(&log_path, start)?;
+    }
     let mut log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

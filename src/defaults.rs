@@ -1,0 +1,25 @@
+//! Every default a user sees, in one place: the element's properties, the streaming core's
+//! `StreamConfig` and the CLI's flags all read them from here.
+
+/// The network's working resolution (multiples of 16): the bundled weights' positional tables
+/// are resized to it; outputs come back at the input size by detail transfer.
+pub const WORKING_HEIGHT: i64 = 128;
+pub const WORKING_WIDTH: i64 = 224;
+pub const OBJECTS: usize = 2;
+/// Recent frames in the masked-median background reservoir.
+pub const BACKGROUND_FRAMES: usize = 16;
+/// `auto`: CUDA when there is one, else the CPU.
+pub const DEVICE: &str = "auto";
+pub const PROCESSING_LATENCY_MS: u32 = 500;
+/// Long enough for a mask branch that loads a segmentation model before its first mask.
+pub const MASK_TIMEOUT_MS: u32 = 30_000;
+
+/// Test-time training: the paper's learning rate (supplementary Sec. 3).
+pub const TTT_LEARNING_RATE: f64 = 5e-4;
+/// The reference fine-tunes synthetic videos for 200 steps, real ones for 1000. Measured here
+/// (docs/measurements.md): after 100 or 200 steps the layers scored below zero-shot, after 500
+/// above.
+pub const TTT_STEPS: u64 = 500;
+pub const TTT_FRAMES: usize = 60;
+pub const TTT_SWAP_STEPS: u64 = 20;
+pub const TTT_BATCH: usize = 1;

@@ -1,0 +1,104 @@
+//! `omnimatte train` checkpoints: all or nothing, a mixed set refused on resume, one log line
+//! per step across resumes, and bad numbers refused at argument parsing.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{fails_with, succeeds};
+use std::path::Path;
+
+fn train(out: &Path, steps: u64, resume: bool) {
+    let (out, steps) = (out.to_str().unwrap(), steps.to_string());
+    let mut args = vec![
+        "train",
+        "--out",
+        out,
+        "--steps",
+        &steps,
+        "--batch",
+        "1",
+        "--size",
+        "64",
+        "--device",
+        "cpu",
+        "--checkpoint-every",
+        "2",
+        "--no-crop",
+        "--world-share",
+        "0",
+    ];
+    if resume {
+        args.push("--resume");
+    }
+    succeeds(&args);
+}
+
+fn logged_steps(out: &Path) -> Vec<u64> {
+    std::fs::read_to_string(out.with_extension("log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_resumed_run_continues_from_one_consistent_checkpoint_and_logs_each_step_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.safetensors");
+    train(&out, 4, false);
+    let link = out.with_extension("ckpt");
+    let folder = std::fs::canonicalize(&link).unwrap();
+    assert!(folder.ends_with("w.ckpt.4"), "{}", folder.display());
+    for f in ["weights.safetensors", "optim.safetensors", "state.json"] {
+        assert!(folder.join(f).exists(), "{f}");
+    }
+    // Only the newest checkpoint folder is kept.
+    assert!(!dir.path().join("w.ckpt.2").exists());
+    // A killed run that logged steps beyond its last checkpoint: the resume writes them again.
+    let log = out.with_extension("log.jsonl");
+    let extra = std::fs::read_to_string(&log).unwrap()
+        + "{\"step\":4,\"total\":1.0}\n{\"step\":5,\"total\":1.0}\n";
+    std::fs::write(&log, extra).unwrap();
+    train(&out, 6, true);
+    assert_eq!(logged_steps(&out), vec![0, 1, 2, 3, 4, 5]);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
+            .unwrap();
+    assert_eq!(state["step"].as_u64(), Some(6));
+
+    // A checkpoint whose weights are not the ones its state was written with is refused.
+    let folder = std::fs::canonicalize(&link).unwrap();
+    let optim = std::fs::read(folder.join("optim.safetensors")).unwrap();
+    std::fs::write(folder.join("weights.safetensors"), &optim).unwrap();
+    let args = [
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--batch",
+        "1",
+        "--size",
+        "64",
+        "--device",
+        "cpu",
+        "--resume",
+    ];
+    fails_with(&args, "refusing to resume from a mixed set");
+}
+
+#[test]
+fn zero_batches_and_zero_checkpoint_intervals_are_refused_at_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.safetensors");
+    let out = out.to_str().unwrap();
+    fails_with(&["train", "--out", out, "--batch", "0"], "--batch");
+    fails_with(
+        &["train", "--out", out, "--checkpoint-every", "0"],
+        "--checkpoint-every",
+    );
+}

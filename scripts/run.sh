@@ -3,7 +3,8 @@
 # pipeline with the default (bundled) weights (a moving ball from videotestsrc with a label mask
 # for the region it crosses, PNG sequences under out/demo/), then decomposes the real clip
 # (scripts/real_clip.sh, masks in examples/cup/mask/) with the bundled weights and a short
-# test-time training: layers, background, reconstruction and a contact sheet under out/cup/.
+# test-time training: layers, clean background, the clip with the object removed, the
+# reconstruction and a contact sheet under out/cup/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh "$@"
@@ -27,6 +28,6 @@ echo "run.sh: $(ls "$out"/layer1_*.png | wc -l) frames of layers, background and
 
 scripts/real_clip.sh
 target/release/omnimatte decompose --input data/real/cup --masks examples/cup/mask \
-  --out out/cup --working-height 144 --working-width 192 --ttt-steps 40 \
+  --out out/cup --working-height 144 --working-width 192 --ttt-steps 40 --remove 1 \
   --save-weights out/cup/fine-tuned.safetensors
-echo "run.sh: the real clip's layers, background.png, recon/ and contact_sheet.png are in out/cup/"
+echo "run.sh: the real clip's layers, background/, removed_01/ (the clip without the hand and bottle), recon/ and contact_sheet.png are in out/cup/"

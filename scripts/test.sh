@@ -16,6 +16,7 @@ for arg in "$@"; do
 done
 
 cargo fmt --check
+python3 scripts/import_cycles.py
 cargo clippy --release --all-targets "${features[@]}" -- -D warnings
 cargo test --release "${features[@]}"
 

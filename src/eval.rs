@@ -125,6 +125,15 @@ pub fn alpha_in_mask(layers: &Tensor, masks: &Tensor) -> f64 {
     sum / l as f64
 }
 
+/// Mean absolute error (0-1) of the layers' alpha [L, T, 4, H, W] against the true layers':
+/// most of it sits at edges, so it measures how well edges land where the truth has them.
+pub fn alpha_error(layers: &Tensor, truth: &Tensor) -> f64 {
+    (layers.narrow(2, 3, 1) - truth.narrow(2, 3, 1))
+        .abs()
+        .mean(Kind::Float)
+        .double_value(&[])
+}
+
 /// Ghosts in a background output [T, 3, H, W]: the mean absolute difference (0-255 scale) to
 /// the true background [3, H, W] inside the union of the objects' true regions
 /// (`regions` [L, T, 1, H, W]), where objects and their effects were.

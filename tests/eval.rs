@@ -61,8 +61,11 @@ fn train_writes_weights_that_eval_and_the_element_load() {
     let log = std::fs::read_to_string(weights.with_extension("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3);
 
-    // Resuming continues the step count and the optimiser, whose state is saved beside.
-    assert!(weights.with_extension("optim.safetensors").exists());
+    // Resuming continues the step count and the optimiser, whose state is in the checkpoint.
+    assert!(weights
+        .with_extension("ckpt")
+        .join("optim.safetensors")
+        .exists());
     let out = omnimatte(&[&train[..], &["--steps", "4", "--resume"]].concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -176,3 +176,49 @@ fn a_flush_on_the_sink_reaches_every_src_pad_and_streaming_resumes() {
     }
     rig.element.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn a_layer_pad_requested_mid_stream_gets_stream_start_caps_and_segment_first() {
+    let mut rig = rig();
+    rig.push_frames(0, FRAMES);
+    rig.wait_for("buffer", 2);
+    let mut late = Harness::with_element(&rig.element, None, Some("layer_2"));
+    rig.push_frames(FRAMES, FRAMES);
+    assert!(rig.video.push_event(gst::event::Eos::new()));
+    assert!(rig.mask.push_event(gst::event::Eos::new()));
+    rig.wait_for("eos", 1);
+    let mut kinds = Vec::new();
+    while let Some(event) = late.try_pull_event() {
+        kinds.push(event.type_());
+    }
+    assert!(
+        kinds.len() >= 3
+            && kinds[0] == gst::EventType::StreamStart
+            && kinds[1] == gst::EventType::Caps
+            && kinds[2] == gst::EventType::Segment,
+        "events on the late pad: {kinds:?}"
+    );
+    assert!(late.buffers_received() > 0, "the late pad streams");
+    rig.element.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn refusing_a_layer_pad_beyond_the_objects_is_not_a_stream_error() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte")
+        .property("objects", 2u32)
+        .build()
+        .unwrap();
+    let bus = gst::Bus::new();
+    element.set_bus(Some(&bus));
+    assert!(element.request_pad_simple("layer_5").is_none());
+    assert!(element.request_pad_simple("layer_0").is_none());
+    assert!(element.request_pad_simple("layer_2").is_some());
+    assert!(
+        element.request_pad_simple("layer_2").is_none(),
+        "each layer pad exists once"
+    );
+    while let Some(msg) = bus.pop() {
+        assert_ne!(msg.type_(), gst::MessageType::Error, "{msg:?}");
+    }
+}

@@ -9,8 +9,8 @@ use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
-    alpha_in_mask, background_ghost, background_psnr, decompose, effect_iou, label_maps,
-    mask_only_layers, reconstruction_psnr, removal_psnr, remove_object, Decomposition,
+    alpha_error, alpha_in_mask, background_ghost, background_psnr, decompose, effect_iou,
+    label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object, Decomposition,
 };
 use gstomnimatte::metrics::effect_region;
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
@@ -202,7 +202,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "effect_precision": model.precision, "effect_recall": model.recall,
                 "beyond_mask_recall": model.beyond_mask_recall, "mask_only_beyond_mask_recall": baseline.beyond_mask_recall,
                 "network_alpha_in_mask": edits.network_alpha_in_mask,
-                "output_alpha_in_mask": edits.output_alpha_in_mask,
+                "output_alpha_in_mask": edits.output_alpha_in_mask, "alpha_error": edits.alpha_error,
                 "ghost_clean": edits.ghost_clean, "ghost_residual": edits.ghost_residual,
                 "removal_psnr": edits.removal_psnr, "mask_only_removal_psnr": edits.mask_only_removal_psnr,
                 "mask_only_effect_precision": baseline.precision, "mask_only_effect_recall": baseline.recall,
@@ -228,6 +228,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "effect_precision": mean("effect_precision"), "effect_recall": mean("effect_recall"),
             "beyond_mask_recall": mean("beyond_mask_recall"),
             "network_alpha_in_mask": mean("network_alpha_in_mask"), "output_alpha_in_mask": mean("output_alpha_in_mask"),
+            "alpha_error": mean("alpha_error"),
             "ghost_clean": mean("ghost_clean"), "ghost_residual": mean("ghost_residual"),
             "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
             "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
@@ -278,6 +279,8 @@ struct Edits {
     /// Mean alpha inside each object's mask: the network's own, and the output layers'.
     network_alpha_in_mask: f64,
     output_alpha_in_mask: f64,
+    /// Mean absolute alpha error of the output layers against the true layers.
+    alpha_error: f64,
     /// Mean absolute difference (0-255) to the true background inside the objects' regions.
     ghost_clean: f64,
     ghost_residual: f64,
@@ -343,6 +346,7 @@ impl Edits {
         Self {
             network_alpha_in_mask: alpha_in_mask(&result.network_layers, masks),
             output_alpha_in_mask: alpha_in_mask(&result.layers, masks),
+            alpha_error: alpha_error(&result.layers, gt),
             ghost_clean: background_ghost(&result.clean_backgrounds, background, truth_regions),
             ghost_residual: background_ghost(
                 &result.residual_backgrounds,

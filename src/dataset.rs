@@ -57,7 +57,8 @@ pub fn write_scene(dir: &Path, scene: &Scene) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sorted PNG files of a folder.
+/// Sorted PNG files of a folder. A numbered sequence (every name a number) must have no gap:
+/// a missing frame would shift every later one onto the wrong time.
 fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -65,6 +66,22 @@ fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
         .collect();
     files.sort();
+    let numbers: Option<Vec<u64>> = files
+        .iter()
+        .map(|f| f.file_stem()?.to_str()?.parse::<u64>().ok())
+        .collect();
+    if let Some(numbers) = numbers {
+        for (pair, names) in numbers.windows(2).zip(files.windows(2)) {
+            anyhow::ensure!(
+                pair[1] == pair[0] + 1,
+                "{}: the numbered sequence has a gap between {} and {} (frame {} is missing); every frame must be there",
+                dir.display(),
+                names[0].file_name().unwrap_or_default().to_string_lossy(),
+                names[1].file_name().unwrap_or_default().to_string_lossy(),
+                pair[0] + 1
+            );
+        }
+    }
     Ok(files)
 }
 
@@ -101,6 +118,21 @@ fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(first) = images.first() {
+        let size = first.size();
+        for (image, file) in images.iter().zip(files) {
+            anyhow::ensure!(
+                image.size()[1..] == size[1..],
+                "{} is {}x{} but {} is {}x{}: every image of a sequence must have the same size",
+                file.display(),
+                image.size()[2],
+                image.size()[1],
+                files[0].display(),
+                size[2],
+                size[1]
+            );
+        }
+    }
     Ok(Tensor::stack(&images, 0))
 }
 
@@ -146,7 +178,17 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
         Some(Tensor::stack(
             &layer_dirs
                 .iter()
-                .map(|d| read_stack(&pngs(d)?, 4))
+                .map(|d| {
+                    let files = pngs(d)?;
+                    anyhow::ensure!(
+                        files.len() == frame_files.len(),
+                        "{}: {} ground-truth layers for {} frames",
+                        d.display(),
+                        files.len(),
+                        frame_files.len()
+                    );
+                    read_stack(&files, 4)
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?,
             0,
         ))
@@ -193,6 +235,14 @@ pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
         );
         let covered = read_stack(&files, 1)?.squeeze_dim(1).ge(0.5);
         let l = labels.get_or_insert_with(|| covered.zeros_like().to_kind(Kind::Uint8));
+        anyhow::ensure!(
+            l.size() == covered.size(),
+            "{}: masks of {:?} (frames, height, width), but {} has {:?}",
+            d.display(),
+            covered.size(),
+            object_dirs[0].display(),
+            l.size()
+        );
         let _ = l.masked_fill_(&covered, k as i64 + 1);
     }
     Ok(labels.expect("at least one object folder"))

@@ -366,6 +366,10 @@ impl Decomposer {
         let f = self.next_output;
         let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
             let rgba = self.network_layers(net, f, video_len);
+            anyhow::ensure!(
+                rgba.isfinite().all().int64_value(&[]) != 0,
+                "the network produced NaN or infinite values for frame {f}: its weights or the input are broken"
+            );
             let entry = &self.window[self.slot(f)];
             let network = upsample_layers(&rgba, &entry.full, self.config.upsampling);
             let rgba = match self.config.alpha_mode {

@@ -64,6 +64,16 @@ pub fn load(vs: &mut nn::VarStore, path: &Path) -> anyhow::Result<()> {
                 stored.kind()
             );
         }
+        // NaN or Inf weights would give black layers and perfect-looking scores.
+        let finite = stored
+            .to_kind(tch::Kind::Float)
+            .isfinite()
+            .all()
+            .int64_value(&[])
+            != 0;
+        if !finite {
+            bail!("weights file {file} is broken: tensor `{name}` holds NaN or infinite values");
+        }
     }
     if by_name.len() > vars.len() {
         let known: std::collections::HashSet<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();

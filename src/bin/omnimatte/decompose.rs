@@ -97,6 +97,11 @@ pub struct DecomposeArgs {
     /// objects) or residual (with the layers it reproduces the frame exactly).
     #[arg(long, value_enum, default_value = "clean")]
     background_mode: BackgroundOutput,
+    /// Write into an OUT that holds results already, after removing what decompose writes
+    /// there (layer_*, recon*, background*, removed_*, contact_sheet.png). Without it a
+    /// non-empty OUT is refused, so that two runs never mix.
+    #[arg(long)]
+    overwrite: bool,
     /// Also write OUT/removed_K: the video with object K and its effects taken out (every
     /// other layer over the clean background where object K's layer was, the residual one
     /// elsewhere). Comma-separate for several.
@@ -303,8 +308,68 @@ pub fn background_plate(video: &LabelledVideo) -> Tensor {
     model.estimate()
 }
 
+/// Names decompose writes in its output folder.
+fn is_ours(name: &str) -> bool {
+    ["layer_", "recon", "background", "removed_", "contact_sheet"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// Checks, before any work, that the results can be written: OUT is empty (or, with
+/// `overwrite`, cleared of earlier results) and writable, and `--save-weights` can be created.
+fn prepare_outputs(args: &DecomposeArgs) -> anyhow::Result<()> {
+    let out = &args.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let entries: Vec<_> = std::fs::read_dir(out)
+        .with_context(|| format!("cannot read the output folder {}", out.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    if !entries.is_empty() {
+        anyhow::ensure!(
+            args.overwrite,
+            "the output folder {} is not empty: give an empty folder, or --overwrite to replace the results of an earlier run",
+            out.display()
+        );
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !is_ours(&name) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    let probe = out.join(".omnimatte-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("the output folder {} is not writable", out.display()))?;
+    std::fs::remove_file(&probe)?;
+    if let Some(path) = &args.save_weights {
+        anyhow::ensure!(
+            args.ttt_steps > 0,
+            "--save-weights needs --ttt-steps above 0: nothing would be fine-tuned"
+        );
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write the weights to {}", path.display()))?;
+        if !existed {
+            std::fs::remove_file(path)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
+    prepare_outputs(&args)?;
     let video = read_input(&args.input, args.masks.as_deref())?;
     let highest = video.labels.max().int64_value(&[]) as usize;
     let objects = args.objects.unwrap_or(highest.max(1));

@@ -53,8 +53,31 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
         height: 0,
         fps: (0, 1),
     };
+    let bus = pipeline.bus().context("a pipeline without a bus")?;
+    // An error on the bus (not a video, a truncated file) never reaches the appsink as EOS:
+    // wait for samples in short slices and look at the bus between them.
+    let next_sample = || -> anyhow::Result<Option<gst::Sample>> {
+        loop {
+            if let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                return Ok(Some(sample));
+            }
+            if sink.is_eos() {
+                return Ok(None);
+            }
+            if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+                if let gst::MessageView::Error(e) = msg.view() {
+                    anyhow::bail!(
+                        "decoding {}: GStreamer says: {}{}",
+                        path.display(),
+                        e.error(),
+                        e.debug().map(|d| format!(" ({d})")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+    };
     let outcome = (|| -> anyhow::Result<()> {
-        while let Ok(sample) = sink.pull_sample() {
+        while let Some(sample) = next_sample()? {
             let caps = sample.caps().context("a sample without caps")?;
             let info = gst_video::VideoInfo::from_caps(caps)?;
             let buffer = sample.buffer().context("a sample without a buffer")?;
@@ -81,10 +104,7 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
             );
             video.frames.push(packed);
         }
-        if let Some(msg) = pipeline
-            .bus()
-            .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]))
-        {
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(e) = msg.view() {
                 anyhow::bail!("decoding {}: {}", path.display(), e.error());
             }

@@ -64,7 +64,7 @@ fn a_file_that_is_not_a_video_is_an_error_not_a_hang() {
         (
             "noise.mp4",
             (0..50_000u32)
-                .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+                .map(|i| ((i * 2_654_435_761u32) >> 24) as u8)
                 .collect(),
         ),
     ] {

@@ -369,7 +369,6 @@ fn prepare_outputs(args: &DecomposeArgs) -> anyhow::Result<()> {
 
 pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
-    prepare_outputs(&args)?;
     let video = read_input(&args.input, args.masks.as_deref())?;
     let highest = video.labels.max().int64_value(&[]) as usize;
     let objects = args.objects.unwrap_or(highest.max(1));
@@ -396,6 +395,8 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         args.format != Format::Vp9,
         "--format vp9 has no alpha: layers need png or prores (vp9 is for --recon-format)"
     );
+    // Before the long work (test-time training, decomposing): where the results go.
+    prepare_outputs(&args)?;
     let started = Instant::now();
     let out = &args.out;
     let size = (video.frames.size()[2], video.frames.size()[3]);

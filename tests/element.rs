@@ -229,6 +229,33 @@ fn a_mask_stream_that_stalls_is_an_error_after_the_mask_timeout() {
 }
 
 #[test]
+fn a_short_video_whose_mask_stream_stalls_ends_with_an_error_after_the_mask_timeout() {
+    // Ten frames and their end of stream: never more than the queue holds, so only the
+    // end-of-stream wait can notice that the masks stopped.
+    init();
+    let video = synthetic_video(10, W, H);
+    let p = pipeline(
+        "mask-timeout=1000",
+        &caps("RGB", W, H),
+        &caps("GRAY8", W, H),
+    );
+    let started = std::time::Instant::now();
+    let result = run(&p, Duration::from_secs(60), |p| {
+        let frames: Vec<Vec<u8>> = video.iter().map(|f| f.0.clone()).collect();
+        let v = appsrc(p, "video");
+        push_timed(&v, &frames);
+        v.end_of_stream().unwrap();
+        let masks: Vec<Vec<u8>> = video.iter().take(3).map(|f| f.1.clone()).collect();
+        push_timed(&appsrc(p, "mask"), &masks);
+    });
+    expect_error(&result, "the video ended and no mask arrived");
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the error came from the test's timeout, not the element's"
+    );
+}
+
+#[test]
 fn asking_for_cuda_without_a_gpu_is_a_clear_error() {
     init();
     if tch::Cuda::is_available() {
@@ -315,4 +342,46 @@ fn a_background_plate_is_used_and_a_wrong_one_is_a_clear_error() {
         "the background plate is [3, 64, 64] but frames are 3x64x80",
     );
     expect_error(&run_with("/nonexistent/plate.png"), "background plate");
+}
+
+#[test]
+fn a_resolution_change_on_both_streams_goes_through_at_the_new_size() {
+    init();
+    let caps = |format: &str, w: usize| {
+        format!("video/x-raw,format={format},width={w},height=64,framerate={FPS}/1")
+    };
+    let desc = format!(
+        "appsrc name=video format=time caps={} ! omnimatte name=om objects=2 working-height=64 working-width=64 ! appsink name=src sync=false \
+         appsrc name=mask format=time caps={} ! om.mask",
+        caps("RGB", 64),
+        caps("GRAY8", 64)
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let (small, large) = (synthetic_video(8, 64, 64), synthetic_video(8, 96, 64));
+    let result = run(&p, Duration::from_secs(120), |p| {
+        let (video, mask) = (appsrc(p, "video"), appsrc(p, "mask"));
+        for (i, (rgb, labels)) in small.iter().enumerate() {
+            push_timed_one(&video, rgb, i);
+            push_timed_one(&mask, labels, i);
+        }
+        video.set_caps(Some(&caps("RGB", 96).parse::<gst::Caps>().unwrap()));
+        mask.set_caps(Some(&caps("GRAY8", 96).parse::<gst::Caps>().unwrap()));
+        for (i, (rgb, labels)) in large.iter().enumerate() {
+            push_timed_one(&video, rgb, 8 + i);
+            push_timed_one(&mask, labels, 8 + i);
+        }
+        video.end_of_stream().unwrap();
+        mask.end_of_stream().unwrap();
+    });
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let sizes: Vec<usize> = result.outputs["src"]
+        .iter()
+        .map(|b| b.bytes.len())
+        .collect();
+    assert_eq!(sizes.len(), 16, "every frame comes out");
+    assert!(sizes[..8].iter().all(|&s| s == 64 * 64 * 4), "{sizes:?}");
+    assert!(sizes[8..].iter().all(|&s| s == 96 * 64 * 4), "{sizes:?}");
 }

@@ -128,7 +128,7 @@ impl Omnimatte {
         self.flow(self.streaming.push_mask(mask))
     }
 
-    /// Caps of either sink pad: valid video caps of the other pad's size.
+    /// Caps of either sink pad: valid video caps.
     fn sink_caps(&self, caps: &gst::CapsRef, video: bool) -> Option<VideoInfo> {
         let what = if video { "video" } else { "mask" };
         let Ok(info) = VideoInfo::from_caps(caps) else {
@@ -139,15 +139,8 @@ impl Omnimatte {
             );
             return None;
         };
-        let (v, m) = if video {
-            (Some(&info), None)
-        } else {
-            (None, Some(&info))
-        };
-        if let Err(msg) = self.check_sizes(v, m) {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["{}", msg]);
-            return None;
-        }
+        // Sizes are matched per frame, where a frame meets its mask (pairing.rs): a resolution
+        // change reaches the two pads one after the other.
         Some(info)
     }
 
@@ -192,7 +185,12 @@ impl Omnimatte {
                 lock(&self.state).video_segment = segment;
                 self.accepted(self.streaming.push_video_item(Work::Event(event)))
             }
-            EventView::Eos(_) => self.accepted(self.streaming.push_video_item(Work::Drain)),
+            EventView::Eos(_) => {
+                let mask_timeout =
+                    Duration::from_millis(lock(&self.settings).mask_timeout_ms as u64);
+                self.accepted(self.streaming.push_video_item(Work::Drain))
+                    && self.accepted(self.streaming.wait_for_last_masks(mask_timeout))
+            }
             EventView::FlushStart(_) => {
                 self.streaming.video_flush_start();
                 self.outputs.flush_start(&event);
@@ -243,29 +241,6 @@ impl Omnimatte {
             _ if event.is_serialized() => true,
             _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
         }
-    }
-
-    /// Mask and video must have the same size; checks whichever is new against the other.
-    fn check_sizes(
-        &self,
-        video: Option<&VideoInfo>,
-        mask: Option<&VideoInfo>,
-    ) -> Result<(), String> {
-        let state = lock(&self.state);
-        let video = video.or(state.video_info.as_ref());
-        let mask = mask.or(state.mask_info.as_ref());
-        if let (Some(v), Some(m)) = (video, mask) {
-            if (v.width(), v.height()) != (m.width(), m.height()) {
-                return Err(format!(
-                    "mask size {}x{} does not match the video size {}x{}",
-                    m.width(),
-                    m.height(),
-                    v.width(),
-                    v.height()
-                ));
-            }
-        }
-        Ok(())
     }
 
     // ----- src side --------------------------------------------------------------------------

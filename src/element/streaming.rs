@@ -146,6 +146,43 @@ impl Streaming {
         s.current_flow(flushing)
     }
 
+    /// At the video's end: waits while frames still wait for their masks, but not longer than
+    /// `mask_timeout` without a mask arriving (zero waits forever). Without this a short stream
+    /// (no more than the queue's frames) whose mask source stalls would never end.
+    pub fn wait_for_last_masks(&self, mask_timeout: Duration) -> Result<(), Failure> {
+        let mut s = self.lock();
+        let waiting_since = Instant::now();
+        loop {
+            let Some(waiting_for) = s.pairing.frame_waiting_for_mask() else {
+                return Ok(());
+            };
+            if s.video_flushing || s.shutdown || s.flow.is_some() {
+                return Ok(());
+            }
+            if mask_timeout.is_zero() {
+                s = self.wait(s);
+                continue;
+            }
+            let stalled = s.last_mask.map_or(waiting_since, |t| t.max(waiting_since));
+            let Some(left) = mask_timeout.checked_sub(stalled.elapsed()) else {
+                let message = format!(
+                    "missing mask: the video ended and no mask arrived for {} ms while {} frames wait for theirs (the first at running time {}); the mask stream stalled (property mask-timeout)",
+                    mask_timeout.as_millis(),
+                    s.pairing.queued_frames(),
+                    waiting_for.map_or_else(|| "none".to_string(), |t| t.to_string())
+                );
+                s.flow = Some(gst::FlowError::Error);
+                self.changed.notify_all();
+                return Err(Failure::error(gst::StreamError::Failed, message));
+            };
+            s = self
+                .changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Queues a serialized video-side item (event, caps, end of stream) behind the frames that
     /// wait for masks.
     pub fn push_video_item(&self, work: Work) -> Result<(), Failure> {

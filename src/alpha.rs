@@ -58,8 +58,11 @@ const GUIDED_EPSILON: f64 = 1e-3;
 pub fn upsample_layers(rgba: &Tensor, frame: &Tensor, upsampling: Upsampling) -> Tensor {
     let (h, w) = (frame.size()[1], frame.size()[2]);
     let (small_h, small_w) = (rgba.size()[2], rgba.size()[3]);
+    if (small_h, small_w) == (h, w) {
+        return rgba.shallow_clone();
+    }
     let up = rgba.upsample_bilinear2d([h, w], false, None, None);
-    if upsampling == Upsampling::Bilinear || (small_h, small_w) == (h, w) {
+    if upsampling == Upsampling::Bilinear {
         return up;
     }
     let guide = frame.mean_dim(0, true, Kind::Float).unsqueeze(0); // [1, 1, H, W] luminance

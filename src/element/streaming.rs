@@ -117,30 +117,7 @@ impl Streaming {
             && !s.shutdown
             && s.flow.is_none()
         {
-            let waiting_for = s.pairing.frame_waiting_for_mask();
-            if mask_timeout.is_zero() || waiting_for.is_none() {
-                s = self.wait(s);
-                continue;
-            }
-            let stalled = s.last_mask.map_or(waiting_since, |t| t.max(waiting_since));
-            let Some(left) = mask_timeout.checked_sub(stalled.elapsed()) else {
-                let message = format!(
-                    "missing mask: no mask arrived for {} ms while {} frames wait for theirs (the first at running time {}); the mask stream stalled (property mask-timeout)",
-                    mask_timeout.as_millis(),
-                    s.pairing.queued_frames(),
-                    waiting_for
-                        .flatten()
-                        .map_or_else(|| "none".to_string(), |t| t.to_string())
-                );
-                s.flow = Some(gst::FlowError::Error);
-                self.changed.notify_all();
-                return Err(Failure::error(gst::StreamError::Failed, message));
-            };
-            s = self
-                .changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            s = self.wait_for_a_mask(s, waiting_since, mask_timeout, "")?;
         }
         let flushing = s.video_flushing;
         s.current_flow(flushing)
@@ -152,35 +129,50 @@ impl Streaming {
     pub fn wait_for_last_masks(&self, mask_timeout: Duration) -> Result<(), Failure> {
         let mut s = self.lock();
         let waiting_since = Instant::now();
-        loop {
-            let Some(waiting_for) = s.pairing.frame_waiting_for_mask() else {
-                return Ok(());
-            };
-            if s.video_flushing || s.shutdown || s.flow.is_some() {
-                return Ok(());
-            }
-            if mask_timeout.is_zero() {
-                s = self.wait(s);
-                continue;
-            }
-            let stalled = s.last_mask.map_or(waiting_since, |t| t.max(waiting_since));
-            let Some(left) = mask_timeout.checked_sub(stalled.elapsed()) else {
-                let message = format!(
-                    "missing mask: the video ended and no mask arrived for {} ms while {} frames wait for theirs (the first at running time {}); the mask stream stalled (property mask-timeout)",
-                    mask_timeout.as_millis(),
-                    s.pairing.queued_frames(),
-                    waiting_for.map_or_else(|| "none".to_string(), |t| t.to_string())
-                );
-                s.flow = Some(gst::FlowError::Error);
-                self.changed.notify_all();
-                return Err(Failure::error(gst::StreamError::Failed, message));
-            };
-            s = self
-                .changed
-                .wait_timeout(s, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        while s.pairing.frame_waiting_for_mask().is_some()
+            && !s.video_flushing
+            && !s.shutdown
+            && s.flow.is_none()
+        {
+            s = self.wait_for_a_mask(s, waiting_since, mask_timeout, "the video ended and ")?;
         }
+        Ok(())
+    }
+
+    /// One wait of the video side: for a change, or, while frames wait for their masks, for a
+    /// mask at most until `mask_timeout` has passed without one since `waiting_since` (then the
+    /// stream fails; zero waits forever). `when` starts the error message.
+    fn wait_for_a_mask<'a>(
+        &self,
+        s: MutexGuard<'a, State>,
+        waiting_since: Instant,
+        mask_timeout: Duration,
+        when: &str,
+    ) -> Result<MutexGuard<'a, State>, Failure> {
+        let waiting_for = s.pairing.frame_waiting_for_mask();
+        if mask_timeout.is_zero() || waiting_for.is_none() {
+            return Ok(self.wait(s));
+        }
+        let mut s = s;
+        let stalled = s.last_mask.map_or(waiting_since, |t| t.max(waiting_since));
+        let Some(left) = mask_timeout.checked_sub(stalled.elapsed()) else {
+            let message = format!(
+                "missing mask: {when}no mask arrived for {} ms while {} frames wait for theirs (the first at running time {}); the mask stream stalled (property mask-timeout)",
+                mask_timeout.as_millis(),
+                s.pairing.queued_frames(),
+                waiting_for
+                    .flatten()
+                    .map_or_else(|| "none".to_string(), |t| t.to_string())
+            );
+            s.flow = Some(gst::FlowError::Error);
+            self.changed.notify_all();
+            return Err(Failure::error(gst::StreamError::Failed, message));
+        };
+        Ok(self
+            .changed
+            .wait_timeout(s, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0)
     }
 
     /// Queues a serialized video-side item (event, caps, end of stream) behind the frames that

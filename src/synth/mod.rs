@@ -152,16 +152,7 @@ fn generate_classic(cfg: &SynthConfig, seed: u64) -> Scene {
     )
     .squeeze_dim(0);
     let visible = visible_part(&rendered.silhouettes);
-    let masks = if cfg.rough_masks {
-        Tensor::stack(
-            &(0..n as i64)
-                .map(|i| roughen(&mut rng, &visible.get(i)))
-                .collect::<Vec<_>>(),
-            0,
-        )
-    } else {
-        visible
-    };
+    let masks = input_masks(cfg, visible, |m| roughen(&mut rng, m));
     Scene {
         frames,
         background,
@@ -170,6 +161,23 @@ fn generate_classic(cfg: &SynthConfig, seed: u64) -> Scene {
         regions: rendered.regions,
         effects: kind,
     }
+}
+
+/// The input masks of a scene: each object's visible part [L, T, 1, H, W], made rough by
+/// `rough` (one object's [T, 1, H, W] at a time) when the config asks for rough masks.
+fn input_masks(
+    cfg: &SynthConfig,
+    visible: Tensor,
+    mut rough: impl FnMut(&Tensor) -> Tensor,
+) -> Tensor {
+    if !cfg.rough_masks {
+        return visible;
+    }
+    let n = visible.size()[0];
+    Tensor::stack(
+        &(0..n).map(|i| rough(&visible.get(i))).collect::<Vec<_>>(),
+        0,
+    )
 }
 
 /// Each silhouette [L, T, 1, H, W] minus the objects in front of it.

@@ -3,7 +3,10 @@
 
 use super::effects::EffectStyle;
 use super::object::{Object, ShapeFamily};
-use super::{camera, mask_errors, render, texture, visible_part, Scene, SceneFamily, SynthConfig};
+use super::{
+    camera, input_masks, mask_errors, render, texture, visible_part, Scene, SceneFamily,
+    SynthConfig,
+};
 use crate::composite::composite;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,16 +47,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64) -> Scene {
     .squeeze_dim(0);
     let frames = camera::record(&mut rng, &clean);
     let visible = visible_part(&rendered.silhouettes);
-    let masks = if cfg.rough_masks {
-        Tensor::stack(
-            &(0..n as i64)
-                .map(|i| mask_errors::segmenter_masks(&mut rng, &visible.get(i)))
-                .collect::<Vec<_>>(),
-            0,
-        )
-    } else {
-        visible
-    };
+    let masks = input_masks(cfg, visible, |m| mask_errors::segmenter_masks(&mut rng, m));
     Scene {
         frames,
         background,

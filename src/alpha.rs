@@ -88,12 +88,6 @@ fn linear_model(guide: &Tensor, p: &Tensor, r: i64, eps: f64) -> (Tensor, Tensor
     (box_mean(&a, r), box_mean(&b, r))
 }
 
-/// The guided filter: `p` [N, 1, H, W] filtered with the guide [1, 1, H, W] (He et al. 2010).
-pub fn guided_filter(guide: &Tensor, p: &Tensor, r: i64, eps: f64) -> Tensor {
-    let (a, b) = linear_model(guide, p, r, eps);
-    a * guide + b
-}
-
 /// Guided upsampling (He and Sun, "Fast Guided Filter", 2015): the linear model of the
 /// working-size `p` [N, 1, h, w] in the guide brought to that size, its coefficients resized
 /// to the guide's full size [1, 1, H, W] and applied there, so that `p`'s edges land on the

@@ -103,14 +103,6 @@ impl BackgroundModel {
         self.pushes_since_estimate += 1;
     }
 
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-
     /// Forgets the frames (a new stream); the plate stays.
     pub fn clear(&mut self) {
         self.frames.clear();

@@ -92,7 +92,8 @@ struct WindowFrame {
     working: Tensor,
     /// [L, 1, h, w] every object's mask at the working size, in {0, 1}.
     masks: Tensor,
-    /// [H, W] the label map at full resolution (mask guidance needs it).
+    /// [H, W] the label map at full resolution, 8-bit (mask guidance needs it; check_input
+    /// allows at most 254 objects, and 8 bits keep the window small at 1080p).
     labels: Tensor,
     /// Image encoding, made the first time a clip sees this frame.
     encoded: Option<Encoded>,
@@ -242,7 +243,7 @@ impl Decomposer {
             full: frame,
             working,
             masks,
-            labels,
+            labels: labels.to_kind(Kind::Uint8),
             encoded: None,
             mask_tokens: None,
         });

@@ -4,7 +4,7 @@
 mod common;
 
 use common::seeded_net;
-use gstomnimatte::alpha::{guided_filter, upsample_layers, AlphaMode, Upsampling};
+use gstomnimatte::alpha::{guided_upsample, upsample_layers, AlphaMode, Upsampling};
 use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::Video;
 use gstomnimatte::eval::{background_ghost, decompose, label_maps, remove_object};
@@ -155,7 +155,7 @@ fn guided_upsampling_follows_the_frames_edge() {
     );
     // A flat guide leaves a flat alpha flat.
     let flat = Tensor::full([1, 1, 32, 32], 0.5, opts);
-    let p = Tensor::full([1, 1, 32, 32], 0.3, opts);
-    let q = guided_filter(&flat, &p, 2, 1e-3);
+    let p = Tensor::full([1, 1, 8, 8], 0.3, opts);
+    let q = guided_upsample(&flat, &p, 1, 1e-3);
     assert!((q - 0.3).abs().max().double_value(&[]) < 1e-5);
 }

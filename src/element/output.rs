@@ -77,6 +77,9 @@ pub struct Outputs {
     src: OutPad,
     requested: Mutex<Requested>,
     flows: FlowRecorder,
+    /// The video stream's id and group, for pads requested after its start: each src pad's
+    /// stream is derived from it.
+    upstream_start: Mutex<Option<VideoStream>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,6 +95,7 @@ impl Outputs {
         Self {
             src: OutPad::new(src),
             requested: Mutex::new(Requested::default()),
+            upstream_start: Mutex::new(None),
             flows: FlowRecorder {
                 combiner: Arc::new(Mutex::new(combiner)),
                 streaming,
@@ -128,14 +132,10 @@ impl Outputs {
         let out = OutPad::new(pad.clone());
         if running {
             let _ = pad.set_active(true);
-            let src = &self.src.pad;
-            if let Some(start) = src.sticky_event::<gst::event::StreamStart>(0) {
-                // The src pad's stream is the video's with "/src" appended.
-                let id = start.stream_id();
-                let video = id.strip_suffix("/src").unwrap_or(id);
-                let _ = pad.store_sticky_event(&stream_start(video, start.group_id(), &pad));
+            if let Some(upstream) = lock(&self.upstream_start).as_ref() {
+                let _ = pad.store_sticky_event(&stream_start(upstream, &pad));
             }
-            src.sticky_events_foreach(|event| {
+            self.src.pad.sticky_events_foreach(|event| {
                 if event.type_() != gst::EventType::StreamStart {
                     let _ = pad.store_sticky_event(event);
                 }
@@ -155,8 +155,8 @@ impl Outputs {
         }
     }
 
-    /// Removes a requested pad: stops its thread and forgets it. Returns whether it was ours.
-    pub fn release(&self, pad: &gst::Pad) -> bool {
+    /// Removes a requested pad: stops its thread and forgets it.
+    pub fn release(&self, pad: &gst::Pad) {
         let released = {
             let mut requested = lock(&self.requested);
             let mut released = Vec::new();
@@ -173,7 +173,6 @@ impl Outputs {
         };
         released.iter().for_each(stop_task);
         lock(&self.flows.combiner).remove_pad(pad);
-        !released.is_empty()
     }
 
     // ----- threads -----------------------------------------------------------------------------
@@ -186,8 +185,9 @@ impl Outputs {
         }
     }
 
-    /// Stops every pad's streaming thread (READY).
+    /// Stops every pad's streaming thread and forgets the stream (READY).
     pub fn stop(&self) {
+        *lock(&self.upstream_start) = None;
         self.all().iter().for_each(stop_task);
     }
 
@@ -258,10 +258,15 @@ impl Outputs {
         let gst::EventView::StreamStart(start) = upstream.view() else {
             return;
         };
+        let video = VideoStream {
+            id: start.stream_id().to_string(),
+            group: start.group_id(),
+        };
         for out in self.all() {
-            let event = stream_start(start.stream_id(), start.group_id(), &out.pad);
-            out.queue.push(PadItem::Event(event));
+            out.queue
+                .push(PadItem::Event(stream_start(&video, &out.pad)));
         }
+        *lock(&self.upstream_start) = Some(video);
     }
 
     /// RGBA caps of the video's size and rate on every src pad.
@@ -319,12 +324,18 @@ fn stop_task(out: &OutPad) {
     let _ = out.pad.stop_task();
 }
 
+/// The video stream a src pad's stream derives from.
+struct VideoStream {
+    id: String,
+    group: Option<gst::GroupId>,
+}
+
 /// The stream-start of one src pad: the video stream's id with the pad's name (with two sink
 /// pads, gst_pad_create_stream_id does not apply), in the video's group.
-fn stream_start(video_stream: &str, group: Option<gst::GroupId>, pad: &gst::Pad) -> gst::Event {
-    let id = format!("{video_stream}/{}", pad.name());
+fn stream_start(video: &VideoStream, pad: &gst::Pad) -> gst::Event {
+    let id = format!("{}/{}", video.id, pad.name());
     let mut builder = gst::event::StreamStart::builder(&id);
-    if let Some(g) = group {
+    if let Some(g) = video.group {
         builder = builder.group_id(g);
     }
     builder.build()

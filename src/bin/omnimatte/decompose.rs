@@ -12,13 +12,12 @@
 //! on; `--recon-format` picks the reconstruction's (png, prores or vp9 -> `OUT/recon.webm`).
 
 use crate::contact_sheet::{contact_sheet, SheetRow};
+use crate::layer_args::LayerArgs;
 use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
-use gstomnimatte::alpha::{AlphaMode, Upsampling};
 use gstomnimatte::background::BackgroundModel;
 use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
-use gstomnimatte::defaults;
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::eval::remove_object;
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
@@ -52,10 +51,8 @@ pub struct DecomposeArgs {
     /// auto, cpu or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    #[arg(long, default_value_t = defaults::WORKING_HEIGHT)]
-    working_height: i64,
-    #[arg(long, default_value_t = defaults::WORKING_WIDTH)]
-    working_width: i64,
+    #[command(flatten)]
+    layers: LayerArgs,
     /// Number of objects; default: the highest label in the masks.
     #[arg(long)]
     objects: Option<usize>,
@@ -86,13 +83,6 @@ pub struct DecomposeArgs {
     /// masks | every layer over a checkerboard | background | the removals (0: none).
     #[arg(long, default_value_t = 4)]
     contact_sheet: i64,
-    /// mask-guided (objects opaque inside their masks, the network's alpha adds the effects)
-    /// or network (the network's alpha alone, the paper's behaviour).
-    #[arg(long, default_value = "mask-guided")]
-    alpha_mode: AlphaMode,
-    /// guided (alpha follows the frame's edges) or bilinear: how layers reach the input size.
-    #[arg(long, default_value = "guided")]
-    upsampling: Upsampling,
     /// What OUT/background/ holds per frame: clean (the background estimate, nothing of the
     /// objects) or residual (with the layers it reproduces the frame exactly).
     #[arg(long, value_enum, default_value = "clean")]
@@ -376,14 +366,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         highest <= objects,
         "the masks hold label {highest} but --objects is {objects}"
     );
-    let config = StreamConfig {
-        working_height: args.working_height,
-        working_width: args.working_width,
-        objects,
-        alpha_mode: args.alpha_mode,
-        upsampling: args.upsampling,
-        ..StreamConfig::default()
-    };
+    let config = args.layers.stream_config(objects);
     for &k in &args.remove {
         anyhow::ensure!(
             (1..=objects).contains(&k),

@@ -2,11 +2,11 @@
 //! effect IoU (reference metric), reconstruction PSNR and background PSNR, next to the
 //! mask-only baseline (each layer = the input mask, no effects). Prints a table, writes JSON.
 
+use crate::layer_args::LayerArgs;
 use anyhow::Context;
-use gstomnimatte::alpha::{AlphaMode, Upsampling};
 use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::composite::{composite, detail_transfer};
-use gstomnimatte::dataset::{read_video, video_dirs};
+use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
     alpha_error, alpha_in_mask, background_ghost, background_psnr, decompose, effect_iou,
@@ -15,12 +15,11 @@ use gstomnimatte::eval::{
 use gstomnimatte::metrics::effect_region;
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
 use gstomnimatte::model::PrecisionChoice;
-use gstomnimatte::stream::StreamConfig;
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -30,10 +29,8 @@ pub struct EvalArgs {
     /// Weights (safetensors); default: the bundled weights.
     #[arg(long, default_value = "")]
     weights: String,
-    #[arg(long, default_value_t = defaults::WORKING_HEIGHT)]
-    working_height: i64,
-    #[arg(long, default_value_t = defaults::WORKING_WIDTH)]
-    working_width: i64,
+    #[command(flatten)]
+    layers: LayerArgs,
     /// Write the scores here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -55,12 +52,6 @@ pub struct EvalArgs {
     /// from what a shadow-stained median background costs.
     #[arg(long)]
     clean_plate: bool,
-    /// mask-guided (objects opaque inside their masks) or network (the network's alpha alone).
-    #[arg(long, default_value = "mask-guided")]
-    alpha_mode: AlphaMode,
-    /// guided or bilinear: how layers reach the input size (equal at the working size).
-    #[arg(long, default_value = "guided")]
-    upsampling: Upsampling,
     /// Compute precision: fp32, bf16 or auto (bf16 where the CPU or GPU has it).
     #[arg(long, default_value = "fp32")]
     precision: PrecisionChoice,
@@ -132,14 +123,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .as_ref()
             .with_context(|| format!("{}: no gt/layer_NN", dir.display()))?;
         let objects = video.masks.size()[0] as usize;
-        let config = StreamConfig {
-            working_height: args.working_height,
-            working_width: args.working_width,
-            objects,
-            alpha_mode: args.alpha_mode,
-            upsampling: args.upsampling,
-            ..StreamConfig::default()
-        };
+        let config = args.layers.stream_config(objects);
         let truth_regions = effect_region(gt, background); // [L, T, 1, H, W]
         let baseline = effect_iou(&mask_only_layers(&video), gt, background, &video.masks);
         let bg = background_psnr(&video, background);
@@ -157,14 +141,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     &video.frames.to_device(device),
                     &label_maps(&video.masks).to_device(device),
                     objects,
-                    args.working_height,
-                    args.working_width,
+                    args.layers.working_height,
+                    args.layers.working_width,
                 );
                 if args.clean_plate {
                     frames.set_background_plate(
                         &background.to_device(device),
-                        args.working_height,
-                        args.working_width,
+                        args.layers.working_height,
+                        args.layers.working_width,
                     );
                 }
                 let tune = FineTuneConfig {
@@ -179,14 +163,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let result = tch::no_grad(|| decompose(&net, &video, &config, plate, device))?;
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background, &video.masks);
-            let edits = Edits::measure(
-                &result,
-                &video.frames,
-                &video.masks,
-                gt,
-                background,
-                &truth_regions,
-            );
+            let edits = Edits::measure(&result, &video, gt, background, &truth_regions);
             // The layers as output reproduce the input (detail transfer); what the network
             // itself explains is its composite before the transfer.
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
@@ -261,9 +238,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         };
         let first = args.ttt_steps[0].to_string();
         let report = serde_json::json!({
-            "weights": weights, "working_size": [args.working_height, args.working_width],
+            "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
-            "alpha_mode": format!("{:?}", args.alpha_mode), "upsampling": format!("{:?}", args.upsampling), "clean_plate": args.clean_plate, "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
+            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "clean_plate": args.clean_plate, "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -294,24 +271,17 @@ struct Edits {
 impl Edits {
     fn measure(
         result: &Decomposition,
-        frames: &Tensor,
-        masks: &Tensor,
+        video: &Video,
         gt: &Tensor,
         background: &Tensor,
         truth_regions: &Tensor,
     ) -> Self {
+        let (frames, masks) = (&video.frames, &video.masks);
         let l = gt.size()[0];
         let t = frames.size()[0];
         // The mask-only decomposition over the same clean backgrounds, with detail transfer.
-        let mask_only = Tensor::cat(
-            &[
-                frames.unsqueeze(0).expand([l, -1, -1, -1, -1], false),
-                masks.to_kind(Kind::Float),
-            ],
-            2,
-        );
         let (mask_layers, mask_backgrounds) = detail_transfer(
-            &mask_only.transpose(0, 1),
+            &mask_only_layers(video).transpose(0, 1),
             &result.clean_backgrounds,
             frames,
         );

@@ -4,6 +4,7 @@ mod bench;
 mod contact_sheet;
 mod decompose;
 mod eval;
+mod layer_args;
 mod media;
 mod synth;
 mod train;

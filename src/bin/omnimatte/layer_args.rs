@@ -1,0 +1,36 @@
+//! The flags that say how layers are made, shared by `decompose` and `eval` so that both run
+//! the decomposition the same way.
+
+use gstomnimatte::alpha::{AlphaMode, Upsampling};
+use gstomnimatte::defaults;
+use gstomnimatte::stream::StreamConfig;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct LayerArgs {
+    #[arg(long, default_value_t = defaults::WORKING_HEIGHT)]
+    pub working_height: i64,
+    #[arg(long, default_value_t = defaults::WORKING_WIDTH)]
+    pub working_width: i64,
+    /// mask-guided (objects opaque inside their masks, the network's alpha adds the effects)
+    /// or network (the network's alpha alone, the paper's behaviour).
+    #[arg(long, default_value = "mask-guided")]
+    pub alpha_mode: AlphaMode,
+    /// guided (alpha follows the frame's edges) or bilinear: how layers reach the input size
+    /// (equal at the working size).
+    #[arg(long, default_value = "guided")]
+    pub upsampling: Upsampling,
+}
+
+impl LayerArgs {
+    /// The streaming decomposition of `objects` objects these flags ask for.
+    pub fn stream_config(&self, objects: usize) -> StreamConfig {
+        StreamConfig {
+            working_height: self.working_height,
+            working_width: self.working_width,
+            objects,
+            alpha_mode: self.alpha_mode,
+            upsampling: self.upsampling,
+            ..StreamConfig::default()
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //! a smooth, plausible colour from their surroundings (never NaN, never the object's colour).
 //! If no pixel was ever observed at all, the plain temporal median (objects included) serves.
 
-use tch::{Kind, Tensor};
+use crate::median::masked_median_u8;
+use tch::{Device, Kind, Tensor};
 
 /// A background estimate and where it had to be filled in.
 pub struct Background {
@@ -16,19 +17,68 @@ pub struct Background {
     pub filled: Tensor,
 }
 
-/// `frames` [N, C, H, W]; `covered` [N, 1, H, W], non-zero where any object mask covers the pixel.
+/// `frames` [N, C, H, W] in [0, 1]; `covered` [N, 1, H, W], non-zero where any object mask
+/// covers the pixel. Frames are taken at 8 bits (what every input of the element and the
+/// command line is), and the median computed by [`crate::median`].
 pub fn masked_temporal_median(frames: &Tensor, covered: &Tensor) -> Background {
-    let frames = frames.to_kind(Kind::Float);
-    let covered = covered.ne(0).expand_as(&frames);
-    let nan = Tensor::full([1], f64::NAN, (Kind::Float, frames.device()));
-    let observations = frames.where_self(&covered.logical_not(), &nan);
-    let (median, _) = observations.nanmedian_dim(0, false);
-    let seen = covered.logical_not().any_dim(0, false).narrow(0, 0, 1); // [1, H, W]
+    let observations: Vec<Observation> = (0..frames.size()[0])
+        .map(|i| Observation::new(&frames.get(i), &covered.get(i)))
+        .collect();
+    median_of(&observations, frames.device())
+}
 
-    let image = if seen.any().int64_value(&[]) != 0 {
-        fill_from_neighbours(&median.nan_to_num(0.0, None, None), &seen)
+/// One frame as the median reads it: planar [C, H, W] bytes and its [H, W] coverage.
+struct Observation {
+    frame: Vec<u8>,
+    covered: Vec<u8>,
+    size: [i64; 3],
+}
+
+impl Observation {
+    /// `frame` [C, H, W] in [0, 1] and `covered` [1, H, W] (non-zero: covered).
+    fn new(frame: &Tensor, covered: &Tensor) -> Self {
+        let bytes = |t: Tensor| {
+            let t = t.to_device(Device::Cpu).contiguous();
+            let mut v = vec![0u8; t.numel()];
+            let n = v.len();
+            t.copy_data(&mut v, n);
+            v
+        };
+        Self {
+            frame: bytes(
+                (frame.to_kind(Kind::Float) * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0)
+                    .to_kind(Kind::Uint8),
+            ),
+            covered: bytes(covered.ne(0).to_kind(Kind::Uint8)),
+            size: frame.size3().expect("frames are [C, H, W]").into(),
+        }
+    }
+}
+
+/// The masked median of `observations` (at least one, all of one size) on `device`, with the
+/// neighbourhood fill and the plain-median fallback.
+fn median_of(observations: &[Observation], device: Device) -> Background {
+    let [c, h, w] = observations[0].size;
+    let frames: Vec<&[u8]> = observations.iter().map(|o| o.frame.as_slice()).collect();
+    let covered: Vec<&[u8]> = observations.iter().map(|o| o.covered.as_slice()).collect();
+    let threads = tch::get_num_threads().max(1) as usize;
+    let median = masked_median_u8(&frames, &covered, c as usize, (h * w) as usize, threads);
+    let image = (Tensor::from_slice(&median.values).view([c, h, w]).to_kind(Kind::Float) / 255.0)
+        .to_device(device);
+    let seen = Tensor::from_slice(&median.seen)
+        .view([1, h, w])
+        .to_device(device);
+    let image = if median.seen.iter().any(|&s| s) {
+        fill_from_neighbours(&image, &seen)
     } else {
-        frames.median_dim(0, false).0
+        let all: Vec<Tensor> = frames
+            .iter()
+            .map(|f| Tensor::from_slice(f).view([c, h, w]))
+            .collect();
+        (Tensor::stack(&all, 0).median_dim(0, false).0.to_kind(Kind::Float) / 255.0)
+            .to_device(device)
     };
     Background {
         image,
@@ -64,7 +114,9 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
 /// remaking it per frame would cost more than the network at small sizes).
 pub struct BackgroundModel {
     capacity: usize,
-    frames: std::collections::VecDeque<(Tensor, Tensor)>,
+    /// Frames at 8 bits (the median's input), and the device estimates go to.
+    frames: std::collections::VecDeque<Observation>,
+    device: Device,
     estimate: Option<Tensor>,
     pushes_since_estimate: usize,
     plate: Option<Tensor>,
@@ -76,6 +128,7 @@ impl BackgroundModel {
         Self {
             capacity: capacity.max(1),
             frames: Default::default(),
+            device: Device::Cpu,
             estimate: None,
             pushes_since_estimate: 0,
             plate: None,
@@ -93,13 +146,14 @@ impl BackgroundModel {
         self.plate.as_ref()
     }
 
-    /// Adds a frame [C, H, W] and where masks cover it, [1, H, W] (non-zero: covered).
+    /// Adds a frame [C, H, W] in [0, 1] and where masks cover it, [1, H, W] (non-zero:
+    /// covered). The model keeps it at 8 bits.
     pub fn push(&mut self, frame: &Tensor, covered: &Tensor) {
         if self.frames.len() == self.capacity {
             self.frames.pop_front();
         }
-        self.frames
-            .push_back((frame.shallow_clone(), covered.shallow_clone()));
+        self.device = frame.device();
+        self.frames.push_back(Observation::new(frame, covered));
         self.pushes_since_estimate += 1;
     }
 
@@ -122,11 +176,8 @@ impl BackgroundModel {
         );
         let stale = self.pushes_since_estimate * 4 >= self.frames.len().max(4);
         if self.estimate.is_none() || stale {
-            let (frames, covered): (Vec<&Tensor>, Vec<&Tensor>) =
-                self.frames.iter().map(|(f, c)| (f, c)).unzip();
-            let median = tch::no_grad(|| {
-                masked_temporal_median(&Tensor::stack(&frames, 0), &Tensor::stack(&covered, 0))
-            });
+            let observations = self.frames.make_contiguous();
+            let median = tch::no_grad(|| median_of(observations, self.device));
             self.estimate = Some(median.image);
             self.pushes_since_estimate = 0;
         }

@@ -18,6 +18,7 @@ pub mod element;
 pub mod eval;
 pub mod image_io;
 pub mod loss;
+pub mod median;
 pub mod metrics;
 pub mod model;
 pub mod stream;

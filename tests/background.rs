@@ -3,9 +3,14 @@
 use gstomnimatte::background::masked_temporal_median;
 use tch::{Device, Kind, Tensor};
 
+/// Random colours at 8 bits, as the element's and the command line's frames are.
+fn eight_bit(t: Tensor) -> Tensor {
+    (t * 255.0).round() / 255.0
+}
+
 fn textured_background(h: i64, w: i64) -> Tensor {
     tch::manual_seed(11);
-    Tensor::rand([3, h, w], (Kind::Float, Device::Cpu))
+    eight_bit(Tensor::rand([3, h, w], (Kind::Float, Device::Cpu)))
 }
 
 #[test]
@@ -66,9 +71,37 @@ fn never_uncovered_pixels_get_the_neighbourhood_fill() {
 
 #[test]
 fn a_fully_covered_video_falls_back_to_the_plain_median() {
-    let frames = Tensor::rand([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let frames = eight_bit(Tensor::rand([4, 3, 8, 8], (Kind::Float, Device::Cpu)));
     let covered = Tensor::ones([4, 1, 8, 8], (Kind::Float, Device::Cpu));
     let est = masked_temporal_median(&frames, &covered);
     assert!(est.image.equal(&frames.median_dim(0, false).0));
     assert_eq!(est.filled.sum(Kind::Int64).int64_value(&[]), 64);
+}
+
+#[test]
+fn the_median_equals_libtorchs_nanmedian_for_any_count_of_uncovered_frames() {
+    // 1 to 40 frames (odd and even counts, sorting networks of 1 to 64 wide), a random share
+    // covered per pixel: the same lower median as libtorch's nanmedian over float frames.
+    tch::manual_seed(5);
+    for n in [1, 2, 3, 7, 16, 17, 40] {
+        let (h, w) = (19, 37); // not a multiple of any tile
+        let frames = eight_bit(Tensor::rand([n, 3, h, w], (Kind::Float, Device::Cpu)));
+        let covered = Tensor::rand([n, 1, h, w], (Kind::Float, Device::Cpu)).gt(0.6);
+        let nan = Tensor::full([1], f64::NAN, (Kind::Float, Device::Cpu));
+        let reference = frames
+            .where_self(&covered.logical_not().expand_as(&frames), &nan)
+            .nanmedian_dim(0, false)
+            .0;
+        let est = masked_temporal_median(&frames, &covered);
+        let seen = est.filled.logical_not().expand([3, h, w], false);
+        let ours = est.image.masked_select(&seen);
+        let theirs = reference.masked_select(&seen);
+        assert!(
+            ours.equal(&theirs),
+            "{n} frames: differs by {}",
+            (&ours - &theirs).abs().max()
+        );
+        let unseen = covered.all_dim(0, false);
+        assert!(est.filled.equal(&unseen), "{n} frames: wrong unseen pixels");
+    }
 }

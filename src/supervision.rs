@@ -8,6 +8,11 @@
 //! E_sup = mean |a - a*| + mean |a c - a* c*| over every frame (hidden and visible: the layer
 //! of a visible frame is as unknown to the network as that of a hidden one), every object and
 //! pixel, in [0, 1] colour; premultiplied colour so that colour under zero alpha costs nothing.
+//!
+//! [`SupervisionWeighting::RegionBalanced`] weighs pixels by region instead of by area: the
+//! object's input mask, its effects outside the mask (true alpha above
+//! [`EFFECT_ALPHA`]), and the rest each count as much as the others. Over the whole frame an
+//! effect is a few percent of the pixels, so the uniform mean barely asks for it.
 
 use crate::composite::to_unit;
 use tch::{Kind, Tensor};
@@ -18,6 +23,30 @@ pub fn premultiply(layers: &Tensor) -> Tensor {
     let alpha = layers.narrow(-3, 3, 1);
     Tensor::cat(&[&rgb * &alpha, alpha], -3)
 }
+
+/// How E_sup weighs its pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SupervisionWeighting {
+    /// Every pixel alike (the mean over the frame).
+    #[default]
+    Uniform,
+    /// Mean inside the input mask + mean over the effects outside it + mean over the rest.
+    RegionBalanced,
+}
+
+impl std::str::FromStr for SupervisionWeighting {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "uniform" => Ok(Self::Uniform),
+            "region-balanced" => Ok(Self::RegionBalanced),
+            other => anyhow::bail!("unknown weighting {other:?}: expected uniform or region-balanced"),
+        }
+    }
+}
+
+/// True alpha above which a pixel outside the input mask belongs to the object's effects.
+pub const EFFECT_ALPHA: f64 = 0.05;
 
 /// E_sup between the network's `layers` [B, L, T, 4, H, W] in [-1, 1] (straight alpha) and the
 /// `targets` of the same shape, premultiplied RGBA in [0, 1].
@@ -30,6 +59,36 @@ pub fn supervised_layer_loss(layers: &Tensor, targets: &Tensor) -> Tensor {
         .abs()
         .mean(Kind::Float);
     alpha_err + colour_err
+}
+
+/// E_sup with `weighting`; `masks` [B, L, T, 1, H, W] are the input masks in {0, 1} (used by
+/// the region-balanced weighting only).
+pub fn weighted_layer_loss(
+    layers: &Tensor,
+    targets: &Tensor,
+    masks: &Tensor,
+    weighting: SupervisionWeighting,
+) -> Tensor {
+    match weighting {
+        SupervisionWeighting::Uniform => supervised_layer_loss(layers, targets),
+        SupervisionWeighting::RegionBalanced => {
+            let predicted = premultiply(&to_unit(layers));
+            // Per pixel: alpha error plus the mean colour error (the uniform term's balance).
+            let error = (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1)).abs()
+                + (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
+                    .abs()
+                    .mean_dim(-3, true, Kind::Float);
+            let inside = masks.to_kind(Kind::Float);
+            let effects = targets
+                .narrow(-3, 3, 1)
+                .gt(EFFECT_ALPHA)
+                .to_kind(Kind::Float)
+                * (1.0 - &inside);
+            let rest = (1.0 - &inside) * (1.0 - &effects);
+            let region_mean = |region: &Tensor| (&error * region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0);
+            region_mean(&inside) + region_mean(&effects) + region_mean(&rest)
+        }
+    }
 }
 
 /// lambda_s: the weight of E_sup, constant until `fade_from`, then decayed linearly to

@@ -4,7 +4,7 @@
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::loss::{total_loss, MaskWeightSchedule};
 use crate::model::OmnimatteNet;
-use crate::supervision::{supervised_layer_loss, SupervisionSchedule};
+use crate::supervision::{weighted_layer_loss, SupervisionSchedule, SupervisionWeighting};
 use std::path::Path;
 use tch::nn;
 use tch::Tensor;
@@ -44,6 +44,8 @@ pub struct TrainConfig {
     pub mask_schedule: MaskWeightSchedule,
     /// Weight of the supervised term on batches that carry true layers.
     pub supervision: SupervisionSchedule,
+    /// How the supervised term weighs its pixels.
+    pub supervision_weighting: SupervisionWeighting,
 }
 
 impl TrainConfig {
@@ -53,6 +55,7 @@ impl TrainConfig {
             weight_decay: 1e-4,
             mask_schedule: MaskWeightSchedule::pretraining(),
             supervision: SupervisionSchedule::off(),
+            supervision_weighting: SupervisionWeighting::Uniform,
         }
     }
 
@@ -62,6 +65,7 @@ impl TrainConfig {
             weight_decay: 1e-4,
             mask_schedule: MaskWeightSchedule::test_time(total_steps),
             supervision: SupervisionSchedule::off(),
+            supervision_weighting: SupervisionWeighting::Uniform,
         }
     }
 }
@@ -134,7 +138,12 @@ impl Trainer {
         );
         let lambda_s = self.config.supervision.at(self.step);
         let supervised = match &batch.targets {
-            Some(targets) if lambda_s > 0.0 => Some(supervised_layer_loss(&layers, targets)),
+            Some(targets) if lambda_s > 0.0 => Some(weighted_layer_loss(
+                &layers,
+                targets,
+                &batch.masks,
+                self.config.supervision_weighting,
+            )),
             _ => None,
         };
         let objective = match &supervised {

@@ -12,7 +12,7 @@ use gstomnimatte::clip::{ClipSpec, HiddenPattern};
 use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet, PrecisionChoice};
-use gstomnimatte::supervision::SupervisionSchedule;
+use gstomnimatte::supervision::{SupervisionSchedule, SupervisionWeighting};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -85,6 +85,10 @@ pub struct TrainArgs {
     min_objects: usize,
     #[arg(long, default_value_t = 5)]
     max_objects: usize,
+    /// How the supervised term weighs pixels: uniform (the mean over the frame) or
+    /// region-balanced (the input mask, the effects outside it and the rest count alike).
+    #[arg(long, default_value = "uniform")]
+    supervision_weighting: SupervisionWeighting,
     /// Fade lambda_s linearly to a tenth of itself between these two steps: FROM,TO.
     #[arg(long, value_parser = parse_fade)]
     supervision_fade: Option<(u64, u64)>,
@@ -139,6 +143,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
     let state = serde_json::json!({
         "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
         "supervision": args.supervision, "world_share": args.world_share,
+        "supervision_weighting": format!("{:?}", args.supervision_weighting),
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -236,6 +241,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         TrainConfig {
             learning_rate: args.lr,
             supervision: args.supervision_schedule(),
+            supervision_weighting: args.supervision_weighting,
             ..TrainConfig::pretraining()
         },
     )?;

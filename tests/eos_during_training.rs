@@ -1,38 +1,74 @@
 //! End of stream while `before-output` training runs (what gst-launch-1.0 -e sends on Ctrl-C):
-//! the stream must end, every pad with its frames and EOS.
+//! the stream must end, every pad with every frame that went in, then EOS (issue 14, item 1).
 //!
-//! KNOWN TO FAIL (issue 14, item 1), so ignored until fixed; run it with `--ignored`. Why it
-//! deadlocks, from a backtrace of this test: basesrc's send_event(EOS) sets the source
-//! flushing and then takes its pad's STREAM_LOCK, which the source's streaming thread holds
-//! while it sits in our video chain (back-pressure: the worker trains, frames pile up).
-//! gst-launch sends that EOS from its main loop, so it cannot take the ASYNC_DONE that the
-//! sinks post once training ends and set PLAYING; the prerolled sinks then block the src pad
-//! threads, the worker blocks on full pad queues, and the chain never returns.
+//! Why it deadlocked before (from a backtrace of this test): the pipeline's send_event(EOS)
+//! holds the pipeline's state lock while basesrc's send_event waits for its pad's STREAM_LOCK,
+//! which the source's streaming thread holds while it sits in our back-pressured video chain
+//! (the worker trains, frames pile up). The sinks, still waiting for a first buffer to
+//! preroll, needed that state lock to go to PLAYING once training ended, so the src pads'
+//! threads, the worker and the chain all waited on them. Now the element sends a gap on every
+//! src pad when training starts: the sinks preroll on it and the pipeline reaches PLAYING
+//! before the EOS comes.
 
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
 use gst::prelude::*;
 use helpers::init;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Counts the buffers that pass `pad`, and whether EOS did.
+fn count(pad: &gst::Pad) -> (Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let (buffers, eos) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (b, e) = (buffers.clone(), eos.clone());
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(_)) => {
+                    b.fetch_add(1, Ordering::SeqCst);
+                }
+                Some(gst::PadProbeData::Event(ev)) if ev.type_() == gst::EventType::Eos => {
+                    e.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    (buffers, eos)
+}
+
 #[test]
-#[ignore = "known deadlock, issue 14 item 1: see the module documentation"]
-fn eos_sent_to_the_pipeline_during_training_ends_the_stream() {
+fn eos_sent_to_the_pipeline_during_training_ends_the_stream_with_every_frame() {
     init();
     let mask = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cup/mask/00000.png");
+    // sync=true on one sink: it waits for the clock once PLAYING, as a display would.
     let desc = format!("videotestsrc num-buffers=300 pattern=ball ! video/x-raw,format=RGB,width=320,height=240,framerate=25/1 ! om.sink \
         multifilesrc location={mask} loop=true num-buffers=300 caps=image/png,framerate=25/1 ! pngdec ! om.mask \
-        omnimatte name=om objects=1 working-height=64 working-width=64 ttt=before-output ttt-frames=20 ttt-steps=400 ! fakesink name=src sync=false \
-        om.layer_1 ! fakesink sync=false \
+        omnimatte name=om objects=1 working-height=64 working-width=64 ttt=before-output ttt-frames=20 ttt-steps=100 ! fakesink name=src sync=false \
+        om.layer_1 ! fakesink sync=true \
         om.background ! fakesink sync=false");
     let p = gst::parse::launch(&desc)
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
+    let om = p.by_name("om").unwrap();
+    let (frames_in, _) = count(&om.static_pad("sink").unwrap());
+    let outputs: Vec<_> = ["src", "layer_1", "background"]
+        .iter()
+        .map(|name| {
+            let pad = om
+                .static_pad(name)
+                .unwrap_or_else(|| om.request_pad_simple(name).unwrap());
+            (name, count(&pad))
+        })
+        .collect();
     let bus = p.bus().unwrap();
     p.set_state(gst::State::Playing).unwrap();
-    // Training has started: the first message of its progress.
+    // Training has started: its first progress message.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let msg = bus
@@ -54,4 +90,13 @@ fn eos_sent_to_the_pipeline_during_training_ends_the_stream() {
     let msg = msg.expect("the stream never ended after EOS during training");
     assert_eq!(msg.type_(), gst::MessageType::Eos, "{msg:?}");
     eprintln!("EOS after {waited:?}");
+    let n = frames_in.load(Ordering::SeqCst);
+    assert!(
+        (20..300).contains(&n),
+        "{n} frames went in: the EOS should have cut the 300-frame video short"
+    );
+    for (name, (buffers, eos)) in outputs {
+        assert_eq!(buffers.load(Ordering::SeqCst), n, "frames out of {name}");
+        assert_eq!(eos.load(Ordering::SeqCst), 1, "EOS on {name}");
+    }
 }

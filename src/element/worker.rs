@@ -9,6 +9,7 @@ use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};
 use super::settings::{Settings, TttMode};
 use super::streaming::Streaming;
+use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{fine_tune, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot};
@@ -104,6 +105,11 @@ impl Worker {
                 TestTime::Continuous { training, swaps: 0 }
             }
         };
+        // Inference alone uses these weights from now on (the background trainer took its own
+        // fp32 copy above); before-output training needs them fp32 until it ends.
+        if !matches!(test_time, TestTime::Gathering { .. }) {
+            hold_for_inference(&vs, net.config().precision);
+        }
         Ok(Self {
             element,
             streaming,
@@ -201,6 +207,23 @@ impl Worker {
             steps_per_second: 0.0,
         };
         let mut cancelled = false;
+        // Downstream prerolls on a gap at the first held frame while the network trains, so
+        // the pipeline reaches PLAYING: an application that sends EOS now (gst-launch-1.0 -e
+        // on Ctrl-C) holds the pipeline's state lock until the source's thread leaves our
+        // back-pressured chain, and the sinks, had they waited for a buffer to preroll,
+        // would have needed that lock to go to PLAYING (issue 14, item 1). With the gap, the
+        // EOS is taken once training ends and the held frames are out.
+        let first_pts = held.iter().find_map(|work| match work {
+            Work::Frame { video, .. } => video.buffer.pts(),
+            _ => None,
+        });
+        if let Some(pts) = first_pts {
+            self.outputs.queue_event(
+                &gst::event::Gap::builder(pts)
+                    .duration(gst::ClockTime::ZERO)
+                    .build(),
+            );
+        }
         post_training(element, "before-output", Phase::Started, &last);
         let streaming = &self.streaming;
         fine_tune(
@@ -226,6 +249,7 @@ impl Worker {
             return Ok(Err(gst::FlowError::Flushing));
         }
         post_training(element, "before-output", Phase::Finished, &last);
+        hold_for_inference(&self.vs, self.net.config().precision);
         let TestTime::Gathering { held, .. } =
             std::mem::replace(&mut self.test_time, TestTime::Off)
         else {

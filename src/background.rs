@@ -65,7 +65,10 @@ fn median_of(observations: &[Observation], device: Device) -> Background {
     let covered: Vec<&[u8]> = observations.iter().map(|o| o.covered.as_slice()).collect();
     let threads = tch::get_num_threads().max(1) as usize;
     let median = masked_median_u8(&frames, &covered, c as usize, (h * w) as usize, threads);
-    let image = (Tensor::from_slice(&median.values).view([c, h, w]).to_kind(Kind::Float) / 255.0)
+    let image = (Tensor::from_slice(&median.values)
+        .view([c, h, w])
+        .to_kind(Kind::Float)
+        / 255.0)
         .to_device(device);
     let seen = Tensor::from_slice(&median.seen)
         .view([1, h, w])
@@ -77,7 +80,11 @@ fn median_of(observations: &[Observation], device: Device) -> Background {
             .iter()
             .map(|f| Tensor::from_slice(f).view([c, h, w]))
             .collect();
-        (Tensor::stack(&all, 0).median_dim(0, false).0.to_kind(Kind::Float) / 255.0)
+        (Tensor::stack(&all, 0)
+            .median_dim(0, false)
+            .0
+            .to_kind(Kind::Float)
+            / 255.0)
             .to_device(device)
     };
     Background {

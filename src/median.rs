@@ -87,7 +87,16 @@ pub fn masked_median_u8(
                 .collect();
             let network = &network;
             scope.spawn(move || {
-                median_band(frames, covered, pixels, start..end, network, width, out_bands, seen_band)
+                median_band(
+                    frames,
+                    covered,
+                    pixels,
+                    start..end,
+                    network,
+                    width,
+                    out_bands,
+                    seen_band,
+                )
             });
             start = end;
         }
@@ -116,7 +125,10 @@ fn median_band(
         let at = tile_start - range.start;
         uncovered[..len].fill(0);
         for c in covered {
-            for (n, &cov) in uncovered[..len].iter_mut().zip(&c[tile_start..tile_start + len]) {
+            for (n, &cov) in uncovered[..len]
+                .iter_mut()
+                .zip(&c[tile_start..tile_start + len])
+            {
                 *n += (cov == 0) as u16;
             }
         }

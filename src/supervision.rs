@@ -25,13 +25,16 @@ pub fn premultiply(layers: &Tensor) -> Tensor {
 }
 
 /// How E_sup weighs its pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum SupervisionWeighting {
     /// Every pixel alike (the mean over the frame).
     #[default]
     Uniform,
     /// Mean inside the input mask + mean over the effects outside it + mean over the rest.
     RegionBalanced,
+    /// The uniform mean plus `regions` times the region-balanced sum: the effects and the
+    /// object weigh more than their area, less than in `RegionBalanced`.
+    Mixed { regions: f64 },
 }
 
 impl std::str::FromStr for SupervisionWeighting {
@@ -40,7 +43,12 @@ impl std::str::FromStr for SupervisionWeighting {
         match s {
             "uniform" => Ok(Self::Uniform),
             "region-balanced" => Ok(Self::RegionBalanced),
-            other => anyhow::bail!("unknown weighting {other:?}: expected uniform or region-balanced"),
+            other => match other.strip_prefix("mixed:").map(str::parse::<f64>) {
+                Some(Ok(regions)) if regions >= 0.0 => Ok(Self::Mixed { regions }),
+                _ => anyhow::bail!(
+                    "unknown weighting {other:?}: expected uniform, region-balanced or mixed:W (W >= 0)"
+                ),
+            },
         }
     }
 }
@@ -71,24 +79,32 @@ pub fn weighted_layer_loss(
 ) -> Tensor {
     match weighting {
         SupervisionWeighting::Uniform => supervised_layer_loss(layers, targets),
-        SupervisionWeighting::RegionBalanced => {
-            let predicted = premultiply(&to_unit(layers));
-            // Per pixel: alpha error plus the mean colour error (the uniform term's balance).
-            let error = (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1)).abs()
-                + (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
-                    .abs()
-                    .mean_dim(-3, true, Kind::Float);
-            let inside = masks.to_kind(Kind::Float);
-            let effects = targets
-                .narrow(-3, 3, 1)
-                .gt(EFFECT_ALPHA)
-                .to_kind(Kind::Float)
-                * (1.0 - &inside);
-            let rest = (1.0 - &inside) * (1.0 - &effects);
-            let region_mean = |region: &Tensor| (&error * region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0);
-            region_mean(&inside) + region_mean(&effects) + region_mean(&rest)
+        SupervisionWeighting::RegionBalanced => region_balanced_loss(layers, targets, masks),
+        SupervisionWeighting::Mixed { regions } => {
+            supervised_layer_loss(layers, targets)
+                + region_balanced_loss(layers, targets, masks) * regions
         }
     }
+}
+
+/// Mean error inside the input mask + over the effects outside it + over the rest.
+fn region_balanced_loss(layers: &Tensor, targets: &Tensor, masks: &Tensor) -> Tensor {
+    let predicted = premultiply(&to_unit(layers));
+    // Per pixel: alpha error plus the mean colour error (the uniform term's balance).
+    let error = (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1)).abs()
+        + (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
+            .abs()
+            .mean_dim(-3, true, Kind::Float);
+    let inside = masks.to_kind(Kind::Float);
+    let effects = targets
+        .narrow(-3, 3, 1)
+        .gt(EFFECT_ALPHA)
+        .to_kind(Kind::Float)
+        * (1.0 - &inside);
+    let rest = (1.0 - &inside) * (1.0 - &effects);
+    let region_mean =
+        |region: &Tensor| (&error * region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0);
+    region_mean(&inside) + region_mean(&effects) + region_mean(&rest)
 }
 
 /// lambda_s: the weight of E_sup, constant until `fade_from`, then decayed linearly to

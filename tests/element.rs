@@ -30,9 +30,13 @@ fn caps(format: &str, w: usize, h: usize) -> String {
 }
 
 fn run_video(n: usize) -> (Vec<Frame>, RunResult) {
+    run_video_with(n, "")
+}
+
+fn run_video_with(n: usize, props: &str) -> (Vec<Frame>, RunResult) {
     init();
     let video = synthetic_video(n, W, H);
-    let p = pipeline("", &caps("RGB", W, H), &caps("GRAY8", W, H));
+    let p = pipeline(props, &caps("RGB", W, H), &caps("GRAY8", W, H));
     let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
     let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
     let result = run(&p, Duration::from_secs(120), |p| {
@@ -65,6 +69,45 @@ fn every_pad_gets_one_buffer_per_frame_with_its_timestamps() {
             .bytes
             .chunks(4)
             .all(|px| px[3] == 255));
+    }
+}
+
+#[test]
+fn bf16_and_fp32_layers_agree() {
+    // The bundled weights, both precisions: the layers' alpha within a tenth of the 8-bit
+    // range at every pixel and within one step on average (bf16 keeps 8 bits of mantissa).
+    let (_, fp32) = run_video_with(12, "precision=fp32");
+    let (_, bf16) = run_video_with(12, "precision=bf16");
+    assert!(
+        fp32.error.is_none() && bf16.error.is_none(),
+        "{:?} {:?}",
+        fp32.error,
+        bf16.error
+    );
+    for pad in ["layer_1", "layer_2"] {
+        let (a, b) = (&fp32.outputs[pad], &bf16.outputs[pad]);
+        assert_eq!(a.len(), 12);
+        assert_eq!(b.len(), 12);
+        let diffs: Vec<i32> = a
+            .iter()
+            .zip(b)
+            .flat_map(|(x, y)| x.bytes.iter().zip(&y.bytes).skip(3).step_by(4))
+            .map(|(p, q)| (*p as i32 - *q as i32).abs())
+            .collect();
+        let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+        let worst = *diffs.iter().max().unwrap();
+        assert!(
+            mean < 1.0,
+            "{pad}: alpha differs by {mean:.2} of 255 on average"
+        );
+        assert!(
+            worst < 26,
+            "{pad}: alpha differs by {worst} of 255 at worst"
+        );
+        assert!(
+            diffs.iter().any(|&d| d > 0),
+            "{pad}: bf16 must actually compute in bf16"
+        );
     }
 }
 

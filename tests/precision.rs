@@ -3,7 +3,7 @@
 mod common;
 
 use common::{max_abs_diff, seeded, square_with_shadow};
-use gstomnimatte::model::precision::{cpu_flags_have_bf16, CPU_BF16_ENV};
+use gstomnimatte::model::precision::{cpu_flags_have_bf16, hold_for_inference, CPU_BF16_ENV};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet, Precision, PrecisionChoice};
 use gstomnimatte::train::{Batch, TrainConfig, Trainer};
 use tch::{nn, Device, Tensor};
@@ -71,6 +71,36 @@ fn bf16_layers_stay_close_to_fp32_with_the_same_weights() {
     assert!(mean < 0.015, "bf16 differs from fp32 by {mean} on average");
     assert!(worst < 0.2, "bf16 differs from fp32 by {worst} at worst");
     assert!(worst > 0.0, "bf16 must actually compute in bf16");
+}
+
+#[test]
+fn weights_held_in_bf16_for_inference_give_the_same_layers_as_casting_at_every_call() {
+    let (vs, net16) = net(Precision::Bf16);
+    let (frames, masks, _) = square_with_shadow(5, 64, 64);
+    let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]);
+    let run = || tch::no_grad(|| net16.forward(&frames, &masks, &visible, false).unwrap());
+    let cast_per_call = run();
+    hold_for_inference(&vs, Precision::Bf16);
+    let variables = vs.variables();
+    let kind = |name: &str| variables[name].kind();
+    // Convolutions and linear layers in bf16; norms, embeddings and positions untouched.
+    assert_eq!(kind("decoder.0.conv.weight"), tch::Kind::BFloat16);
+    assert_eq!(kind("transformer.0.mlp_in.weight"), tch::Kind::BFloat16);
+    assert_eq!(kind("decoder.0.norm.weight"), tch::Kind::Float);
+    assert_eq!(kind("image_position.x"), tch::Kind::Float);
+    assert_eq!(kind("hidden_embedding"), tch::Kind::Float);
+    assert!(
+        run().equal(&cast_per_call),
+        "holding the weights in bf16 changed the layers by {}",
+        max_abs_diff(&run(), &cast_per_call)
+    );
+    // fp32 inference is left as it is.
+    let (vs32, _) = net(Precision::Fp32);
+    hold_for_inference(&vs32, Precision::Fp32);
+    assert!(vs32
+        .variables()
+        .values()
+        .all(|t| t.kind() == tch::Kind::Float));
 }
 
 #[test]

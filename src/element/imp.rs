@@ -312,6 +312,7 @@ impl Omnimatte {
 
     fn start_worker(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
+        let asked = settings.precision;
         let fail = |msg: String| gst::error_msg!(gst::LibraryError::Settings, ["{}", msg]);
         let device = settings.device().map_err(|e| fail(format!("{e:#}")))?;
         let config = settings
@@ -343,15 +344,15 @@ impl Omnimatte {
                     settings.load_model(device).map(|model| (decomposer, model))
                 });
                 let worker = loaded.and_then(|(decomposer, model)| {
-                    let source = model.source;
+                    let (source, precision) = (model.source, model.precision);
                     Worker::new(
                         element, streaming, outputs, settings, decomposer, model.vs, model.net,
                     )
-                    .map(|worker| (worker, source))
+                    .map(|worker| (worker, source, precision))
                 });
                 match worker {
-                    Ok((worker, source)) => {
-                        let _ = ready_tx.send(Ok(source));
+                    Ok((worker, source, precision)) => {
+                        let _ = ready_tx.send(Ok((source, precision)));
                         worker.run()
                     }
                     Err(e) => {
@@ -360,8 +361,8 @@ impl Omnimatte {
                 }
             })
             .map_err(|e| fail(format!("cannot start the worker thread: {e}")))?;
-        let source = match ready_rx.recv() {
-            Ok(Ok(source)) => source,
+        let (source, precision) = match ready_rx.recv() {
+            Ok(Ok(loaded)) => loaded,
             Ok(Err(e)) => {
                 let _ = handle.join();
                 return Err(fail(format!("{e:#}")));
@@ -373,7 +374,12 @@ impl Omnimatte {
                 ));
             }
         };
-        gst::info!(CAT, imp = self, "running on {device:?}");
+        gst::info!(
+            CAT,
+            imp = self,
+            "running on {device:?}, computing in {} (precision {asked:?})",
+            precision.name()
+        );
         match source {
             WeightsSource::File(path) => {
                 gst::info!(CAT, imp = self, "weights from {}", path.display())
@@ -570,6 +576,11 @@ impl ObjectImpl for Omnimatte {
                     .blurb("How layers reach the input size from the working size: guided (alpha follows the frame's edges by a guided filter) or bilinear (a plain resize)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("precision", d.precision)
+                    .nick("Precision")
+                    .blurb("What the network computes in: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or the CUDA device has bf16; fp32 otherwise; the choice is logged), fp32 or bf16. Convolutions, matmuls and attention run in it; normalisation, compositing and the outputs stay 32-bit")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)
                     .nick("Test-time training")
                     .blurb("Fine-tune the network on the video itself: off (zero-shot), before-output (hold the first ttt-frames frames, train ttt-steps steps on them, then output everything; for files) or background (train on recent frames while streaming with the current weights; for live). Progress: element messages `omnimatte-training` and progress messages")
@@ -643,6 +654,7 @@ impl ObjectImpl for Omnimatte {
             "alpha-mode" => s.alpha_mode = value.get().unwrap(),
             "background-mode" => s.background_mode = value.get().unwrap(),
             "upsampling" => s.upsampling = value.get().unwrap(),
+            "precision" => s.precision = value.get().unwrap(),
             "ttt" => s.ttt = value.get().unwrap(),
             "ttt-frames" => s.ttt_frames = value.get().unwrap(),
             "ttt-steps" => s.ttt_steps = value.get().unwrap(),
@@ -677,6 +689,7 @@ impl ObjectImpl for Omnimatte {
             "alpha-mode" => s.alpha_mode.to_value(),
             "background-mode" => s.background_mode.to_value(),
             "upsampling" => s.upsampling.to_value(),
+            "precision" => s.precision.to_value(),
             "ttt" => s.ttt.to_value(),
             "ttt-frames" => s.ttt_frames.to_value(),
             "ttt-steps" => s.ttt_steps.to_value(),

@@ -87,6 +87,36 @@ pub enum UpsamplingSetting {
     Bilinear,
 }
 
+/// The `precision` property (see [`crate::model::PrecisionChoice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimattePrecision")]
+pub enum PrecisionSetting {
+    #[default]
+    #[enum_value(
+        name = "Auto: bf16 where the CPU has AMX-BF16 or AVX512-BF16 or the CUDA device computes bf16, fp32 otherwise",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(name = "fp32: 32-bit floats throughout", nick = "fp32")]
+    Fp32,
+    #[enum_value(
+        name = "bf16: convolutions, matmuls and attention in bf16 (emulated, so slower, on hardware without it)",
+        nick = "bf16"
+    )]
+    Bf16,
+}
+
+impl From<PrecisionSetting> for PrecisionChoice {
+    fn from(setting: PrecisionSetting) -> Self {
+        match setting {
+            PrecisionSetting::Auto => PrecisionChoice::Auto,
+            PrecisionSetting::Fp32 => PrecisionChoice::Fp32,
+            PrecisionSetting::Bf16 => PrecisionChoice::Bf16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// safetensors file; empty = the bundled weights ([`default_weights_candidates`]).
@@ -110,8 +140,8 @@ pub struct Settings {
     pub ttt_swap_steps: u32,
     pub ttt_batch: u32,
     pub ttt_learning_rate: f64,
-    /// Compute precision; fp32 until bf16 inference is measured on the test sets.
-    pub precision: PrecisionChoice,
+    /// Compute precision of the network.
+    pub precision: PrecisionSetting,
     pub alpha_mode: AlphaModeSetting,
     pub background_mode: BackgroundMode,
     pub upsampling: UpsamplingSetting,
@@ -138,7 +168,7 @@ impl Default for Settings {
             ttt_swap_steps: defaults::TTT_SWAP_STEPS as u32,
             ttt_batch: defaults::TTT_BATCH as u32,
             ttt_learning_rate: defaults::TTT_LEARNING_RATE,
-            precision: PrecisionChoice::Fp32,
+            precision: PrecisionSetting::default(),
             alpha_mode: AlphaModeSetting::default(),
             background_mode: BackgroundMode::default(),
             upsampling: UpsamplingSetting::default(),
@@ -216,6 +246,11 @@ impl Settings {
 
     /// Builds the network on the `device` property's device and loads the weights.
     pub fn load_model(&self, device: Device) -> anyhow::Result<LoadedModel> {
-        load_model(&self.weights, device, self.clip()?.length, self.precision)
+        load_model(
+            &self.weights,
+            device,
+            self.clip()?.length,
+            self.precision.into(),
+        )
     }
 }

@@ -188,3 +188,18 @@ pub fn layer_norm(norm: &nn::LayerNorm, xs: &Tensor) -> Tensor {
         false,
     )
 }
+
+/// For inference only: holds the convolution and linear weights of `vs` (the variables named
+/// `*.weight` with two or more dimensions) in `precision`'s kind once, so that no call casts
+/// them again (7.4 M parameters, a few milliseconds a frame on a CPU). Training needs fp32
+/// master weights: a store held in bf16 must not be trained or saved afterwards.
+pub fn hold_for_inference(vs: &nn::VarStore, precision: Precision) {
+    let kind = precision.kind();
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            if name.ends_with(".weight") && var.dim() >= 2 && var.kind() != kind {
+                var.set_data(&var.to_kind(kind));
+            }
+        }
+    });
+}

@@ -1,7 +1,11 @@
 //! `omnimatte bench`: speed of the element against the network work it cannot avoid.
 //!
-//! For each working size the input frames have that size, so no resizing is measured. Four
-//! numbers per size, frames per second over the same synthetic frames:
+//! For each working size the input frames have that size, so no resizing is measured; then
+//! for each input size (`--inputs`, 720p and 1080p by default) the frames have that size and
+//! the network runs at the default working size, so conversion, resizing, upsampling and
+//! detail transfer at full resolution are measured. Each row is measured once per precision
+//! (`--precision`, fp32 and bf16 by default). Four numbers per row, frames per second over
+//! the same synthetic frames:
 //! - element: appsrc -> omnimatte -> fakesinks on src, every layer and background pad;
 //! - core: `Decomposer::push` on tensors (the element minus GStreamer and conversions);
 //! - network: the element's own network path per frame (`Decomposer::push_network_only`: one
@@ -9,13 +13,19 @@
 //!   decode per object), without background, upsampling and detail transfer;
 //! - naive: a whole 5-frame clip forward per output frame, what a simple element would do.
 //!
-//! The element's overhead is (element time - network time) / network time.
+//! The network always gets frames of the working size (for an input row, the input frames
+//! resized beforehand), so it is the bare network's time. The element's overhead is (element
+//! time - network time) / network time, and each row splits a frame's time into the network,
+//! the core's full-resolution work (masks and frame to the working size, background,
+//! upsampling, detail transfer: core - network) and GStreamer's side (conversion, copies,
+//! pads: element - core).
 
 use anyhow::Context;
 use gst::prelude::*;
 use gstomnimatte::clip::{predict_visibility, PREDICT_VISIBLE};
 use gstomnimatte::model::loading::parse_device;
-use gstomnimatte::model::{ModelConfig, OmnimatteNet};
+use gstomnimatte::model::precision::hold_for_inference;
+use gstomnimatte::model::{ModelConfig, OmnimatteNet, Precision, PrecisionChoice};
 use gstomnimatte::stream::{Decomposer, StreamConfig};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
@@ -25,6 +35,13 @@ pub struct BenchArgs {
     /// Working sizes HxW (the input frames have the same size).
     #[arg(long, value_delimiter = ',', default_value = "128x224,256x448")]
     sizes: Vec<String>,
+    /// Input sizes HxW larger than the working size, run at the default working size
+    /// (128x224); an empty string for none.
+    #[arg(long, value_delimiter = ',', default_value = "720x1280,1080x1920")]
+    inputs: Vec<String>,
+    /// Precisions to measure, each row once per precision (fp32, bf16, auto).
+    #[arg(long, value_delimiter = ',', default_value = "fp32,bf16")]
+    precision: Vec<PrecisionChoice>,
     /// Frames measured per size (after a warm-up of 8).
     #[arg(long, default_value_t = 40)]
     frames: usize,
@@ -104,6 +121,14 @@ fn fps(frames: usize, secs: f64) -> f64 {
     frames as f64 / secs
 }
 
+/// One row of the table: the network at `working`, fed frames of size `input`.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    working: (usize, usize),
+    input: (usize, usize),
+    precision: PrecisionChoice,
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(t) = args.threads {
         tch::set_num_threads(t);
@@ -114,67 +139,126 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     gst::init()?;
     gstomnimatte::plugin_register_static()?;
     println!(
-        "omnimatte bench: device {device:?}, {} libtorch CPU threads, {} objects, {} frames per size (+{WARMUP} warm-up), random-init weights",
+        "omnimatte bench: device {device:?}, {} libtorch CPU threads, {} objects, {} frames per row (+{WARMUP} warm-up), random-init weights",
         tch::get_num_threads(),
         args.objects,
         args.frames
     );
-    println!(
-        "{:>9} {:>12} {:>12} {:>12} {:>12} {:>10}",
-        "size", "element fps", "core fps", "network fps", "naive fps", "overhead"
+    for p in &args.precision {
+        println!("precision {p:?} computes in {}", resolve(*p, device).name());
+    }
+    let default_working = (
+        gstomnimatte::defaults::WORKING_HEIGHT as usize,
+        gstomnimatte::defaults::WORKING_WIDTH as usize,
     );
+    let mut rows = Vec::new();
     for size in &args.sizes {
-        let (h, w) = parse_size(size)?;
-        let config = StreamConfig {
-            working_height: h as i64,
-            working_width: w as i64,
-            objects: args.objects,
-            ..StreamConfig::default()
-        };
-        let total = args.frames + WARMUP;
-        // Each measurement runs on a thread of its own, as the element's worker does:
-        // libtorch's OpenMP team belongs to the calling thread, and a team left idle by one
-        // measurement would spin against the next one on a small machine. Tensors are not
-        // Sync, so every thread builds the same seeded network and frames.
-        let measure = |f: Measurement| {
-            on_own_thread(|| {
-                let (_vs, net) = seeded_net(device)?;
-                f(&net, &config, &frames(total, h, w, args.objects), device)
-            })
-        };
-        // A measurement left out with --measure shows as NaN.
-        let run = |name: &str, f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
-            if args.measure.iter().any(|m| m == name) {
-                f()
-            } else {
-                Ok(f64::NAN)
-            }
-        };
-        let element = run("element", &|| {
-            let buffers = frame_bytes(total, h, w, args.objects)?;
-            on_own_thread(|| time_element(&args, h, w, buffers))
-        })?;
-        let network = run("network", &|| measure(time_network))?;
-        let core = run("core", &|| measure(time_core))?;
-        let naive = run("naive", &|| measure(time_naive))?;
-        let n = args.frames;
-        println!(
-            "{:>9} {:>12.2} {:>12.2} {:>12.2} {:>12.2} {:>9.1}%",
-            format!("{h}x{w}"),
-            fps(n, element),
-            fps(n, core),
-            fps(n, network),
-            fps(n, naive),
-            100.0 * (element - network) / network
-        );
+        let working = parse_size(size)?;
+        rows.push((working, working));
+    }
+    for size in args.inputs.iter().filter(|s| !s.is_empty()) {
+        rows.push((default_working, parse_size(size)?));
+    }
+    println!(
+        "{:>9} {:>10} {:>5} {:>12} {:>10} {:>12} {:>10} {:>9} | {:>31}",
+        "working",
+        "input",
+        "prec",
+        "element fps",
+        "core fps",
+        "network fps",
+        "naive fps",
+        "overhead",
+        "ms/frame: network+full-res+gst"
+    );
+    for &(working, input) in &rows {
+        for &precision in &args.precision {
+            let row = Row {
+                working,
+                input,
+                precision,
+            };
+            measure_row(&args, device, row)?;
+        }
     }
     Ok(())
 }
 
-fn seeded_net(device: Device) -> anyhow::Result<(nn::VarStore, OmnimatteNet)> {
+fn resolve(choice: PrecisionChoice, device: Device) -> Precision {
+    choice.resolve(device)
+}
+
+/// Measures and prints one row.
+fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()> {
+    let ((wh, ww), (ih, iw)) = (row.working, row.input);
+    let precision = resolve(row.precision, device);
+    let config = StreamConfig {
+        working_height: wh as i64,
+        working_width: ww as i64,
+        objects: args.objects,
+        ..StreamConfig::default()
+    };
+    let total = args.frames + WARMUP;
+    // Each measurement runs on a thread of its own, as the element's worker does: libtorch's
+    // OpenMP team belongs to the calling thread, and a team left idle by one measurement would
+    // spin against the next one on a small machine. Tensors are not Sync, so every thread
+    // builds the same seeded network and frames.
+    let measure = |f: Measurement, (h, w): (usize, usize)| {
+        on_own_thread(|| {
+            let (_vs, net) = seeded_net(device, precision)?;
+            f(&net, &config, &frames(total, h, w, args.objects), device)
+        })
+    };
+    // A measurement left out with --measure shows as NaN.
+    let run = |name: &str, f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
+        if args.measure.iter().any(|m| m == name) {
+            f()
+        } else {
+            Ok(f64::NAN)
+        }
+    };
+    let element = run("element", &|| {
+        let buffers = frame_bytes(total, ih, iw, args.objects)?;
+        on_own_thread(|| time_element(args, row, buffers))
+    })?;
+    // The bare network: frames of the working size whatever the input size.
+    let network = run("network", &|| measure(time_network, row.working))?;
+    let core = run("core", &|| measure(time_core, row.input))?;
+    let naive = run("naive", &|| measure(time_naive, row.working))?;
+    let n = args.frames as f64;
+    let ms = |secs: f64| 1000.0 * secs / n;
+    println!(
+        "{:>9} {:>10} {:>5} {:>12.2} {:>10.2} {:>12.2} {:>10.2} {:>8.1}% | {:>9.1} + {:>8.1} + {:>8.1}",
+        format!("{wh}x{ww}"),
+        format!("{ih}x{iw}"),
+        precision.name(),
+        fps(args.frames, element),
+        fps(args.frames, core),
+        fps(args.frames, network),
+        fps(args.frames, naive),
+        100.0 * (element - network) / network,
+        ms(network),
+        ms(core - network),
+        ms(element - core),
+    );
+    Ok(())
+}
+
+fn seeded_net(
+    device: Device,
+    precision: Precision,
+) -> anyhow::Result<(nn::VarStore, OmnimatteNet)> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
-    let net = OmnimatteNet::new(&vs.root(), ModelConfig::default())?;
+    let net = OmnimatteNet::new(
+        &vs.root(),
+        ModelConfig {
+            precision,
+            ..ModelConfig::default()
+        },
+    )?;
+    // As the element holds them when it does not train.
+    hold_for_inference(&vs, precision);
     Ok((vs, net))
 }
 
@@ -309,17 +393,22 @@ fn frame_bytes(
 /// Seconds from the first measured buffer to EOS through a real pipeline.
 fn time_element(
     args: &BenchArgs,
-    h: usize,
-    w: usize,
+    row: Row,
     buffers: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> anyhow::Result<f64> {
+    let ((wh, ww), (h, w)) = (row.working, row.input);
+    let precision = match row.precision {
+        PrecisionChoice::Auto => "auto",
+        PrecisionChoice::Fp32 => "fp32",
+        PrecisionChoice::Bf16 => "bf16",
+    };
     let total = buffers.len();
     let layers: String = (1..=args.objects)
         .map(|k| format!(" om.layer_{k} ! fakesink sync=false"))
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={h} working-width={w} device={d} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,

@@ -21,6 +21,7 @@ use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, 
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::eval::remove_object;
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
+use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
@@ -45,6 +46,10 @@ pub struct DecomposeArgs {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
+    /// Compute precision of the network: auto (bf16 where the CPU has AMX-BF16 or
+    /// AVX512-BF16, or the GPU has bf16), fp32 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: PrecisionChoice,
     /// Weights (safetensors); default: the bundled weights.
     #[arg(long, default_value = "")]
     weights: String,
@@ -218,9 +223,13 @@ pub fn decompose_video(
     mut write: impl FnMut(&FrameLayers) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let LoadedModel {
-        vs, net, source, ..
+        vs,
+        net,
+        source,
+        precision,
     } = model;
     let device = vs.device();
+    eprintln!("computing in {} on {device:?}", precision.name());
     match &source {
         WeightsSource::File(p) => eprintln!("weights: {}", p.display()),
         WeightsSource::RandomInit => {
@@ -266,6 +275,7 @@ pub fn decompose_video(
     } else if save_weights.is_some() {
         anyhow::bail!("--save-weights needs --ttt-steps above 0: nothing was fine-tuned");
     }
+    hold_for_inference(&vs, precision);
     let mut decomposer = Decomposer::new(config, device)?;
     if let Some(plate) = plate {
         decomposer.set_background_plate(plate);
@@ -418,7 +428,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         &args.weights,
         device,
         ClipSpec::default().length,
-        PrecisionChoice::Fp32,
+        args.precision,
     )?;
     decompose_video(
         &video,

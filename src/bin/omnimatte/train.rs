@@ -14,7 +14,7 @@ use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet, PrecisionChoice};
 use gstomnimatte::supervision::{SupervisionSchedule, SupervisionWeighting};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
-use gstomnimatte::train::{TrainConfig, Trainer};
+use gstomnimatte::train::{Batch, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -179,6 +179,59 @@ fn truncate_log(path: &Path, start: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Batches of fresh scenes for steps `start..args.steps`, made on a thread of their own and
+/// handed over through a channel that holds two.
+fn spawn_batch_generator(
+    args: &TrainArgs,
+    start: u64,
+) -> anyhow::Result<std::sync::mpsc::Receiver<anyhow::Result<Batch>>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(2);
+    let (size, min_objects, max_objects) = (args.size, args.min_objects, args.max_objects);
+    let (photos, world_share, batch, no_crop) = (
+        args.photos.clone(),
+        args.world_share,
+        args.batch,
+        args.no_crop,
+    );
+    // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes.
+    let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(start);
+    let steps = args.steps.saturating_sub(start);
+    std::thread::Builder::new()
+        .name("scene-generator".into())
+        .spawn(move || {
+            // The photo library is not Send: it is loaded here.
+            let photos = match crate::synth::photo_library(&photos, SceneFamily::World) {
+                Ok(photos) => photos,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let spec = TrainingBatchSpec {
+                scenes: SynthConfig {
+                    height: size,
+                    width: size,
+                    min_objects,
+                    max_objects,
+                    photos,
+                    ..SynthConfig::default()
+                },
+                world_share,
+                clip: ClipSpec::default(),
+                batch_size: batch as usize,
+                hidden: HiddenPattern::Random { count: 3 },
+                crop: (!no_crop).then(RandomCrop::default),
+            };
+            let mut rng = StdRng::seed_from_u64(seed);
+            for _ in 0..steps {
+                if tx.send(Ok(training_batch(&spec, &mut rng))).is_err() {
+                    return; // training stopped
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.min_objects >= 1 && args.max_objects >= args.min_objects,
@@ -255,23 +308,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    let spec = TrainingBatchSpec {
-        scenes: SynthConfig {
-            height: args.size,
-            width: args.size,
-            min_objects: args.min_objects,
-            max_objects: args.max_objects,
-            photos: crate::synth::photo_library(&args.photos, SceneFamily::World)?,
-            ..SynthConfig::default()
-        },
-        world_share: args.world_share,
-        clip: ClipSpec::default(),
-        batch_size: args.batch as usize,
-        hidden: HiddenPattern::Random { count: 3 },
-        crop: (!args.no_crop).then(RandomCrop::default),
-    };
-    // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes.
-    let mut rng = StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(start));
+    // Scenes are generated on a thread of their own, two batches ahead, while the network
+    // trains on the previous batch: generation is serial fp32 work that otherwise leaves the
+    // second core idle. One generator and one seeded stream, so runs stay reproducible.
+    let batches = spawn_batch_generator(&args, start)?;
     let log_path = args
         .log
         .clone()
@@ -290,7 +330,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     )?);
     let began = Instant::now();
     for step in start..args.steps {
-        let batch = training_batch(&spec, &mut rng).to_device(device);
+        let batch = batches
+            .recv()
+            .context("the scene generator stopped")??
+            .to_device(device);
         let report = trainer.step(&net, &batch)?;
         let rate = (step + 1 - start) as f64 / began.elapsed().as_secs_f64();
         bar.set_message(format!(

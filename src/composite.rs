@@ -46,19 +46,20 @@ pub fn composite(layers: &Tensor, background: &Tensor) -> Tensor {
 /// `layers` [B, L, ..., 4, H, W] and `background`/`frame` in [0, 1]. Returns (layers, background).
 pub fn detail_transfer(layers: &Tensor, background: &Tensor, frame: &Tensor) -> (Tensor, Tensor) {
     const EPS: f64 = 1e-12;
+    // Fresh copies, transferred in place: full-size passes over the layers are what this
+    // costs at 720p and above.
     let layers = layers.clamp(0.0, 1.0);
     let background = background.clamp(0.0, 1.0);
     let recon = composite(&layers, &background);
     let residual = frame - &recon;
     let up = residual.clamp_min(0.0) / recon.neg().g_add_scalar(1.0).clamp_min(EPS);
     let down = residual.neg().clamp_min(0.0) / recon.clamp_min(EPS);
-    let transfer = |c: &Tensor, up: &Tensor, down: &Tensor| c + (1.0 - c) * up - c * down;
-    let (rgb, alpha) = split_rgba(&layers);
-    let rgb = transfer(&rgb, &up.unsqueeze(1), &down.unsqueeze(1));
-    (
-        Tensor::cat(&[rgb, alpha], -3),
-        transfer(&background, &up, &down),
-    )
+    // c + (1 - c) up - c down = c (1 - up - down) + up.
+    let keep = (&up + &down).neg().g_add_scalar(1.0);
+    let mut rgb = layers.narrow(-3, 0, 3);
+    let _ = rgb.g_mul_(&keep.unsqueeze(1)).g_add_(&up.unsqueeze(1));
+    // The background may be shared by the frames (broadcast): not in place.
+    (layers, background * keep + up)
 }
 
 /// Composited alpha used by the alpha regulariser (reference): A <- A (1 - a_i) + a_i * a_i,

@@ -68,7 +68,11 @@ pub fn masked_median_u8(
     let mut seen = vec![false; pixels];
     // Bands of whole tiles, one per thread.
     let band = pixels.div_ceil(threads.max(1)).div_ceil(TILE) * TILE;
+    // Each band's thread is joined before the scope ends: a scoped thread that is not joined
+    // may still be exiting after the scope returns (the element's tests check that no thread
+    // outlives it).
     std::thread::scope(|scope| {
+        let mut handles = Vec::new();
         let mut outputs: Vec<&mut [u8]> = values.chunks_mut(pixels).collect();
         let mut seen_rest: &mut [bool] = &mut seen;
         let mut start = 0;
@@ -86,7 +90,7 @@ pub fn masked_median_u8(
                 })
                 .collect();
             let network = &network;
-            scope.spawn(move || {
+            handles.push(scope.spawn(move || {
                 median_band(
                     frames,
                     covered,
@@ -97,8 +101,11 @@ pub fn masked_median_u8(
                     out_bands,
                     seen_band,
                 )
-            });
+            }));
             start = end;
+        }
+        for handle in handles {
+            handle.join().expect("a median thread panicked");
         }
     });
     Median { values, seen }

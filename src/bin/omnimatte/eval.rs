@@ -12,7 +12,7 @@ use gstomnimatte::eval::{
     alpha_error, alpha_in_mask, background_ghost, background_psnr, decompose, effect_iou,
     label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object, Decomposition,
 };
-use gstomnimatte::metrics::effect_region;
+use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
@@ -55,6 +55,11 @@ pub struct EvalArgs {
     /// Compute precision: fp32, bf16 or auto (bf16 where the CPU or GPU has it).
     #[arg(long, default_value = "fp32")]
     precision: PrecisionChoice,
+    /// Also decompose each video (without test-time training) in this precision and report the
+    /// PSNR between the two runs' layers, RGBA over all frames ("vs dB"): how far the choice of
+    /// precision moves the output.
+    #[arg(long)]
+    versus_precision: Option<PrecisionChoice>,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -75,6 +80,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         args.precision,
     )?;
     println!("precision: {}", precision.name());
+    let versus = args
+        .versus_precision
+        .map(|p| load_model(&args.weights, device, ClipSpec::default().length, p))
+        .transpose()?;
+    if let Some(v) = &versus {
+        println!("layers compared with a run in {}", v.precision.name());
+    }
     let pretrained = WeightsSnapshot::take(&vs, 0);
     match &source {
         WeightsSource::File(p) => println!("weights: {}", p.display()),
@@ -167,6 +179,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             // The layers as output reproduce the input (detail transfer); what the network
             // itself explains is its composite before the transfer.
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
+            let versus_db = match &versus {
+                Some(v) if steps == 0 => {
+                    let other = tch::no_grad(|| decompose(&v.net, &video, &config, plate, device))?;
+                    psnr(&result.layers, &other.layers)
+                }
+                _ => f64::NAN,
+            };
+            if versus_db.is_finite() {
+                println!("{name:<24} layers vs the other precision: {versus_db:.2} dB");
+            }
             println!(
                 "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
                 model.effect_iou, baseline.effect_iou, model.precision, model.recall, model.beyond_mask_recall,
@@ -185,6 +207,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "mask_only_effect_precision": baseline.precision, "mask_only_effect_recall": baseline.recall,
                 "mask_only_effect_iou": baseline.effect_iou, "reconstruction_psnr": recon,
                 "background_psnr": bg, "train_seconds": train_seconds, "seconds": seconds,
+                "layers_psnr_versus_precision": versus_db,
             }));
         }
     }
@@ -210,7 +233,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
             "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
             "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
+            "layers_psnr_versus_precision": mean("layers_psnr_versus_precision"),
         });
+        let versus_mean = mean("layers_psnr_versus_precision");
+        if versus_mean.is_finite() {
+            println!("mean layers vs the other precision: {versus_mean:.2} dB");
+        }
         println!(
             "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
             "mean",

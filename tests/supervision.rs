@@ -4,7 +4,10 @@ mod common;
 
 use common::seeded_net;
 use gstomnimatte::composite::to_signed;
-use gstomnimatte::supervision::{premultiply, supervised_layer_loss, SupervisionSchedule};
+use gstomnimatte::supervision::{
+    premultiply, supervised_layer_loss, weighted_layer_loss, SupervisionSchedule,
+    SupervisionWeighting,
+};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
@@ -35,6 +38,51 @@ fn perfect_layers_cost_nothing_and_the_error_is_alpha_plus_premultiplied_colour(
     let clear = layers(0.0, 0.3);
     let free = supervised_layer_loss(&to_signed(&layers(0.0, 0.9)), &premultiply(&clear));
     assert!(free.double_value(&[]).abs() < 1e-6);
+}
+
+#[test]
+fn region_balanced_weighting_counts_each_region_by_its_mean() {
+    // One object on a 10x10 frame: its mask is 10 pixels, its true effect 5 pixels outside
+    // the mask (alpha 0.5), the rest 85. The layer misses the effect and nothing else.
+    let opts = (Kind::Float, Device::Cpu);
+    let truth = Tensor::zeros([1, 1, 1, 4, 10, 10], opts);
+    let mask = Tensor::zeros([1, 1, 1, 1, 10, 10], opts);
+    let _ = mask.narrow(-2, 0, 1).fill_(1.0);
+    let _ = truth.narrow(-3, 3, 1).narrow(-2, 0, 1).fill_(1.0); // object: opaque black
+    let _ = truth
+        .narrow(-3, 3, 1)
+        .narrow(-2, 1, 1)
+        .narrow(-1, 0, 5)
+        .fill_(0.5); // its effect: half-transparent black
+    let predicted = truth.copy();
+    let _ = predicted.narrow(-3, 3, 1).narrow(-2, 1, 1).fill_(0.0);
+    let layers = to_signed(&predicted);
+    let targets = premultiply(&truth);
+    let weigh = |w: SupervisionWeighting| {
+        weighted_layer_loss(&layers, &targets, &mask, w).double_value(&[])
+    };
+    // Uniform: 5 pixels of alpha error 0.5 over 100 pixels (colour is black: no error).
+    assert!((weigh(SupervisionWeighting::Uniform) - 0.025).abs() < 1e-6);
+    // Region-balanced: the effect's own mean, 5 x 0.5 / (5 + 1); mask and rest are right.
+    let balanced = 2.5 / 6.0;
+    assert!((weigh(SupervisionWeighting::RegionBalanced) - balanced).abs() < 1e-5);
+    let mixed = weigh(SupervisionWeighting::Mixed { regions: 0.15 });
+    assert!((mixed - (0.025 + 0.15 * balanced)).abs() < 1e-5);
+    // Perfect layers cost nothing either way.
+    let perfect = to_signed(&truth);
+    let zero = weighted_layer_loss(
+        &perfect,
+        &targets,
+        &mask,
+        SupervisionWeighting::RegionBalanced,
+    );
+    assert!(zero.double_value(&[]).abs() < 1e-6);
+    assert_eq!(
+        "mixed:0.15".parse::<SupervisionWeighting>().unwrap(),
+        SupervisionWeighting::Mixed { regions: 0.15 }
+    );
+    assert!("mixed:-1".parse::<SupervisionWeighting>().is_err());
+    assert!("balanced".parse::<SupervisionWeighting>().is_err());
 }
 
 #[test]

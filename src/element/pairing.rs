@@ -63,6 +63,25 @@ impl Pairing {
                 .count()
     }
 
+    /// Frames waiting for their masks (not yet handed to the worker).
+    pub fn frames_waiting_for_masks(&self) -> usize {
+        self.video
+            .iter()
+            .filter(|i| matches!(i, VideoItem::Frame(_)))
+            .count()
+    }
+
+    /// Bytes of the video frames handed to the worker and not yet taken.
+    pub fn queued_work_bytes(&self) -> usize {
+        self.work
+            .iter()
+            .map(|w| match w {
+                Work::Frame { video, .. } => video.buffer.size(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The running time of the first frame that waits for its mask, if one does.
     pub fn frame_waiting_for_mask(&self) -> Option<Option<gst::ClockTime>> {
         self.video.iter().find_map(|item| match item {

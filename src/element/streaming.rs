@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 /// Frames allowed to wait in the element before the chain functions block (back-pressure).
 pub const MAX_QUEUED_FRAMES: usize = 16;
 
+/// While `before-output` training runs, the worker takes no frames, yet the chains must not
+/// block on it: an application's EOS (gst-launch-1.0 -e on Ctrl-C) holds the pipeline's state
+/// lock until each source's streaming thread has left our chain, and the sinks, still waiting
+/// to preroll, need that lock to go to PLAYING once training ends (issue 14, item 1). So during
+/// training the chains keep taking frames, up to this many bytes of them queued for the worker;
+/// frames still wait for their masks as usual (a stalled mask stream ends in `mask-timeout`).
+pub const TRAINING_QUEUE_BYTES: usize = 1 << 30;
+
 /// A refused buffer or event: the flow to return upstream, and the error to post, if any.
 #[derive(Debug)]
 pub struct Failure {
@@ -38,6 +46,8 @@ struct State {
     mask_flushing: bool,
     /// The worker is processing an item (flush-stop waits for it).
     busy: bool,
+    /// The worker runs `before-output` training (see [`TRAINING_QUEUE_BYTES`]).
+    training: bool,
     shutdown: bool,
     /// When the last mask arrived: the video side gives up on masks after `mask-timeout`.
     last_mask: Option<Instant>,
@@ -53,6 +63,17 @@ impl State {
             self.flow = Some(gst::FlowError::Error);
             Failure::error(gst::StreamError::Format, msg)
         })
+    }
+
+    /// Whether the chains must wait before taking more: too many frames wait for masks, or
+    /// for the worker (which, while it trains, may take up to [`TRAINING_QUEUE_BYTES`]).
+    fn backed_up(&self) -> bool {
+        if self.training {
+            self.pairing.frames_waiting_for_masks() > MAX_QUEUED_FRAMES
+                || self.pairing.queued_work_bytes() > TRAINING_QUEUE_BYTES
+        } else {
+            self.pairing.queued_frames() > MAX_QUEUED_FRAMES
+        }
     }
 
     /// What a chain function returns once its item is queued.
@@ -112,11 +133,7 @@ impl Streaming {
         self.changed.notify_all();
         paired?;
         let waiting_since = Instant::now();
-        while s.pairing.queued_frames() > MAX_QUEUED_FRAMES
-            && !s.video_flushing
-            && !s.shutdown
-            && s.flow.is_none()
-        {
+        while s.backed_up() && !s.video_flushing && !s.shutdown && s.flow.is_none() {
             s = self.wait_for_a_mask(s, waiting_since, mask_timeout, "")?;
         }
         let flushing = s.video_flushing;
@@ -295,6 +312,12 @@ impl Streaming {
             }
             s = self.wait(s);
         }
+    }
+
+    /// The worker starts or ends `before-output` training: the chains' back-pressure follows.
+    pub fn set_training(&self, training: bool) {
+        self.lock().training = training;
+        self.changed.notify_all();
     }
 
     /// Whether work in progress should stop (test-time training checks between steps).

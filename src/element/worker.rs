@@ -207,41 +207,23 @@ impl Worker {
             steps_per_second: 0.0,
         };
         let mut cancelled = false;
-        // Downstream prerolls on a gap at the first held frame while the network trains, so
-        // the pipeline reaches PLAYING: an application that sends EOS now (gst-launch-1.0 -e
-        // on Ctrl-C) holds the pipeline's state lock until the source's thread leaves our
-        // back-pressured chain, and the sinks, had they waited for a buffer to preroll,
-        // would have needed that lock to go to PLAYING (issue 14, item 1). With the gap, the
-        // EOS is taken once training ends and the held frames are out.
-        let first_pts = held.iter().find_map(|work| match work {
-            Work::Frame { video, .. } => video.buffer.pts(),
-            _ => None,
-        });
-        if let Some(pts) = first_pts {
-            self.outputs.queue_event(
-                &gst::event::Gap::builder(pts)
-                    .duration(gst::ClockTime::ZERO)
-                    .build(),
-            );
-        }
         post_training(element, "before-output", Phase::Started, &last);
         let streaming = &self.streaming;
-        fine_tune(
-            &self.vs,
-            &self.net,
-            frames,
-            &self.settings.fine_tune_config()?,
-            |progress| {
-                last = *progress;
-                post_training(element, "before-output", Phase::Running, progress);
-                cancelled = streaming.cancelled();
-                if cancelled {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            },
-        )?;
+        let config = self.settings.fine_tune_config()?;
+        // The chains keep taking frames while the network trains (see TRAINING_QUEUE_BYTES).
+        streaming.set_training(true);
+        let tuned = fine_tune(&self.vs, &self.net, frames, &config, |progress| {
+            last = *progress;
+            post_training(element, "before-output", Phase::Running, progress);
+            cancelled = streaming.cancelled();
+            if cancelled {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        streaming.set_training(false);
+        tuned?;
         if cancelled {
             post_training(element, "before-output", Phase::Cancelled, &last);
             held.clear();

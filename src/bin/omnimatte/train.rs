@@ -85,8 +85,9 @@ pub struct TrainArgs {
     min_objects: usize,
     #[arg(long, default_value_t = 5)]
     max_objects: usize,
-    /// How the supervised term weighs pixels: uniform (the mean over the frame) or
-    /// region-balanced (the input mask, the effects outside it and the rest count alike).
+    /// How the supervised term weighs pixels: uniform (the mean over the frame),
+    /// region-balanced (the input mask, the effects outside it and the rest count alike) or
+    /// mixed:W (the mean plus W times the region-balanced sum; docs/training.md compares them).
     #[arg(long, default_value = "uniform")]
     supervision_weighting: SupervisionWeighting,
     /// Fade lambda_s linearly to a tenth of itself between these two steps: FROM,TO.

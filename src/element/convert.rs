@@ -218,8 +218,12 @@ fn cpu_floats(t: &Tensor) -> &[f32] {
         t.kind() == Kind::Float && t.device() == tch::Device::Cpu && t.is_contiguous(),
         "a contiguous CPU float tensor"
     );
-    // SAFETY: the tensor is contiguous, on the CPU, of f32, and outlives the borrow; nothing
-    // writes to it while the slice lives (it is a private copy or a read-only output).
+    if t.numel() == 0 {
+        return &[];
+    }
+    // SAFETY: the tensor is contiguous, on the CPU, of f32, not empty (so its data pointer is
+    // valid), and outlives the borrow; nothing writes to it while the slice lives (it is a
+    // private copy or a read-only output).
     unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) }
 }
 

@@ -59,14 +59,17 @@ pub const EFFECT_ALPHA: f64 = 0.05;
 /// E_sup between the network's `layers` [B, L, T, 4, H, W] in [-1, 1] (straight alpha) and the
 /// `targets` of the same shape, premultiplied RGBA in [0, 1].
 pub fn supervised_layer_loss(layers: &Tensor, targets: &Tensor) -> Tensor {
+    pixel_error(layers, targets).mean(Kind::Float)
+}
+
+/// Per pixel, [B, L, T, 1, H, W]: the alpha error plus the mean premultiplied colour error, so
+/// that its mean is E_sup (the mean alpha error plus the mean colour error).
+fn pixel_error(layers: &Tensor, targets: &Tensor) -> Tensor {
     let predicted = premultiply(&to_unit(layers));
-    let alpha_err = (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1))
-        .abs()
-        .mean(Kind::Float);
-    let colour_err = (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
-        .abs()
-        .mean(Kind::Float);
-    alpha_err + colour_err
+    (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1)).abs()
+        + (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
+            .abs()
+            .mean_dim(-3, true, Kind::Float)
 }
 
 /// E_sup with `weighting`; `masks` [B, L, T, 1, H, W] are the input masks in {0, 1} (used by
@@ -77,24 +80,19 @@ pub fn weighted_layer_loss(
     masks: &Tensor,
     weighting: SupervisionWeighting,
 ) -> Tensor {
+    let error = pixel_error(layers, targets);
     match weighting {
-        SupervisionWeighting::Uniform => supervised_layer_loss(layers, targets),
-        SupervisionWeighting::RegionBalanced => region_balanced_loss(layers, targets, masks),
+        SupervisionWeighting::Uniform => error.mean(Kind::Float),
+        SupervisionWeighting::RegionBalanced => region_balanced(&error, targets, masks),
         SupervisionWeighting::Mixed { regions } => {
-            supervised_layer_loss(layers, targets)
-                + region_balanced_loss(layers, targets, masks) * regions
+            error.mean(Kind::Float) + region_balanced(&error, targets, masks) * regions
         }
     }
 }
 
-/// Mean error inside the input mask + over the effects outside it + over the rest.
-fn region_balanced_loss(layers: &Tensor, targets: &Tensor, masks: &Tensor) -> Tensor {
-    let predicted = premultiply(&to_unit(layers));
-    // Per pixel: alpha error plus the mean colour error (the uniform term's balance).
-    let error = (predicted.narrow(-3, 3, 1) - targets.narrow(-3, 3, 1)).abs()
-        + (predicted.narrow(-3, 0, 3) - targets.narrow(-3, 0, 3))
-            .abs()
-            .mean_dim(-3, true, Kind::Float);
+/// The mean of the per-pixel `error` inside the input mask + over the effects outside it +
+/// over the rest.
+fn region_balanced(error: &Tensor, targets: &Tensor, masks: &Tensor) -> Tensor {
     let inside = masks.to_kind(Kind::Float);
     let effects = targets
         .narrow(-3, 3, 1)
@@ -103,7 +101,7 @@ fn region_balanced_loss(layers: &Tensor, targets: &Tensor, masks: &Tensor) -> Te
         * (1.0 - &inside);
     let rest = (1.0 - &inside) * (1.0 - &effects);
     let region_mean =
-        |region: &Tensor| (&error * region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0);
+        |region: &Tensor| (error * region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0);
     region_mean(&inside) + region_mean(&effects) + region_mean(&rest)
 }
 

@@ -145,7 +145,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.frames
     );
     for p in &args.precision {
-        println!("precision {p:?} computes in {}", resolve(*p, device).name());
+        println!("precision {p:?} computes in {}", p.resolve(device).name());
     }
     let default_working = (
         gstomnimatte::defaults::WORKING_HEIGHT as usize,
@@ -184,14 +184,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn resolve(choice: PrecisionChoice, device: Device) -> Precision {
-    choice.resolve(device)
-}
-
 /// Measures and prints one row.
 fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()> {
     let ((wh, ww), (ih, iw)) = (row.working, row.input);
-    let precision = resolve(row.precision, device);
+    let precision = row.precision.resolve(device);
     let config = StreamConfig {
         working_height: wh as i64,
         working_width: ww as i64,

@@ -189,17 +189,17 @@ pub fn tensors_to_rgba_buffers(images: &[Tensor]) -> Vec<gst::Buffer> {
         })
         .collect();
     let floats: Vec<&[f32]> = planar.iter().map(cpu_floats).collect();
-    let sizes: Vec<(usize, usize)> = planar
+    let pixels: Vec<usize> = planar
         .iter()
         .map(|p| {
             let (c, h, w) = p.size3().expect("images are [C, H, W]");
             debug_assert!(c == 3 || c == 4, "RGB or RGBA images");
-            (c as usize, (h * w) as usize)
+            (h * w) as usize
         })
         .collect();
     let half = floats.len().div_ceil(2);
     let convert = |range: std::ops::Range<usize>| -> Vec<Vec<u8>> {
-        range.map(|i| to_rgba(floats[i], sizes[i].1)).collect()
+        range.map(|i| to_rgba(floats[i], pixels[i])).collect()
     };
     let (first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(|| convert(half..floats.len()));

@@ -51,7 +51,10 @@ impl std::str::FromStr for Upsampling {
 
 /// Regularisation of the guided filter: larger keeps more of the bilinear alpha where the
 /// frame is flat (variance well below it), smaller follows weaker edges.
-const GUIDED_EPSILON: f64 = 1e-3;
+pub const GUIDED_EPSILON: f64 = 1e-3;
+
+/// Radius of the guided filter's windows at the working size.
+pub const GUIDED_RADIUS: i64 = 1;
 
 /// Working-size layers [L, 4, h, w] to the frame's size [L, 4, H, W]. `frame` [3, H, W] in
 /// [0, 1] guides the alpha in `Upsampling::Guided`.
@@ -67,8 +70,12 @@ pub fn upsample_layers(rgba: &Tensor, frame: &Tensor, upsampling: Upsampling) ->
     }
     // Colour bilinear, alpha guided, written into one [L, 4, H, W] (no concatenation: at
     // 720p each full-size pass over the layers is a few milliseconds).
-    let guide = frame.mean_dim(0, true, Kind::Float).unsqueeze(0); // [1, 1, H, W] luminance
-    let mut alpha = guided_upsample(&guide, &rgba.narrow(1, 3, 1), 1, GUIDED_EPSILON);
+    let mut alpha = guided_upsample(
+        &luminance(frame),
+        &rgba.narrow(1, 3, 1),
+        GUIDED_RADIUS,
+        GUIDED_EPSILON,
+    );
     let up = Tensor::empty([rgba.size()[0], 4, h, w], (rgba.kind(), rgba.device()));
     up.narrow(1, 0, 3).copy_(&bilinear(&rgba.narrow(1, 0, 3)));
     up.narrow(1, 3, 1).copy_(&alpha.clamp_(0.0, 1.0));
@@ -81,9 +88,15 @@ fn box_mean(x: &Tensor, r: i64) -> Tensor {
     x.avg_pool2d([k, k], [1, 1], [r, r], false, false, None::<i64>)
 }
 
+/// The guide of the guided upsampling: the frame's luminance, [3, H, W] to [1, 1, H, W].
+pub fn luminance(frame: &Tensor) -> Tensor {
+    frame.mean_dim(0, true, Kind::Float).unsqueeze(0)
+}
+
 /// The guided filter's local linear model of `p` [N, 1, h, w] in the guide [1, 1, h, w]: in
 /// each window p = a I + b, averaged over the windows that cover a pixel: (mean a, mean b).
-fn linear_model(guide: &Tensor, p: &Tensor, r: i64, eps: f64) -> (Tensor, Tensor) {
+/// Guided upsampling applies it at full resolution as up(a) I + up(b).
+pub fn linear_model(guide: &Tensor, p: &Tensor, r: i64, eps: f64) -> (Tensor, Tensor) {
     let mean_i = box_mean(guide, r);
     let mean_p = box_mean(p, r);
     let cov_ip = box_mean(&(guide * p), r) - &mean_i * &mean_p;

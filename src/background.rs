@@ -6,6 +6,8 @@
 //! a smooth, plausible colour from their surroundings (never NaN, never the object's colour).
 //! If no pixel was ever observed at all, the plain temporal median (objects included) serves.
 
+use crate::cpu_slices::floats;
+use crate::eight_bit::quantise_all;
 use crate::median::masked_median_u8;
 use tch::{Device, Kind, Tensor};
 
@@ -37,21 +39,22 @@ struct Observation {
 impl Observation {
     /// `frame` [C, H, W] in [0, 1] and `covered` [1, H, W] (non-zero: covered).
     fn new(frame: &Tensor, covered: &Tensor) -> Self {
-        let bytes = |t: Tensor| {
-            let t = t.to_device(Device::Cpu).contiguous();
-            let mut v = vec![0u8; t.numel()];
-            let n = v.len();
-            t.copy_data(&mut v, n);
-            v
-        };
+        let frame = frame
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous();
+        let mut bytes = vec![0u8; frame.numel()];
+        quantise_all(floats(&frame), &mut bytes);
+        let covered = covered
+            .ne(0)
+            .to_kind(Kind::Uint8)
+            .to_device(Device::Cpu)
+            .contiguous();
+        let mut covered_bytes = vec![0u8; covered.numel()];
+        covered.copy_data(&mut covered_bytes, covered.numel());
         Self {
-            frame: bytes(
-                (frame.to_kind(Kind::Float) * 255.0)
-                    .round()
-                    .clamp(0.0, 255.0)
-                    .to_kind(Kind::Uint8),
-            ),
-            covered: bytes(covered.ne(0).to_kind(Kind::Uint8)),
+            frame: bytes,
+            covered: covered_bytes,
             size: frame.size3().expect("frames are [C, H, W]").into(),
         }
     }

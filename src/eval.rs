@@ -69,7 +69,7 @@ pub fn decompose(
     };
     Ok(Decomposition {
         layers: stack(1, |o| o.layers.shallow_clone()),
-        network_layers: stack(1, |o| o.network_layers.shallow_clone()),
+        network_layers: stack(1, |o| o.network_layers()),
         residual_backgrounds: stack(0, |o| o.background.shallow_clone()),
         clean_backgrounds: stack(0, |o| o.background_estimate.shallow_clone()),
         reconstruction: stack(0, |o| o.reconstruction.shallow_clone()),

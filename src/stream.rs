@@ -8,10 +8,11 @@
 //! of each clip is decoded, for all objects in one batch. Memory stays flat: the window holds
 //! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
 
-use crate::alpha::{mask_guided, upsample_layers, AlphaMode, Upsampling};
+use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
 use crate::background::BackgroundModel;
 use crate::clip::{inference_plan, ClipSpec};
-use crate::composite::{composite, detail_transfer, to_unit};
+use crate::composite::{composite, to_unit};
+use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::working::{network_inputs, object_masks, MASK_THRESHOLD};
 use std::collections::VecDeque;
@@ -62,21 +63,29 @@ pub struct FrameLayers {
     pub background: Tensor,
     /// [3, H, W] the layers composited over the background.
     pub reconstruction: Tensor,
-    /// [L, 4, H, W] the network's own layers at the input size, before mask guidance and
-    /// detail transfer.
-    pub network_layers: Tensor,
     /// [3, H, W] the clean background: the estimate (median or plate) the layers go over,
     /// with nothing of this frame's objects or their effects.
     pub background_estimate: Tensor,
+    /// [L, 4, h, w] the network's own layers at the working size.
+    pub network_working: Tensor,
+    /// [3, H, W] the input frame, which guides the upsampling.
+    frame: Tensor,
+    upsampling: Upsampling,
 }
 
 impl FrameLayers {
+    /// [L, 4, H, W] the network's own layers at the input size, before mask guidance and
+    /// detail transfer. Made on demand (evaluation wants them, streaming does not).
+    pub fn network_layers(&self) -> Tensor {
+        upsample_layers(&self.network_working, &self.frame, self.upsampling)
+    }
+
     /// [3, H, W] the network's layers over the background estimate, before detail transfer:
     /// how much of the frame the layers themselves explain. Made on demand (evaluation wants
     /// it, streaming does not).
     pub fn network_reconstruction(&self) -> Tensor {
         composite(
-            &self.network_layers.unsqueeze(0),
+            &self.network_layers().unsqueeze(0),
             &self.background_estimate.unsqueeze(0),
         )
         .squeeze_dim(0)
@@ -372,28 +381,38 @@ impl Decomposer {
                 "the network produced NaN or infinite values for frame {f}: its weights or the input are broken"
             );
             let entry = &self.window[self.slot(f)];
-            let network = upsample_layers(&rgba, &entry.full, self.config.upsampling);
-            let rgba = match self.config.alpha_mode {
-                AlphaMode::Network => network.shallow_clone(),
-                AlphaMode::MaskGuided => {
-                    let masks = object_masks(&entry.labels, self.config.objects).unsqueeze(1);
-                    mask_guided(&network, &masks)
-                }
-            };
             let background = self.background.estimate();
-            let (layers, detailed_background) = detail_transfer(
-                &rgba.unsqueeze(0),
-                &background.unsqueeze(0),
-                &entry.full.unsqueeze(0),
-            );
-            let reconstruction = composite(&layers, &detailed_background).squeeze_dim(0);
+            let masks = match self.config.alpha_mode {
+                AlphaMode::Network => None,
+                AlphaMode::MaskGuided => Some(&entry.labels),
+            };
+            let out = if self.device == Device::Cpu {
+                full_resolution_layers(
+                    &rgba,
+                    &entry.full,
+                    &background,
+                    masks,
+                    self.config.upsampling,
+                    tch::get_num_threads().max(1) as usize,
+                )
+            } else {
+                full_resolution_with_tensors(
+                    &rgba,
+                    &entry.full,
+                    &background,
+                    masks.map(|labels| object_masks(labels, self.config.objects)),
+                    self.config.upsampling,
+                )
+            };
             Ok(FrameLayers {
                 index: f,
-                layers: layers.squeeze_dim(0),
-                background: detailed_background.squeeze_dim(0),
-                reconstruction,
-                network_layers: network,
+                layers: out.layers,
+                background: out.background,
+                reconstruction: out.reconstruction,
                 background_estimate: background,
+                network_working: rgba,
+                frame: entry.full.shallow_clone(),
+                upsampling: self.config.upsampling,
             })
         })?;
         self.next_output += 1;

@@ -1,5 +1,7 @@
 //! Raw video buffers to tensors and back. Rows are copied stride-aware, so padded buffers work.
 
+use crate::cpu_slices::floats;
+use crate::eight_bit::quantise;
 use gst_video::prelude::*;
 use gst_video::{VideoConverter, VideoFormat, VideoFrameRef, VideoInfo};
 use tch::{Kind, Tensor};
@@ -188,7 +190,7 @@ pub fn tensors_to_rgba_buffers(images: &[Tensor]) -> Vec<gst::Buffer> {
                 .contiguous()
         })
         .collect();
-    let floats: Vec<&[f32]> = planar.iter().map(cpu_floats).collect();
+    let floats: Vec<&[f32]> = planar.iter().map(floats).collect();
     let pixels: Vec<usize> = planar
         .iter()
         .map(|p| {
@@ -212,29 +214,82 @@ pub fn tensors_to_rgba_buffers(images: &[Tensor]) -> Vec<gst::Buffer> {
         .collect()
 }
 
-/// The elements of a contiguous CPU float tensor, borrowed.
-fn cpu_floats(t: &Tensor) -> &[f32] {
-    assert!(
-        t.kind() == Kind::Float && t.device() == tch::Device::Cpu && t.is_contiguous(),
-        "a contiguous CPU float tensor"
-    );
-    if t.numel() == 0 {
-        return &[];
-    }
-    // SAFETY: the tensor is contiguous, on the CPU, of f32, not empty (so its data pointer is
-    // valid), and outlives the borrow; nothing writes to it while the slice lives (it is a
-    // private copy or a read-only output).
-    unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, t.numel()) }
-}
-
 /// Planar channels (3 or 4 planes of `pixels`) to packed RGBA bytes.
 fn to_rgba(planar: &[f32], pixels: usize) -> Vec<u8> {
+    // Compiled for AVX2 where the CPU has it (see `eight_bit::quantise_all`).
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has the feature `to_rgba_avx2` is compiled for.
+        return unsafe { to_rgba_avx2(planar, pixels) };
+    }
+    pack_rgba(planar, pixels)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn to_rgba_avx2(planar: &[f32], pixels: usize) -> Vec<u8> {
+    pack_rgba(planar, pixels)
+}
+
+#[inline(always)]
+fn pack_rgba(planar: &[f32], pixels: usize) -> Vec<u8> {
     let mut rgba = vec![255u8; pixels * 4];
-    for (channel, plane) in planar.chunks_exact(pixels).take(4).enumerate() {
-        for (px, &v) in rgba.chunks_exact_mut(4).zip(plane) {
-            // Rounded half to even as libtorch rounds; the cast saturates at 0 and 255.
-            px[channel] = (v * 255.0).round_ties_even() as u8;
+    if pixels == 0 {
+        return rgba;
+    }
+    let planes: Vec<&[f32]> = planar.chunks_exact(pixels).take(4).collect();
+    let (r, g, b) = (planes[0], planes[1], planes[2]);
+    let pixels = rgba.chunks_exact_mut(4).zip(r).zip(g).zip(b);
+    match planes.get(3) {
+        Some(a) => {
+            for ((((px, &r), &g), &b), &a) in pixels.zip(*a) {
+                px.copy_from_slice(&[quantise(r), quantise(g), quantise(b), quantise(a)]);
+            }
+        }
+        None => {
+            for (((px, &r), &g), &b) in pixels {
+                px[..3].copy_from_slice(&[quantise(r), quantise(g), quantise(b)]);
+            }
         }
     }
     rgba
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packed bytes equal libtorch's rounding of the same floats, clamped, for RGB (opaque)
+    /// and RGBA images, values outside [0, 1] and exact halves included.
+    #[test]
+    fn packing_rounds_as_libtorch() {
+        gst::init().unwrap();
+        tch::manual_seed(3);
+        let (h, w) = (5, 7);
+        for channels in [3, 4] {
+            let image =
+                Tensor::rand([channels, h, w], (Kind::Float, tch::Device::Cpu)) * 1.2 - 0.1;
+            // Halves of 8-bit steps, where rounding to even and rounding half up differ.
+            let halves = Tensor::from_slice(&[0.5f32, 1.5, 2.5, 3.5, 126.5, 253.5, 254.5]) / 255.0;
+            image.get(0).get(0).copy_(&halves);
+            let buffers = tensors_to_rgba_buffers(std::slice::from_ref(&image));
+            let bytes = buffers[0].map_readable().unwrap().to_vec();
+            let mut expected = (&image * 255.0)
+                .round()
+                .clamp(0.0, 255.0)
+                .to_kind(Kind::Uint8);
+            if channels == 3 {
+                expected = Tensor::cat(
+                    &[
+                        expected,
+                        Tensor::full([1, h, w], 255, (Kind::Uint8, tch::Device::Cpu)),
+                    ],
+                    0,
+                );
+            }
+            let expected =
+                Vec::<u8>::try_from(expected.permute([1, 2, 0]).contiguous().view(-1)).unwrap();
+            assert_eq!(bytes, expected, "{channels} channels");
+        }
+    }
 }

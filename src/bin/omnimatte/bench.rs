@@ -32,7 +32,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Working sizes HxW (the input frames have the same size).
+    /// Working sizes HxW (the input frames have the same size); an empty string for none.
     #[arg(long, value_delimiter = ',', default_value = "128x224,256x448")]
     sizes: Vec<String>,
     /// Input sizes HxW larger than the working size, run at the default working size
@@ -152,7 +152,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         gstomnimatte::defaults::WORKING_WIDTH as usize,
     );
     let mut rows = Vec::new();
-    for size in &args.sizes {
+    for size in args.sizes.iter().filter(|s| !s.is_empty()) {
         let working = parse_size(size)?;
         rows.push((working, working));
     }

@@ -235,7 +235,8 @@ impl Decomposer {
         let (h, w) = self.check_input(frame, labels)?;
         let (wh, ww) = (self.config.working_height, self.config.working_width);
         let frame = frame.to_device(self.device).to_kind(Kind::Float);
-        let labels = labels.to_device(self.device).to_kind(Kind::Int64);
+        // check_input bounded the labels to 0..=objects (at most 254): 8 bits hold them.
+        let labels = labels.to_device(self.device).to_kind(Kind::Uint8);
 
         let (working, masks) = network_inputs(
             &frame,
@@ -252,7 +253,7 @@ impl Decomposer {
             full: frame,
             working,
             masks,
-            labels: labels.to_kind(Kind::Uint8),
+            labels,
             encoded: None,
             mask_tokens: None,
         });
@@ -294,6 +295,12 @@ impl Decomposer {
                 "frame size changed from {ph}x{pw} to {h}x{w} mid-stream"
             );
         }
+        let min_label = labels.min().int64_value(&[]);
+        anyhow::ensure!(
+            min_label >= 0,
+            "mask label {min_label} is negative (labels are 0 = background, 1..={} = objects)",
+            self.config.objects
+        );
         let max_label = labels.max().int64_value(&[]);
         anyhow::ensure!(
             max_label <= self.config.objects as i64,

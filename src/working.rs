@@ -15,9 +15,10 @@ pub fn working_image(frame: &Tensor, h: i64, w: i64) -> Tensor {
 /// One binary mask per object, [L, H, W] float, from a label map [H, W] (0 = background,
 /// k = object k).
 pub fn object_masks(labels: &Tensor, objects: usize) -> Tensor {
-    let ids = Tensor::arange_start(1, objects as i64 + 1, (Kind::Int64, labels.device()));
+    // Compared in the labels' own kind: an 8-bit label map is not widened (at 720p an int64
+    // copy is 7 MB a frame).
+    let ids = Tensor::arange_start(1, objects as i64 + 1, (labels.kind(), labels.device()));
     labels
-        .to_kind(Kind::Int64)
         .unsqueeze(0)
         .eq_tensor(&ids.view([-1, 1, 1]))
         .to_kind(Kind::Float)

@@ -267,8 +267,7 @@ mod tests {
         tch::manual_seed(3);
         let (h, w) = (5, 7);
         for channels in [3, 4] {
-            let image =
-                Tensor::rand([channels, h, w], (Kind::Float, tch::Device::Cpu)) * 1.2 - 0.1;
+            let image = Tensor::rand([channels, h, w], (Kind::Float, tch::Device::Cpu)) * 1.2 - 0.1;
             // Halves of 8-bit steps, where rounding to even and rounding half up differ.
             let halves = Tensor::from_slice(&[0.5f32, 1.5, 2.5, 3.5, 126.5, 253.5, 254.5]) / 255.0;
             image.get(0).get(0).copy_(&halves);

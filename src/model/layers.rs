@@ -159,8 +159,8 @@ mod tests {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let mut norm = InstanceNorm::new(vs.root() / "norm", 3);
         tch::no_grad(|| {
-            let _ = norm.weight.copy_(&Tensor::from_slice(&[1.0f32, 2.0, 0.5]));
-            let _ = norm.bias.copy_(&Tensor::from_slice(&[0.0f32, -1.0, 3.0]));
+            norm.weight.copy_(&Tensor::from_slice(&[1.0f32, 2.0, 0.5]));
+            norm.bias.copy_(&Tensor::from_slice(&[0.0f32, -1.0, 3.0]));
         });
         let xs = Tensor::randn([2, 3, 8, 12], (Kind::Float, tch::Device::Cpu)) * 3.0 + 1.0;
         let mean = xs.mean_dim([2, 3].as_slice(), true, Kind::Float);

@@ -53,6 +53,7 @@ impl Decoder {
             .fold(tokens.shallow_clone(), |h, b| b.forward(&h));
         let h = last.forward(&Tensor::cat(&[h, skip.shallow_clone()], 1));
         precision::conv2d(&self.to_rgba, &h, TO_RGBA, self.compute)
+            .to_kind(Kind::Float)
             .clamp(-3.0, 3.0)
             .tanh()
     }

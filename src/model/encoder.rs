@@ -40,6 +40,11 @@ impl Encoder {
         let features = self.blocks[1..]
             .iter()
             .fold(skip.shallow_clone(), |h, b| b.forward(&h));
-        Encoded { features, skip }
+        // Tokens enter the transformer's fp32 sums; the skip only feeds the decoder's last
+        // convolution and stays in the compute precision.
+        Encoded {
+            features: features.to_kind(Kind::Float),
+            skip,
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! hardware has it, fp32 otherwise. One implementation for training and inference.
 //!
 //! tch has no CPU autocast, so the layers cast for themselves, following autocast's policy:
-//! convolutions, linear layers and attention take bf16 inputs and weights; normalisation,
-//! residual sums, the positional tables and the output tanh stay in fp32. Weights stay fp32
+//! convolutions, linear layers and attention take bf16 inputs and weights and give bf16;
+//! normalisation statistics, residual sums, the positional tables, the encoders' tokens and
+//! the output tanh are fp32. Weights stay fp32
 //! (training keeps fp32 master weights and optimiser state; a cast of a bf16 tensor to bf16 is
 //! free, so inference can hold its weights in bf16 once).
 
@@ -140,7 +141,8 @@ pub struct ConvGeometry {
     pub padding: i64,
 }
 
-/// A convolution computed in `kind`; the result comes back as fp32.
+/// A convolution computed in `kind`; the result stays in `kind` (as under autocast: the
+/// normalisation after it reads bf16 and accumulates in fp32, see `layers::InstanceNorm`).
 pub fn conv2d(conv: &nn::Conv2D, xs: &Tensor, geometry: ConvGeometry, kind: Kind) -> Tensor {
     let ConvGeometry { stride, padding } = geometry;
     cast(xs, kind)
@@ -152,10 +154,9 @@ pub fn conv2d(conv: &nn::Conv2D, xs: &Tensor, geometry: ConvGeometry, kind: Kind
             [1; 2],
             1,
         )
-        .to_kind(Kind::Float)
 }
 
-/// A transposed convolution computed in `kind`; the result comes back as fp32.
+/// A transposed convolution computed in `kind`; the result stays in `kind`.
 pub fn conv_transpose2d(
     conv: &nn::ConvTranspose2D,
     xs: &Tensor,
@@ -173,7 +174,6 @@ pub fn conv_transpose2d(
             1,
             [1; 2],
         )
-        .to_kind(Kind::Float)
 }
 
 /// A layer norm in fp32 (autocast's policy), whatever its weights are held in.

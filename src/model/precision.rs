@@ -145,15 +145,14 @@ pub struct ConvGeometry {
 /// normalisation after it reads bf16 and accumulates in fp32, see `layers::InstanceNorm`).
 pub fn conv2d(conv: &nn::Conv2D, xs: &Tensor, geometry: ConvGeometry, kind: Kind) -> Tensor {
     let ConvGeometry { stride, padding } = geometry;
-    cast(xs, kind)
-        .conv2d(
-            &cast(&conv.ws, kind),
-            conv.bs.as_ref().map(|b| cast(b, kind)),
-            [stride; 2],
-            [padding; 2],
-            [1; 2],
-            1,
-        )
+    cast(xs, kind).conv2d(
+        &cast(&conv.ws, kind),
+        conv.bs.as_ref().map(|b| cast(b, kind)),
+        [stride; 2],
+        [padding; 2],
+        [1; 2],
+        1,
+    )
 }
 
 /// A transposed convolution computed in `kind`; the result stays in `kind`.
@@ -164,16 +163,15 @@ pub fn conv_transpose2d(
     kind: Kind,
 ) -> Tensor {
     let ConvGeometry { stride, padding } = geometry;
-    cast(xs, kind)
-        .conv_transpose2d(
-            &cast(&conv.ws, kind),
-            conv.bs.as_ref().map(|b| cast(b, kind)),
-            [stride; 2],
-            [padding; 2],
-            [0; 2],
-            1,
-            [1; 2],
-        )
+    cast(xs, kind).conv_transpose2d(
+        &cast(&conv.ws, kind),
+        conv.bs.as_ref().map(|b| cast(b, kind)),
+        [stride; 2],
+        [padding; 2],
+        [0; 2],
+        1,
+        [1; 2],
+    )
 }
 
 /// A layer norm in fp32 (autocast's policy), whatever its weights are held in.

@@ -35,6 +35,9 @@ fn loss(net: &impl Module, (x, y): &(Tensor, Tensor)) -> Tensor {
 
 #[test]
 fn updates_match_libtorchs_adamw() {
+    // A fixed initialisation: with a random one the loss after 20 steps varied from run to run
+    // (it once ended at 0.53, above an absolute bound of 0.5).
+    tch::manual_seed(0);
     let data = problem();
     let reference_vs = nn::VarStore::new(Device::Cpu);
     let reference_net = model(&reference_vs);
@@ -50,6 +53,7 @@ fn updates_match_libtorchs_adamw() {
     .build(&reference_vs, lr)
     .unwrap();
     let mut ours = AdamW::new(&ours_vs, AdamWConfig::new(lr, wd));
+    let before = loss(&ours_net, &data).double_value(&[]);
     for _ in 0..20 {
         reference.backward_step(&loss(&reference_net, &data));
         ours.backward_step(&loss(&ours_net, &data));
@@ -58,9 +62,12 @@ fn updates_match_libtorchs_adamw() {
         let diff = (a - b).abs().max().double_value(&[]);
         assert!(diff < 1e-6, "{name} differs by {diff}");
     }
-    // And it learnt something.
+    // And it learnt something: the loss at least halved.
     let after = loss(&ours_net, &data).double_value(&[]);
-    assert!(after < 0.5, "loss after 20 steps {after}");
+    assert!(
+        after < 0.5 * before,
+        "loss {before} before and {after} after 20 steps"
+    );
 }
 
 #[test]

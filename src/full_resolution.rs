@@ -57,6 +57,14 @@ pub fn full_resolution_layers(
     let mut layers = Tensor::empty([l, 4, big_h, big_w], opts);
     let mut residual_background = Tensor::empty([3, big_h, big_w], opts);
     let mut reconstruction = Tensor::empty([3, big_h, big_w], opts);
+    if big_h * big_w == 0 {
+        // Nothing to compute (and no plane to split into bands).
+        return FullResolution {
+            layers,
+            background: residual_background,
+            reconstruction,
+        };
+    }
     let inputs = Inputs {
         layers: l as usize,
         small: (h as usize, w as usize),

@@ -337,15 +337,7 @@ impl Inputs<'_> {
                 for (o, &b) in recon.iter_mut().zip(bg) {
                     *o = b.clamp(0.0, 1.0);
                 }
-                for i in 0..l {
-                    let (alpha, colour) = (
-                        &band[i * 4 + 3][span.clone()],
-                        &band[i * 4 + c][span.clone()],
-                    );
-                    for ((o, &a), &v) in recon.iter_mut().zip(alpha).zip(colour) {
-                        *o = a * v + (1.0 - a) * *o;
-                    }
-                }
+                composite_row(&mut recon, &band, span.clone(), l, c);
                 // Detail transfer: every colour moves towards 1 (or 0) by the same fraction.
                 for (((u, k), &rc), &f) in
                     up.iter_mut().zip(keep.iter_mut()).zip(&recon).zip(frame(c))
@@ -367,17 +359,28 @@ impl Inputs<'_> {
                 }
                 band[l * 4 + c][span.clone()].copy_from_slice(&recon);
                 // The reconstruction: the detail-transferred layers over their background.
-                for i in 0..l {
-                    let (alpha, colour) = (
-                        &band[i * 4 + 3][span.clone()],
-                        &band[i * 4 + c][span.clone()],
-                    );
-                    for ((o, &a), &v) in recon.iter_mut().zip(alpha).zip(colour) {
-                        *o = a * v + (1.0 - a) * *o;
-                    }
-                }
+                composite_row(&mut recon, &band, span.clone(), l, c);
                 band[l * 4 + 3 + c][span.clone()].copy_from_slice(&recon);
             }
+        }
+    }
+}
+
+/// Algorithm 1 on colour channel `c` of one row: the rows `span` of the band's `layers` layer
+/// planes (L x 4, RGBA) composited back to front over `recon`, which holds the background's row.
+#[inline(always)]
+fn composite_row(
+    recon: &mut [f32],
+    band: &[&mut [f32]],
+    span: std::ops::Range<usize>,
+    layers: usize,
+    c: usize,
+) {
+    for i in 0..layers {
+        let alpha = &band[i * 4 + 3][span.clone()];
+        let colour = &band[i * 4 + c][span.clone()];
+        for ((o, &a), &v) in recon.iter_mut().zip(alpha).zip(colour) {
+            *o = a * v + (1.0 - a) * *o;
         }
     }
 }

@@ -365,9 +365,13 @@ impl Decomposer {
             .view([1, -1])
             .to_device(self.device);
         let tokens = net
-            .transform(&image_tokens, &mask_tokens, &visible, false)
-            .select(0, 0)
-            .select(1, plan.output_index as i64); // [L, D, h, w]
+            .transform_frame(
+                &image_tokens,
+                &mask_tokens,
+                &visible,
+                plan.output_index as i64,
+            )
+            .select(0, 0); // [L, D, h, w]
         let l = tokens.size()[0];
         // The output frame is hidden, so its skip is the hidden frame's.
         let skip = hidden_skip.expand([l, -1, -1, -1], false);

@@ -52,8 +52,10 @@ impl Decoder {
             .iter()
             .fold(tokens.shallow_clone(), |h, b| b.forward(&h));
         let h = last.forward(&Tensor::cat(&[h, skip.shallow_clone()], 1));
+        // Back to NCHW (convolutions may run channels-last): callers read the planes.
         precision::conv2d(&self.to_rgba, &h, TO_RGBA, self.compute)
             .to_kind(Kind::Float)
+            .contiguous()
             .clamp(-3.0, 3.0)
             .tanh()
     }

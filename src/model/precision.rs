@@ -126,6 +126,33 @@ fn cast(x: &Tensor, kind: Kind) -> Tensor {
     }
 }
 
+/// Whether a 4-D tensor is laid out channels-last (NHWC strides).
+pub fn is_channels_last(x: &Tensor) -> bool {
+    let (strides, sizes) = (x.stride(), x.size());
+    x.dim() == 4 && strides[1] == 1 && strides[3] == sizes[1]
+}
+
+/// `x` (4-D) laid out channels-last, without a copy when it already is.
+pub fn to_channels_last(x: &Tensor) -> Tensor {
+    if is_channels_last(x) {
+        x.shallow_clone()
+    } else {
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    }
+}
+
+/// A convolution's input in `kind`, and in its weights' layout: channels-last where
+/// [`hold_for_inference`] laid the weights out so (a convolution's output keeps its input's
+/// layout, so a chain of layers converts once), as given otherwise.
+fn conv_input(xs: &Tensor, weights: &Tensor, kind: Kind) -> Tensor {
+    let xs = cast(xs, kind);
+    if is_channels_last(weights) {
+        to_channels_last(&xs)
+    } else {
+        xs
+    }
+}
+
 /// A linear layer computed in `kind`; the result stays in `kind`.
 pub fn linear(layer: &nn::Linear, xs: &Tensor, kind: Kind) -> Tensor {
     cast(xs, kind).linear(
@@ -145,8 +172,9 @@ pub struct ConvGeometry {
 /// normalisation after it reads bf16 and accumulates in fp32, see `layers::InstanceNorm`).
 pub fn conv2d(conv: &nn::Conv2D, xs: &Tensor, geometry: ConvGeometry, kind: Kind) -> Tensor {
     let ConvGeometry { stride, padding } = geometry;
-    cast(xs, kind).conv2d(
-        &cast(&conv.ws, kind),
+    let weights = cast(&conv.ws, kind);
+    conv_input(xs, &weights, kind).conv2d(
+        &weights,
         conv.bs.as_ref().map(|b| cast(b, kind)),
         [stride; 2],
         [padding; 2],
@@ -163,8 +191,9 @@ pub fn conv_transpose2d(
     kind: Kind,
 ) -> Tensor {
     let ConvGeometry { stride, padding } = geometry;
-    cast(xs, kind).conv_transpose2d(
-        &cast(&conv.ws, kind),
+    let weights = cast(&conv.ws, kind);
+    conv_input(xs, &weights, kind).conv_transpose2d(
+        &weights,
         conv.bs.as_ref().map(|b| cast(b, kind)),
         [stride; 2],
         [padding; 2],
@@ -189,14 +218,26 @@ pub fn layer_norm(norm: &nn::LayerNorm, xs: &Tensor) -> Tensor {
 
 /// For inference only: holds the convolution and linear weights of `vs` (the variables named
 /// `*.weight` with two or more dimensions) in `precision`'s kind once, so that no call casts
-/// them again (7.4 M parameters, a few milliseconds a frame on a CPU). Training needs fp32
-/// master weights: a store held in bf16 must not be trained or saved afterwards.
+/// them again (7.4 M parameters, a few milliseconds a frame on a CPU). On the CPU it also lays
+/// the convolution weights out channels-last, and with them the convolutions
+/// ([`conv_input`]): oneDNN's inference kernels are several times faster on NHWC than on NCHW
+/// (docs/measurements.md: the decoder's last transposed convolution 15.7 ms NCHW against
+/// 2.2 ms NHWC in bf16), while training's backward passes are slower there (a training step
+/// 1.31 s NCHW against 1.59 s NHWC), so training keeps NCHW. Other devices keep NCHW
+/// (unmeasured there). Training needs fp32 master weights: a store held for inference must not
+/// be trained or saved afterwards.
 pub fn hold_for_inference(vs: &nn::VarStore, precision: Precision) {
     let kind = precision.kind();
     tch::no_grad(|| {
         for (name, mut var) in vs.variables() {
-            if name.ends_with(".weight") && var.dim() >= 2 && var.kind() != kind {
-                var.set_data(&var.to_kind(kind));
+            if name.ends_with(".weight") && var.dim() >= 2 {
+                let held = cast(&var, kind);
+                let held = if var.dim() == 4 && var.device() == Device::Cpu {
+                    to_channels_last(&held)
+                } else {
+                    held
+                };
+                var.set_data(&held);
             }
         }
     });

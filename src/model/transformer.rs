@@ -116,6 +116,8 @@ impl DecoderLayer {
         }
     }
 
+    /// `rows` (start, count): compute only those queries' outputs (every query still serves
+    /// as a key and value of the self-attention); None: all.
     fn forward(
         &self,
         h: &Tensor,
@@ -123,11 +125,16 @@ impl DecoderLayer {
         values: &Tensor,
         dropout: f64,
         train: bool,
+        rows: Option<(i64, i64)>,
     ) -> Tensor {
         let n = layer_norm(&self.norm_self, h);
+        let (h, queries) = match rows {
+            Some((start, count)) => (h.narrow(1, start, count), n.narrow(1, start, count)),
+            None => (h.shallow_clone(), n.shallow_clone()),
+        };
         let h = h + self
             .self_attention
-            .forward(&n, &n, &n)
+            .forward(&queries, &n, &n)
             .dropout(dropout, train);
         let n = layer_norm(&self.norm_cross, &h);
         let h = &h
@@ -163,11 +170,30 @@ impl TransformerDecoder {
     }
 
     /// `queries`: mask tokens with position [B, Nq, D]; `keys`: image tokens with position
-    /// [B, Nk, D]; `values`: image tokens without position [B, Nk, D]. Returns [B, Nq, D].
-    pub fn forward(&self, queries: &Tensor, keys: &Tensor, values: &Tensor, train: bool) -> Tensor {
-        let h = self.layers.iter().fold(queries.shallow_clone(), |h, l| {
-            l.forward(&h, keys, values, self.dropout, train)
-        });
+    /// [B, Nk, D]; `values`: image tokens without position [B, Nk, D]. Returns [B, Nq, D], or
+    /// with `rows` (start, count) only those queries' outputs, [B, count, D]: only the last
+    /// layer narrows, because every earlier layer's outputs are the next one's self-attention
+    /// keys and values.
+    pub fn forward(
+        &self,
+        queries: &Tensor,
+        keys: &Tensor,
+        values: &Tensor,
+        train: bool,
+        rows: Option<(i64, i64)>,
+    ) -> Tensor {
+        let h = match self.layers.split_last() {
+            Some((last, earlier)) => {
+                let h = earlier.iter().fold(queries.shallow_clone(), |h, l| {
+                    l.forward(&h, keys, values, self.dropout, train, None)
+                });
+                last.forward(&h, keys, values, self.dropout, train, rows)
+            }
+            None => match rows {
+                Some((start, count)) => queries.narrow(1, start, count),
+                None => queries.shallow_clone(),
+            },
+        };
         layer_norm(&self.final_norm, &h)
     }
 }

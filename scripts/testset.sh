@@ -4,7 +4,7 @@
 #   data/testset/   in-distribution: 20 classic scenes (10 with 2 objects, 10 with 4)
 #   data/transfer/  20 transfer scenes (10 with 2 objects, 10 with 4): families training never
 #                   draws (held-out photographs, blob shapes, two lights), with walkers
-#   data/valset/    for picking checkpoints, never scored in the README: 8 classic and 8 world
+#   data/valset/    for picking checkpoints, never scored in the README: 24 classic and 24 world
 #                   scenes of seeds no test set uses
 # Writes under data/ (or $1). The transfer and world scenes need scripts/photos.sh.
 set -euo pipefail
@@ -20,5 +20,5 @@ rm -rf "$root/testset" "$root/transfer" "$root/valset"
 "$omnimatte" synth --out "$root/testset" --prefix four_ --videos 10 --seed 2000 --min-objects 4 --max-objects 4 "${common[@]}"
 "$omnimatte" synth --out "$root/transfer" --family transfer --prefix two_ --videos 10 --seed 5000 --min-objects 2 --max-objects 2 "${common[@]}"
 "$omnimatte" synth --out "$root/transfer" --family transfer --prefix four_ --videos 10 --seed 6000 --min-objects 4 --max-objects 4 "${common[@]}"
-"$omnimatte" synth --out "$root/valset" --prefix classic_ --videos 8 --seed 3000 --min-objects 2 --max-objects 4 "${common[@]}"
-"$omnimatte" synth --out "$root/valset" --family world --prefix world_ --videos 8 --seed 3100 --min-objects 2 --max-objects 4 "${common[@]}"
+"$omnimatte" synth --out "$root/valset" --prefix classic_ --videos 24 --seed 3000 --min-objects 2 --max-objects 4 "${common[@]}"
+"$omnimatte" synth --out "$root/valset" --family world --prefix world_ --videos 24 --seed 3100 --min-objects 2 --max-objects 4 "${common[@]}"

@@ -14,6 +14,7 @@ use gstomnimatte::eval::{
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
+use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
 use std::ops::ControlFlow;
@@ -88,6 +89,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         println!("layers compared with a run in {}", v.precision.name());
     }
     let pretrained = WeightsSnapshot::take(&vs, 0);
+    // Without test-time training the weights only serve inference: held as the element holds
+    // them (bf16 once, convolutions channels-last on the CPU), so the scores are the element's.
+    let inference_only = args.ttt_steps.iter().all(|&steps| steps == 0);
+    if inference_only {
+        hold_for_inference(&vs, precision);
+        if let Some(v) = &versus {
+            hold_for_inference(&v.vs, v.precision);
+        }
+    }
     match &source {
         WeightsSource::File(p) => println!("weights: {}", p.display()),
         WeightsSource::RandomInit => println!("weights: NONE FOUND, random initialisation"),
@@ -145,7 +155,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         for &steps in &args.ttt_steps {
             // Every count starts from the pretrained weights.
-            pretrained.load_into(&vs)?;
+            if !inference_only {
+                pretrained.load_into(&vs)?;
+            }
             let started = Instant::now();
             if steps > 0 {
                 // The label maps the decomposition gets, so training sees what inference will.

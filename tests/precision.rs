@@ -95,7 +95,10 @@ fn weights_held_in_bf16_for_inference_give_the_layers_of_casting_at_every_call()
     // Held weights also run the convolutions channels-last, whose bf16 kernels sum in another
     // order: the same layers up to bf16's rounding (layers in [-1, 1]; bf16 keeps 8 bits).
     let diff = max_abs_diff(&run(), &cast_per_call);
-    assert!(diff < 0.02, "holding the weights in bf16 changed the layers by {diff}");
+    assert!(
+        diff < 0.02,
+        "holding the weights in bf16 changed the layers by {diff}"
+    );
     // fp32 inference is left as it is.
     let (vs32, _) = net(Precision::Fp32);
     hold_for_inference(&vs32, Precision::Fp32);

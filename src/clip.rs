@@ -102,6 +102,60 @@ pub fn random_start<R: Rng>(spec: ClipSpec, video_len: usize, rng: &mut R) -> us
     rng.random_range(0..=last)
 }
 
+/// Whether inference lets the network see the frame it decomposes.
+///
+/// The paper hides it: frame f's layers are predicted from other frames' images and every
+/// mask, because the game's losses are paid on hidden frames only, so only there does its
+/// training teach the network to make layers. This project's pretraining also supervises the
+/// layers of the frames the network sees (the synthetic scenes' true layers, `supervision.rs`),
+/// and the network learnt to use the image of a frame it sees far more than the images of
+/// other frames: on the validation set, seeing the output frame scores effect IoU +0.020 and
+/// recall beyond the masks +0.087 (docs/measurements.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFrame {
+    /// As in the paper: the network does not see frame f.
+    Hidden,
+    /// The network also sees frame f.
+    #[default]
+    Visible,
+}
+
+/// What a user asks for: a fixed [`OutputFrame`], or `auto`: visible, but hidden after
+/// test-time training, whose losses (the game's alone, on hidden frames) do not train the
+/// layers of frames the network sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFrameChoice {
+    #[default]
+    Auto,
+    Hidden,
+    Visible,
+}
+
+impl OutputFrameChoice {
+    /// The output frame's visibility for weights that were (`fine_tuned`) or were not
+    /// fine-tuned on the video by test-time training.
+    pub fn resolve(self, fine_tuned: bool) -> OutputFrame {
+        match self {
+            OutputFrameChoice::Hidden => OutputFrame::Hidden,
+            OutputFrameChoice::Visible => OutputFrame::Visible,
+            OutputFrameChoice::Auto if fine_tuned => OutputFrame::Hidden,
+            OutputFrameChoice::Auto => OutputFrame::Visible,
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFrameChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "hidden" => Ok(Self::Hidden),
+            "visible" => Ok(Self::Visible),
+            other => anyhow::bail!("output frame {other:?}: expected auto, hidden or visible"),
+        }
+    }
+}
+
 /// How inference produces one output frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InferencePlan {
@@ -120,8 +174,13 @@ pub struct InferencePlan {
 /// and output, f+3, f+6 hidden (masks only). Before that, the flipped pattern looks ahead: the
 /// output slot is the last hidden one and the images of f+3 and f+6 are seen. Slots outside
 /// the video are clamped to its first or last frame; a clamped visible slot may then show the
-/// output frame itself, which only helps.
-pub fn inference_plan(spec: ClipSpec, f: usize, video_len: Option<usize>) -> InferencePlan {
+/// output frame itself, which only helps. `output` says whether the output slot itself is seen.
+pub fn inference_plan(
+    spec: ClipSpec,
+    f: usize,
+    video_len: Option<usize>,
+    output: OutputFrame,
+) -> InferencePlan {
     let flipped = f < spec.look_back();
     let output_index = if flipped {
         spec.length - PREDICT_VISIBLE - 1
@@ -135,9 +194,11 @@ pub fn inference_plan(spec: ClipSpec, f: usize, video_len: Option<usize>) -> Inf
             (f as i64 + offset).clamp(0, last) as usize
         })
         .collect();
+    let mut visible = predict_visibility(spec.length, flipped);
+    visible[output_index] = output == OutputFrame::Visible;
     InferencePlan {
         frames,
-        visible: predict_visibility(spec.length, flipped),
+        visible,
         output_index,
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
 use crate::background::BackgroundModel;
-use crate::clip::{inference_plan, ClipSpec};
+use crate::clip::{inference_plan, ClipSpec, OutputFrame};
 use crate::composite::{composite, to_unit};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
@@ -35,6 +35,8 @@ pub struct StreamConfig {
     pub alpha_mode: AlphaMode,
     /// How the working-size layers reach the input size.
     pub upsampling: Upsampling,
+    /// Whether the network sees the frame it decomposes.
+    pub output_frame: OutputFrame,
 }
 
 impl Default for StreamConfig {
@@ -48,6 +50,7 @@ impl Default for StreamConfig {
             mask_threshold: MASK_THRESHOLD,
             alpha_mode: AlphaMode::default(),
             upsampling: Upsampling::default(),
+            output_frame: OutputFrame::default(),
         }
     }
 }
@@ -334,12 +337,14 @@ impl Decomposer {
             self.config.clip,
             f as usize,
             video_len.or(Some(self.received as usize)),
+            self.config.output_frame,
         );
         let hidden_features = self.hidden_encoding(net).features.shallow_clone();
         let hidden_skip = self.hidden_encoding(net).skip.shallow_clone();
         let mut image_tokens = Vec::with_capacity(plan.frames.len());
         let mut mask_tokens = Vec::with_capacity(plan.frames.len());
-        for (&source, &visible) in plan.frames.iter().zip(&plan.visible) {
+        let mut output_skip = hidden_skip;
+        for (slot_index, (&source, &visible)) in plan.frames.iter().zip(&plan.visible).enumerate() {
             let slot = self.slot(source as u64);
             let entry = &mut self.window[slot];
             mask_tokens.push(
@@ -349,11 +354,13 @@ impl Decomposer {
                     .shallow_clone(),
             );
             image_tokens.push(if visible {
-                entry
+                let encoded = entry
                     .encoded
-                    .get_or_insert_with(|| net.encode_images(&entry.working))
-                    .features
-                    .shallow_clone()
+                    .get_or_insert_with(|| net.encode_images(&entry.working));
+                if slot_index == plan.output_index {
+                    output_skip = encoded.skip.shallow_clone();
+                }
+                encoded.features.shallow_clone()
             } else {
                 hidden_features.shallow_clone()
             });
@@ -373,8 +380,9 @@ impl Decomposer {
             )
             .select(0, 0); // [L, D, h, w]
         let l = tokens.size()[0];
-        // The output frame is hidden, so its skip is the hidden frame's.
-        let skip = hidden_skip.expand([l, -1, -1, -1], false);
+        // The decoder's skip is the output frame's encoding: its own where the network sees
+        // it, the hidden frame's otherwise.
+        let skip = output_skip.expand([l, -1, -1, -1], false);
         to_unit(&net.decode(&tokens, &skip)) // [L, 4, h, w]
     }
 

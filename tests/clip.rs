@@ -2,6 +2,7 @@
 
 use gstomnimatte::clip::{
     clip_frames, inference_plan, predict_visibility, random_start, ClipSpec, HiddenPattern,
+    OutputFrame, OutputFrameChoice,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -59,7 +60,7 @@ fn random_starts_keep_clips_inside_the_video() {
 
 #[test]
 fn inference_looks_back_in_the_middle_of_a_video() {
-    let p = inference_plan(ClipSpec::default(), 10, Some(24));
+    let p = inference_plan(ClipSpec::default(), 10, Some(24), OutputFrame::Hidden);
     assert_eq!(p.frames, vec![4, 7, 10, 13, 16]);
     assert_eq!(p.visible, vec![true, true, false, false, false]);
     assert_eq!(p.output_index, 2);
@@ -68,29 +69,29 @@ fn inference_looks_back_in_the_middle_of_a_video() {
 
 #[test]
 fn inference_looks_ahead_at_the_start() {
-    let p = inference_plan(ClipSpec::default(), 0, Some(24));
+    let p = inference_plan(ClipSpec::default(), 0, Some(24), OutputFrame::Hidden);
     assert_eq!(p.visible, vec![false, false, false, true, true]);
     assert_eq!(p.frames, vec![0, 0, 0, 3, 6]);
     assert_eq!(p.frames[p.output_index], 0);
     // The first frame that can look back uses the normal pattern.
-    let p = inference_plan(ClipSpec::default(), 6, Some(24));
+    let p = inference_plan(ClipSpec::default(), 6, Some(24), OutputFrame::Hidden);
     assert!(p.visible[0]);
     assert_eq!(p.frames, vec![0, 3, 6, 9, 12]);
 }
 
 #[test]
 fn inference_clamps_at_the_end_and_in_tiny_videos() {
-    let p = inference_plan(ClipSpec::default(), 23, Some(24));
+    let p = inference_plan(ClipSpec::default(), 23, Some(24), OutputFrame::Hidden);
     assert_eq!(p.frames, vec![17, 20, 23, 23, 23]);
     assert_eq!(p.frames[p.output_index], 23);
     for f in 0..3 {
-        let p = inference_plan(ClipSpec::default(), f, Some(3));
+        let p = inference_plan(ClipSpec::default(), f, Some(3), OutputFrame::Hidden);
         assert!(p.frames.iter().all(|&i| i < 3));
         assert_eq!(p.frames[p.output_index], f);
     }
     // Streams of unknown length clamp at the start only.
     assert_eq!(
-        inference_plan(ClipSpec::default(), 100, None).frames,
+        inference_plan(ClipSpec::default(), 100, None, OutputFrame::Hidden).frames,
         vec![94, 97, 100, 103, 106]
     );
 }
@@ -100,11 +101,42 @@ fn every_frame_of_a_video_is_the_output_of_its_plan() {
     for spec in [ClipSpec::default(), ClipSpec::new(7, 2).unwrap()] {
         for n in [1, 5, 13, 40] {
             for f in 0..n {
-                let p = inference_plan(spec, f, Some(n));
+                let p = inference_plan(spec, f, Some(n), OutputFrame::Hidden);
                 assert_eq!(p.frames.len(), spec.length);
                 assert_eq!(p.frames[p.output_index], f);
                 assert!(!p.visible[p.output_index]);
+                // Seeing the output frame changes that slot alone.
+                let seen = inference_plan(spec, f, Some(n), OutputFrame::Visible);
+                assert_eq!(seen.frames, p.frames);
+                assert!(seen.visible[seen.output_index]);
+                let others = |plan: &gstomnimatte::clip::InferencePlan| {
+                    let mut v = plan.visible.clone();
+                    v.remove(plan.output_index);
+                    v
+                };
+                assert_eq!(others(&seen), others(&p));
             }
         }
     }
+}
+
+#[test]
+fn output_frame_auto_is_visible_unless_the_weights_were_fine_tuned() {
+    assert_eq!(OutputFrameChoice::Auto.resolve(false), OutputFrame::Visible);
+    assert_eq!(OutputFrameChoice::Auto.resolve(true), OutputFrame::Hidden);
+    for fine_tuned in [false, true] {
+        assert_eq!(
+            OutputFrameChoice::Hidden.resolve(fine_tuned),
+            OutputFrame::Hidden
+        );
+        assert_eq!(
+            OutputFrameChoice::Visible.resolve(fine_tuned),
+            OutputFrame::Visible
+        );
+    }
+    let err = "seen".parse::<OutputFrameChoice>().unwrap_err();
+    assert!(
+        err.to_string().contains("expected auto, hidden or visible"),
+        "{err}"
+    );
 }

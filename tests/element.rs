@@ -111,6 +111,40 @@ fn bf16_and_fp32_layers_agree() {
     }
 }
 
+#[test]
+fn output_frame_auto_sees_the_frame_without_ttt_and_hidden_differs() {
+    // The bundled weights: `auto` without test-time training is `visible`, to the byte, and
+    // hiding the frame from the network gives other layers.
+    let runs: Vec<RunResult> = [
+        "output-frame=auto",
+        "output-frame=visible",
+        "output-frame=hidden",
+    ]
+    .iter()
+    .map(|props| run_video_with(12, props).1)
+    .collect();
+    for run in &runs {
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.outputs["layer_1"].len(), 12);
+    }
+    let bytes = |run: &RunResult| -> Vec<Vec<u8>> {
+        run.outputs["layer_1"]
+            .iter()
+            .map(|b| b.bytes.clone())
+            .collect()
+    };
+    assert_eq!(
+        bytes(&runs[0]),
+        bytes(&runs[1]),
+        "auto is visible without ttt"
+    );
+    assert_ne!(
+        bytes(&runs[1]),
+        bytes(&runs[2]),
+        "hidden gives other layers"
+    );
+}
+
 fn expect_error(result: &RunResult, needle: &str) {
     let err = result
         .error

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{seeded_net, square_with_shadow};
+use gstomnimatte::clip::OutputFrame;
 use gstomnimatte::stream::{Decomposer, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -141,4 +142,35 @@ fn a_clean_plate_replaces_the_median_background() {
         .err()
         .expect("plate size mismatch");
     assert!(err.to_string().contains("background plate"), "{err}");
+}
+
+/// With the output frame visible the network's layers of frame f use f's own image; hidden,
+/// they come from the other frames' images and the masks alone (the paper's inference).
+#[test]
+fn the_network_sees_the_output_frame_only_when_asked() {
+    let (_vs, net) = seeded_net(0);
+    let original = video(16);
+    let changed = video(16);
+    // Frame 10 only: a bright band across it.
+    let _ = changed[10].0.narrow(1, 20, 12).fill_(1.0);
+    let layers_of_frame_10 = |frames: &[(Tensor, Tensor)], output_frame| {
+        let config = StreamConfig {
+            output_frame,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        let mut outputs = Vec::new();
+        for (frame, labels) in frames {
+            outputs.extend(dec.push(&net, frame, labels).unwrap());
+        }
+        outputs.extend(dec.finish(&net).unwrap());
+        outputs[10].network_working.shallow_clone()
+    };
+    let diff = |output_frame| {
+        let a = layers_of_frame_10(&original, output_frame);
+        let b = layers_of_frame_10(&changed, output_frame);
+        (a - b).abs().max().double_value(&[])
+    };
+    assert_eq!(diff(OutputFrame::Hidden), 0.0);
+    assert!(diff(OutputFrame::Visible) > 1e-3);
 }

@@ -2,7 +2,7 @@
 //! configs. Defaults come from [`crate::defaults`].
 
 use crate::alpha::{AlphaMode, Upsampling};
-use crate::clip::ClipSpec;
+use crate::clip::{ClipSpec, OutputFrameChoice};
 use crate::defaults;
 use crate::model::loading::{load_model, parse_device, LoadedModel};
 use crate::model::PrecisionChoice;
@@ -87,6 +87,29 @@ pub enum UpsamplingSetting {
     Bilinear,
 }
 
+/// The `output-frame` property (see [`crate::clip::OutputFrameChoice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimatteOutputFrame")]
+pub enum OutputFrameSetting {
+    #[default]
+    #[enum_value(
+        name = "Auto: visible, but hidden when test-time training is on (its losses train only hidden frames)",
+        nick = "auto"
+    )]
+    Auto,
+    #[enum_value(
+        name = "Hidden: the network predicts a frame's layers from the other frames' images and the masks (the paper's inference)",
+        nick = "hidden"
+    )]
+    Hidden,
+    #[enum_value(
+        name = "Visible: the network also sees the frame it decomposes",
+        nick = "visible"
+    )]
+    Visible,
+}
+
 /// The `precision` property (see [`crate::model::PrecisionChoice`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
 #[repr(u32)]
@@ -145,6 +168,7 @@ pub struct Settings {
     pub alpha_mode: AlphaModeSetting,
     pub background_mode: BackgroundMode,
     pub upsampling: UpsamplingSetting,
+    pub output_frame: OutputFrameSetting,
 }
 
 impl Default for Settings {
@@ -172,6 +196,7 @@ impl Default for Settings {
             alpha_mode: AlphaModeSetting::default(),
             background_mode: BackgroundMode::default(),
             upsampling: UpsamplingSetting::default(),
+            output_frame: OutputFrameSetting::default(),
         }
     }
 }
@@ -196,6 +221,12 @@ impl Settings {
                 UpsamplingSetting::Guided => Upsampling::Guided,
                 UpsamplingSetting::Bilinear => Upsampling::Bilinear,
             },
+            output_frame: match self.output_frame {
+                OutputFrameSetting::Auto => OutputFrameChoice::Auto,
+                OutputFrameSetting::Hidden => OutputFrameChoice::Hidden,
+                OutputFrameSetting::Visible => OutputFrameChoice::Visible,
+            }
+            .resolve(self.ttt != TttMode::Off),
             ..StreamConfig::default()
         })
     }

@@ -22,7 +22,7 @@
 
 use anyhow::Context;
 use gst::prelude::*;
-use gstomnimatte::clip::{predict_visibility, PREDICT_VISIBLE};
+use gstomnimatte::clip::{inference_plan, PREDICT_VISIBLE};
 use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::{ModelConfig, OmnimatteNet, Precision, PrecisionChoice};
@@ -262,12 +262,11 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyho
     std::thread::scope(|scope| scope.spawn(f).join().expect("benchmark thread panicked"))
 }
 
-/// The inference pattern ([1,1,0,0,0] by default) as a [1, T] tensor.
+/// The inference pattern of a frame in mid-video (by default [1,1,1,0,0]: two frames before
+/// it and the output frame seen) as a [1, T] tensor.
 fn predict_pattern(config: &StreamConfig, device: Device) -> Tensor {
-    let v: Vec<f32> = predict_visibility(config.clip.length, false)
-        .into_iter()
-        .map(|v| v as u8 as f32)
-        .collect();
+    let plan = inference_plan(config.clip, 100, None, config.output_frame);
+    let v: Vec<f32> = plan.visible.into_iter().map(|v| v as u8 as f32).collect();
     Tensor::from_slice(&v).view([1, -1]).to_device(device)
 }
 

@@ -376,7 +376,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         highest <= objects,
         "the masks hold label {highest} but --objects is {objects}"
     );
-    let config = args.layers.stream_config(objects);
+    let config = args.layers.stream_config(objects, args.ttt_steps > 0);
     for &k in &args.remove {
         anyhow::ensure!(
             (1..=objects).contains(&k),

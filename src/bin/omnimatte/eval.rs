@@ -145,7 +145,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .as_ref()
             .with_context(|| format!("{}: no gt/layer_NN", dir.display()))?;
         let objects = video.masks.size()[0] as usize;
-        let config = args.layers.stream_config(objects);
         let truth_regions = effect_region(gt, background); // [L, T, 1, H, W]
         let baseline = effect_iou(&mask_only_layers(&video), gt, background, &video.masks);
         let bg = background_psnr(&video, background);
@@ -183,6 +182,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
             }
             let train_seconds = started.elapsed().as_secs_f64();
+            let config = args.layers.stream_config(objects, steps > 0);
             let plate = args.clean_plate.then_some(background);
             let result = tch::no_grad(|| decompose(&net, &video, &config, plate, device))?;
             let seconds = started.elapsed().as_secs_f64();

@@ -2,6 +2,7 @@
 //! the decomposition the same way.
 
 use gstomnimatte::alpha::{AlphaMode, Upsampling};
+use gstomnimatte::clip::OutputFrameChoice;
 use gstomnimatte::defaults;
 use gstomnimatte::stream::StreamConfig;
 
@@ -19,17 +20,23 @@ pub struct LayerArgs {
     /// (equal at the working size).
     #[arg(long, default_value = "guided")]
     pub upsampling: Upsampling,
+    /// Whether the network sees the frame it decomposes: visible, hidden (the paper's
+    /// inference) or auto (visible, hidden after test-time training).
+    #[arg(long, default_value = "auto")]
+    pub output_frame: OutputFrameChoice,
 }
 
 impl LayerArgs {
-    /// The streaming decomposition of `objects` objects these flags ask for.
-    pub fn stream_config(&self, objects: usize) -> StreamConfig {
+    /// The streaming decomposition of `objects` objects these flags ask for, with weights
+    /// that were (`fine_tuned`) or were not fine-tuned on the video.
+    pub fn stream_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
         StreamConfig {
             working_height: self.working_height,
             working_width: self.working_width,
             objects,
             alpha_mode: self.alpha_mode,
             upsampling: self.upsampling,
+            output_frame: self.output_frame.resolve(fine_tuned),
             ..StreamConfig::default()
         }
     }

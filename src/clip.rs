@@ -2,10 +2,11 @@
 //!
 //! A clip is `length` frames taken every `gap` source frames (default 5 every 3: it spans 13
 //! frames). Some frames are hidden; the network predicts every object's layer for them from
-//! the frames it sees and from all the masks. Inference hides all but the first two frames
-//! ([1,1,0,0,0]) and keeps output index 2: frame f is predicted from the images of f-6 and f-3
-//! and the masks of f, f+3 and f+6. Near the start of a video the flipped pattern
-//! ([0,0,0,1,1]) serves, looking ahead instead of back.
+//! the frames it sees and from all the masks. The paper's inference hides all but the first two
+//! frames ([1,1,0,0,0]) and keeps output index 2: frame f is predicted from the images of f-6
+//! and f-3 and the masks of f, f+3 and f+6. Near the start of a video the flipped pattern
+//! ([0,0,0,1,1]) serves, looking ahead instead of back. By default this project also shows the
+//! network frame f itself ([`OutputFrame`]).
 
 use rand::seq::index::sample;
 use rand::Rng;

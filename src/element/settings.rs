@@ -285,3 +285,37 @@ impl Settings {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clip::OutputFrame;
+
+    /// `output-frame=auto` shows the network the frame unless test-time training is on, in
+    /// either mode; an explicit choice holds whatever `ttt` is.
+    #[test]
+    fn output_frame_auto_follows_the_ttt_mode() {
+        let output_frame = |output_frame, ttt| {
+            Settings {
+                output_frame,
+                ttt,
+                ..Settings::default()
+            }
+            .stream_config()
+            .unwrap()
+            .output_frame
+        };
+        use OutputFrameSetting::{Auto, Hidden, Visible};
+        assert_eq!(output_frame(Auto, TttMode::Off), OutputFrame::Visible);
+        assert_eq!(
+            output_frame(Auto, TttMode::BeforeOutput),
+            OutputFrame::Hidden
+        );
+        assert_eq!(output_frame(Auto, TttMode::Background), OutputFrame::Hidden);
+        assert_eq!(
+            output_frame(Visible, TttMode::Background),
+            OutputFrame::Visible
+        );
+        assert_eq!(output_frame(Hidden, TttMode::Off), OutputFrame::Hidden);
+    }
+}

@@ -171,8 +171,8 @@ pub struct InferencePlan {
 /// The clip that predicts frame `f` of a video of `video_len` frames (`video_len` = None for
 /// a stream of unknown length: indices are then clamped at the start only).
 ///
-/// From frame look_back() on, the predict pattern looks back: slots f-6, f-3 visible, f hidden
-/// and output, f+3, f+6 hidden (masks only). Before that, the flipped pattern looks ahead: the
+/// From frame look_back() on, the predict pattern looks back: slots f-6, f-3 visible, f the
+/// output, f+3, f+6 hidden (masks only). Before that, the flipped pattern looks ahead: the
 /// output slot is the last hidden one and the images of f+3 and f+6 are seen. Slots outside
 /// the video are clamped to its first or last frame; a clamped visible slot may then show the
 /// output frame itself, which only helps. `output` says whether the output slot itself is seen.

@@ -262,10 +262,11 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyho
     std::thread::scope(|scope| scope.spawn(f).join().expect("benchmark thread panicked"))
 }
 
-/// The inference pattern of a frame in mid-video (by default [1,1,1,0,0]: two frames before
+/// The inference pattern of a frame that looks back (by default [1,1,1,0,0]: two frames before
 /// it and the output frame seen) as a [1, T] tensor.
 fn predict_pattern(config: &StreamConfig, device: Device) -> Tensor {
-    let plan = inference_plan(config.clip, 100, None, config.output_frame);
+    let looks_back = config.clip.look_back();
+    let plan = inference_plan(config.clip, looks_back, None, config.output_frame);
     let v: Vec<f32> = plan.visible.into_iter().map(|v| v as u8 as f32).collect();
     Tensor::from_slice(&v).view([1, -1]).to_device(device)
 }

@@ -88,16 +88,18 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if let Some(v) = &versus {
         println!("layers compared with a run in {}", v.precision.name());
     }
-    let pretrained = WeightsSnapshot::take(&vs, 0);
-    // Without test-time training the weights only serve inference: held as the element holds
-    // them (bf16 once, convolutions channels-last on the CPU), so the scores are the element's.
-    let inference_only = args.ttt_steps.iter().all(|&steps| steps == 0);
-    if inference_only {
+    // With test-time training every count starts from a copy of the pretrained weights.
+    // Without it the weights only serve inference: held as the element holds them (bf16 once,
+    // convolutions channels-last on the CPU), so the scores are the element's.
+    let pretrained = if args.ttt_steps.iter().all(|&steps| steps == 0) {
         hold_for_inference(&vs, precision);
         if let Some(v) = &versus {
             hold_for_inference(&v.vs, v.precision);
         }
-    }
+        None
+    } else {
+        Some(WeightsSnapshot::take(&vs, 0))
+    };
     match &source {
         WeightsSource::File(p) => println!("weights: {}", p.display()),
         WeightsSource::RandomInit => println!("weights: NONE FOUND, random initialisation"),
@@ -153,8 +155,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         for &steps in &args.ttt_steps {
-            // Every count starts from the pretrained weights.
-            if !inference_only {
+            if let Some(pretrained) = &pretrained {
                 pretrained.load_into(&vs)?;
             }
             let started = Instant::now();

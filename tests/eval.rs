@@ -9,7 +9,7 @@ mod helpers;
 use cli::{omnimatte, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_video, write_scene};
-use gstomnimatte::eval::{effect_iou, mask_only_layers};
+use gstomnimatte::eval::{alpha_in_mask, alpha_on_object, effect_iou, mask_only_layers};
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
 
 fn tiny_set(dir: &std::path::Path, videos: u64) {
@@ -47,6 +47,35 @@ fn ground_truth_scores_one_and_masks_alone_score_lower() {
         // The masks' layers hold nothing outside the masks.
         assert_eq!(baseline.beyond_mask_recall, 0.0);
     }
+}
+
+#[test]
+fn alpha_on_object_asks_only_for_the_object_the_truth_has() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_set(dir.path(), 1);
+    let video = read_video(&dir.path().join("video_0000")).unwrap();
+    let gt = video.gt_layers.as_ref().unwrap();
+    // A mask that bleeds: grown by 5 pixels past the object, as rough segmenters do.
+    let bleeding = video
+        .masks
+        .to_kind(tch::Kind::Float)
+        .flatten(0, 1)
+        .max_pool2d([11, 11], [1, 1], [5, 5], [1, 1], false)
+        .view_as(&video.masks);
+    let truth_in_mask = alpha_in_mask(gt, &bleeding);
+    assert!(
+        truth_in_mask < 0.95,
+        "the truth fills a bleeding mask to {truth_in_mask}"
+    );
+    assert!((alpha_on_object(gt, gt, &bleeding) - 1.0).abs() < 1e-9);
+    // Half-transparent objects score half, whatever the mask.
+    let half = gt.copy();
+    let _ = half.narrow(2, 3, 1).g_mul_scalar_(0.5);
+    let score = alpha_on_object(&half, gt, &bleeding);
+    assert!(
+        (score - 0.5).abs() < 0.05,
+        "half-opaque layers score {score}"
+    );
 }
 
 #[test]

@@ -9,8 +9,9 @@ use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
-    alpha_error, alpha_in_mask, background_ghost, background_psnr, decompose, effect_iou,
-    label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object, Decomposition,
+    alpha_error, alpha_in_mask, alpha_on_object, background_ghost, background_psnr, decompose,
+    effect_iou, label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
+    Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
@@ -105,7 +106,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         WeightsSource::RandomInit => println!("weights: NONE FOUND, random initialisation"),
     }
     println!(
-        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7}",
+        "{:<24} {:>3} {:>5} {:>10} {:>10} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>7} {:>8} {:>7}",
         "video",
         "obj",
         "ttt",
@@ -115,6 +116,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "recall",
         "beyond",
         "alpha",
+        "on obj",
         "ghost",
         "rm dB",
         "mask rm",
@@ -203,9 +205,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 println!("{name:<24} layers vs the other precision: {versus_db:.2} dB");
             }
             println!(
-                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
+                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
                 model.effect_iou, baseline.effect_iou, model.precision, model.recall, model.beyond_mask_recall,
-                edits.network_alpha_in_mask, edits.ghost_clean, edits.removal_psnr, edits.mask_only_removal_psnr
+                edits.network_alpha_in_mask, edits.network_alpha_on_object, edits.ghost_clean, edits.removal_psnr, edits.mask_only_removal_psnr
             );
             rows.push(serde_json::json!({
                 "video": name, "objects": objects, "ttt_steps": steps,
@@ -214,6 +216,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "effect_precision": model.precision, "effect_recall": model.recall,
                 "beyond_mask_recall": model.beyond_mask_recall, "mask_only_beyond_mask_recall": baseline.beyond_mask_recall,
                 "network_alpha_in_mask": edits.network_alpha_in_mask,
+                "network_alpha_on_object": edits.network_alpha_on_object,
+                "truth_alpha_in_mask": edits.truth_alpha_in_mask,
                 "output_alpha_in_mask": edits.output_alpha_in_mask, "alpha_error": edits.alpha_error,
                 "ghost_clean": edits.ghost_clean, "ghost_residual": edits.ghost_residual,
                 "removal_psnr": edits.removal_psnr, "mask_only_removal_psnr": edits.mask_only_removal_psnr,
@@ -241,6 +245,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "effect_precision": mean("effect_precision"), "effect_recall": mean("effect_recall"),
             "beyond_mask_recall": mean("beyond_mask_recall"),
             "network_alpha_in_mask": mean("network_alpha_in_mask"), "output_alpha_in_mask": mean("output_alpha_in_mask"),
+            "network_alpha_on_object": mean("network_alpha_on_object"),
+            "truth_alpha_in_mask": mean("truth_alpha_in_mask"),
             "alpha_error": mean("alpha_error"),
             "ghost_clean": mean("ghost_clean"), "ghost_residual": mean("ghost_residual"),
             "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
@@ -253,7 +259,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             println!("mean layers vs the other precision: {versus_mean:.2} dB");
         }
         println!(
-            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
+            "{:<24} {:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>8.1} {:>7.1}",
             "mean",
             "",
             mean("effect_iou"),
@@ -262,6 +268,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             mean("effect_recall"),
             mean("beyond_mask_recall"),
             mean("network_alpha_in_mask"),
+            mean("network_alpha_on_object"),
             mean("ghost_clean"),
             mean("removal_psnr"),
             mean("mask_only_removal_psnr"),
@@ -297,6 +304,12 @@ struct Edits {
     /// Mean alpha inside each object's mask: the network's own, and the output layers'.
     network_alpha_in_mask: f64,
     output_alpha_in_mask: f64,
+    /// The network's alpha where the mask and the truth agree the object is (rough masks
+    /// bleed and lag; there the true layer has no alpha either).
+    network_alpha_on_object: f64,
+    /// The true layers' alpha inside the masks: what `network_alpha_in_mask` would be for
+    /// perfect layers (below 1 where masks bleed or lag).
+    truth_alpha_in_mask: f64,
     /// Mean absolute alpha error of the output layers against the true layers.
     alpha_error: f64,
     /// Mean absolute difference (0-255) to the true background inside the objects' regions.
@@ -357,6 +370,8 @@ impl Edits {
         Self {
             network_alpha_in_mask: alpha_in_mask(&result.network_layers, masks),
             output_alpha_in_mask: alpha_in_mask(&result.layers, masks),
+            network_alpha_on_object: alpha_on_object(&result.network_layers, gt, masks),
+            truth_alpha_in_mask: alpha_in_mask(gt, masks),
             alpha_error: alpha_error(&result.layers, gt),
             ghost_clean: background_ghost(&result.clean_backgrounds, background, truth_regions),
             ghost_residual: background_ghost(

@@ -93,6 +93,11 @@ pub struct TrainArgs {
     /// Fade lambda_s linearly to a tenth of itself between these two steps: FROM,TO.
     #[arg(long, value_parser = parse_fade)]
     supervision_fade: Option<(u64, u64)>,
+    /// Frames hidden at random in each 5-frame training clip (the game's losses are paid on
+    /// them; the supervised term on every frame). 3 as in the reference; 2 matches inference
+    /// with the output frame seen (3 images, 2 masks-only frames).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=4))]
+    hidden_frames: u64,
 }
 
 fn parse_fade(s: &str) -> Result<(u64, u64), String> {
@@ -145,6 +150,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
         "supervision": args.supervision, "world_share": args.world_share,
         "supervision_weighting": format!("{:?}", args.supervision_weighting),
+        "hidden_frames": args.hidden_frames,
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -194,6 +200,9 @@ fn spawn_batch_generator(
         args.batch,
         args.no_crop,
     );
+    let hidden = HiddenPattern::Random {
+        count: args.hidden_frames as usize,
+    };
     // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes.
     let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(start);
     let steps = args.steps.saturating_sub(start);
@@ -220,7 +229,7 @@ fn spawn_batch_generator(
                 world_share,
                 clip: ClipSpec::default(),
                 batch_size: batch as usize,
-                hidden: HiddenPattern::Random { count: 3 },
+                hidden,
                 crop: (!no_crop).then(RandomCrop::default),
             };
             let mut rng = StdRng::seed_from_u64(seed);

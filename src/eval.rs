@@ -108,21 +108,7 @@ pub struct Scores {
 /// object is in its own layer (1: the whole object is there; the masks alone score 1).
 /// `layers` [L, T, 4, H, W], `masks` [L, T, 1, H, W].
 pub fn alpha_in_mask(layers: &Tensor, masks: &Tensor) -> f64 {
-    let l = masks.size()[0];
-    let mut sum = 0.0;
-    for k in 0..l {
-        let mask = masks.get(k).gt(0.5).to_kind(Kind::Float);
-        let covered = mask.sum(Kind::Float).double_value(&[]);
-        sum += if covered == 0.0 {
-            1.0
-        } else {
-            (layers.get(k).narrow(1, 3, 1) * &mask)
-                .sum(Kind::Float)
-                .double_value(&[])
-                / covered
-        };
-    }
-    sum / l as f64
+    mean_alpha_over(layers, &masks.gt(0.5))
 }
 
 /// True alpha at or above which a pixel is the object's own body, not its edge or an effect.
@@ -132,22 +118,28 @@ pub const OPAQUE_ALPHA: f64 = 0.9;
 /// agree that the object is there (true alpha >= [`OPAQUE_ALPHA`]): how much of the object
 /// itself its layer holds. Unlike [`alpha_in_mask`] it does not ask for alpha where a rough
 /// mask is wrong (bleeding past the object, a lagging mask), where the truth has none either:
-/// the true layers score 1 here, and below 1 in [`alpha_in_mask`] when masks are rough.
+/// the true layers score at least [`OPAQUE_ALPHA`] here (1 for opaque objects), and below 1
+/// in [`alpha_in_mask`] when masks are rough.
 /// `layers` and `truth` [L, T, 4, H, W], `masks` [L, T, 1, H, W].
 pub fn alpha_on_object(layers: &Tensor, truth: &Tensor, masks: &Tensor) -> f64 {
-    let l = masks.size()[0];
+    let body = masks
+        .gt(0.5)
+        .logical_and(&truth.narrow(2, 3, 1).ge(OPAQUE_ALPHA));
+    mean_alpha_over(layers, &body)
+}
+
+/// Mean over objects of each layer's mean alpha inside its `region` [L, T, 1, H, W] (bool);
+/// an object whose region is empty counts as 1 (nothing of it is missing).
+fn mean_alpha_over(layers: &Tensor, region: &Tensor) -> f64 {
+    let l = region.size()[0];
     let mut sum = 0.0;
     for k in 0..l {
-        let body = masks
-            .get(k)
-            .gt(0.5)
-            .logical_and(&truth.get(k).narrow(1, 3, 1).ge(OPAQUE_ALPHA));
-        let body = body.to_kind(Kind::Float);
-        let covered = body.sum(Kind::Float).double_value(&[]);
+        let inside = region.get(k).to_kind(Kind::Float);
+        let covered = inside.sum(Kind::Float).double_value(&[]);
         sum += if covered == 0.0 {
             1.0
         } else {
-            (layers.get(k).narrow(1, 3, 1) * &body)
+            (layers.get(k).narrow(1, 3, 1) * &inside)
                 .sum(Kind::Float)
                 .double_value(&[])
                 / covered

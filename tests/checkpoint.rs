@@ -92,7 +92,7 @@ fn a_resumed_run_continues_from_one_consistent_checkpoint_and_logs_each_step_onc
 }
 
 #[test]
-fn zero_batches_and_zero_checkpoint_intervals_are_refused_at_parsing() {
+fn out_of_range_batches_intervals_and_hidden_frames_are_refused_at_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("w.safetensors");
     let out = out.to_str().unwrap();
@@ -101,4 +101,11 @@ fn zero_batches_and_zero_checkpoint_intervals_are_refused_at_parsing() {
         &["train", "--out", out, "--checkpoint-every", "0"],
         "--checkpoint-every",
     );
+    // A 5-frame clip needs at least one hidden frame (the game's losses) and one seen.
+    for hidden in ["0", "5"] {
+        fails_with(
+            &["train", "--out", out, "--hidden-frames", hidden],
+            "--hidden-frames",
+        );
+    }
 }

@@ -151,6 +151,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let objects = video.masks.size()[0] as usize;
         let truth_regions = effect_region(gt, background); // [L, T, 1, H, W]
         let baseline = effect_iou(&mask_only_layers(&video), gt, background, &video.masks);
+        // What `network_alpha_in_mask` would be for perfect layers (below 1 where masks bleed
+        // or lag): a property of the video, the same for every ttt count.
+        let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
         let bg = background_psnr(&video, background);
         let name = dir
             .file_name()
@@ -217,7 +220,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "beyond_mask_recall": model.beyond_mask_recall, "mask_only_beyond_mask_recall": baseline.beyond_mask_recall,
                 "network_alpha_in_mask": edits.network_alpha_in_mask,
                 "network_alpha_on_object": edits.network_alpha_on_object,
-                "truth_alpha_in_mask": edits.truth_alpha_in_mask,
+                "truth_alpha_in_mask": truth_alpha_in_mask,
                 "output_alpha_in_mask": edits.output_alpha_in_mask, "alpha_error": edits.alpha_error,
                 "ghost_clean": edits.ghost_clean, "ghost_residual": edits.ghost_residual,
                 "removal_psnr": edits.removal_psnr, "mask_only_removal_psnr": edits.mask_only_removal_psnr,
@@ -307,9 +310,6 @@ struct Edits {
     /// The network's alpha where the mask and the truth agree the object is (rough masks
     /// bleed and lag; there the true layer has no alpha either).
     network_alpha_on_object: f64,
-    /// The true layers' alpha inside the masks: what `network_alpha_in_mask` would be for
-    /// perfect layers (below 1 where masks bleed or lag).
-    truth_alpha_in_mask: f64,
     /// Mean absolute alpha error of the output layers against the true layers.
     alpha_error: f64,
     /// Mean absolute difference (0-255) to the true background inside the objects' regions.
@@ -371,7 +371,6 @@ impl Edits {
             network_alpha_in_mask: alpha_in_mask(&result.network_layers, masks),
             output_alpha_in_mask: alpha_in_mask(&result.layers, masks),
             network_alpha_on_object: alpha_on_object(&result.network_layers, gt, masks),
-            truth_alpha_in_mask: alpha_in_mask(gt, masks),
             alpha_error: alpha_error(&result.layers, gt),
             ghost_clean: background_ghost(&result.clean_backgrounds, background, truth_regions),
             ghost_residual: background_ghost(

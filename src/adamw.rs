@@ -162,6 +162,9 @@ impl AdamW {
             let Some(t) = stored.get(name) else {
                 bail!("optimiser state {file} does not fit this model: `{name}` is missing");
             };
+            // A network that now sees the background: zero moments for its new channels.
+            let widened = crate::model::background_input::widen(name, t, &like.size());
+            let t = widened.as_ref().unwrap_or(t);
             if t.size() != like.size() {
                 bail!(
                     "optimiser state {file} does not fit this model: `{name}` has shape {:?}, needs {:?}",

@@ -63,8 +63,8 @@ impl RandomCrop {
         let size = batch.frames.size();
         let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
         let clips = size[0];
-        let (mut frames, mut masks, mut backgrounds, mut targets) =
-            (vec![], vec![], vec![], vec![]);
+        let (mut frames, mut masks, mut backgrounds, mut targets, mut shown) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for b in 0..clips {
             let (f, m, bg) = (
                 batch.frames.get(b),
@@ -73,18 +73,23 @@ impl RandomCrop {
             );
             // Premultiplied target layers resize like colours.
             let target = batch.targets.as_ref().map(|t| t.get(b));
+            let shown_background = batch.shown_background.as_ref().map(|t| t.get(b));
             match self.draw(h, w, rng) {
                 Some(window) => {
                     frames.push(crop_resize(&f, window, h, w, Resize::Bilinear));
                     masks.push(crop_resize(&m, window, h, w, Resize::Nearest));
                     backgrounds.push(crop_resize(&bg, window, h, w, Resize::Bilinear));
                     targets.extend(target.map(|t| crop_resize(&t, window, h, w, Resize::Bilinear)));
+                    shown.extend(
+                        shown_background.map(|t| crop_resize(&t, window, h, w, Resize::Bilinear)),
+                    );
                 }
                 None => {
                     frames.push(f);
                     masks.push(m);
                     backgrounds.push(bg);
                     targets.extend(target);
+                    shown.extend(shown_background);
                 }
             }
         }
@@ -94,6 +99,10 @@ impl RandomCrop {
             background: Tensor::stack(&backgrounds, 0),
             visible: batch.visible.shallow_clone(),
             targets: batch.targets.as_ref().map(|_| Tensor::stack(&targets, 0)),
+            shown_background: batch
+                .shown_background
+                .as_ref()
+                .map(|_| Tensor::stack(&shown, 0)),
         }
     }
 }

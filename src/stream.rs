@@ -14,7 +14,7 @@ use crate::clip::{inference_plan, ClipSpec, OutputFrame};
 use crate::composite::{composite, to_unit};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
-use crate::working::{network_inputs, object_masks, MASK_THRESHOLD};
+use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -221,7 +221,9 @@ impl Decomposer {
         let mut ready = Vec::new();
         while self.next_output + self.look_ahead() < self.received {
             let f = self.next_output;
-            ready.push(tch::no_grad(|| self.network_layers(net, f, None)));
+            // No background model here: a network that sees the background is shown each
+            // frame as its own (the same cost).
+            ready.push(tch::no_grad(|| self.network_layers(net, f, None, None)));
             self.next_output += 1;
             self.prune();
         }
@@ -323,16 +325,29 @@ impl Decomposer {
 
     fn hidden_encoding(&mut self, net: &OmnimatteNet) -> &Encoded {
         let (wh, ww) = (self.config.working_height, self.config.working_width);
+        let channels = net.config().image_channels();
         let device = self.device;
         self.hidden.get_or_insert_with(|| {
-            net.encode_images(&Tensor::full([1, 3, wh, ww], -1.0, (Kind::Float, device)))
+            net.encode_images(&Tensor::full(
+                [1, channels, wh, ww],
+                -1.0,
+                (Kind::Float, device),
+            ))
         })
     }
 
     /// The network's layers of frame `f` at the working size, [L, 4, h, w] in [0, 1], from the
     /// clip of the inference plan; `video_len` is known only when draining. Each frame's
-    /// image and masks are encoded once, for every clip that uses them.
-    fn network_layers(&mut self, net: &OmnimatteNet, f: u64, video_len: Option<usize>) -> Tensor {
+    /// image and masks are encoded once, for every clip that uses them: a network that sees
+    /// the background is shown `background` [1, 3, h, w] in [-1, 1] (the estimate when the
+    /// frame is first encoded; None: the frame itself) beside a frame.
+    fn network_layers(
+        &mut self,
+        net: &OmnimatteNet,
+        f: u64,
+        video_len: Option<usize>,
+        background: Option<&Tensor>,
+    ) -> Tensor {
         let plan = inference_plan(
             self.config.clip,
             f as usize,
@@ -354,9 +369,10 @@ impl Decomposer {
                     .shallow_clone(),
             );
             image_tokens.push(if visible {
-                let encoded = entry
-                    .encoded
-                    .get_or_insert_with(|| net.encode_images(&entry.working));
+                let encoded = entry.encoded.get_or_insert_with(|| {
+                    let background = background.unwrap_or(&entry.working);
+                    net.encode_images(&net.image_input(&entry.working, background))
+                });
                 if slot_index == plan.output_index {
                     output_skip = encoded.skip.shallow_clone();
                 }
@@ -394,13 +410,17 @@ impl Decomposer {
     ) -> anyhow::Result<FrameLayers> {
         let f = self.next_output;
         let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
-            let rgba = self.network_layers(net, f, video_len);
+            let background = self.background.estimate();
+            let shown = net.config().background_input.then(|| {
+                let (h, w) = (self.config.working_height, self.config.working_width);
+                working_image(&background, h, w)
+            });
+            let rgba = self.network_layers(net, f, video_len, shown.as_ref());
             anyhow::ensure!(
                 rgba.isfinite().all().int64_value(&[]) != 0,
                 "the network produced NaN or infinite values for frame {f}: its weights or the input are broken"
             );
             let entry = &self.window[self.slot(f)];
-            let background = self.background.estimate();
             let masks = match self.config.alpha_mode {
                 AlphaMode::Network => None,
                 AlphaMode::MaskGuided => Some(&entry.labels),

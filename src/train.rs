@@ -19,6 +19,11 @@ pub struct Batch {
     /// The true layers where they are known (synthetic scenes): [B, L, T, 4, H, W],
     /// premultiplied RGBA in [0, 1] (see [`crate::supervision`]).
     pub targets: Option<Tensor>,
+    /// The background a network that sees it is shown ([`crate::model::background_input`]),
+    /// [B, 1, 3, H, W] in [-1, 1]: in pretraining the masked median of the scene's frames,
+    /// as at inference, while the losses composite over the true `background`. None: the
+    /// network is shown `background` (test-time training, where it is the estimate).
+    pub shown_background: Option<Tensor>,
 }
 
 impl Batch {
@@ -30,6 +35,7 @@ impl Batch {
             background: self.background.to_device(device),
             visible: self.visible.to_device(device),
             targets: self.targets.as_ref().map(|t| t.to_device(device)),
+            shown_background: self.shown_background.as_ref().map(|t| t.to_device(device)),
         }
     }
 }
@@ -127,7 +133,9 @@ impl Trainer {
     /// batch has true layers), backward, update.
     pub fn step(&mut self, net: &OmnimatteNet, batch: &Batch) -> anyhow::Result<StepReport> {
         let lambda_m = self.config.mask_schedule.at(self.step);
-        let layers = net.forward(&batch.frames, &batch.masks, &batch.visible, true)?;
+        let shown = batch.shown_background.as_ref().unwrap_or(&batch.background);
+        let input = net.image_input(&batch.frames, shown);
+        let layers = net.forward(&input, &batch.masks, &batch.visible, true)?;
         let terms = total_loss(
             &layers,
             &batch.frames,

@@ -42,6 +42,7 @@ fn patterned_batch(clips: i64) -> Batch {
         background: image.narrow(1, 0, 1).contiguous(),
         visible: Tensor::ones([clips, t], (Kind::Float, tch::Device::Cpu)),
         targets: Some(pattern.expand([clips, l, t, 4, h, w], false).contiguous()),
+        shown_background: None,
     }
 }
 

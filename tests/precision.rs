@@ -118,6 +118,7 @@ fn bf16_training_keeps_fp32_weights_and_lowers_the_loss() {
         background,
         visible: Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]),
         targets: None,
+        shown_background: None,
     };
     let mut trainer = Trainer::new(
         &vs,

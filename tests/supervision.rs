@@ -119,6 +119,7 @@ fn training_with_supervision_lowers_the_supervised_term_on_synthetic_batches() {
         hidden: gstomnimatte::clip::HiddenPattern::Random { count: 3 },
         crop: None,
         world_share: 0.0,
+        shown_background: false,
     };
     // One fixed batch, so the decrease is the optimiser's and not the data's.
     let batch = training_batch(&spec, &mut StdRng::seed_from_u64(9));

@@ -17,6 +17,7 @@ fn thirty_adamw_steps_lower_the_total_loss() {
         background,
         visible: Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]),
         targets: None,
+        shown_background: None,
     };
     // Evaluate without dropout, so before and after are comparable.
     let eval = || {

@@ -29,6 +29,9 @@ pub struct ModelConfig {
     pub dropout: f64,
     /// What convolutions, matmuls and attention compute in (weights stay fp32).
     pub precision: super::Precision,
+    /// Whether the image encoder also sees the background estimate the layers are composited
+    /// over (three more input channels). Not in the paper: see [`super::background_input`].
+    pub background_input: bool,
 }
 
 impl Default for ModelConfig {
@@ -48,6 +51,7 @@ impl Default for ModelConfig {
             mlp_factor: 4,
             dropout: 0.1,
             precision: super::Precision::Fp32,
+            background_input: false,
         }
     }
 }
@@ -55,6 +59,15 @@ impl Default for ModelConfig {
 impl ModelConfig {
     /// Total down-sampling of the encoders: four stride-2 blocks.
     pub const STRIDE: i64 = 16;
+
+    /// Channels of the image encoder's input: RGB, and the background's RGB when it sees it.
+    pub fn image_channels(&self) -> i64 {
+        if self.background_input {
+            6
+        } else {
+            3
+        }
+    }
 
     /// Checks the internal consistency of the sizes, so a bad config fails early and clearly.
     pub fn validate(&self) -> anyhow::Result<()> {

@@ -72,12 +72,17 @@ pub fn load_model(
             ModelConfig::default().train_width,
         ),
     };
+    let background_input = match &path {
+        Some(p) => weights::sees_background(p)?,
+        None => false,
+    };
     let precision = precision.resolve(device);
     let config = ModelConfig {
         max_frames: ModelConfig::default().max_frames.max(clip_length as i64),
         train_height,
         train_width,
         precision,
+        background_input,
         ..ModelConfig::default()
     };
     tch::manual_seed(0);

@@ -6,7 +6,8 @@
 //! CNN decoder renders an RGBA layer per frame. Objects are independent batch elements: no
 //! attention crosses objects, which is what makes each object a separate "player".
 //!
-//! Tensor conventions: frames are [B, T, 3, H, W] in [-1, 1]; masks are [B, L, T, 1, H, W]
+//! Tensor conventions: frames are [B, T, 3, H, W] in [-1, 1] (with the background beside
+//! them, [B, T, 6, H, W], where the network sees it: [`background_input`]); masks are [B, L, T, 1, H, W]
 //! in {0, 1} (L objects); `visible` is [B, T] in {0, 1}; layers come out as
 //! [B, L, T, 4, H, W] RGBA in [-1, 1].
 //!
@@ -14,6 +15,7 @@
 //! 4.9 k of embeddings), module for module the reference's layers; the design notes' "about 8.4 M" (docs/method.md)
 //! is not reproduced by the reference code either (pinned in tests/model.rs).
 
+pub mod background_input;
 pub mod config;
 mod decoder;
 mod encoder;
@@ -60,7 +62,7 @@ impl OmnimatteNet {
             stdev: 0.02,
         };
         Ok(Self {
-            image_encoder: Encoder::new(vs / "image_encoder", 3, f, compute),
+            image_encoder: Encoder::new(vs / "image_encoder", cfg.image_channels(), f, compute),
             mask_encoder: Encoder::new(vs / "mask_encoder", 1, f, compute),
             image_position: PositionalEmbedding::new(vs / "image_position", &cfg),
             mask_position: PositionalEmbedding::new(vs / "mask_position", &cfg),
@@ -76,15 +78,26 @@ impl OmnimatteNet {
         &self.cfg
     }
 
+    /// The image encoder's input: `frames` [..., 3, H, W] as they are, or with `background`
+    /// [..., 3, H, W] (broadcast over the leading dimensions) beside them where the network
+    /// sees the background ([`background_input`]). Both in [-1, 1].
+    pub fn image_input(&self, frames: &Tensor, background: &Tensor) -> Tensor {
+        if self.cfg.background_input {
+            background_input::with_background(frames, background)
+        } else {
+            frames.shallow_clone()
+        }
+    }
+
     /// Hidden frames are set to -1 (black in [-1, 1]) before encoding, so the network
-    /// cannot copy them. `frames` [B, T, 3, H, W], `visible` [B, T].
+    /// cannot copy them. `frames` [B, T, C, H, W] (the image input), `visible` [B, T].
     pub fn hide_frames(frames: &Tensor, visible: &Tensor) -> Tensor {
         let (b, t) = visible.size2().expect("visible is [B, T]");
         let v = visible.to_kind(frames.kind()).view([b, t, 1, 1, 1]);
         frames * &v + (&v - 1.0)
     }
 
-    /// Image encoder Φ_enc on single frames: [N, 3, H, W] in [-1, 1].
+    /// Image encoder Φ_enc on single frames' image input: [N, 3 or 6, H, W] in [-1, 1].
     pub fn encode_images(&self, frames: &Tensor) -> Encoded {
         self.image_encoder.forward(frames)
     }
@@ -179,9 +192,10 @@ impl OmnimatteNet {
     ) -> anyhow::Result<()> {
         let fs = frames.size();
         let ms = masks.size();
+        let c = self.cfg.image_channels();
         anyhow::ensure!(
-            fs.len() == 5 && fs[2] == 3,
-            "frames must be [B, T, 3, H, W], got {fs:?}"
+            fs.len() == 5 && fs[2] == c,
+            "frames must be [B, T, {c}, H, W] (the image input, `image_input`), got {fs:?}"
         );
         let [b, t, _, h, w] = fs[..] else {
             unreachable!()

@@ -38,7 +38,9 @@ pub fn save(vs: &nn::VarStore, path: &Path, storage: Storage) -> anyhow::Result<
 }
 
 /// Loads `path` into `vs`. Every variable must be present with its exact shape; the file may
-/// hold no extra tensors. 16-bit files are widened to the model's kind.
+/// hold no extra tensors. 16-bit files are widened to the model's kind, and the weights of a
+/// network without the background input load into one with it (zeros for the background's
+/// channels: [`super::background_input`]).
 pub fn load(vs: &mut nn::VarStore, path: &Path) -> anyhow::Result<()> {
     let file = path.display();
     let tensors = Tensor::read_safetensors(path)
@@ -48,9 +50,12 @@ pub fn load(vs: &mut nn::VarStore, path: &Path) -> anyhow::Result<()> {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, var) in &vars {
-        let Some(stored) = by_name.get(name) else {
+        let Some(stored) = by_name.get_mut(name) else {
             bail!("weights file {file} does not fit this model: tensor `{name}` is missing");
         };
+        if let Some(wider) = super::background_input::widen(name, stored, &var.size()) {
+            *stored = wider;
+        }
         if stored.size() != var.size() {
             bail!(
                 "weights file {file} does not fit this model: tensor `{name}` has shape {:?}, the model needs {:?}",
@@ -100,6 +105,36 @@ pub fn load(vs: &mut nn::VarStore, path: &Path) -> anyhow::Result<()> {
 /// The size a weights file's positional tables were learnt at (height, width), read from the
 /// safetensors header alone, so that a model of the right shape can be built before loading.
 pub fn learnt_size(path: &Path) -> anyhow::Result<(i64, i64)> {
+    let header = read_header(path)?;
+    let file = path.display();
+    let rows = |name: &str| -> anyhow::Result<i64> {
+        header[name]["shape"][0].as_i64().with_context(|| {
+            format!("weights file {file} does not fit this model: tensor `{name}` is missing")
+        })
+    };
+    let stride = super::ModelConfig::STRIDE;
+    Ok((
+        rows("image_position.y")? * stride,
+        rows("image_position.x")? * stride,
+    ))
+}
+
+/// Whether a weights file's network sees the background (its image encoder takes six
+/// channels), read from the safetensors header alone.
+pub fn sees_background(path: &Path) -> anyhow::Result<bool> {
+    let header = read_header(path)?;
+    let name = super::background_input::FIRST_CONVOLUTION;
+    let channels = header[name]["shape"][1].as_i64().with_context(|| {
+        format!(
+            "weights file {} does not fit this model: tensor `{name}` is missing",
+            path.display()
+        )
+    })?;
+    Ok(channels == 6)
+}
+
+/// The JSON header of a safetensors file (names, shapes, offsets).
+fn read_header(path: &Path) -> anyhow::Result<serde_json::Value> {
     use std::io::Read;
     let file = path.display();
     let mut f =
@@ -116,17 +151,7 @@ pub fn learnt_size(path: &Path) -> anyhow::Result<(i64, i64)> {
     f.read_exact(&mut header).with_context(|| {
         format!("weights file {file} is not a readable safetensors file (truncated header)")
     })?;
-    let header: serde_json::Value = serde_json::from_slice(&header).with_context(|| {
+    serde_json::from_slice(&header).with_context(|| {
         format!("weights file {file} is not a readable safetensors file (bad header)")
-    })?;
-    let rows = |name: &str| -> anyhow::Result<i64> {
-        header[name]["shape"][0].as_i64().with_context(|| {
-            format!("weights file {file} does not fit this model: tensor `{name}` is missing")
-        })
-    };
-    let stride = super::ModelConfig::STRIDE;
-    Ok((
-        rows("image_position.y")? * stride,
-        rows("image_position.x")? * stride,
-    ))
+    })
 }

@@ -2,6 +2,7 @@
 
 use super::{generate, SceneFamily, SynthConfig};
 use crate::augment::RandomCrop;
+use crate::background::masked_temporal_median;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
 use crate::supervision::premultiply;
 use crate::train::Batch;
@@ -20,6 +21,9 @@ pub struct TrainingBatchSpec {
     pub crop: Option<RandomCrop>,
     /// Share of clips drawn from the `world` family; the rest from `scenes.family`.
     pub world_share: f64,
+    /// Whether to make the background a network that sees it is shown: the masked median of
+    /// the scene's frames, as inference estimates it ([`Batch::shown_background`]).
+    pub shown_background: bool,
 }
 
 /// A batch of `batch_size` clips, each from a new scene; all scenes of a batch have the same
@@ -34,8 +38,14 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         max_objects: objects,
         ..spec.scenes.clone()
     };
-    let (mut frames, mut masks, mut backgrounds, mut visible, mut targets) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut frames, mut masks, mut backgrounds, mut visible, mut targets, mut shown) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for _ in 0..spec.batch_size {
         let family = if rng.random_bool(spec.world_share.clamp(0.0, 1.0)) {
             SceneFamily::World
@@ -59,6 +69,12 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         masks.push(scene.masks.index_select(1, &idx));
         targets.push(premultiply(&scene.layers.index_select(1, &idx)));
         backgrounds.push(scene.background.unsqueeze(0) * 2.0 - 1.0);
+        if spec.shown_background {
+            // Every frame of the scene, masked by its input masks (with their errors).
+            let covered = scene.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+            let estimate = masked_temporal_median(&scene.frames, &covered).image;
+            shown.push(estimate.unsqueeze(0) * 2.0 - 1.0);
+        }
         let v: Vec<f32> = spec
             .hidden
             .sample(spec.clip.length, rng)
@@ -73,6 +89,7 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         background: Tensor::stack(&backgrounds, 0),
         visible: Tensor::stack(&visible, 0).to_kind(Kind::Float),
         targets: Some(Tensor::stack(&targets, 0)),
+        shown_background: spec.shown_background.then(|| Tensor::stack(&shown, 0)),
     };
     match spec.crop {
         Some(crop) => crop.apply(&batch, rng),

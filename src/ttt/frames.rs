@@ -134,6 +134,7 @@ impl TrainingFrames {
             visible: Tensor::stack(&visible, 0).to_device(background.device()),
             // A real video: no true layers, the game's losses only.
             targets: None,
+            shown_background: None,
         }
     }
 }

@@ -98,6 +98,11 @@ pub struct TrainArgs {
     /// with the output frame seen (3 images, 2 masks-only frames).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=4))]
     hidden_frames: u64,
+    /// Show the network the background estimate beside each frame (three more input
+    /// channels; docs/training.md, sitting 9). Weights without it resume into it with zeros
+    /// for the new channels, so training starts from the same network.
+    #[arg(long)]
+    background_input: bool,
 }
 
 fn parse_fade(s: &str) -> Result<(u64, u64), String> {
@@ -150,7 +155,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
         "supervision": args.supervision, "world_share": args.world_share,
         "supervision_weighting": format!("{:?}", args.supervision_weighting),
-        "hidden_frames": args.hidden_frames,
+        "hidden_frames": args.hidden_frames, "background_input": args.background_input,
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -194,11 +199,12 @@ fn spawn_batch_generator(
 ) -> anyhow::Result<std::sync::mpsc::Receiver<anyhow::Result<Batch>>> {
     let (tx, rx) = std::sync::mpsc::sync_channel(2);
     let (size, min_objects, max_objects) = (args.size, args.min_objects, args.max_objects);
-    let (photos, world_share, batch, no_crop) = (
+    let (photos, world_share, batch, no_crop, shown_background) = (
         args.photos.clone(),
         args.world_share,
         args.batch,
         args.no_crop,
+        args.background_input,
     );
     let hidden = HiddenPattern::Random {
         count: args.hidden_frames as usize,
@@ -231,6 +237,7 @@ fn spawn_batch_generator(
                 batch_size: batch as usize,
                 hidden,
                 crop: (!no_crop).then(RandomCrop::default),
+                shown_background,
             };
             let mut rng = StdRng::seed_from_u64(seed);
             for _ in 0..steps {
@@ -264,6 +271,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         train_height: args.size,
         train_width: args.size,
         precision,
+        background_input: args.background_input,
         ..ModelConfig::default()
     };
     let net = OmnimatteNet::new(&vs.root(), config)?;

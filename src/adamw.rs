@@ -44,6 +44,9 @@ struct Slot {
     param: Tensor,
     m: Tensor,
     v: Tensor,
+    /// Elementwise factor on this parameter's learning rate (broadcast to its shape), where
+    /// some of its elements must learn faster than the rest ([`AdamW::scale_learning_rate`]).
+    lr_scale: Option<Tensor>,
 }
 
 /// The optimiser: every trainable variable of a `VarStore`, with its state.
@@ -70,6 +73,7 @@ impl AdamW {
                 v: param.zeros_like(),
                 name,
                 param,
+                lr_scale: None,
             })
             .collect();
         Self {
@@ -77,6 +81,29 @@ impl AdamW {
             slots,
             updates: 0,
         }
+    }
+
+    /// Multiplies the learning rate of parameter `name`, element by element, by `scale`
+    /// (broadcast to the parameter's shape): new weights beside trained ones, such as the
+    /// background channels of a widened network, can learn at a pretraining rate while the
+    /// rest anneals. The weight decay is not scaled.
+    pub fn scale_learning_rate(&mut self, name: &str, scale: &Tensor) -> anyhow::Result<()> {
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.name == name)
+            .with_context(|| format!("no trainable parameter `{name}` to scale"))?;
+        let scale = scale
+            .to_device(slot.param.device())
+            .to_kind(slot.param.kind());
+        anyhow::ensure!(
+            scale.f_broadcast_to(slot.param.size()).is_ok(),
+            "a learning-rate scale of shape {:?} does not fit `{name}` {:?}",
+            scale.size(),
+            slot.param.size()
+        );
+        slot.lr_scale = Some(scale);
+        Ok(())
     }
 
     /// Updates made so far.
@@ -122,6 +149,9 @@ impl AdamW {
                 let mut denom = slot.v.sqrt();
                 let _ = denom.g_div_scalar_(bias2.sqrt()).g_add_scalar_(c.eps);
                 let mut update = &slot.m / &denom;
+                if let Some(scale) = &slot.lr_scale {
+                    let _ = update.g_mul_(scale);
+                }
                 let _ = slot
                     .param
                     .g_sub_(&update.g_mul_scalar_(c.learning_rate / bias1));

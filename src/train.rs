@@ -115,6 +115,12 @@ impl Trainer {
         self.optimizer.save(path)
     }
 
+    /// Multiplies parameter `name`'s learning rate elementwise by `scale`
+    /// ([`AdamW::scale_learning_rate`]).
+    pub fn scale_learning_rate(&mut self, name: &str, scale: &Tensor) -> anyhow::Result<()> {
+        self.optimizer.scale_learning_rate(name, scale)
+    }
+
     /// Restores what [`Trainer::save_optimizer`] wrote.
     pub fn load_optimizer(&mut self, path: &Path) -> anyhow::Result<()> {
         self.optimizer.load(path)

@@ -147,3 +147,39 @@ fn a_state_of_another_model_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_scaled_learning_rate_moves_its_elements_that_much_further() {
+    tch::manual_seed(1);
+    let data = problem();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = model(&vs);
+    let before = params(&vs)
+        .into_iter()
+        .find(|(n, _)| n == "a.weight")
+        .unwrap()
+        .1
+        .copy();
+    // Without weight decay one Adam step moves every element by about lr, whatever its
+    // gradient: the scaled columns must move ten times as far.
+    let mut opt = AdamW::new(&vs, AdamWConfig::new(1e-3, 0.0));
+    let scale = Tensor::from_slice(&[1.0f32, 1.0, 1.0, 10.0, 10.0, 10.0]).view([1, 6]);
+    opt.scale_learning_rate("a.weight", &scale).unwrap();
+    opt.backward_step(&loss(&net, &data));
+    let after = params(&vs)
+        .into_iter()
+        .find(|(n, _)| n == "a.weight")
+        .unwrap()
+        .1;
+    let moved = (&after - &before).abs();
+    let plain = moved.narrow(1, 0, 3).mean(Kind::Float).double_value(&[]);
+    let scaled = moved.narrow(1, 3, 3).mean(Kind::Float).double_value(&[]);
+    assert!(
+        (scaled / plain - 10.0).abs() < 0.5,
+        "moved {plain} unscaled, {scaled} scaled"
+    );
+    // A scale that does not fit the parameter, or a parameter that does not exist, is an error.
+    let wrong = Tensor::ones([4], (Kind::Float, Device::Cpu));
+    assert!(opt.scale_learning_rate("a.weight", &wrong).is_err());
+    assert!(opt.scale_learning_rate("nothing", &scale).is_err());
+}

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{max_abs_diff, seeded, seeded_net, square_with_shadow};
-use gstomnimatte::model::background_input::FIRST_CONVOLUTION;
+use gstomnimatte::model::background_input::{learning_rate_scale, FIRST_CONVOLUTION};
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
 use gstomnimatte::stream::{Decomposer, StreamConfig};
@@ -119,6 +119,15 @@ fn a_background_network_streams_every_frame_and_trains_from_narrow_moments() {
     let (wide_vs, wide) = background_net();
     let mut trainer = Trainer::new(&wide_vs, TrainConfig::test_time(10)).unwrap();
     trainer.load_optimizer(&moments).unwrap();
+    // The background's channels may learn faster than the frame's.
+    let scale = learning_rate_scale(30.0);
+    assert_eq!(
+        Vec::<f32>::try_from(scale.flatten(0, -1)).unwrap(),
+        [1.0, 1.0, 1.0, 30.0, 30.0, 30.0]
+    );
+    trainer
+        .scale_learning_rate(FIRST_CONVOLUTION, &scale)
+        .unwrap();
     let shown = batch.background.flip([-1]);
     let batch = Batch {
         shown_background: Some(shown),

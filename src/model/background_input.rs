@@ -29,6 +29,15 @@ pub fn with_background(frames: &Tensor, background: &Tensor) -> Tensor {
     Tensor::cat(&[frames.shallow_clone(), background], -3)
 }
 
+/// The learning-rate scale of [`FIRST_CONVOLUTION`] that lets the background channels learn
+/// `factor` times faster than the frame's ([1, 6, 1, 1]): they start from zero beside weights
+/// trained for thousands of steps, which anneal at a small rate.
+pub fn learning_rate_scale(factor: f64) -> Tensor {
+    Tensor::from_slice(&[1.0f32, 1.0, 1.0, 1.0, 1.0, 1.0])
+        .index_fill(0, &Tensor::from_slice(&[3i64, 4, 5]), factor)
+        .view([1, 6, 1, 1])
+}
+
 /// A stored tensor `name` of shape `stored` made to fit `needed`, where the only difference is
 /// the three background channels of [`FIRST_CONVOLUTION`]: zeros for them (the network then
 /// ignores the background until it learns to use it). None where the shapes differ otherwise.

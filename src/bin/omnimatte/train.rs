@@ -11,7 +11,7 @@ use gstomnimatte::checkpoint;
 use gstomnimatte::clip::{ClipSpec, HiddenPattern};
 use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::weights::{self, Storage};
-use gstomnimatte::model::{ModelConfig, OmnimatteNet, PrecisionChoice};
+use gstomnimatte::model::{background_input, ModelConfig, OmnimatteNet, PrecisionChoice};
 use gstomnimatte::supervision::{SupervisionSchedule, SupervisionWeighting};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{Batch, TrainConfig, Trainer};
@@ -103,6 +103,11 @@ pub struct TrainArgs {
     /// for the new channels, so training starts from the same network.
     #[arg(long)]
     background_input: bool,
+    /// Learning rate of the background's input channels (default: --lr). They start from
+    /// zero when weights without them are resumed, and learn nothing useful at an annealing
+    /// rate (docs/training.md, sitting 9): the paper's pretraining rate 1e-3 suits them.
+    #[arg(long, requires = "background_input")]
+    background_lr: Option<f64>,
 }
 
 fn parse_fade(s: &str) -> Result<(u64, u64), String> {
@@ -156,6 +161,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "supervision": args.supervision, "world_share": args.world_share,
         "supervision_weighting": format!("{:?}", args.supervision_weighting),
         "hidden_frames": args.hidden_frames, "background_input": args.background_input,
+        "background_lr": args.background_lr,
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -317,6 +323,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
     )?;
     trainer.set_step_count(start);
+    if let Some(background_lr) = args.background_lr {
+        trainer.scale_learning_rate(
+            background_input::FIRST_CONVOLUTION,
+            &background_input::learning_rate_scale(background_lr / args.lr),
+        )?;
+    }
     if args.resume {
         match &optimizer_state {
             Some(state) => trainer.load_optimizer(state)?,

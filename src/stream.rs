@@ -328,11 +328,12 @@ impl Decomposer {
         let channels = net.config().image_channels();
         let device = self.device;
         self.hidden.get_or_insert_with(|| {
-            net.encode_images(&Tensor::full(
-                [1, channels, wh, ww],
-                -1.0,
-                (Kind::Float, device),
-            ))
+            let pixel = crate::model::background_input::hidden_pixel(channels).to_device(device);
+            net.encode_images(
+                &pixel
+                    .view([1, channels, 1, 1])
+                    .expand([1, channels, wh, ww], false),
+            )
         })
     }
 

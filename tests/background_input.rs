@@ -158,3 +158,32 @@ fn a_background_network_streams_every_frame_and_trains_from_narrow_moments() {
         assert!(out.layers.isfinite().all().int64_value(&[]) != 0);
     }
 }
+
+#[test]
+fn a_hidden_frame_shows_black_and_no_difference() {
+    let (_vs, wide) = background_net();
+    let frames = seeded(8, || {
+        Tensor::rand([1, 2, 3, 16, 16], (Kind::Float, Device::Cpu)) * 2.0 - 1.0
+    });
+    let background = frames.narrow(1, 0, 1).flip([-1]);
+    let input = wide.image_input(&frames, &background);
+    // Beside the colour, the difference to the background.
+    let difference = max_abs_diff(&input.narrow(2, 3, 3), &(&frames - &background));
+    assert!(difference < 1e-6, "{difference}");
+    let visible = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
+    let hidden = OmnimatteNet::hide_frames(&input, &visible);
+    assert!(
+        hidden.select(1, 0).equal(&input.select(1, 0)),
+        "a seen frame changed"
+    );
+    let colour = hidden.select(1, 1).narrow(1, 0, 3);
+    assert!(
+        colour.eq(-1.0).all().int64_value(&[]) != 0,
+        "hidden colour is not -1"
+    );
+    let diff = hidden.select(1, 1).narrow(1, 3, 3);
+    assert!(
+        diff.eq(0.0).all().int64_value(&[]) != 0,
+        "hidden difference is not 0"
+    );
+}

@@ -6,8 +6,8 @@
 //! CNN decoder renders an RGBA layer per frame. Objects are independent batch elements: no
 //! attention crosses objects, which is what makes each object a separate "player".
 //!
-//! Tensor conventions: frames are [B, T, 3, H, W] in [-1, 1] (with the background beside
-//! them, [B, T, 6, H, W], where the network sees it: [`background_input`]); masks are [B, L, T, 1, H, W]
+//! Tensor conventions: frames are [B, T, 3, H, W] in [-1, 1] (with their difference to the
+//! background beside them, [B, T, 6, H, W], where the network sees it: [`background_input`]); masks are [B, L, T, 1, H, W]
 //! in {0, 1} (L objects); `visible` is [B, T] in {0, 1}; layers come out as
 //! [B, L, T, 4, H, W] RGBA in [-1, 1].
 //!
@@ -78,9 +78,10 @@ impl OmnimatteNet {
         &self.cfg
     }
 
-    /// The image encoder's input: `frames` [..., 3, H, W] as they are, or with `background`
-    /// [..., 3, H, W] (broadcast over the leading dimensions) beside them where the network
-    /// sees the background ([`background_input`]). Both in [-1, 1].
+    /// The image encoder's input: `frames` [..., 3, H, W] as they are, or with their
+    /// difference to `background` [..., 3, H, W] (broadcast over the leading dimensions)
+    /// beside them where the network sees the background ([`background_input`]). Both in
+    /// [-1, 1].
     pub fn image_input(&self, frames: &Tensor, background: &Tensor) -> Tensor {
         if self.cfg.background_input {
             background_input::with_background(frames, background)
@@ -90,11 +91,17 @@ impl OmnimatteNet {
     }
 
     /// Hidden frames are set to -1 (black in [-1, 1]) before encoding, so the network
-    /// cannot copy them. `frames` [B, T, C, H, W] (the image input), `visible` [B, T].
+    /// cannot copy them; their difference to the background, where the network sees it, to 0.
+    /// `frames` [B, T, C, H, W] (the image input), `visible` [B, T].
     pub fn hide_frames(frames: &Tensor, visible: &Tensor) -> Tensor {
         let (b, t) = visible.size2().expect("visible is [B, T]");
+        let c = frames.size()[2];
         let v = visible.to_kind(frames.kind()).view([b, t, 1, 1, 1]);
-        frames * &v + (&v - 1.0)
+        let hidden = background_input::hidden_pixel(c)
+            .to_device(frames.device())
+            .to_kind(frames.kind())
+            .view([1, 1, c, 1, 1]);
+        frames * &v + hidden * (1.0 - v)
     }
 
     /// Image encoder Φ_enc on single frames' image input: [N, 3 or 6, H, W] in [-1, 1].

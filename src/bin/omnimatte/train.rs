@@ -98,8 +98,8 @@ pub struct TrainArgs {
     /// with the output frame seen (3 images, 2 masks-only frames).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=4))]
     hidden_frames: u64,
-    /// Show the network the background estimate beside each frame (three more input
-    /// channels; docs/training.md, sitting 9). Weights without it resume into it with zeros
+    /// Show the network each frame's difference to the background estimate beside it (three
+    /// more input channels; docs/training.md, sitting 9). Weights without it resume into it with zeros
     /// for the new channels, so training starts from the same network.
     #[arg(long)]
     background_input: bool,

@@ -29,8 +29,9 @@ pub struct ModelConfig {
     pub dropout: f64,
     /// What convolutions, matmuls and attention compute in (weights stay fp32).
     pub precision: super::Precision,
-    /// Whether the image encoder also sees the background estimate the layers are composited
-    /// over (three more input channels). Not in the paper: see [`super::background_input`].
+    /// Whether the image encoder also sees each frame's difference to the background estimate
+    /// the layers are composited over (three more input channels). Not in the paper: see
+    /// [`super::background_input`].
     pub background_input: bool,
 }
 
@@ -60,7 +61,8 @@ impl ModelConfig {
     /// Total down-sampling of the encoders: four stride-2 blocks.
     pub const STRIDE: i64 = 16;
 
-    /// Channels of the image encoder's input: RGB, and the background's RGB when it sees it.
+    /// Channels of the image encoder's input: RGB, and the difference to the background's RGB
+    /// when it sees it.
     pub fn image_channels(&self) -> i64 {
         if self.background_input {
             6

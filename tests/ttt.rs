@@ -36,7 +36,9 @@ fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
         batches
             .iter()
             .map(|b| {
-                let layers = net.forward(&b.frames, &b.masks, &b.visible, false).unwrap();
+                // The bundled network sees the background: shown the batch's estimate.
+                let input = net.image_input(&b.frames, &b.background);
+                let layers = net.forward(&input, &b.masks, &b.visible, false).unwrap();
                 total_loss(&layers, &b.frames, &b.background, &b.masks, &b.visible, 0.0)
                     .reconstruction
                     .double_value(&[])

@@ -222,7 +222,7 @@ impl Decomposer {
         while self.next_output + self.look_ahead() < self.received {
             let f = self.next_output;
             // No background model here: a network that sees the background is shown each
-            // frame as its own (the same cost).
+            // frame as its own, so a zero difference (the same cost).
             ready.push(tch::no_grad(|| self.network_layers(net, f, None, None)));
             self.next_output += 1;
             self.prune();
@@ -340,8 +340,9 @@ impl Decomposer {
     /// The network's layers of frame `f` at the working size, [L, 4, h, w] in [0, 1], from the
     /// clip of the inference plan; `video_len` is known only when draining. Each frame's
     /// image and masks are encoded once, for every clip that uses them: a network that sees
-    /// the background is shown `background` [1, 3, h, w] in [-1, 1] (the estimate when the
-    /// frame is first encoded; None: the frame itself) beside a frame.
+    /// the background is shown each frame's difference to `background` [1, 3, h, w] in
+    /// [-1, 1] (the estimate when the frame is first encoded; None: the frame itself, so no
+    /// difference).
     fn network_layers(
         &mut self,
         net: &OmnimatteNet,

@@ -19,7 +19,8 @@ pub struct Batch {
     /// The true layers where they are known (synthetic scenes): [B, L, T, 4, H, W],
     /// premultiplied RGBA in [0, 1] (see [`crate::supervision`]).
     pub targets: Option<Tensor>,
-    /// The background a network that sees it is shown ([`crate::model::background_input`]),
+    /// The background whose difference to the frames a network that sees it is shown
+    /// ([`crate::model::background_input`]),
     /// [B, 1, 3, H, W] in [-1, 1]: in pretraining the masked median of the scene's frames,
     /// as at inference, while the losses composite over the true `background`. None: the
     /// network is shown `background` (test-time training, where it is the estimate).

@@ -7,9 +7,9 @@
 //! attention crosses objects, which is what makes each object a separate "player".
 //!
 //! Tensor conventions: frames are [B, T, 3, H, W] in [-1, 1] (with their difference to the
-//! background beside them, [B, T, 6, H, W], where the network sees it: [`background_input`]); masks are [B, L, T, 1, H, W]
-//! in {0, 1} (L objects); `visible` is [B, T] in {0, 1}; layers come out as
-//! [B, L, T, 4, H, W] RGBA in [-1, 1].
+//! background beside them, [B, T, 6, H, W], where the network sees it: [`background_input`]);
+//! masks are [B, L, T, 1, H, W] in {0, 1} (L objects); `visible` is [B, T] in {0, 1}; layers
+//! come out as [B, L, T, 4, H, W] RGBA in [-1, 1].
 //!
 //! Size: 7 367 044 parameters (two 1.71 M encoders, a 2.11 M transformer, a 1.84 M decoder,
 //! 4.9 k of embeddings), module for module the reference's layers; the design notes' "about 8.4 M" (docs/method.md)

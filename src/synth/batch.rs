@@ -21,8 +21,8 @@ pub struct TrainingBatchSpec {
     pub crop: Option<RandomCrop>,
     /// Share of clips drawn from the `world` family; the rest from `scenes.family`.
     pub world_share: f64,
-    /// Whether to make the background a network that sees it is shown: the masked median of
-    /// the scene's frames, as inference estimates it ([`Batch::shown_background`]).
+    /// Whether to estimate the background shown to a network that sees it: the masked median
+    /// of the scene's frames, as inference estimates it ([`Batch::shown_background`]).
     pub shown_background: bool,
 }
 

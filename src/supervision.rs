@@ -8,6 +8,9 @@
 //! E_sup = mean |a - a*| + mean |a c - a* c*| over every frame (hidden and visible: the layer
 //! of a visible frame is as unknown to the network as that of a hidden one), every object and
 //! pixel, in [0, 1] colour; premultiplied colour so that colour under zero alpha costs nothing.
+//! [`SupervisedFrames::Seen`] pays it on the frames the network sees only: a hidden frame's
+//! effects can only be guessed from the masks, and the best guess under L1 is a blur of where
+//! effects usually fall, which is what the network then also draws on frames it sees.
 //!
 //! [`SupervisionWeighting::RegionBalanced`] weighs pixels by region instead of by area: the
 //! object's input mask, its effects outside the mask (true alpha above
@@ -53,6 +56,42 @@ impl std::str::FromStr for SupervisionWeighting {
     }
 }
 
+/// Which frames of a clip E_sup is paid on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SupervisedFrames {
+    /// Every frame, hidden or seen.
+    #[default]
+    All,
+    /// The frames whose image the network sees (hidden frames get the game's losses only).
+    Seen,
+}
+
+impl std::str::FromStr for SupervisedFrames {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "all" => Ok(Self::All),
+            "seen" => Ok(Self::Seen),
+            other => anyhow::bail!("unknown supervised frames {other:?}: expected all or seen"),
+        }
+    }
+}
+
+impl SupervisedFrames {
+    /// The frames counted, [B, 1, T, 1, 1, 1] in {0, 1}, from `visible` [B, T].
+    pub fn counted(&self, visible: &Tensor) -> Tensor {
+        let [b, t] = visible
+            .size2()
+            .map(|(b, t)| [b, t])
+            .expect("visible is [B, T]");
+        let counted = match self {
+            Self::All => visible.ones_like(),
+            Self::Seen => visible.shallow_clone(),
+        };
+        counted.to_kind(Kind::Float).view([b, 1, t, 1, 1, 1])
+    }
+}
+
 /// True alpha above which a pixel outside the input mask belongs to the object's effects.
 pub const EFFECT_ALPHA: f64 = 0.05;
 
@@ -72,27 +111,31 @@ fn pixel_error(layers: &Tensor, targets: &Tensor) -> Tensor {
             .mean_dim(-3, true, Kind::Float)
 }
 
-/// E_sup with `weighting`; `masks` [B, L, T, 1, H, W] are the input masks in {0, 1} (used by
-/// the region-balanced weighting only).
+/// E_sup with `weighting` over the `counted` frames ([`SupervisedFrames::counted`],
+/// [B, 1, T, 1, 1, 1] in {0, 1}); `masks` [B, L, T, 1, H, W] are the input masks in {0, 1}
+/// (used by the region-balanced weighting only).
 pub fn weighted_layer_loss(
     layers: &Tensor,
     targets: &Tensor,
     masks: &Tensor,
     weighting: SupervisionWeighting,
+    counted: &Tensor,
 ) -> Tensor {
     let error = pixel_error(layers, targets);
+    let counted = counted.expand_as(&error);
+    let uniform = || (&error * &counted).sum(Kind::Float) / counted.sum(Kind::Float).clamp_min(1.0);
     match weighting {
-        SupervisionWeighting::Uniform => error.mean(Kind::Float),
-        SupervisionWeighting::RegionBalanced => region_balanced(&error, targets, masks),
+        SupervisionWeighting::Uniform => uniform(),
+        SupervisionWeighting::RegionBalanced => region_balanced(&error, targets, masks, &counted),
         SupervisionWeighting::Mixed { regions } => {
-            error.mean(Kind::Float) + region_balanced(&error, targets, masks) * regions
+            uniform() + region_balanced(&error, targets, masks, &counted) * regions
         }
     }
 }
 
 /// The mean of the per-pixel `error` inside the input mask + over the effects outside it +
-/// over the rest.
-fn region_balanced(error: &Tensor, targets: &Tensor, masks: &Tensor) -> Tensor {
+/// over the rest, on the `counted` pixels.
+fn region_balanced(error: &Tensor, targets: &Tensor, masks: &Tensor, counted: &Tensor) -> Tensor {
     let inside = masks.to_kind(Kind::Float);
     let effects = targets
         .narrow(-3, 3, 1)
@@ -100,8 +143,10 @@ fn region_balanced(error: &Tensor, targets: &Tensor, masks: &Tensor) -> Tensor {
         .to_kind(Kind::Float)
         * (1.0 - &inside);
     let rest = (1.0 - &inside) * (1.0 - &effects);
-    let region_mean =
-        |region: &Tensor| (error * region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0);
+    let region_mean = |region: &Tensor| {
+        let region = region * counted;
+        (error * &region).sum(Kind::Float) / (region.sum(Kind::Float) + 1.0)
+    };
     region_mean(&inside) + region_mean(&effects) + region_mean(&rest)
 }
 

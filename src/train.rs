@@ -4,7 +4,9 @@
 use crate::adamw::{AdamW, AdamWConfig};
 use crate::loss::{total_loss, MaskWeightSchedule};
 use crate::model::OmnimatteNet;
-use crate::supervision::{weighted_layer_loss, SupervisionSchedule, SupervisionWeighting};
+use crate::supervision::{
+    weighted_layer_loss, SupervisedFrames, SupervisionSchedule, SupervisionWeighting,
+};
 use std::path::Path;
 use tch::nn;
 use tch::Tensor;
@@ -53,6 +55,8 @@ pub struct TrainConfig {
     pub supervision: SupervisionSchedule,
     /// How the supervised term weighs its pixels.
     pub supervision_weighting: SupervisionWeighting,
+    /// Which frames the supervised term is paid on.
+    pub supervised_frames: SupervisedFrames,
 }
 
 impl TrainConfig {
@@ -63,6 +67,7 @@ impl TrainConfig {
             mask_schedule: MaskWeightSchedule::pretraining(),
             supervision: SupervisionSchedule::off(),
             supervision_weighting: SupervisionWeighting::Uniform,
+            supervised_frames: SupervisedFrames::All,
         }
     }
 
@@ -73,6 +78,7 @@ impl TrainConfig {
             mask_schedule: MaskWeightSchedule::test_time(total_steps),
             supervision: SupervisionSchedule::off(),
             supervision_weighting: SupervisionWeighting::Uniform,
+            supervised_frames: SupervisedFrames::All,
         }
     }
 }
@@ -158,6 +164,7 @@ impl Trainer {
                 targets,
                 &batch.masks,
                 self.config.supervision_weighting,
+                &self.config.supervised_frames.counted(&batch.visible),
             )),
             _ => None,
         };

@@ -5,7 +5,7 @@ mod common;
 use common::seeded_net;
 use gstomnimatte::composite::to_signed;
 use gstomnimatte::supervision::{
-    premultiply, supervised_layer_loss, weighted_layer_loss, SupervisionSchedule,
+    premultiply, supervised_layer_loss, weighted_layer_loss, SupervisedFrames, SupervisionSchedule,
     SupervisionWeighting,
 };
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
@@ -58,8 +58,10 @@ fn region_balanced_weighting_counts_each_region_by_its_mean() {
     let _ = predicted.narrow(-3, 3, 1).narrow(-2, 1, 1).fill_(0.0);
     let layers = to_signed(&predicted);
     let targets = premultiply(&truth);
+    let all_frames =
+        SupervisedFrames::All.counted(&Tensor::ones([1, 1], (Kind::Bool, Device::Cpu)));
     let weigh = |w: SupervisionWeighting| {
-        weighted_layer_loss(&layers, &targets, &mask, w).double_value(&[])
+        weighted_layer_loss(&layers, &targets, &mask, w, &all_frames).double_value(&[])
     };
     // Uniform: 5 pixels of alpha error 0.5 over 100 pixels (colour is black: no error).
     assert!((weigh(SupervisionWeighting::Uniform) - 0.025).abs() < 1e-6);
@@ -75,6 +77,7 @@ fn region_balanced_weighting_counts_each_region_by_its_mean() {
         &targets,
         &mask,
         SupervisionWeighting::RegionBalanced,
+        &all_frames,
     );
     assert!(zero.double_value(&[]).abs() < 1e-6);
     assert_eq!(
@@ -83,6 +86,37 @@ fn region_balanced_weighting_counts_each_region_by_its_mean() {
     );
     assert!("mixed:-1".parse::<SupervisionWeighting>().is_err());
     assert!("balanced".parse::<SupervisionWeighting>().is_err());
+}
+
+#[test]
+fn seen_frames_supervision_ignores_what_hidden_frames_get_wrong() {
+    // Two frames of one object on a 4x4 frame, the first seen, the second hidden. The layer is
+    // right on the seen frame and wrong everywhere (alpha off by 1) on the hidden one.
+    let opts = (Kind::Float, Device::Cpu);
+    let truth = Tensor::zeros([1, 1, 2, 4, 4, 4], opts);
+    let predicted = truth.copy();
+    let _ = predicted.narrow(2, 1, 1).narrow(-3, 3, 1).fill_(1.0);
+    let (layers, targets) = (to_signed(&predicted), premultiply(&truth));
+    let mask = Tensor::zeros([1, 1, 2, 1, 4, 4], opts);
+    let visible = Tensor::from_slice(&[true, false]).view([1, 2]);
+    let loss = |frames: SupervisedFrames, weighting: SupervisionWeighting| {
+        let counted = frames.counted(&visible);
+        weighted_layer_loss(&layers, &targets, &mask, weighting, &counted).double_value(&[])
+    };
+    for weighting in [
+        SupervisionWeighting::Uniform,
+        SupervisionWeighting::Mixed { regions: 0.15 },
+    ] {
+        assert!(loss(SupervisedFrames::Seen, weighting).abs() < 1e-6);
+        assert!(loss(SupervisedFrames::All, weighting) > 0.4);
+    }
+    // Over all frames the uniform mean is the plain mean: half the pixels off by 1.
+    assert!((loss(SupervisedFrames::All, SupervisionWeighting::Uniform) - 0.5).abs() < 1e-6);
+    assert_eq!(
+        "seen".parse::<SupervisedFrames>().unwrap(),
+        SupervisedFrames::Seen
+    );
+    assert!("visible".parse::<SupervisedFrames>().is_err());
 }
 
 #[test]

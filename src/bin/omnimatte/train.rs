@@ -12,7 +12,7 @@ use gstomnimatte::clip::{ClipSpec, HiddenPattern};
 use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{background_input, ModelConfig, OmnimatteNet, PrecisionChoice};
-use gstomnimatte::supervision::{SupervisionSchedule, SupervisionWeighting};
+use gstomnimatte::supervision::{SupervisedFrames, SupervisionSchedule, SupervisionWeighting};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{Batch, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -90,6 +90,10 @@ pub struct TrainArgs {
     /// mixed:W (the mean plus W times the region-balanced sum; docs/training.md compares them).
     #[arg(long, default_value = "uniform")]
     supervision_weighting: SupervisionWeighting,
+    /// Frames the supervised term is paid on: all, or seen (the frames whose image the network
+    /// sees; hidden frames get the game's losses only: docs/training.md, sitting 10).
+    #[arg(long, default_value = "all")]
+    supervised_frames: SupervisedFrames,
     /// Fade lambda_s linearly to a tenth of itself between these two steps: FROM,TO.
     #[arg(long, value_parser = parse_fade)]
     supervision_fade: Option<(u64, u64)>,
@@ -160,6 +164,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
         "supervision": args.supervision, "world_share": args.world_share,
         "supervision_weighting": format!("{:?}", args.supervision_weighting),
+        "supervised_frames": format!("{:?}", args.supervised_frames),
         "hidden_frames": args.hidden_frames, "background_input": args.background_input,
         "background_lr": args.background_lr,
     });
@@ -319,6 +324,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             learning_rate: args.lr,
             supervision: args.supervision_schedule(),
             supervision_weighting: args.supervision_weighting,
+            supervised_frames: args.supervised_frames,
             ..TrainConfig::pretraining()
         },
     )?;

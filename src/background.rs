@@ -11,6 +11,32 @@ use crate::eight_bit::quantise_all;
 use crate::median::masked_median_u8;
 use tch::{Device, Kind, Tensor};
 
+/// Which pixels of a frame the background median leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackgroundMedian {
+    /// The pixels any object mask covers (supplementary Sec. 4).
+    Masks,
+    /// Those, and the effects the layers found there (alpha above [`EFFECT_COVER_ALPHA`]
+    /// outside the masks), once the frame's layers are made: later estimates keep less of
+    /// the shadows that slow objects leave on a pixel most of the time.
+    #[default]
+    Layers,
+}
+
+impl std::str::FromStr for BackgroundMedian {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "masks" => Ok(Self::Masks),
+            "layers" => Ok(Self::Layers),
+            other => anyhow::bail!("background median {other:?}: expected masks or layers"),
+        }
+    }
+}
+
+/// The layers' summed alpha above which [`BackgroundMedian::Layers`] leaves a pixel out.
+pub const EFFECT_COVER_ALPHA: f64 = 0.1;
+
 /// A background estimate and where it had to be filled in.
 pub struct Background {
     /// [C, H, W] in the frames' range.
@@ -164,6 +190,34 @@ impl BackgroundModel {
         }
         self.device = frame.device();
         self.frames.push_back(Observation::new(frame, covered));
+        self.pushes_since_estimate += 1;
+    }
+
+    /// Also counts as covered, in the frame pushed `age` pushes ago (0: the latest), the
+    /// pixels where `covered` [1, H, W] is non-zero: the effects its layers were found to
+    /// have, which a median under the masks alone keeps wherever they stayed on a pixel most
+    /// of the time (the shadows of slow objects). A frame no longer held is left alone.
+    pub fn cover(&mut self, age: usize, covered: &Tensor) {
+        let Some(index) = self.frames.len().checked_sub(age + 1) else {
+            return;
+        };
+        let observation = &mut self.frames[index];
+        let covered = covered
+            .ne(0)
+            .to_kind(Kind::Uint8)
+            .to_device(Device::Cpu)
+            .contiguous();
+        assert_eq!(
+            covered.numel(),
+            observation.covered.len(),
+            "coverage of another size than the frame"
+        );
+        let n = covered.numel();
+        let mut extra = vec![0u8; n];
+        covered.copy_data(&mut extra, n);
+        for (held, new) in observation.covered.iter_mut().zip(extra) {
+            *held |= new;
+        }
         self.pushes_since_estimate += 1;
     }
 

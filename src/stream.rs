@@ -9,7 +9,7 @@
 //! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
 
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
-use crate::background::BackgroundModel;
+use crate::background::{BackgroundMedian, BackgroundModel, EFFECT_COVER_ALPHA};
 use crate::clip::{inference_plan, ClipSpec, OutputFrame};
 use crate::composite::{composite, to_unit};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
@@ -37,6 +37,8 @@ pub struct StreamConfig {
     pub upsampling: Upsampling,
     /// Whether the network sees the frame it decomposes.
     pub output_frame: OutputFrame,
+    /// Which pixels the background median leaves out.
+    pub background_median: BackgroundMedian,
 }
 
 impl Default for StreamConfig {
@@ -51,6 +53,7 @@ impl Default for StreamConfig {
             alpha_mode: AlphaMode::default(),
             upsampling: Upsampling::default(),
             output_frame: OutputFrame::default(),
+            background_median: BackgroundMedian::default(),
         }
     }
 }
@@ -445,6 +448,14 @@ impl Decomposer {
                     self.config.upsampling,
                 )
             };
+            if self.config.background_median == BackgroundMedian::Layers {
+                let alpha = out
+                    .layers
+                    .narrow(1, 3, 1)
+                    .sum_dim_intlist(0, false, Kind::Float);
+                let age = (self.received - 1 - f) as usize;
+                self.background.cover(age, &alpha.gt(EFFECT_COVER_ALPHA));
+            }
             Ok(FrameLayers {
                 index: f,
                 layers: out.layers,

@@ -1,6 +1,6 @@
 //! Masked temporal median: exact where the background was ever seen, a fill where not.
 
-use gstomnimatte::background::masked_temporal_median;
+use gstomnimatte::background::{masked_temporal_median, BackgroundModel};
 use tch::{Device, Kind, Tensor};
 
 /// Random colours at 8 bits, as the element's and the command line's frames are.
@@ -104,4 +104,40 @@ fn the_median_equals_libtorchs_nanmedian_for_any_count_of_uncovered_frames() {
         let unseen = covered.all_dim(0, false);
         assert!(est.filled.equal(&unseen), "{n} frames: wrong unseen pixels");
     }
+}
+
+#[test]
+fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
+    // A shadow lies on the left half in 3 of 5 frames; no mask covers it, so the masked
+    // median keeps it. Once those frames' effects are covered, the estimate is the ground.
+    let (h, w) = (4, 6);
+    let ground = Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu));
+    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+    let shadow = no_mask.copy();
+    let _ = shadow.narrow(2, 0, 3).fill_(1.0);
+    let mut model = BackgroundModel::new(5);
+    for i in 0..5 {
+        let frame = ground.copy();
+        if i < 3 {
+            let _ = frame.narrow(2, 0, 3).fill_(0.2);
+        }
+        model.push(&eight_bit(frame), &no_mask);
+    }
+    let before = model.estimate();
+    let dark = before.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
+    assert!(
+        (dark - 0.2).abs() < 0.01,
+        "the median keeps the shadow: {dark}"
+    );
+    // Frames 0..3 were pushed 4, 3 and 2 pushes before the latest; age 5 is no longer held.
+    for age in [4, 3, 2] {
+        model.cover(age, &shadow);
+    }
+    model.cover(5, &shadow);
+    let after = model.estimate();
+    assert!(
+        after.allclose(&eight_bit(ground.copy()), 1e-6, 1e-6, false),
+        "the shadow is still in the estimate: {}",
+        (&after - &ground).abs().max()
+    );
 }

@@ -145,6 +145,27 @@ fn output_frame_auto_sees_the_frame_without_ttt_and_hidden_differs() {
     );
 }
 
+#[test]
+fn background_median_layers_leaves_out_what_the_layers_hold() {
+    // The bundled weights put alpha outside the masks on this video; with `layers` the median
+    // leaves those pixels out, so the clean background pad differs from the masks-only one.
+    let runs: Vec<RunResult> = ["background-median=masks", "background-median=layers"]
+        .iter()
+        .map(|props| run_video_with(24, props).1)
+        .collect();
+    for run in &runs {
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.outputs["background"].len(), 24);
+    }
+    let bytes = |run: &RunResult| -> Vec<u8> {
+        run.outputs["background"]
+            .iter()
+            .flat_map(|b| b.bytes.clone())
+            .collect()
+    };
+    assert_ne!(bytes(&runs[0]), bytes(&runs[1]));
+}
+
 fn expect_error(result: &RunResult, needle: &str) {
     let err = result
         .error

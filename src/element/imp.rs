@@ -571,6 +571,11 @@ impl ObjectImpl for Omnimatte {
                     .blurb("What the background pad carries: clean (the frame's background estimate, the masked median or the clean plate, with nothing of any object or its effects) or residual (the estimate plus what the layers do not explain: with the layers it reproduces the frame exactly). The src pad is the exact reconstruction in both modes")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("background-median", d.background_median)
+                    .nick("Background median")
+                    .blurb("What the background estimate's masked temporal median leaves out: masks (the pixels the input masks cover, the paper's) or layers (those and the effects the layers found, once each frame's layers are made, so that shadows slow objects leave on a pixel stay out of the background)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("upsampling", d.upsampling)
                     .nick("Upsampling")
                     .blurb("How layers reach the input size from the working size: guided (alpha follows the frame's edges by a guided filter) or bilinear (a plain resize)")
@@ -658,6 +663,7 @@ impl ObjectImpl for Omnimatte {
             "mask-timeout" => s.mask_timeout_ms = value.get().unwrap(),
             "alpha-mode" => s.alpha_mode = value.get().unwrap(),
             "background-mode" => s.background_mode = value.get().unwrap(),
+            "background-median" => s.background_median = value.get().unwrap(),
             "upsampling" => s.upsampling = value.get().unwrap(),
             "output-frame" => s.output_frame = value.get().unwrap(),
             "precision" => s.precision = value.get().unwrap(),
@@ -694,6 +700,7 @@ impl ObjectImpl for Omnimatte {
             "mask-timeout" => s.mask_timeout_ms.to_value(),
             "alpha-mode" => s.alpha_mode.to_value(),
             "background-mode" => s.background_mode.to_value(),
+            "background-median" => s.background_median.to_value(),
             "upsampling" => s.upsampling.to_value(),
             "output-frame" => s.output_frame.to_value(),
             "precision" => s.precision.to_value(),

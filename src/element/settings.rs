@@ -2,6 +2,7 @@
 //! configs. Defaults come from [`crate::defaults`].
 
 use crate::alpha::{AlphaMode, Upsampling};
+use crate::background::BackgroundMedian;
 use crate::clip::{ClipSpec, OutputFrameChoice};
 use crate::defaults;
 use crate::model::loading::{load_model, parse_device, LoadedModel};
@@ -70,6 +71,24 @@ pub enum BackgroundMode {
         nick = "residual"
     )]
     Residual,
+}
+
+/// The `background-median` property (see [`crate::background::BackgroundMedian`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstOmnimatteBackgroundMedian")]
+pub enum BackgroundMedianSetting {
+    #[enum_value(
+        name = "Masks: the median of the pixels no input mask covers (the paper's)",
+        nick = "masks"
+    )]
+    Masks,
+    #[default]
+    #[enum_value(
+        name = "Layers: also leaves out the effects the layers found, once each frame's layers are made (fewer shadows left in the background)",
+        nick = "layers"
+    )]
+    Layers,
 }
 
 /// The `upsampling` property (see [`crate::alpha::Upsampling`]).
@@ -167,6 +186,7 @@ pub struct Settings {
     pub precision: PrecisionSetting,
     pub alpha_mode: AlphaModeSetting,
     pub background_mode: BackgroundMode,
+    pub background_median: BackgroundMedianSetting,
     pub upsampling: UpsamplingSetting,
     pub output_frame: OutputFrameSetting,
 }
@@ -195,6 +215,7 @@ impl Default for Settings {
             precision: PrecisionSetting::default(),
             alpha_mode: AlphaModeSetting::default(),
             background_mode: BackgroundMode::default(),
+            background_median: BackgroundMedianSetting::default(),
             upsampling: UpsamplingSetting::default(),
             output_frame: OutputFrameSetting::default(),
         }
@@ -227,6 +248,10 @@ impl Settings {
                 OutputFrameSetting::Visible => OutputFrameChoice::Visible,
             }
             .resolve(self.ttt != TttMode::Off),
+            background_median: match self.background_median {
+                BackgroundMedianSetting::Masks => BackgroundMedian::Masks,
+                BackgroundMedianSetting::Layers => BackgroundMedian::Layers,
+            },
             ..StreamConfig::default()
         })
     }

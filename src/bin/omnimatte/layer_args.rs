@@ -2,6 +2,7 @@
 //! the decomposition the same way.
 
 use gstomnimatte::alpha::{AlphaMode, Upsampling};
+use gstomnimatte::background::BackgroundMedian;
 use gstomnimatte::clip::OutputFrameChoice;
 use gstomnimatte::defaults;
 use gstomnimatte::stream::StreamConfig;
@@ -24,6 +25,10 @@ pub struct LayerArgs {
     /// inference) or auto (visible, hidden after test-time training).
     #[arg(long, default_value = "auto")]
     pub output_frame: OutputFrameChoice,
+    /// What the background median leaves out: masks (the pixels the input masks cover, the
+    /// paper's) or layers (those and the effects the layers found, once each frame is made).
+    #[arg(long, default_value = "layers")]
+    pub background_median: BackgroundMedian,
 }
 
 impl LayerArgs {
@@ -37,6 +42,7 @@ impl LayerArgs {
             alpha_mode: self.alpha_mode,
             upsampling: self.upsampling,
             output_frame: self.output_frame.resolve(fine_tuned),
+            background_median: self.background_median,
             ..StreamConfig::default()
         }
     }

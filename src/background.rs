@@ -196,7 +196,8 @@ impl BackgroundModel {
     /// Also counts as covered, in the frame pushed `age` pushes ago (0: the latest), the
     /// pixels where `covered` [1, H, W] is non-zero: the effects its layers were found to
     /// have, which a median under the masks alone keeps wherever they stayed on a pixel most
-    /// of the time (the shadows of slow objects). A frame no longer held is left alone.
+    /// of the time (the shadows of slow objects). A frame no longer held is left alone. The
+    /// estimate takes it in when it is next remade.
     pub fn cover(&mut self, age: usize, covered: &Tensor) {
         let Some(index) = self.frames.len().checked_sub(age + 1) else {
             return;
@@ -218,7 +219,8 @@ impl BackgroundModel {
         for (held, new) in observation.covered.iter_mut().zip(extra) {
             *held |= new;
         }
-        self.pushes_since_estimate += 1;
+        // Taken in at the next scheduled remake: remaking the median for every cover too
+        // would double its cost, which at 720p is more than the network's.
     }
 
     /// Forgets the frames (a new stream); the plate stays.

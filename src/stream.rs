@@ -448,7 +448,8 @@ impl Decomposer {
                     self.config.upsampling,
                 )
             };
-            if self.config.background_median == BackgroundMedian::Layers {
+            let median_in_use = self.background.plate().is_none();
+            if median_in_use && self.config.background_median == BackgroundMedian::Layers {
                 let alpha = out
                     .layers
                     .narrow(1, 3, 1)

@@ -8,9 +8,9 @@
 //! E_sup = mean |a - a*| + mean |a c - a* c*| over every frame (hidden and visible: the layer
 //! of a visible frame is as unknown to the network as that of a hidden one), every object and
 //! pixel, in [0, 1] colour; premultiplied colour so that colour under zero alpha costs nothing.
-//! [`SupervisedFrames::Seen`] pays it on the frames the network sees only: a hidden frame's
-//! effects can only be guessed from the masks, and the best guess under L1 is a blur of where
-//! effects usually fall, which is what the network then also draws on frames it sees.
+//! [`SupervisedFrames::Seen`] pays it on the frames the network sees only (a hidden frame's
+//! effects can only be guessed from the masks, and the L1 guess is a blur of where effects
+//! usually fall); tried in sitting 10 of docs/training.md, it lowered the validation score.
 //!
 //! [`SupervisionWeighting::RegionBalanced`] weighs pixels by region instead of by area: the
 //! object's input mask, its effects outside the mask (true alpha above

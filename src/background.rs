@@ -71,19 +71,25 @@ impl Observation {
             .contiguous();
         let mut bytes = vec![0u8; frame.numel()];
         quantise_all(floats(&frame), &mut bytes);
-        let covered = covered
-            .ne(0)
-            .to_kind(Kind::Uint8)
-            .to_device(Device::Cpu)
-            .contiguous();
-        let mut covered_bytes = vec![0u8; covered.numel()];
-        covered.copy_data(&mut covered_bytes, covered.numel());
         Self {
             frame: bytes,
-            covered: covered_bytes,
+            covered: coverage_bytes(covered),
             size: frame.size3().expect("frames are [C, H, W]").into(),
         }
     }
+}
+
+/// `covered` [1, H, W] (non-zero: covered) as one byte per pixel, 1 where covered.
+fn coverage_bytes(covered: &Tensor) -> Vec<u8> {
+    let covered = covered
+        .ne(0)
+        .to_kind(Kind::Uint8)
+        .to_device(Device::Cpu)
+        .contiguous();
+    let n = covered.numel();
+    let mut bytes = vec![0u8; n];
+    covered.copy_data(&mut bytes, n);
+    bytes
 }
 
 /// The masked median of `observations` (at least one, all of one size) on `device`, with the
@@ -203,19 +209,12 @@ impl BackgroundModel {
             return;
         };
         let observation = &mut self.frames[index];
-        let covered = covered
-            .ne(0)
-            .to_kind(Kind::Uint8)
-            .to_device(Device::Cpu)
-            .contiguous();
+        let extra = coverage_bytes(covered);
         assert_eq!(
-            covered.numel(),
+            extra.len(),
             observation.covered.len(),
             "coverage of another size than the frame"
         );
-        let n = covered.numel();
-        let mut extra = vec![0u8; n];
-        covered.copy_data(&mut extra, n);
         for (held, new) in observation.covered.iter_mut().zip(extra) {
             *held |= new;
         }

@@ -13,6 +13,10 @@ pub const DEVICE: &str = "auto";
 pub const PROCESSING_LATENCY_MS: u32 = 500;
 /// Long enough for a mask branch that loads a segmentation model before its first mask.
 pub const MASK_TIMEOUT_MS: u32 = 30_000;
+/// Average the layers of each clip and of its mirror image: +0.006 effect IoU on the
+/// validation set, precision and recall both up, for twice the network's work
+/// (docs/measurements.md).
+pub const MIRROR_AVERAGE: bool = true;
 
 /// Test-time training: the paper's learning rate (supplementary Sec. 3).
 pub const TTT_LEARNING_RATE: f64 = 5e-4;

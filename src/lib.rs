@@ -23,6 +23,7 @@ pub mod image_io;
 pub mod loss;
 pub mod median;
 pub mod metrics;
+pub mod mirror;
 pub mod model;
 pub mod stream;
 pub mod supervision;

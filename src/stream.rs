@@ -13,6 +13,7 @@ use crate::background::{BackgroundMedian, BackgroundModel, EFFECT_COVER_ALPHA};
 use crate::clip::{inference_plan, ClipSpec, OutputFrame};
 use crate::composite::{composite, to_unit};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
+use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
@@ -39,6 +40,9 @@ pub struct StreamConfig {
     pub output_frame: OutputFrame,
     /// Which pixels the background median leaves out.
     pub background_median: BackgroundMedian,
+    /// Also run the network on the mirror image of each clip and average the two sets of
+    /// layers ([`crate::mirror`]): twice the network's work.
+    pub mirror_average: bool,
 }
 
 impl Default for StreamConfig {
@@ -54,6 +58,7 @@ impl Default for StreamConfig {
             upsampling: Upsampling::default(),
             output_frame: OutputFrame::default(),
             background_median: BackgroundMedian::default(),
+            mirror_average: crate::defaults::MIRROR_AVERAGE,
         }
     }
 }
@@ -110,10 +115,12 @@ struct WindowFrame {
     /// [H, W] the label map at full resolution, 8-bit (mask guidance needs it; check_input
     /// allows at most 254 objects, and 8 bits keep the window small at 1080p).
     labels: Tensor,
-    /// Image encoding, made the first time a clip sees this frame.
-    encoded: Option<Encoded>,
-    /// [L, D, h/16, w/16] mask tokens of every object, made the first time a clip needs them.
-    mask_tokens: Option<Tensor>,
+    /// Image encoding, made the first time a clip sees this frame: as given ([0]) and mirrored
+    /// ([1], with `mirror_average` only).
+    encoded: [Option<Encoded>; 2],
+    /// [L, D, h/16, w/16] mask tokens of every object, made the first time a clip needs them;
+    /// as given and mirrored like `encoded`.
+    mask_tokens: [Option<Tensor>; 2],
 }
 
 /// The streaming decomposer. Not thread-safe by itself: one worker owns it.
@@ -177,8 +184,8 @@ impl Decomposer {
     pub fn weights_changed(&mut self) {
         self.hidden = None;
         for entry in &mut self.window {
-            entry.encoded = None;
-            entry.mask_tokens = None;
+            entry.encoded = [None, None];
+            entry.mask_tokens = [None, None];
         }
     }
 
@@ -262,8 +269,8 @@ impl Decomposer {
             working,
             masks,
             labels,
-            encoded: None,
-            mask_tokens: None,
+            encoded: [None, None],
+            mask_tokens: [None, None],
         });
         self.received += 1;
         Ok(())
@@ -345,7 +352,8 @@ impl Decomposer {
     /// image and masks are encoded once, for every clip that uses them: a network that sees
     /// the background is shown each frame's difference to `background` [1, 3, h, w] in
     /// [-1, 1] (the estimate when the frame is first encoded; None: the frame itself, so no
-    /// difference).
+    /// difference). With `mirror_average`, the mean of the layers of the clip and of its
+    /// mirror image.
     fn network_layers(
         &mut self,
         net: &OmnimatteNet,
@@ -353,12 +361,38 @@ impl Decomposer {
         video_len: Option<usize>,
         background: Option<&Tensor>,
     ) -> Tensor {
+        let as_given = self.oriented_layers(net, f, video_len, background, false);
+        if !self.config.mirror_average {
+            return as_given;
+        }
+        let mirror = self.oriented_layers(net, f, video_len, background, true);
+        average_layers(&as_given, &mirrored(&mirror))
+    }
+
+    /// [`network_layers`](Self::network_layers) of the clip as given, or of its mirror image
+    /// (`mirror`; the layers come back mirrored too).
+    fn oriented_layers(
+        &mut self,
+        net: &OmnimatteNet,
+        f: u64,
+        video_len: Option<usize>,
+        background: Option<&Tensor>,
+        mirror: bool,
+    ) -> Tensor {
         let plan = inference_plan(
             self.config.clip,
             f as usize,
             video_len.or(Some(self.received as usize)),
             self.config.output_frame,
         );
+        let orient = |images: &Tensor| {
+            if mirror {
+                mirrored(images)
+            } else {
+                images.shallow_clone()
+            }
+        };
+        // The hidden frame is one colour: its encoding serves both orientations.
         let hidden_features = self.hidden_encoding(net).features.shallow_clone();
         let hidden_skip = self.hidden_encoding(net).skip.shallow_clone();
         let mut image_tokens = Vec::with_capacity(plan.frames.len());
@@ -368,15 +402,16 @@ impl Decomposer {
             let slot = self.slot(source as u64);
             let entry = &mut self.window[slot];
             mask_tokens.push(
-                entry
-                    .mask_tokens
-                    .get_or_insert_with(|| net.encode_masks(&entry.masks))
+                entry.mask_tokens[mirror as usize]
+                    .get_or_insert_with(|| net.encode_masks(&orient(&entry.masks)))
                     .shallow_clone(),
             );
             image_tokens.push(if visible {
-                let encoded = entry.encoded.get_or_insert_with(|| {
+                let encoded = entry.encoded[mirror as usize].get_or_insert_with(|| {
                     let background = background.unwrap_or(&entry.working);
-                    net.encode_images(&net.image_input(&entry.working, background))
+                    net.encode_images(
+                        &net.image_input(&orient(&entry.working), &orient(background)),
+                    )
                 });
                 if slot_index == plan.output_index {
                     output_skip = encoded.skip.shallow_clone();

@@ -166,6 +166,31 @@ fn background_median_layers_leaves_out_what_the_layers_hold() {
     assert_ne!(bytes(&runs[0]), bytes(&runs[1]));
 }
 
+#[test]
+fn mirror_average_changes_the_layers_and_keeps_every_frame() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    assert_eq!(
+        element.property::<bool>("mirror-average"),
+        gstomnimatte::defaults::MIRROR_AVERAGE
+    );
+    let runs: Vec<RunResult> = ["mirror-average=false", "mirror-average=true"]
+        .iter()
+        .map(|props| run_video_with(12, props).1)
+        .collect();
+    for run in &runs {
+        assert!(run.error.is_none(), "{:?}", run.error);
+        assert_eq!(run.outputs["layer_1"].len(), 12);
+    }
+    let bytes = |run: &RunResult| -> Vec<u8> {
+        run.outputs["layer_1"]
+            .iter()
+            .flat_map(|b| b.bytes.clone())
+            .collect()
+    };
+    assert_ne!(bytes(&runs[0]), bytes(&runs[1]));
+}
+
 fn expect_error(result: &RunResult, needle: &str) {
     let err = result
         .error

@@ -174,3 +174,53 @@ fn the_network_sees_the_output_frame_only_when_asked() {
     assert_eq!(diff(OutputFrame::Hidden), 0.0);
     assert!(diff(OutputFrame::Visible) > 1e-3);
 }
+
+#[test]
+fn mirror_average_is_the_mean_of_the_clip_and_its_mirror_image() {
+    use gstomnimatte::background::BackgroundMedian;
+    use gstomnimatte::mirror::{average_layers, mirrored};
+    let (_vs, net) = seeded_net(0);
+    let frames = video(10);
+    let mirror_frames: Vec<(Tensor, Tensor)> = frames
+        .iter()
+        .map(|(frame, labels)| (mirrored(frame), mirrored(labels)))
+        .collect();
+    let network_layers = |frames: &[(Tensor, Tensor)], mirror_average| -> Vec<Tensor> {
+        // The masks' median (a per-pixel median mirrors with the frames), so that the three
+        // runs are shown mirrored backgrounds of each other.
+        let config = StreamConfig {
+            mirror_average,
+            output_frame: OutputFrame::Visible,
+            background_median: BackgroundMedian::Masks,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        let mut outputs = Vec::new();
+        for (frame, labels) in frames {
+            outputs.extend(dec.push(&net, frame, labels).unwrap());
+        }
+        outputs.extend(dec.finish(&net).unwrap());
+        outputs
+            .iter()
+            .map(|o| o.network_working.shallow_clone())
+            .collect()
+    };
+    let plain = network_layers(&frames, false);
+    let of_mirror_image = network_layers(&mirror_frames, false);
+    let averaged = network_layers(&frames, true);
+    assert_eq!(averaged.len(), frames.len());
+    for (i, got) in averaged.iter().enumerate() {
+        let expected = average_layers(&plain[i], &mirrored(&of_mirror_image[i]));
+        let error = (got - &expected).abs().max().double_value(&[]);
+        assert!(
+            error < 1e-4,
+            "frame {i}: {error} from the mean of the two runs"
+        );
+    }
+    // The mirror image is a different guess: averaging changes the layers.
+    let change = (&averaged[4] - &plain[4]).abs().max().double_value(&[]);
+    assert!(
+        change > 1e-3,
+        "averaging changed the layers by only {change}"
+    );
+}

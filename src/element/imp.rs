@@ -576,6 +576,12 @@ impl ObjectImpl for Omnimatte {
                     .blurb("What the background estimate's masked temporal median leaves out: masks (the pixels the input masks cover, the paper's) or layers (those and the effects the layers found, once each frame's layers are made, so that shadows slow objects leave on a pixel stay out of the background)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("mirror-average")
+                    .nick("Mirror average")
+                    .blurb("Also run the network on each clip's mirror image (left and right swapped) and average the two sets of layers: better layers (+0.006 effect IoU on the validation set, precision and recall both up) for twice the network's work; false for speed")
+                    .default_value(d.mirror_average)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("upsampling", d.upsampling)
                     .nick("Upsampling")
                     .blurb("How layers reach the input size from the working size: guided (alpha follows the frame's edges by a guided filter) or bilinear (a plain resize)")
@@ -664,6 +670,7 @@ impl ObjectImpl for Omnimatte {
             "alpha-mode" => s.alpha_mode = value.get().unwrap(),
             "background-mode" => s.background_mode = value.get().unwrap(),
             "background-median" => s.background_median = value.get().unwrap(),
+            "mirror-average" => s.mirror_average = value.get().unwrap(),
             "upsampling" => s.upsampling = value.get().unwrap(),
             "output-frame" => s.output_frame = value.get().unwrap(),
             "precision" => s.precision = value.get().unwrap(),
@@ -701,6 +708,7 @@ impl ObjectImpl for Omnimatte {
             "alpha-mode" => s.alpha_mode.to_value(),
             "background-mode" => s.background_mode.to_value(),
             "background-median" => s.background_median.to_value(),
+            "mirror-average" => s.mirror_average.to_value(),
             "upsampling" => s.upsampling.to_value(),
             "output-frame" => s.output_frame.to_value(),
             "precision" => s.precision.to_value(),

@@ -189,6 +189,7 @@ pub struct Settings {
     pub background_median: BackgroundMedianSetting,
     pub upsampling: UpsamplingSetting,
     pub output_frame: OutputFrameSetting,
+    pub mirror_average: bool,
 }
 
 impl Default for Settings {
@@ -218,6 +219,7 @@ impl Default for Settings {
             background_median: BackgroundMedianSetting::default(),
             upsampling: UpsamplingSetting::default(),
             output_frame: OutputFrameSetting::default(),
+            mirror_average: defaults::MIRROR_AVERAGE,
         }
     }
 }
@@ -252,6 +254,7 @@ impl Settings {
                 BackgroundMedianSetting::Masks => BackgroundMedian::Masks,
                 BackgroundMedianSetting::Layers => BackgroundMedian::Layers,
             },
+            mirror_average: self.mirror_average,
             ..StreamConfig::default()
         })
     }

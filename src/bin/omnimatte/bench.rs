@@ -47,6 +47,10 @@ pub struct BenchArgs {
     frames: usize,
     #[arg(long, default_value_t = 2)]
     objects: usize,
+    /// Average each clip's layers with its mirror image's (true or false; the element's
+    /// `mirror-average`): twice the network's work.
+    #[arg(long, default_value_t = gstomnimatte::defaults::MIRROR_AVERAGE, action = clap::ArgAction::Set)]
+    mirror_average: bool,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long)]
     threads: Option<i32>,
@@ -192,6 +196,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
         working_height: wh as i64,
         working_width: ww as i64,
         objects: args.objects,
+        mirror_average: args.mirror_average,
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;
@@ -407,11 +412,12 @@ fn time_element(
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,
-        d = args.device
+        d = args.device,
+        m = args.mirror_average
     );
     let pipeline = gst::parse::launch(&desc)?
         .downcast::<gst::Pipeline>()

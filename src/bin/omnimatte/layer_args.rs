@@ -29,6 +29,10 @@ pub struct LayerArgs {
     /// paper's) or layers (those and the effects the layers found, once each frame is made).
     #[arg(long, default_value = "layers")]
     pub background_median: BackgroundMedian,
+    /// Also decompose each clip's mirror image and average the two sets of layers: true or
+    /// false (twice the network's work; docs/measurements.md measures what it gives).
+    #[arg(long, default_value_t = defaults::MIRROR_AVERAGE, action = clap::ArgAction::Set)]
+    pub mirror_average: bool,
 }
 
 impl LayerArgs {
@@ -43,6 +47,7 @@ impl LayerArgs {
             upsampling: self.upsampling,
             output_frame: self.output_frame.resolve(fine_tuned),
             background_median: self.background_median,
+            mirror_average: self.mirror_average,
             ..StreamConfig::default()
         }
     }

@@ -109,3 +109,47 @@ fn out_of_range_batches_intervals_and_hidden_frames_are_refused_at_parsing() {
         );
     }
 }
+
+#[test]
+fn wide_training_scenes_keep_the_positional_tables_at_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.safetensors");
+    let out = out.to_str().unwrap();
+    let common = [
+        "train",
+        "--out",
+        out,
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "--size",
+        "64",
+        "--device",
+        "cpu",
+        "--no-crop",
+        "--world-share",
+        "0",
+        "--max-objects",
+        "2",
+    ];
+    let with_width = |width: &'static str| {
+        let mut args = common.to_vec();
+        args.extend(["--scene-width", width]);
+        args
+    };
+    fails_with(
+        &with_width("100"),
+        "training scenes (--size, --scene-width)",
+    );
+    succeeds(&with_width("112"));
+    // 64x112 scenes, but the tables are learnt 64 / 16 = 4 tokens long in x and y: inference
+    // and training both resize them to the clip's width.
+    let tensors: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(out)
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(tensors["image_position.x"].size(), [4, 96]);
+    assert_eq!(tensors["image_position.y"].size(), [4, 96]);
+}

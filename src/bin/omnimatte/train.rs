@@ -11,7 +11,9 @@ use gstomnimatte::checkpoint;
 use gstomnimatte::clip::{ClipSpec, HiddenPattern};
 use gstomnimatte::model::loading::parse_device;
 use gstomnimatte::model::weights::{self, Storage};
-use gstomnimatte::model::{background_input, ModelConfig, OmnimatteNet, PrecisionChoice};
+use gstomnimatte::model::{
+    background_input, check_working_size, ModelConfig, OmnimatteNet, PrecisionChoice,
+};
 use gstomnimatte::supervision::{SupervisedFrames, SupervisionSchedule, SupervisionWeighting};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{Batch, TrainConfig, Trainer};
@@ -40,6 +42,11 @@ pub struct TrainArgs {
     /// Training scenes are SIZE x SIZE (the positional tables are learnt at this size).
     #[arg(long, default_value_t = 128)]
     size: i64,
+    /// Width of the training scenes (default SIZE): SIZE x SCENE_WIDTH. The positional tables
+    /// stay SIZE long and are resized to it, as inference resizes them to its working width
+    /// (128x224 by default: docs/training.md, sitting 11).
+    #[arg(long)]
+    scene_width: Option<i64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Continue from --out and its .json.
@@ -114,6 +121,12 @@ pub struct TrainArgs {
     background_lr: Option<f64>,
 }
 
+impl TrainArgs {
+    fn scene_width(&self) -> i64 {
+        self.scene_width.unwrap_or(self.size)
+    }
+}
+
 fn parse_fade(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s
         .split_once(',')
@@ -161,7 +174,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
     weights::save(vs, &files.weights, Storage::F32)?;
     trainer.save_optimizer(&files.optimizer)?;
     let state = serde_json::json!({
-        "seed": args.seed, "size": args.size, "batch": args.batch, "lr": args.lr,
+        "seed": args.seed, "size": args.size, "scene_width": args.scene_width(), "batch": args.batch, "lr": args.lr,
         "supervision": args.supervision, "world_share": args.world_share,
         "supervision_weighting": format!("{:?}", args.supervision_weighting),
         "supervised_frames": format!("{:?}", args.supervised_frames),
@@ -209,7 +222,8 @@ fn spawn_batch_generator(
     start: u64,
 ) -> anyhow::Result<std::sync::mpsc::Receiver<anyhow::Result<Batch>>> {
     let (tx, rx) = std::sync::mpsc::sync_channel(2);
-    let (size, min_objects, max_objects) = (args.size, args.min_objects, args.max_objects);
+    let (height, width) = (args.size, args.scene_width());
+    let (min_objects, max_objects) = (args.min_objects, args.max_objects);
     let (photos, world_share, batch, no_crop, shown_background) = (
         args.photos.clone(),
         args.world_share,
@@ -236,8 +250,8 @@ fn spawn_batch_generator(
             };
             let spec = TrainingBatchSpec {
                 scenes: SynthConfig {
-                    height: size,
-                    width: size,
+                    height,
+                    width,
                     min_objects,
                     max_objects,
                     photos,
@@ -272,6 +286,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--world-share is a share of clips in [0, 1], got {}",
         args.world_share
     );
+    check_working_size(args.size, args.scene_width())
+        .context("training scenes (--size, --scene-width)")?;
     let device = parse_device(&args.device)?;
     gstomnimatte::allocator::keep_freed_memory();
     tch::manual_seed(args.seed as i64);

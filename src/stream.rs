@@ -5,7 +5,8 @@
 //! Work is shared between the overlapping clips (docs/method.md, "Streaming inference"): each
 //! frame's image is encoded once (and only if some clip sees it), each frame's masks are encoded
 //! once, hidden frames share one encoding of the blacked-out frame, and only the output frame
-//! of each clip is decoded, for all objects in one batch. Memory stays flat: the window holds
+//! of each clip is decoded, for all objects in one batch (with `mirror_average`, all of this
+//! once more for the mirror image, [`crate::mirror`]). Memory stays flat: the window holds
 //! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
 
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};

@@ -10,7 +10,8 @@
 //! - core: `Decomposer::push` on tensors (the element minus GStreamer and conversions);
 //! - network: the element's own network path per frame (`Decomposer::push_network_only`: one
 //!   image encoding, one mask encoding per object, one transformer pass over the clip, one
-//!   decode per object), without background, upsampling and detail transfer;
+//!   decode per object; twice that with `--mirror-average true`, the default), without
+//!   background, upsampling and detail transfer;
 //! - naive: a whole 5-frame clip forward per output frame, what a simple element would do.
 //!
 //! The network always gets frames of the working size (for an input row, the input frames

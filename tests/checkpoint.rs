@@ -7,26 +7,30 @@ mod cli;
 use cli::{fails_with, succeeds};
 use std::path::Path;
 
-fn train(out: &Path, steps: u64, resume: bool) {
-    let (out, steps) = (out.to_str().unwrap(), steps.to_string());
-    let mut args = vec![
+/// A small, quick training run of `steps` steps writing `out`: 64x64 classic scenes, batch 1.
+fn small_run<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
         "train",
         "--out",
         out,
         "--steps",
-        &steps,
+        steps,
         "--batch",
         "1",
         "--size",
         "64",
         "--device",
         "cpu",
-        "--checkpoint-every",
-        "2",
         "--no-crop",
         "--world-share",
         "0",
-    ];
+    ]
+}
+
+fn train(out: &Path, steps: u64, resume: bool) {
+    let (out, steps) = (out.to_str().unwrap(), steps.to_string());
+    let mut args = small_run(out, &steps);
+    args.extend(["--checkpoint-every", "2"]);
     if resume {
         args.push("--resume");
     }
@@ -115,27 +119,9 @@ fn wide_training_scenes_keep_the_positional_tables_at_the_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("w.safetensors");
     let out = out.to_str().unwrap();
-    let common = [
-        "train",
-        "--out",
-        out,
-        "--steps",
-        "1",
-        "--batch",
-        "1",
-        "--size",
-        "64",
-        "--device",
-        "cpu",
-        "--no-crop",
-        "--world-share",
-        "0",
-        "--max-objects",
-        "2",
-    ];
     let with_width = |width: &'static str| {
-        let mut args = common.to_vec();
-        args.extend(["--scene-width", width]);
+        let mut args = small_run(out, "1");
+        args.extend(["--max-objects", "2", "--scene-width", width]);
         args
     };
     fails_with(

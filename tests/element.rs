@@ -145,25 +145,30 @@ fn output_frame_auto_sees_the_frame_without_ttt_and_hidden_differs() {
     );
 }
 
+/// Runs the same `n`-frame video once per property setting and returns each run's `pad`
+/// bytes, checking that every run ends without error and with a buffer per frame.
+fn pad_bytes_per_setting(n: usize, settings: &[&str], pad: &str) -> Vec<Vec<u8>> {
+    settings
+        .iter()
+        .map(|props| {
+            let run = run_video_with(n, props).1;
+            assert!(run.error.is_none(), "{props}: {:?}", run.error);
+            assert_eq!(run.outputs[pad].len(), n, "{props}");
+            run.outputs[pad]
+                .iter()
+                .flat_map(|b| b.bytes.clone())
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn background_median_layers_leaves_out_what_the_layers_hold() {
     // The bundled weights put alpha outside the masks on this video; with `layers` the median
     // leaves those pixels out, so the clean background pad differs from the masks-only one.
-    let runs: Vec<RunResult> = ["background-median=masks", "background-median=layers"]
-        .iter()
-        .map(|props| run_video_with(24, props).1)
-        .collect();
-    for run in &runs {
-        assert!(run.error.is_none(), "{:?}", run.error);
-        assert_eq!(run.outputs["background"].len(), 24);
-    }
-    let bytes = |run: &RunResult| -> Vec<u8> {
-        run.outputs["background"]
-            .iter()
-            .flat_map(|b| b.bytes.clone())
-            .collect()
-    };
-    assert_ne!(bytes(&runs[0]), bytes(&runs[1]));
+    let settings = ["background-median=masks", "background-median=layers"];
+    let backgrounds = pad_bytes_per_setting(24, &settings, "background");
+    assert_ne!(backgrounds[0], backgrounds[1]);
 }
 
 #[test]
@@ -174,21 +179,9 @@ fn mirror_average_changes_the_layers_and_keeps_every_frame() {
         element.property::<bool>("mirror-average"),
         gstomnimatte::defaults::MIRROR_AVERAGE
     );
-    let runs: Vec<RunResult> = ["mirror-average=false", "mirror-average=true"]
-        .iter()
-        .map(|props| run_video_with(12, props).1)
-        .collect();
-    for run in &runs {
-        assert!(run.error.is_none(), "{:?}", run.error);
-        assert_eq!(run.outputs["layer_1"].len(), 12);
-    }
-    let bytes = |run: &RunResult| -> Vec<u8> {
-        run.outputs["layer_1"]
-            .iter()
-            .flat_map(|b| b.bytes.clone())
-            .collect()
-    };
-    assert_ne!(bytes(&runs[0]), bytes(&runs[1]));
+    let settings = ["mirror-average=false", "mirror-average=true"];
+    let layers = pad_bytes_per_setting(12, &settings, "layer_1");
+    assert_ne!(layers[0], layers[1]);
 }
 
 fn expect_error(result: &RunResult, needle: &str) {

@@ -30,6 +30,24 @@ fn video(n: i64) -> Vec<(Tensor, Tensor)> {
         .collect()
 }
 
+/// The network's own layers at the working size of every frame of `frames`, in order.
+fn network_layers_of(
+    net: &gstomnimatte::model::OmnimatteNet,
+    config: StreamConfig,
+    frames: &[(Tensor, Tensor)],
+) -> Vec<Tensor> {
+    let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+    let mut outputs = Vec::new();
+    for (frame, labels) in frames {
+        outputs.extend(dec.push(net, frame, labels).unwrap());
+    }
+    outputs.extend(dec.finish(net).unwrap());
+    outputs
+        .iter()
+        .map(|o| o.network_working.shallow_clone())
+        .collect()
+}
+
 fn psnr(a: &Tensor, b: &Tensor) -> f64 {
     let mse = (a - b).square().mean(Kind::Float).double_value(&[]);
     10.0 * (1.0 / mse.max(1e-20)).log10()
@@ -158,13 +176,7 @@ fn the_network_sees_the_output_frame_only_when_asked() {
             output_frame,
             ..config()
         };
-        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        let mut outputs = Vec::new();
-        for (frame, labels) in frames {
-            outputs.extend(dec.push(&net, frame, labels).unwrap());
-        }
-        outputs.extend(dec.finish(&net).unwrap());
-        outputs[10].network_working.shallow_clone()
+        network_layers_of(&net, config, frames)[10].shallow_clone()
     };
     let diff = |output_frame| {
         let a = layers_of_frame_10(&original, output_frame);
@@ -194,16 +206,7 @@ fn mirror_average_is_the_mean_of_the_clip_and_its_mirror_image() {
             background_median: BackgroundMedian::Masks,
             ..config()
         };
-        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        let mut outputs = Vec::new();
-        for (frame, labels) in frames {
-            outputs.extend(dec.push(&net, frame, labels).unwrap());
-        }
-        outputs.extend(dec.finish(&net).unwrap());
-        outputs
-            .iter()
-            .map(|o| o.network_working.shallow_clone())
-            .collect()
+        network_layers_of(&net, config, frames)
     };
     let plain = network_layers(&frames, false);
     let of_mirror_image = network_layers(&mirror_frames, false);

@@ -39,7 +39,8 @@ pub struct TrainArgs {
     /// stalled the mask term for 200 steps where 3e-4 learnt it in 100 (measured).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Training scenes are SIZE x SIZE (the positional tables are learnt at this size).
+    /// Training scenes are SIZE high and, unless --scene-width says otherwise, SIZE wide; the
+    /// positional tables are learnt SIZE / 16 tokens long.
     #[arg(long, default_value_t = 128)]
     size: i64,
     /// Width of the training scenes (default SIZE): SIZE x SCENE_WIDTH. The positional tables

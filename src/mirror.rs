@@ -24,9 +24,8 @@ pub fn average_layers(a: &Tensor, b: &Tensor) -> Tensor {
     let alpha: Tensor = (&alpha_a + &alpha_b) * 0.5;
     let premultiplied: Tensor = (&rgb_a * &alpha_a + &rgb_b * &alpha_b) * 0.5;
     let plain: Tensor = (&rgb_a + &rgb_b) * 0.5;
-    let opaque_enough = alpha.gt(TRANSPARENT);
     let rgb = plain.where_self(
-        &opaque_enough.logical_not(),
+        &alpha.le(TRANSPARENT),
         &(premultiplied / alpha.clamp_min(TRANSPARENT)),
     );
     Tensor::cat(&[rgb, alpha], -3)

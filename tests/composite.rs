@@ -2,13 +2,9 @@
 
 mod common;
 
-use common::{max_abs_diff, seeded};
+use common::{max_abs_diff, pixel, seeded};
 use gstomnimatte::composite::{composite, composite_alpha, detail_transfer};
 use tch::{Device, Kind, Tensor};
-
-fn pixel(values: &[f32]) -> Tensor {
-    Tensor::from_slice(values).view([values.len() as i64, 1, 1])
-}
 
 /// Background (0.2, 0.4, 0.6); back layer red at alpha 0.5; front layer blue at alpha 0.25.
 fn two_layers_over_background() -> (Tensor, Tensor) {

@@ -2,14 +2,10 @@
 
 mod common;
 
-use common::{max_abs_diff, seeded};
+use common::{max_abs_diff, pixel, seeded};
 use gstomnimatte::composite::composite;
 use gstomnimatte::mirror::{average_layers, mirrored};
 use tch::{Device, Kind, Tensor};
-
-fn pixel(values: &[f32]) -> Tensor {
-    Tensor::from_slice(values).view([values.len() as i64, 1, 1])
-}
 
 #[test]
 fn the_mean_layer_composites_to_the_mean_of_the_two_composites() {

@@ -77,3 +77,8 @@ pub fn square_with_shadow(t: i64, h: i64, w: i64) -> (Tensor, Tensor, Tensor) {
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
+
+/// One pixel [C, 1, 1] of the given channel values (an RGB colour or an RGBA layer).
+pub fn pixel(values: &[f32]) -> Tensor {
+    Tensor::from_slice(values).view([values.len() as i64, 1, 1])
+}

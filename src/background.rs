@@ -34,6 +34,50 @@ impl std::str::FromStr for BackgroundMedian {
     }
 }
 
+/// Where the background estimate of a whole file comes from (the command line's
+/// `--background-estimate`; a live stream has only the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackgroundEstimate {
+    /// A sliding window of recent frames, as the element streams ([`BackgroundModel`]).
+    #[default]
+    Stream,
+    /// One masked median over the whole video ([`whole_video_background`]): every frame's
+    /// estimate also sees the frames after it, so a pixel an object covers early on is seen
+    /// free later (docs/measurements.md: fewer ghosts of slow objects' shadows).
+    WholeVideo,
+}
+
+impl std::str::FromStr for BackgroundEstimate {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "stream" => Ok(Self::Stream),
+            "whole-video" => Ok(Self::WholeVideo),
+            other => {
+                anyhow::bail!("background estimate {other:?}: expected stream or whole-video")
+            }
+        }
+    }
+}
+
+/// The most frames [`whole_video_background`] reads: spread evenly over a longer video, they
+/// bound its memory and time (a median of 64 observations per pixel is as good as of more
+/// for a static camera).
+pub const WHOLE_VIDEO_FRAMES: i64 = 64;
+
+/// The masked temporal median of a video of `len` frames, read through `frame(t)`: frame t
+/// [C, H, W] in [0, 1] and where masks cover it [1, H, W] (non-zero: covered). At most
+/// [`WHOLE_VIDEO_FRAMES`] frames, spread evenly. Panics when `len` is 0.
+pub fn whole_video_background(len: i64, mut frame: impl FnMut(i64) -> (Tensor, Tensor)) -> Tensor {
+    let used = len.min(WHOLE_VIDEO_FRAMES);
+    let mut model = BackgroundModel::new(used as usize);
+    for t in (0..used).map(|i| i * len / used) {
+        let (image, covered) = frame(t);
+        model.push(&image, &covered);
+    }
+    model.estimate()
+}
+
 /// The layers' summed alpha above which [`BackgroundMedian::Layers`] leaves a pixel out.
 pub const EFFECT_COVER_ALPHA: f64 = 0.1;
 

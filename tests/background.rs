@@ -1,6 +1,8 @@
 //! Masked temporal median: exact where the background was ever seen, a fill where not.
 
-use gstomnimatte::background::{masked_temporal_median, BackgroundModel};
+use gstomnimatte::background::{
+    masked_temporal_median, whole_video_background, BackgroundModel, WHOLE_VIDEO_FRAMES,
+};
 use tch::{Device, Kind, Tensor};
 
 /// Random colours at 8 bits, as the element's and the command line's frames are.
@@ -144,4 +146,49 @@ fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
     // Covering two of the three shadowed frames leaves one dark against two seen as ground.
     let partly = model(&[4, 3]).estimate();
     assert!(partly.allclose(&ground, 1e-6, 1e-6, false));
+}
+
+#[test]
+fn a_long_video_is_read_at_spread_frames_and_its_background_recovered() {
+    let (h, w, n) = (8, 40, 100);
+    let bg = textured_background(h, w);
+    let mut read = Vec::new();
+    let estimate = whole_video_background(n, |t| {
+        read.push(t);
+        // A 4x4 square crossing the frame over the whole video: each pixel covered briefly.
+        let (frame, covered) = (
+            bg.copy(),
+            Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu)),
+        );
+        let x0 = t * (w - 4) / (n - 1);
+        let _ = frame.narrow(1, 2, 4).narrow(2, x0, 4).fill_(0.0);
+        let _ = covered.narrow(1, 2, 4).narrow(2, x0, 4).fill_(1.0);
+        (frame, covered)
+    });
+    assert_eq!(read.len() as i64, WHOLE_VIDEO_FRAMES);
+    assert!(
+        read.windows(2).all(|p| p[0] < p[1]),
+        "not in order: {read:?}"
+    );
+    assert_eq!(read[0], 0);
+    assert!(
+        *read.last().unwrap() >= n - n / WHOLE_VIDEO_FRAMES - 1,
+        "{read:?}"
+    );
+    assert!(
+        estimate.equal(&bg),
+        "differs by {}",
+        (&estimate - &bg).abs().max()
+    );
+
+    let mut short = Vec::new();
+    let still = whole_video_background(5, |t| {
+        short.push(t);
+        (
+            bg.copy(),
+            Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu)),
+        )
+    });
+    assert_eq!(short, [0, 1, 2, 3, 4], "a short video is read whole");
+    assert!(still.equal(&bg));
 }

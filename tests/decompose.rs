@@ -213,3 +213,51 @@ fn decompose_writes_prores_layers_with_alpha_and_a_vp9_reconstruction() {
         "vp9 has no alpha",
     );
 }
+
+/// Largest difference between every per-frame background PNG and OUT/background.png.
+fn frames_against_plate(out: &Path, frames: i64) -> Vec<f64> {
+    let plate = read_png(&out.join("background.png")).unwrap();
+    (0..frames)
+        .map(|t| {
+            let frame = read_png(&out.join("background").join(format!("{t:05}.png"))).unwrap();
+            (frame - &plate).abs().max().double_value(&[])
+        })
+        .collect()
+}
+
+#[test]
+fn the_background_estimate_is_the_whole_videos_median_unless_stream_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("video");
+    scene(&input, 8);
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let args = ["decompose", "--input", input.to_str().unwrap()];
+        succeeds(&[&args[..], &["--out", out.to_str().unwrap()], extra, &TINY].concat());
+        frames_against_plate(&out, 8)
+    };
+    // By default every frame's clean background is the one whole-video median.
+    let whole = run("whole", &[]);
+    assert!(
+        whole.iter().all(|&d| d < 1.0 / 255.0),
+        "per-frame backgrounds differ from background.png: {whole:?}"
+    );
+    // The stream's median of recent frames has seen fewer frames early on.
+    let stream = run("stream", &["--background-estimate", "stream"]);
+    assert!(
+        stream.iter().any(|&d| d > 1.0 / 255.0),
+        "the stream estimate never differs from the whole video's: {stream:?}"
+    );
+    fails_with(
+        &[
+            "decompose",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            dir.path().join("bad").to_str().unwrap(),
+            "--background-estimate",
+            "everything",
+        ],
+        "expected stream or whole-video",
+    );
+}

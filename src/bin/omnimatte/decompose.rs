@@ -5,7 +5,7 @@
 //! Output folder:
 //! ```text
 //! OUT/layer_01/00000.png ...   object 1's RGBA layer per frame (straight alpha)
-//! OUT/background.png           the background plate (masked temporal median)
+//! OUT/background.png           the plate given, else the whole video's masked temporal median
 //! OUT/recon/00000.png ...      the layers composited over the per-frame background
 //! ```
 //! With `--format prores` the layers are `OUT/layer_01.mov` (ProRes 4444 with alpha) and so
@@ -15,7 +15,7 @@ use crate::contact_sheet::{contact_sheet, SheetRow};
 use crate::layer_args::LayerArgs;
 use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
-use gstomnimatte::background::BackgroundModel;
+use gstomnimatte::background::{whole_video_background, BackgroundEstimate};
 use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
 use gstomnimatte::eval::label_maps;
@@ -84,6 +84,12 @@ pub struct DecomposeArgs {
     /// (for test-time training and decomposition) instead of the masked temporal median.
     #[arg(long)]
     background_plate: Option<PathBuf>,
+    /// Without a plate, the background estimate: whole-video (one masked temporal median over
+    /// the whole file, at most 64 frames spread evenly: a pixel an object covers early on is
+    /// seen free later, so fewer shadows of slow objects stay in it) or stream (a median of
+    /// the 16 most recent frames, as the element computes it live).
+    #[arg(long, default_value = "whole-video")]
+    background_estimate: BackgroundEstimate,
     /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |
     /// masks | every layer over a checkerboard | background | the removals (0: none).
     #[arg(long, default_value_t = 4)]
@@ -298,14 +304,11 @@ pub fn decompose_video(
     Ok(())
 }
 
-/// The clip's background: the masked temporal median over at most 64 frames spread evenly.
+/// The clip's background: the masked temporal median of the whole video.
 pub fn background_plate(video: &LabelledVideo) -> Tensor {
-    let n = video.len();
-    let mut model = BackgroundModel::new(64);
-    for t in (0..n.min(64)).map(|i| i * n / n.min(64)) {
-        model.push(&video.frame(t), &video.labels.get(t).gt(0).unsqueeze(0));
-    }
-    model.estimate()
+    whole_video_background(video.len(), |t| {
+        (video.frame(t), video.labels.get(t).gt(0).unsqueeze(0))
+    })
 }
 
 /// Names decompose writes in its output folder.
@@ -422,7 +425,10 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             );
             Some(plate)
         }
-        None => None,
+        None => match args.background_estimate {
+            BackgroundEstimate::WholeVideo => Some(background_plate(&video)),
+            BackgroundEstimate::Stream => None,
+        },
     };
     let model = load_model(
         &args.weights,
@@ -490,7 +496,11 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     {
         writer.finish()?;
     }
-    write_png(&out.join("background.png"), &background_plate(&video))?;
+    let whole_video = match plate {
+        Some(plate) => plate,
+        None => background_plate(&video),
+    };
+    write_png(&out.join("background.png"), &whole_video)?;
     println!(
         "{} frames, {objects} objects in {:.1} s: {}",
         video.len(),

@@ -4,6 +4,7 @@
 
 use crate::layer_args::LayerArgs;
 use anyhow::Context;
+use gstomnimatte::background::{whole_video_background, BackgroundEstimate};
 use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs, Video};
@@ -21,7 +22,7 @@ use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapsh
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -52,8 +53,13 @@ pub struct EvalArgs {
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the
     /// decomposition, instead of the masked temporal median: separates what the network does
     /// from what a shadow-stained median background costs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "background_estimate")]
     clean_plate: bool,
+    /// The background estimate: stream (a median of recent frames, what the element
+    /// computes live) or whole-video (one median over the whole video, what `decompose`
+    /// uses by default).
+    #[arg(long, default_value = "stream")]
+    background_estimate: BackgroundEstimate,
     /// Compute precision: fp32, bf16 or auto (bf16 where the CPU or GPU has it).
     #[arg(long, default_value = "fp32")]
     precision: PrecisionChoice,
@@ -155,6 +161,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
         let bg = background_psnr(&video, background);
+        let plate = if args.clean_plate {
+            Some(background.shallow_clone())
+        } else {
+            match args.background_estimate {
+                BackgroundEstimate::WholeVideo => {
+                    let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+                    Some(whole_video_background(video.frames.size()[0], |t| {
+                        (video.frames.get(t), covered.get(t))
+                    }))
+                }
+                BackgroundEstimate::Stream => None,
+            }
+        };
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -173,9 +192,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     args.layers.working_height,
                     args.layers.working_width,
                 );
-                if args.clean_plate {
+                if let Some(plate) = &plate {
                     frames.set_background_plate(
-                        &background.to_device(device),
+                        &plate.to_device(device),
                         args.layers.working_height,
                         args.layers.working_width,
                     );
@@ -189,8 +208,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
             let train_seconds = started.elapsed().as_secs_f64();
             let config = args.layers.stream_config(objects, steps > 0);
-            let plate = args.clean_plate.then_some(background);
-            let result = tch::no_grad(|| decompose(&net, &video, &config, plate, device))?;
+            let result = tch::no_grad(|| decompose(&net, &video, &config, plate.as_ref(), device))?;
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background, &video.masks);
             let edits = Edits::measure(&result, &video, gt, background, &truth_regions);
@@ -199,7 +217,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
             let versus_db = match &versus {
                 Some(v) if steps == 0 => {
-                    let other = tch::no_grad(|| decompose(&v.net, &video, &config, plate, device))?;
+                    let other = tch::no_grad(|| {
+                        decompose(&v.net, &video, &config, plate.as_ref(), device)
+                    })?;
                     psnr(&result.layers, &other.layers)
                 }
                 _ => f64::NAN,
@@ -291,7 +311,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let report = serde_json::json!({
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
-            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
+            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

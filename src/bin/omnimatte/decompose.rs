@@ -87,7 +87,8 @@ pub struct DecomposeArgs {
     /// Without a plate, the background estimate: whole-video (one masked temporal median over
     /// the whole file, at most 64 frames spread evenly: a pixel an object covers early on is
     /// seen free later, so fewer shadows of slow objects stay in it) or stream (a median of
-    /// the 16 most recent frames, as the element computes it live).
+    /// the 16 most recent frames, as the element computes it live; `--background-median`
+    /// applies to it).
     #[arg(long, default_value = "whole-video")]
     background_estimate: BackgroundEstimate,
     /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |
@@ -496,11 +497,11 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     {
         writer.finish()?;
     }
-    let whole_video = match plate {
+    let used = match plate {
         Some(plate) => plate,
         None => background_plate(&video),
     };
-    write_png(&out.join("background.png"), &whole_video)?;
+    write_png(&out.join("background.png"), &used)?;
     println!(
         "{} frames, {objects} objects in {:.1} s: {}",
         video.len(),

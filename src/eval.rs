@@ -1,6 +1,6 @@
 //! Scoring decompositions of videos with ground truth (the `omnimatte eval` command).
 
-use crate::background::BackgroundModel;
+use crate::background::whole_video_background;
 use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
@@ -265,15 +265,13 @@ pub fn effect_iou(
     }
 }
 
-/// Background PSNR of the masked temporal median of the whole video against the truth.
-pub fn background_psnr(video: &Video, truth: &Tensor) -> f64 {
+/// The masked temporal median of a whole video ([`whole_video_background`]): what `eval`
+/// scores as the background estimate, and decomposes with when asked for the whole video's.
+pub fn whole_video_median(video: &Video) -> Tensor {
     let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
-    let frames = video.frames.size()[0];
-    let mut model = BackgroundModel::new(frames as usize);
-    for t in 0..frames {
-        model.push(&video.frames.get(t), &covered.get(t));
-    }
-    psnr(&model.estimate(), truth)
+    whole_video_background(video.frames.size()[0], |t| {
+        (video.frames.get(t), covered.get(t))
+    })
 }
 
 /// Reconstruction PSNR over all frames.

@@ -4,15 +4,15 @@
 
 use crate::layer_args::LayerArgs;
 use anyhow::Context;
-use gstomnimatte::background::{whole_video_background, BackgroundEstimate};
+use gstomnimatte::background::BackgroundEstimate;
 use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
-    alpha_error, alpha_in_mask, alpha_on_object, background_ghost, background_psnr, decompose,
-    effect_iou, label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
-    Decomposition,
+    alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, effect_iou,
+    label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
+    whole_video_median, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
@@ -22,7 +22,7 @@ use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapsh
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -160,17 +160,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // What `network_alpha_in_mask` would be for perfect layers (below 1 where masks bleed
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
-        let bg = background_psnr(&video, background);
+        let median = whole_video_median(&video);
+        let bg = psnr(&median, background);
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
         } else {
             match args.background_estimate {
-                BackgroundEstimate::WholeVideo => {
-                    let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
-                    Some(whole_video_background(video.frames.size()[0], |t| {
-                        (video.frames.get(t), covered.get(t))
-                    }))
-                }
+                BackgroundEstimate::WholeVideo => Some(median),
                 BackgroundEstimate::Stream => None,
             }
         };

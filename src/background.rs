@@ -45,6 +45,11 @@ pub enum BackgroundEstimate {
     /// estimate also sees the frames after it, so a pixel an object covers early on is seen
     /// free later (docs/measurements.md: fewer ghosts of slow objects' shadows).
     WholeVideo,
+    /// The same median made twice: the second leaves out, beside the masks, the effects a
+    /// first decomposition over the first put in the layers ([`layers_cover`]), so shadows
+    /// that stay on a pixel most of the clip are not taken for the background. Twice the
+    /// network's work.
+    WholeVideoLayers,
 }
 
 impl std::str::FromStr for BackgroundEstimate {
@@ -53,9 +58,10 @@ impl std::str::FromStr for BackgroundEstimate {
         match s {
             "stream" => Ok(Self::Stream),
             "whole-video" => Ok(Self::WholeVideo),
-            other => {
-                anyhow::bail!("background estimate {other:?}: expected stream or whole-video")
-            }
+            "whole-video-layers" => Ok(Self::WholeVideoLayers),
+            other => anyhow::bail!(
+                "background estimate {other:?}: expected stream, whole-video or whole-video-layers"
+            ),
         }
     }
 }
@@ -69,13 +75,29 @@ pub const WHOLE_VIDEO_FRAMES: i64 = 64;
 /// [C, H, W] in [0, 1] and where masks cover it [1, H, W] (non-zero: covered). At most
 /// [`WHOLE_VIDEO_FRAMES`] frames, spread evenly. Panics when `len` is 0.
 pub fn whole_video_background(len: i64, mut frame: impl FnMut(i64) -> (Tensor, Tensor)) -> Tensor {
-    let used = len.min(WHOLE_VIDEO_FRAMES);
-    let mut model = BackgroundModel::new(used as usize);
-    for t in (0..used).map(|i| i * len / used) {
+    let mut model = BackgroundModel::new(len.min(WHOLE_VIDEO_FRAMES) as usize);
+    for t in whole_video_frames(len) {
         let (image, covered) = frame(t);
         model.push(&image, &covered);
     }
     model.estimate()
+}
+
+/// The frames [`whole_video_background`] reads of a video of `len` frames, in order: all of
+/// them, or [`WHOLE_VIDEO_FRAMES`] spread evenly.
+pub fn whole_video_frames(len: i64) -> impl Iterator<Item = i64> {
+    let used = len.min(WHOLE_VIDEO_FRAMES);
+    (0..used).map(move |i| i * len / used)
+}
+
+/// Where a frame's layers [L, 4, H, W] hold their objects and effects: summed alpha above
+/// [`EFFECT_COVER_ALPHA`], [1, H, W] bool. What [`BackgroundMedian::Layers`] and
+/// [`BackgroundEstimate::WholeVideoLayers`] leave out of the median.
+pub fn layers_cover(layers: &Tensor) -> Tensor {
+    layers
+        .narrow(1, 3, 1)
+        .sum_dim_intlist(0, false, Kind::Float)
+        .gt(EFFECT_COVER_ALPHA)
 }
 
 /// The layers' summed alpha above which [`BackgroundMedian::Layers`] leaves a pixel out.

@@ -1,6 +1,6 @@
 //! Scoring decompositions of videos with ground truth (the `omnimatte eval` command).
 
-use crate::background::whole_video_background;
+use crate::background::{layers_cover, whole_video_background};
 use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
@@ -271,6 +271,20 @@ pub fn whole_video_median(video: &Video) -> Tensor {
     let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
     whole_video_background(video.frames.size()[0], |t| {
         (video.frames.get(t), covered.get(t))
+    })
+}
+
+/// The whole video's masked temporal median leaving out also what `first`'s layers
+/// [L, T, 4, H, W] hold ([`layers_cover`]): the second pass of
+/// [`crate::background::BackgroundEstimate::WholeVideoLayers`].
+pub fn whole_video_median_without_layers(video: &Video, first: &Tensor) -> Tensor {
+    let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+    whole_video_background(video.frames.size()[0], |t| {
+        let layers = first.select(1, t);
+        (
+            video.frames.get(t),
+            covered.get(t).logical_or(&layers_cover(&layers)),
+        )
     })
 }
 

@@ -10,7 +10,7 @@
 //! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
 
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
-use crate::background::{BackgroundMedian, BackgroundModel, EFFECT_COVER_ALPHA};
+use crate::background::{layers_cover, BackgroundMedian, BackgroundModel};
 use crate::clip::{inference_plan, ClipSpec, OutputFrame};
 use crate::composite::{composite, to_unit};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
@@ -486,12 +486,8 @@ impl Decomposer {
             };
             let median_in_use = self.background.plate().is_none();
             if median_in_use && self.config.background_median == BackgroundMedian::Layers {
-                let alpha = out
-                    .layers
-                    .narrow(1, 3, 1)
-                    .sum_dim_intlist(0, false, Kind::Float);
                 let age = (self.received - 1 - f) as usize;
-                self.background.cover(age, &alpha.gt(EFFECT_COVER_ALPHA));
+                self.background.cover(age, &layers_cover(&out.layers));
             }
             Ok(FrameLayers {
                 index: f,

@@ -1,8 +1,11 @@
 //! Masked temporal median: exact where the background was ever seen, a fill where not.
 
 use gstomnimatte::background::{
-    masked_temporal_median, whole_video_background, BackgroundModel, WHOLE_VIDEO_FRAMES,
+    layers_cover, masked_temporal_median, whole_video_background, BackgroundModel,
+    EFFECT_COVER_ALPHA, WHOLE_VIDEO_FRAMES,
 };
+use gstomnimatte::dataset::Video;
+use gstomnimatte::eval::{whole_video_median, whole_video_median_without_layers};
 use tch::{Device, Kind, Tensor};
 
 /// Random colours at 8 bits, as the element's and the command line's frames are.
@@ -191,4 +194,62 @@ fn a_long_video_is_read_at_spread_frames_and_its_background_recovered() {
     });
     assert_eq!(short, [0, 1, 2, 3, 4], "a short video is read whole");
     assert!(still.equal(&bg));
+}
+
+#[test]
+fn a_layers_cover_is_where_their_summed_alpha_passes_the_threshold() {
+    // Two layers [2, 4, 1, 3]: alone each stays under the threshold at pixel 1, together
+    // they pass it; pixel 0 is empty, pixel 2 is one layer's object.
+    let layers = Tensor::zeros([2, 4, 1, 3], (Kind::Float, Device::Cpu));
+    let half = EFFECT_COVER_ALPHA * 0.6;
+    let _ = layers.get(0).get(3).narrow(1, 1, 1).fill_(half);
+    let _ = layers.get(1).get(3).narrow(1, 1, 1).fill_(half);
+    let _ = layers.get(1).get(3).narrow(1, 2, 1).fill_(1.0);
+    let cover = layers_cover(&layers);
+    assert_eq!(cover.size(), [1, 1, 3]);
+    assert_eq!(
+        Vec::<bool>::try_from(cover.flatten(0, -1)).unwrap(),
+        [false, true, true]
+    );
+}
+
+#[test]
+fn a_second_whole_video_median_leaves_out_what_the_first_passs_layers_hold() {
+    // A shadow no mask covers lies on the left half in 3 of 5 frames, so the masks-only
+    // median keeps it; a first pass whose layers put alpha there lets the second see ground.
+    let (t, h, w) = (5, 4, 6);
+    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
+    let frames = ground.unsqueeze(0).repeat([t, 1, 1, 1]);
+    let _ = frames
+        .narrow(0, 0, 3)
+        .narrow(3, 0, 3)
+        .fill_(eight_bit(Tensor::from(0.2)).double_value(&[]));
+    // One object whose mask is one corner pixel in every frame.
+    let masks = Tensor::zeros([1, t, 1, h, w], (Kind::Float, Device::Cpu));
+    let _ = masks.narrow(3, 0, 1).narrow(4, w - 1, 1).fill_(1.0);
+    let video = Video {
+        frames,
+        masks,
+        background: None,
+        gt_layers: None,
+    };
+    let left = |bg: &Tensor| bg.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
+    assert!((left(&whole_video_median(&video)) - 0.2).abs() < 0.01);
+
+    // The first pass's layers [1, T, 4, H, W]: the shadow at alpha 0.5 where it is.
+    let first = Tensor::zeros([1, t, 4, h, w], (Kind::Float, Device::Cpu));
+    let _ = first
+        .narrow(1, 0, 3)
+        .narrow(2, 3, 1)
+        .narrow(4, 0, 3)
+        .fill_(0.5);
+    let second = whole_video_median_without_layers(&video, &first);
+    assert!(
+        second.allclose(&ground, 1e-6, 1e-6, false),
+        "the shadow is still in the second median: {}",
+        (&second - &ground).abs().max()
+    );
+    // Layers that found nothing leave the first median as it was.
+    let nothing = whole_video_median_without_layers(&video, &first.zeros_like());
+    assert!(nothing.equal(&whole_video_median(&video)));
 }

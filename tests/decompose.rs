@@ -226,7 +226,7 @@ fn frames_against_plate(out: &Path, frames: i64) -> Vec<f64> {
 }
 
 #[test]
-fn the_background_estimate_is_the_whole_videos_median_unless_stream_is_asked() {
+fn the_background_estimate_is_one_whole_video_median_of_the_asked_kind() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("video");
     scene(&input, 8);
@@ -236,8 +236,8 @@ fn the_background_estimate_is_the_whole_videos_median_unless_stream_is_asked() {
         succeeds(&[&args[..], &["--out", out.to_str().unwrap()], extra, &TINY].concat());
         frames_against_plate(&out, 8)
     };
-    // By default every frame's clean background is the one whole-video median.
-    let whole = run("whole", &[]);
+    // Every frame's clean background is the one whole-video median.
+    let whole = run("whole", &["--background-estimate", "whole-video"]);
     assert!(
         whole.iter().all(|&d| d < 1.0 / 255.0),
         "per-frame backgrounds differ from background.png: {whole:?}"
@@ -247,6 +247,18 @@ fn the_background_estimate_is_the_whole_videos_median_unless_stream_is_asked() {
     assert!(
         stream.iter().any(|&d| d > 1.0 / 255.0),
         "the stream estimate never differs from the whole video's: {stream:?}"
+    );
+    // By default the median is made twice, the second time without what the layers over the
+    // first hold: the plate of every frame too, and another image than the first.
+    let layers = run("layers", &[]);
+    assert!(
+        layers.iter().all(|&d| d < 1.0 / 255.0),
+        "per-frame backgrounds differ from background.png: {layers:?}"
+    );
+    let plate = |name: &str| read_png(&dir.path().join(name).join("background.png")).unwrap();
+    assert!(
+        !plate("layers").equal(&plate("whole")),
+        "leaving out the layers changed nothing in the plate"
     );
     fails_with(
         &[
@@ -258,6 +270,6 @@ fn the_background_estimate_is_the_whole_videos_median_unless_stream_is_asked() {
             "--background-estimate",
             "everything",
         ],
-        "expected stream or whole-video",
+        "expected stream, whole-video or whole-video-layers",
     );
 }

@@ -5,7 +5,7 @@
 //! Output folder:
 //! ```text
 //! OUT/layer_01/00000.png ...   object 1's RGBA layer per frame (straight alpha)
-//! OUT/background.png           the plate given, else the whole video's masked temporal median
+//! OUT/background.png           the plate given, else the whole video's background estimate
 //! OUT/recon/00000.png ...      the layers composited over the per-frame background
 //! ```
 //! With `--format prores` the layers are `OUT/layer_01.mov` (ProRes 4444 with alpha) and so
@@ -15,7 +15,9 @@ use crate::contact_sheet::{contact_sheet, SheetRow};
 use crate::layer_args::LayerArgs;
 use crate::media::{self, Format, VideoWriter};
 use anyhow::Context;
-use gstomnimatte::background::{whole_video_background, BackgroundEstimate};
+use gstomnimatte::background::{
+    layers_cover, whole_video_background, whole_video_frames, BackgroundEstimate,
+};
 use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
 use gstomnimatte::eval::label_maps;
@@ -23,7 +25,7 @@ use gstomnimatte::eval::remove_object;
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::weights::{self, Storage};
-use gstomnimatte::model::PrecisionChoice;
+use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -84,12 +86,14 @@ pub struct DecomposeArgs {
     /// (for test-time training and decomposition) instead of the masked temporal median.
     #[arg(long)]
     background_plate: Option<PathBuf>,
-    /// Without a plate, the background estimate: whole-video (one masked temporal median over
-    /// the whole file, at most 64 frames spread evenly: a pixel an object covers early on is
-    /// seen free later, so fewer shadows of slow objects stay in it) or stream (a median of
+    /// Without a plate, the background estimate: whole-video-layers (the whole file's masked
+    /// temporal median made twice, the second time also leaving out the effects the layers
+    /// over the first found: fewest shadows left in it, for twice the network's work),
+    /// whole-video (one masked temporal median over the whole file, at most 64 frames spread
+    /// evenly: a pixel an object covers early on is seen free later) or stream (a median of
     /// the 16 most recent frames, as the element computes it live; `--background-median`
-    /// applies to it).
-    #[arg(long, default_value = "whole-video")]
+    /// applies to it). docs/measurements.md compares them.
+    #[arg(long, default_value = "whole-video-layers")]
     background_estimate: BackgroundEstimate,
     /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |
     /// masks | every layer over a checkerboard | background | the removals (0: none).
@@ -220,15 +224,20 @@ pub struct TestTimeTraining<'a> {
     pub save_weights: Option<&'a Path>,
 }
 
-/// Runs the decomposition and calls `write` with every frame's layers, in order.
+/// Runs the decomposition and calls `write` with every frame's layers, in order. With
+/// `leave_out_layers` (the first pass's configuration) the plate, the whole video's median,
+/// is made again first, leaving out the effects the pretrained network's layers over it hold
+/// (`whole-video-layers`; before any test-time training, which then learns against the
+/// second). Returns the plate used.
 pub fn decompose_video(
     video: &LabelledVideo,
-    plate: Option<&Tensor>,
+    plate: Option<Tensor>,
+    leave_out_layers: Option<StreamConfig>,
     model: LoadedModel,
     config: StreamConfig,
     ttt: TestTimeTraining<'_>,
     mut write: impl FnMut(&FrameLayers) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Tensor>> {
     let LoadedModel {
         vs,
         net,
@@ -244,6 +253,17 @@ pub fn decompose_video(
         }
     }
     let (h, w) = (config.working_height, config.working_width);
+    let plate = match (plate, leave_out_layers) {
+        (Some(first), Some(first_config)) => Some(plate_without_layers(
+            video,
+            &first,
+            &net,
+            first_config,
+            device,
+        )?),
+        (plate, _) => plate,
+    };
+    let plate = plate.as_ref();
     let TestTimeTraining {
         steps: ttt_steps,
         batch: ttt_batch,
@@ -283,26 +303,40 @@ pub fn decompose_video(
         anyhow::bail!("--save-weights needs --ttt-steps above 0: nothing was fine-tuned");
     }
     hold_for_inference(&vs, precision);
+    let progress = bar(video.len() as u64, "frames")?;
+    each_frame_layers(video, plate, &net, config, device, |out| {
+        progress.inc(1);
+        write(out)
+    })?;
+    progress.finish();
+    Ok(plate.map(Tensor::shallow_clone))
+}
+
+/// Streams `video` through a decomposer over `plate` (None: the stream's own median) and
+/// calls `write` with every frame's layers, in order.
+fn each_frame_layers(
+    video: &LabelledVideo,
+    plate: Option<&Tensor>,
+    net: &OmnimatteNet,
+    config: StreamConfig,
+    device: Device,
+    mut write: impl FnMut(&FrameLayers) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut decomposer = Decomposer::new(config, device)?;
     if let Some(plate) = plate {
         decomposer.set_background_plate(plate);
     }
-    let progress = bar(video.len() as u64, "frames")?;
     tch::no_grad(|| -> anyhow::Result<()> {
         for t in 0..video.len() {
-            for out in decomposer.push(&net, &video.frame(t), &video.labels.get(t))? {
+            for out in decomposer.push(net, &video.frame(t), &video.labels.get(t))? {
                 write(&out)?;
-                progress.inc(1);
             }
         }
-        for out in decomposer.finish(&net)? {
+        for out in decomposer.finish(net)? {
             write(&out)?;
-            progress.inc(1);
         }
         Ok(())
-    })?;
-    progress.finish();
-    Ok(())
+    })
 }
 
 /// The clip's background: the masked temporal median of the whole video.
@@ -310,6 +344,36 @@ pub fn background_plate(video: &LabelledVideo) -> Tensor {
     whole_video_background(video.len(), |t| {
         (video.frame(t), video.labels.get(t).gt(0).unsqueeze(0))
     })
+}
+
+/// The whole video's median made again, leaving out beside the masks what the layers of a
+/// decomposition over `first` hold in the frames the median reads.
+fn plate_without_layers(
+    video: &LabelledVideo,
+    first: &Tensor,
+    net: &OmnimatteNet,
+    config: StreamConfig,
+    device: Device,
+) -> anyhow::Result<Tensor> {
+    let read: Vec<i64> = whole_video_frames(video.len()).collect();
+    let mut covers = std::collections::HashMap::new();
+    let progress = bar(
+        video.len() as u64,
+        "frames (first pass, for the background)",
+    )?;
+    each_frame_layers(video, Some(first), net, config, device, |out| {
+        let t = out.index as i64;
+        if read.contains(&t) {
+            covers.insert(t, layers_cover(&out.layers).to_device(Device::Cpu));
+        }
+        progress.inc(1);
+        Ok(())
+    })?;
+    progress.finish();
+    Ok(whole_video_background(video.len(), |t| {
+        let masks = video.labels.get(t).gt(0).unsqueeze(0);
+        (video.frame(t), masks.logical_or(&covers[&t]))
+    }))
 }
 
 /// Names decompose writes in its output folder.
@@ -427,19 +491,25 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             Some(plate)
         }
         None => match args.background_estimate {
-            BackgroundEstimate::WholeVideo => Some(background_plate(&video)),
+            BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => {
+                Some(background_plate(&video))
+            }
             BackgroundEstimate::Stream => None,
         },
     };
+    let leave_out_layers = (args.background_plate.is_none()
+        && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
+        .then(|| args.layers.stream_config(objects, false));
     let model = load_model(
         &args.weights,
         device,
         ClipSpec::default().length,
         args.precision,
     )?;
-    decompose_video(
+    let plate = decompose_video(
         &video,
-        plate.as_ref(),
+        plate,
+        leave_out_layers,
         model,
         config,
         TestTimeTraining {

@@ -12,7 +12,7 @@ use gstomnimatte::defaults;
 use gstomnimatte::eval::{
     alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, effect_iou,
     label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
-    whole_video_median, Decomposition,
+    whole_video_median, whole_video_median_without_layers, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
@@ -56,8 +56,9 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with = "background_estimate")]
     clean_plate: bool,
     /// The background estimate: stream (a median of recent frames, what the element
-    /// computes live) or whole-video (one median over the whole video, what `decompose`
-    /// uses by default).
+    /// computes live), whole-video (one median over the whole video) or whole-video-layers
+    /// (that median made again without the effects the layers over it found: what
+    /// `decompose` uses by default).
     #[arg(long, default_value = "stream")]
     background_estimate: BackgroundEstimate,
     /// Compute precision: fp32, bf16 or auto (bf16 where the CPU or GPU has it).
@@ -161,14 +162,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
         let median = whole_video_median(&video);
-        let bg = psnr(&median, background);
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
         } else {
             match args.background_estimate {
-                BackgroundEstimate::WholeVideo => Some(median),
+                BackgroundEstimate::WholeVideo => Some(median.shallow_clone()),
+                BackgroundEstimate::WholeVideoLayers => {
+                    // The first pass: the pretrained network over the masks-only median.
+                    let config = args.layers.stream_config(objects, false);
+                    let first =
+                        tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;
+                    Some(whole_video_median_without_layers(&video, &first.layers))
+                }
                 BackgroundEstimate::Stream => None,
             }
+        };
+        // The whole video's estimate: the second pass's where there is one.
+        let bg = match (&plate, args.background_estimate) {
+            (Some(second), BackgroundEstimate::WholeVideoLayers) => psnr(second, background),
+            _ => psnr(&median, background),
         };
         let name = dir
             .file_name()

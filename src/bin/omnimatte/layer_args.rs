@@ -29,6 +29,10 @@ pub struct LayerArgs {
     /// paper's) or layers (those and the effects the layers found, once each frame is made).
     #[arg(long, default_value = "layers")]
     pub background_median: BackgroundMedian,
+    /// Recent frames in the background's masked median while streaming (the element's
+    /// `background-frames`; with `decompose`, only for `--background-estimate stream`).
+    #[arg(long, default_value_t = defaults::BACKGROUND_FRAMES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub background_frames: usize,
     /// Also decompose each clip's mirror image and average the two sets of layers: true or
     /// false (twice the network's work; docs/measurements.md measures what it gives).
     #[arg(long, default_value_t = defaults::MIRROR_AVERAGE, action = clap::ArgAction::Set)]
@@ -47,6 +51,7 @@ impl LayerArgs {
             upsampling: self.upsampling,
             output_frame: self.output_frame.resolve(fine_tuned),
             background_median: self.background_median,
+            background_frames: self.background_frames,
             mirror_average: self.mirror_average,
             ..StreamConfig::default()
         }

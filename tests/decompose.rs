@@ -248,6 +248,17 @@ fn the_background_estimate_is_one_whole_video_median_of_the_asked_kind() {
         stream.iter().any(|&d| d > 1.0 / 255.0),
         "the stream estimate never differs from the whole video's: {stream:?}"
     );
+    // Its window is the element's `background-frames`: one frame's median is another.
+    let one = run(
+        "one",
+        &[
+            "--background-estimate",
+            "stream",
+            "--background-frames",
+            "1",
+        ],
+    );
+    assert_ne!(one, stream, "--background-frames changed nothing");
     // By default the median is made twice, the second time without what the layers over the
     // first hold: the plate of every frame too, and another image than the first.
     let layers = run("layers", &[]);

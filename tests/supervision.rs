@@ -154,6 +154,7 @@ fn training_with_supervision_lowers_the_supervised_term_on_synthetic_batches() {
         crop: None,
         world_share: 0.0,
         shown_background: false,
+        median_without_effects_share: 0.0,
     };
     // One fixed batch, so the decrease is the optimiser's and not the data's.
     let batch = training_batch(&spec, &mut StdRng::seed_from_u64(9));
@@ -179,4 +180,44 @@ fn training_with_supervision_lowers_the_supervised_term_on_synthetic_batches() {
     let first = reports[0].supervised;
     let last = reports[14].supervised;
     assert!(last < first * 0.9, "supervised term {first} -> {last}");
+}
+
+#[test]
+fn a_median_without_the_effects_shows_the_same_scenes_a_cleaner_background() {
+    let spec = |share: f64| TrainingBatchSpec {
+        scenes: SynthConfig {
+            height: 64,
+            width: 64,
+            min_objects: 2,
+            max_objects: 2,
+            effects: Some(gstomnimatte::synth::EffectKind::Shadows),
+            ..SynthConfig::default()
+        },
+        clip: Default::default(),
+        batch_size: 4,
+        hidden: gstomnimatte::clip::HiddenPattern::Random { count: 3 },
+        crop: None,
+        world_share: 0.0,
+        shown_background: true,
+        median_without_effects_share: share,
+    };
+    let masks_only = training_batch(&spec(0.0), &mut StdRng::seed_from_u64(5));
+    let without_effects = training_batch(&spec(1.0), &mut StdRng::seed_from_u64(5));
+    assert!(
+        masks_only.frames.equal(&without_effects.frames),
+        "the share changed the scenes"
+    );
+    let error = |b: &gstomnimatte::train::Batch| {
+        let shown = b.shown_background.as_ref().unwrap();
+        (shown - &b.background)
+            .abs()
+            .mean(tch::Kind::Float)
+            .double_value(&[])
+    };
+    assert!(
+        error(&without_effects) < error(&masks_only),
+        "leaving out the effects did not bring the shown background closer to the truth: {} against {}",
+        error(&without_effects),
+        error(&masks_only)
+    );
 }

@@ -24,6 +24,11 @@ pub struct TrainingBatchSpec {
     /// Whether to estimate the background shown to a network that sees it: the masked median
     /// of the scene's frames, as inference estimates it ([`Batch::shown_background`]).
     pub shown_background: bool,
+    /// Share of clips whose shown background median leaves out, beside the masks, the
+    /// scene's true effect regions: what `decompose`'s second median approximates (docs/
+    /// training.md, sitting 13). Decided from each scene's seed, so runs that differ only in
+    /// it train on the same scenes.
+    pub median_without_effects_share: f64,
 }
 
 /// A batch of `batch_size` clips, each from a new scene; all scenes of a batch have the same
@@ -52,12 +57,13 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         } else {
             spec.scenes.family
         };
+        let seed: u64 = rng.random();
         let scene = generate(
             &SynthConfig {
                 family,
                 ..scenes.clone()
             },
-            rng.random(),
+            seed,
         );
         let start = random_start(spec.clip, scene.frames.size()[0] as usize, rng);
         let idx: Vec<i64> = clip_frames(spec.clip, start, scene.frames.size()[0] as usize)
@@ -70,8 +76,13 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         targets.push(premultiply(&scene.layers.index_select(1, &idx)));
         backgrounds.push(scene.background.unsqueeze(0) * 2.0 - 1.0);
         if spec.shown_background {
-            // Every frame of the scene, masked by its input masks (with their errors).
-            let covered = scene.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+            // Every frame of the scene, masked by its input masks (with their errors), and for
+            // a share of scenes by their true effects too.
+            let mut covered = scene.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+            if leaves_out_effects(seed, spec.median_without_effects_share) {
+                let effects = scene.regions.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
+                covered = covered.logical_or(&effects);
+            }
             let estimate = masked_temporal_median(&scene.frames, &covered).image;
             shown.push(estimate.unsqueeze(0) * 2.0 - 1.0);
         }
@@ -95,4 +106,11 @@ pub fn training_batch(spec: &TrainingBatchSpec, rng: &mut StdRng) -> Batch {
         Some(crop) => crop.apply(&batch, rng),
         None => batch,
     }
+}
+
+/// Whether the scene of `seed` is one of the `share` whose shown median leaves out its effects:
+/// from the seed alone, so the draw takes nothing from the stream of scenes.
+fn leaves_out_effects(seed: u64, share: f64) -> bool {
+    // The seed's top 53 bits as a uniform number in [0, 1).
+    ((seed >> 11) as f64 / (1u64 << 53) as f64) < share
 }

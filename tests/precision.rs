@@ -78,11 +78,14 @@ fn bf16_layers_stay_close_to_fp32_with_the_same_weights() {
 
 #[test]
 fn weights_held_in_bf16_for_inference_give_the_layers_of_casting_at_every_call() {
-    let (vs, net16) = net(Precision::Bf16);
+    let (vs32, net32) = net(Precision::Fp32);
+    let (mut vs, net16) = net(Precision::Bf16);
+    vs.copy(&vs32).unwrap();
     let (frames, masks, _) = square_with_shadow(5, 64, 64);
     let visible = Tensor::from_slice(&[1.0f32, 1.0, 0.0, 0.0, 0.0]).view([1, 5]);
     let run = || tch::no_grad(|| net16.forward(&frames, &masks, &visible, false).unwrap());
     let cast_per_call = run();
+    let fp32 = tch::no_grad(|| net32.forward(&frames, &masks, &visible, false).unwrap());
     hold_for_inference(&vs, Precision::Bf16);
     let variables = vs.variables();
     let kind = |name: &str| variables[name].kind();
@@ -93,14 +96,23 @@ fn weights_held_in_bf16_for_inference_give_the_layers_of_casting_at_every_call()
     assert_eq!(kind("image_position.x"), tch::Kind::Float);
     assert_eq!(kind("hidden_embedding"), tch::Kind::Float);
     // Held weights also run the convolutions channels-last, whose bf16 kernels sum in another
-    // order: the same layers up to bf16's rounding (layers in [-1, 1]; bf16 keeps 8 bits).
-    let diff = max_abs_diff(&run(), &cast_per_call);
+    // order (and differ between CPUs): the same layers up to bf16's rounding, so no further
+    // from casting at every call than bf16 itself is from fp32.
+    let held = run();
+    let mean = |a: &Tensor, b: &Tensor| (a - b).abs().mean(Kind::Float).double_value(&[]);
+    let (held_mean, held_worst) = (
+        mean(&held, &cast_per_call),
+        max_abs_diff(&held, &cast_per_call),
+    );
+    let (bf16_mean, bf16_worst) = (
+        mean(&cast_per_call, &fp32),
+        max_abs_diff(&cast_per_call, &fp32),
+    );
     assert!(
-        diff < 0.02,
-        "holding the weights in bf16 changed the layers by {diff}"
+        held_mean <= bf16_mean && held_worst <= bf16_worst,
+        "holding the weights in bf16 changed the layers by {held_mean} on average and {held_worst} at worst, more than bf16 differs from fp32 ({bf16_mean}, {bf16_worst})"
     );
     // fp32 inference is left as it is.
-    let (vs32, _) = net(Precision::Fp32);
     hold_for_inference(&vs32, Precision::Fp32);
     assert!(vs32
         .variables()

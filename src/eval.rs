@@ -267,24 +267,18 @@ pub fn effect_iou(
 
 /// The masked temporal median of a whole video ([`whole_video_background`]): what `eval`
 /// scores as the background estimate, and decomposes with when asked for the whole video's.
-pub fn whole_video_median(video: &Video) -> Tensor {
-    let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
-    whole_video_background(video.frames.size()[0], |t| {
-        (video.frames.get(t), covered.get(t))
-    })
-}
-
-/// The whole video's masked temporal median leaving out also what `first`'s layers
-/// [L, T, 4, H, W] hold ([`layers_cover`]): the second pass of
+/// With `first_pass`, the layers [L, T, 4, H, W] of a decomposition over it, it also leaves
+/// out what they hold ([`layers_cover`]): the second median of
 /// [`crate::background::BackgroundEstimate::WholeVideoLayers`].
-pub fn whole_video_median_without_layers(video: &Video, first: &Tensor) -> Tensor {
+pub fn whole_video_median(video: &Video, first_pass: Option<&Tensor>) -> Tensor {
     let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
     whole_video_background(video.frames.size()[0], |t| {
-        let layers = first.select(1, t);
-        (
-            video.frames.get(t),
-            covered.get(t).logical_or(&layers_cover(&layers)),
-        )
+        let masks = covered.get(t);
+        let covered = match first_pass {
+            Some(layers) => masks.logical_or(&layers_cover(&layers.select(1, t))),
+            None => masks,
+        };
+        (video.frames.get(t), covered)
     })
 }
 

@@ -5,7 +5,7 @@ use gstomnimatte::background::{
     EFFECT_COVER_ALPHA, WHOLE_VIDEO_FRAMES,
 };
 use gstomnimatte::dataset::Video;
-use gstomnimatte::eval::{whole_video_median, whole_video_median_without_layers};
+use gstomnimatte::eval::whole_video_median;
 use tch::{Device, Kind, Tensor};
 
 /// Random colours at 8 bits, as the element's and the command line's frames are.
@@ -234,7 +234,7 @@ fn a_second_whole_video_median_leaves_out_what_the_first_passs_layers_hold() {
         gt_layers: None,
     };
     let left = |bg: &Tensor| bg.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
-    assert!((left(&whole_video_median(&video)) - 0.2).abs() < 0.01);
+    assert!((left(&whole_video_median(&video, None)) - 0.2).abs() < 0.01);
 
     // The first pass's layers [1, T, 4, H, W]: the shadow at alpha 0.5 where it is.
     let first = Tensor::zeros([1, t, 4, h, w], (Kind::Float, Device::Cpu));
@@ -243,13 +243,13 @@ fn a_second_whole_video_median_leaves_out_what_the_first_passs_layers_hold() {
         .narrow(2, 3, 1)
         .narrow(4, 0, 3)
         .fill_(0.5);
-    let second = whole_video_median_without_layers(&video, &first);
+    let second = whole_video_median(&video, Some(&first));
     assert!(
         second.allclose(&ground, 1e-6, 1e-6, false),
         "the shadow is still in the second median: {}",
         (&second - &ground).abs().max()
     );
     // Layers that found nothing leave the first median as it was.
-    let nothing = whole_video_median_without_layers(&video, &first.zeros_like());
-    assert!(nothing.equal(&whole_video_median(&video)));
+    let nothing = whole_video_median(&video, Some(&first.zeros_like()));
+    assert!(nothing.equal(&whole_video_median(&video, None)));
 }

@@ -29,6 +29,7 @@ use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -339,10 +340,16 @@ fn each_frame_layers(
     })
 }
 
-/// The clip's background: the masked temporal median of the whole video.
-pub fn background_plate(video: &LabelledVideo) -> Tensor {
+/// The clip's background: the masked temporal median of the whole video, also leaving out
+/// `covers` (frame -> [1, H, W], for the frames the median reads) where given.
+pub fn background_plate(video: &LabelledVideo, covers: Option<&HashMap<i64, Tensor>>) -> Tensor {
     whole_video_background(video.len(), |t| {
-        (video.frame(t), video.labels.get(t).gt(0).unsqueeze(0))
+        let masks = video.labels.get(t).gt(0).unsqueeze(0);
+        let covered = match covers {
+            Some(covers) => masks.logical_or(&covers[&t]),
+            None => masks,
+        };
+        (video.frame(t), covered)
     })
 }
 
@@ -356,7 +363,7 @@ fn plate_without_layers(
     device: Device,
 ) -> anyhow::Result<Tensor> {
     let read: Vec<i64> = whole_video_frames(video.len()).collect();
-    let mut covers = std::collections::HashMap::new();
+    let mut covers = HashMap::new();
     let progress = bar(
         video.len() as u64,
         "frames (first pass, for the background)",
@@ -370,10 +377,7 @@ fn plate_without_layers(
         Ok(())
     })?;
     progress.finish();
-    Ok(whole_video_background(video.len(), |t| {
-        let masks = video.labels.get(t).gt(0).unsqueeze(0);
-        (video.frame(t), masks.logical_or(&covers[&t]))
-    }))
+    Ok(background_plate(video, Some(&covers)))
 }
 
 /// Names decompose writes in its output folder.
@@ -492,7 +496,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         }
         None => match args.background_estimate {
             BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => {
-                Some(background_plate(&video))
+                Some(background_plate(&video, None))
             }
             BackgroundEstimate::Stream => None,
         },
@@ -569,7 +573,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     }
     let used = match plate {
         Some(plate) => plate,
-        None => background_plate(&video),
+        None => background_plate(&video, None),
     };
     write_png(&out.join("background.png"), &used)?;
     println!(

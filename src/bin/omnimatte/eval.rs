@@ -12,7 +12,7 @@ use gstomnimatte::defaults;
 use gstomnimatte::eval::{
     alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, effect_iou,
     label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
-    whole_video_median, whole_video_median_without_layers, Decomposition,
+    whole_video_median, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
@@ -161,7 +161,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // What `network_alpha_in_mask` would be for perfect layers (below 1 where masks bleed
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
-        let median = whole_video_median(&video);
+        let median = whole_video_median(&video, None);
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
         } else {
@@ -172,7 +172,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     let config = args.layers.stream_config(objects, false);
                     let first =
                         tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;
-                    Some(whole_video_median_without_layers(&video, &first.layers))
+                    Some(whole_video_median(&video, Some(&first.layers)))
                 }
                 BackgroundEstimate::Stream => None,
             }

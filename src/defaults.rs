@@ -24,6 +24,9 @@ pub const TTT_LEARNING_RATE: f64 = 5e-4;
 /// (docs/measurements.md): after 100 or 200 steps the layers scored below zero-shot, after 500
 /// above.
 pub const TTT_STEPS: u64 = 500;
+/// lambda_m at the start of test-time training (tenfold less at 0.1 N, again at 0.2 N). The
+/// paper: 0.1.
+pub const TTT_MASK_WEIGHT: f64 = 0.1;
 pub const TTT_FRAMES: usize = 60;
 pub const TTT_SWAP_STEPS: u64 = 20;
 pub const TTT_BATCH: usize = 1;

@@ -122,10 +122,11 @@ impl MaskWeightSchedule {
         }
     }
 
-    /// Test-time training of `total_steps` N: lambda_m = 0.1, times 0.1 at 0.1N and 0.2N.
-    pub fn test_time(total_steps: u64) -> Self {
+    /// Test-time training of `total_steps` N: lambda_m = `initial` (the paper: 0.1), times 0.1
+    /// at 0.1N and 0.2N.
+    pub fn test_time(total_steps: u64, initial: f64) -> Self {
         Self {
-            initial: 0.1,
+            initial,
             decay_steps: [total_steps / 10, total_steps / 5],
         }
     }

@@ -71,11 +71,15 @@ impl TrainConfig {
         }
     }
 
+    /// Test-time training of `total_steps` steps with the default rate and mask weight.
     pub fn test_time(total_steps: u64) -> Self {
         Self {
             learning_rate: crate::defaults::TTT_LEARNING_RATE,
             weight_decay: 1e-4,
-            mask_schedule: MaskWeightSchedule::test_time(total_steps),
+            mask_schedule: MaskWeightSchedule::test_time(
+                total_steps,
+                crate::defaults::TTT_MASK_WEIGHT,
+            ),
             supervision: SupervisionSchedule::off(),
             supervision_weighting: SupervisionWeighting::Uniform,
             supervised_frames: SupervisedFrames::All,

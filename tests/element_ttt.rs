@@ -6,6 +6,7 @@
 mod helpers;
 
 use gst::prelude::*;
+use gstomnimatte::loss::MaskWeightSchedule;
 use helpers::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,7 +65,10 @@ fn before_output_holds_every_buffer_until_training_is_done() {
     init();
     let n = 24;
     let video = synthetic_video(n, W, H);
-    let p = pipeline(false, "ttt=before-output ttt-frames=16 ttt-steps=6");
+    let p = pipeline(
+        false,
+        "ttt=before-output ttt-frames=16 ttt-steps=6 ttt-mask-weight=0.5",
+    );
     // The training's last message is posted (synchronously) before any buffer may leave.
     let trained = Arc::new(AtomicBool::new(false));
     let early = Arc::new(AtomicUsize::new(0));
@@ -120,6 +124,18 @@ fn before_output_holds_every_buffer_until_training_is_done() {
         .filter(|&s| s > 0)
         .collect();
     assert_eq!(steps, (1..=6).collect::<Vec<_>>());
+    // The property reached the schedule: lambda_m of the first step is 0.5's, not the default's.
+    let first_weight = messages(&result, "omnimatte-training")
+        .iter()
+        .find(|s| s.get::<u64>("step").unwrap() == 1)
+        .map(|s| s.get::<f64>("mask-weight").unwrap())
+        .expect("a message for step 1");
+    let schedule = |initial| MaskWeightSchedule::test_time(6, initial).at(0);
+    assert_eq!(first_weight, schedule(0.5));
+    assert_ne!(
+        first_weight,
+        schedule(gstomnimatte::defaults::TTT_MASK_WEIGHT)
+    );
     assert!(
         result
             .progress

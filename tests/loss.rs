@@ -129,7 +129,7 @@ fn mask_weight_schedules() {
     assert_eq!(pre.at(999), 1.0);
     assert!(close(pre.at(1000), 0.1));
     assert!(close(pre.at(2000), 0.01));
-    let ttt = MaskWeightSchedule::test_time(200);
+    let ttt = MaskWeightSchedule::test_time(200, 0.1);
     assert!(close(ttt.at(0), 0.1));
     assert!(close(ttt.at(19), 0.1));
     assert!(close(ttt.at(20), 0.01));

@@ -75,6 +75,37 @@ fn test_time_training_lowers_the_reconstruction_loss_of_the_bundled_weights() {
 }
 
 #[test]
+fn the_mask_weight_starts_where_asked_and_decays_tenfold_at_a_tenth_and_a_fifth() {
+    let (vs, net) = seeded_net(3);
+    let mut video = tiny_video();
+    let config = FineTuneConfig {
+        mask_weight: 0.5,
+        ..FineTuneConfig::new(10)
+    };
+    let mut seen = Vec::new();
+    let reports = fine_tune(&vs, &net, &mut video, &config, |p| {
+        seen.push(p.mask_weight);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    let expected = [0.5, 0.05, 0.005, 0.005];
+    for (step, want) in expected.iter().enumerate() {
+        assert!(
+            close(reports[step].lambda_m, *want),
+            "step {step}: {}",
+            reports[step].lambda_m
+        );
+        assert!(
+            close(seen[step], *want),
+            "progress of step {step}: {}",
+            seen[step]
+        );
+    }
+    assert!(close(reports[9].lambda_m, 0.005));
+}
+
+#[test]
 fn a_break_from_the_progress_callback_stops_fine_tuning() {
     let (vs, net) = seeded_net(1);
     let mut video = tiny_video();
@@ -112,6 +143,7 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
         batch_size: 1,
         clip: Default::default(),
         learning_rate: 5e-4,
+        mask_weight: 0.1,
         seed: 0,
     };
     let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -642,6 +642,14 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.ttt_learning_rate)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecDouble::builder("ttt-mask-weight")
+                    .nick("Test-time training mask weight")
+                    .blurb("lambda_m at the first step of test-time training, tenfold less at 0.1 and 0.2 of ttt-steps (the paper: 0.1)")
+                    .minimum(0.0)
+                    .maximum(100.0)
+                    .default_value(d.ttt_mask_weight)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -680,6 +688,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-swap-steps" => s.ttt_swap_steps = value.get().unwrap(),
             "ttt-batch" => s.ttt_batch = value.get().unwrap(),
             "ttt-learning-rate" => s.ttt_learning_rate = value.get().unwrap(),
+            "ttt-mask-weight" => s.ttt_mask_weight = value.get().unwrap(),
             "processing-latency" => {
                 s.processing_latency_ms = value.get().unwrap();
                 drop(s);
@@ -718,6 +727,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-swap-steps" => s.ttt_swap_steps.to_value(),
             "ttt-batch" => s.ttt_batch.to_value(),
             "ttt-learning-rate" => s.ttt_learning_rate.to_value(),
+            "ttt-mask-weight" => s.ttt_mask_weight.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }

@@ -27,6 +27,7 @@ pub fn post_training(element: &gst::Element, mode: &str, phase: Phase, progress:
         .field("steps", steps)
         .field("loss", progress.loss)
         .field("reconstruction", progress.reconstruction)
+        .field("mask-weight", progress.mask_weight)
         .field("steps-per-second", progress.steps_per_second)
         .field("done", matches!(phase, Phase::Finished | Phase::Cancelled))
         .build();

@@ -182,6 +182,7 @@ pub struct Settings {
     pub ttt_swap_steps: u32,
     pub ttt_batch: u32,
     pub ttt_learning_rate: f64,
+    pub ttt_mask_weight: f64,
     /// Compute precision of the network.
     pub precision: PrecisionSetting,
     pub alpha_mode: AlphaModeSetting,
@@ -213,6 +214,7 @@ impl Default for Settings {
             ttt_swap_steps: defaults::TTT_SWAP_STEPS as u32,
             ttt_batch: defaults::TTT_BATCH as u32,
             ttt_learning_rate: defaults::TTT_LEARNING_RATE,
+            ttt_mask_weight: defaults::TTT_MASK_WEIGHT,
             precision: PrecisionSetting::default(),
             alpha_mode: AlphaModeSetting::default(),
             background_mode: BackgroundMode::default(),
@@ -281,6 +283,7 @@ impl Settings {
             batch_size: self.ttt_batch as usize,
             clip: self.clip()?,
             learning_rate: self.ttt_learning_rate,
+            mask_weight: self.ttt_mask_weight,
             ..FineTuneConfig::new(self.ttt_steps as u64)
         })
     }
@@ -294,6 +297,7 @@ impl Settings {
             batch_size: self.ttt_batch as usize,
             clip: self.clip()?,
             learning_rate: self.ttt_learning_rate,
+            mask_weight: self.ttt_mask_weight,
             seed: 0,
         })
     }

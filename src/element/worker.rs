@@ -204,6 +204,7 @@ impl Worker {
             steps: Some(self.settings.ttt_steps as u64),
             loss: f64::NAN,
             reconstruction: f64::NAN,
+            mask_weight: f64::NAN,
             steps_per_second: 0.0,
         };
         let mut cancelled = false;

@@ -7,6 +7,7 @@
 
 use super::{Progress, TrainingFrames, WeightsSnapshot};
 use crate::clip::ClipSpec;
+use crate::loss::MaskWeightSchedule;
 use crate::model::{ModelConfig, OmnimatteNet};
 use crate::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
@@ -28,6 +29,8 @@ pub struct ContinuousConfig {
     pub batch_size: usize,
     pub clip: ClipSpec,
     pub learning_rate: f64,
+    /// lambda_m at the first step.
+    pub mask_weight: f64,
     pub seed: u64,
 }
 
@@ -74,6 +77,10 @@ impl ContinuousTraining {
                     &vs,
                     TrainConfig {
                         learning_rate: config.learning_rate,
+                        mask_schedule: MaskWeightSchedule::test_time(
+                            config.schedule_steps,
+                            config.mask_weight,
+                        ),
                         ..TrainConfig::test_time(config.schedule_steps)
                     },
                 )?;
@@ -103,6 +110,7 @@ impl ContinuousTraining {
                         steps: None,
                         loss: report.total,
                         reconstruction: report.reconstruction,
+                        mask_weight: report.lambda_m,
                         steps_per_second: done as f64 / began.elapsed().as_secs_f64(),
                     });
                 }

@@ -1,8 +1,9 @@
 //! A fixed number of test-time training steps on a video (the `before-output` mode and the
-//! CLI): lr 5e-4, lambda_m 0.1 decayed tenfold at 0.1 N and 0.2 N (docs/method.md).
+//! CLI): lr 5e-4, lambda_m decayed tenfold at 0.1 N and 0.2 N (docs/method.md).
 
 use super::TrainingFrames;
 use crate::clip::ClipSpec;
+use crate::loss::MaskWeightSchedule;
 use crate::model::OmnimatteNet;
 use crate::train::{StepReport, TrainConfig, Trainer};
 use rand::rngs::StdRng;
@@ -20,6 +21,8 @@ pub struct FineTuneConfig {
     pub batch_size: usize,
     pub clip: ClipSpec,
     pub learning_rate: f64,
+    /// lambda_m at the first step (`defaults::TTT_MASK_WEIGHT`).
+    pub mask_weight: f64,
     /// Seeds the choice of clips and of flipped patterns.
     pub seed: u64,
 }
@@ -31,6 +34,7 @@ impl FineTuneConfig {
             batch_size: 1,
             clip: ClipSpec::default(),
             learning_rate: TrainConfig::test_time(steps).learning_rate,
+            mask_weight: crate::defaults::TTT_MASK_WEIGHT,
             seed: 0,
         }
     }
@@ -46,6 +50,8 @@ pub struct Progress {
     /// Eq. 5 total and its reconstruction term, on this step's batch.
     pub loss: f64,
     pub reconstruction: f64,
+    /// lambda_m of this step (the mask term's weight in Eq. 5).
+    pub mask_weight: f64,
     pub steps_per_second: f64,
 }
 
@@ -64,6 +70,7 @@ pub fn fine_tune(
         vs,
         TrainConfig {
             learning_rate: config.learning_rate,
+            mask_schedule: MaskWeightSchedule::test_time(config.steps, config.mask_weight),
             ..TrainConfig::test_time(config.steps)
         },
     )?;
@@ -81,6 +88,7 @@ pub fn fine_tune(
             steps: Some(config.steps),
             loss: report.total,
             reconstruction: report.reconstruction,
+            mask_weight: report.lambda_m,
             steps_per_second: (step + 1) as f64 / started.elapsed().as_secs_f64(),
         };
         if on_step(&progress).is_break() {

@@ -70,6 +70,10 @@ pub struct DecomposeArgs {
     /// Clips per test-time training step.
     #[arg(long, default_value_t = 1)]
     ttt_batch: usize,
+    /// lambda_m at the first test-time training step, tenfold less at 0.1 and 0.2 of the steps
+    /// (the paper: 0.1).
+    #[arg(long, default_value_t = gstomnimatte::defaults::TTT_MASK_WEIGHT)]
+    ttt_mask_weight: f64,
     /// Write the fine-tuned weights here (safetensors), to reuse with --weights or the
     /// element's `weights` property.
     #[arg(long)]
@@ -222,6 +226,8 @@ fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
 pub struct TestTimeTraining<'a> {
     pub steps: u64,
     pub batch: usize,
+    /// lambda_m at the first step.
+    pub mask_weight: f64,
     pub save_weights: Option<&'a Path>,
 }
 
@@ -268,6 +274,7 @@ pub fn decompose_video(
     let TestTimeTraining {
         steps: ttt_steps,
         batch: ttt_batch,
+        mask_weight,
         save_weights,
     } = ttt;
     if ttt_steps > 0 {
@@ -285,6 +292,7 @@ pub fn decompose_video(
         let tune = FineTuneConfig {
             batch_size: ttt_batch,
             clip: config.clip,
+            mask_weight,
             ..FineTuneConfig::new(ttt_steps)
         };
         fine_tune(&vs, &net, &mut frames, &tune, |p| {
@@ -519,6 +527,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         TestTimeTraining {
             steps: args.ttt_steps,
             batch: args.ttt_batch,
+            mask_weight: args.ttt_mask_weight,
             save_weights: args.save_weights.as_deref(),
         },
         |frame| {

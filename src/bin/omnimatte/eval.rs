@@ -50,6 +50,9 @@ pub struct EvalArgs {
     /// Test-time training learning rate (the paper's 5e-4 is for batch 32).
     #[arg(long, default_value_t = defaults::TTT_LEARNING_RATE)]
     ttt_lr: f64,
+    /// lambda_m at the first test-time training step (tenfold less at 0.1 N and 0.2 N).
+    #[arg(long, default_value_t = defaults::TTT_MASK_WEIGHT)]
+    ttt_mask_weight: f64,
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the
     /// decomposition, instead of the masked temporal median: separates what the network does
     /// from what a shadow-stained median background costs.
@@ -210,6 +213,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 let tune = FineTuneConfig {
                     batch_size: args.ttt_batch,
                     learning_rate: args.ttt_lr,
+                    mask_weight: args.ttt_mask_weight,
                     ..FineTuneConfig::new(steps)
                 };
                 fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
@@ -319,7 +323,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let report = serde_json::json!({
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
-            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr,
+            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

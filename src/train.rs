@@ -71,15 +71,13 @@ impl TrainConfig {
         }
     }
 
-    /// Test-time training of `total_steps` steps with the default rate and mask weight.
-    pub fn test_time(total_steps: u64) -> Self {
+    /// Test-time training of `total_steps` steps at `learning_rate`, lambda_m starting at
+    /// `mask_weight` (defaults: `defaults::TTT_LEARNING_RATE`, `defaults::TTT_MASK_WEIGHT`).
+    pub fn test_time(total_steps: u64, learning_rate: f64, mask_weight: f64) -> Self {
         Self {
-            learning_rate: crate::defaults::TTT_LEARNING_RATE,
+            learning_rate,
             weight_decay: 1e-4,
-            mask_schedule: MaskWeightSchedule::test_time(
-                total_steps,
-                crate::defaults::TTT_MASK_WEIGHT,
-            ),
+            mask_schedule: MaskWeightSchedule::test_time(total_steps, mask_weight),
             supervision: SupervisionSchedule::off(),
             supervision_weighting: SupervisionWeighting::Uniform,
             supervised_frames: SupervisedFrames::All,

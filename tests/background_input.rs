@@ -5,6 +5,7 @@
 mod common;
 
 use common::{max_abs_diff, seeded, seeded_net, square_with_shadow};
+use gstomnimatte::defaults::{TTT_LEARNING_RATE, TTT_MASK_WEIGHT};
 use gstomnimatte::model::background_input::{learning_rate_scale, FIRST_CONVOLUTION};
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
@@ -112,12 +113,20 @@ fn a_background_network_streams_every_frame_and_trains_from_narrow_moments() {
         targets: None,
         shown_background: None,
     };
-    let mut trainer = Trainer::new(&narrow_vs, TrainConfig::test_time(10)).unwrap();
+    let mut trainer = Trainer::new(
+        &narrow_vs,
+        TrainConfig::test_time(10, TTT_LEARNING_RATE, TTT_MASK_WEIGHT),
+    )
+    .unwrap();
     trainer.step(&narrow, &batch).unwrap();
     let moments = dir.path().join("optim.safetensors");
     trainer.save_optimizer(&moments).unwrap();
     let (wide_vs, wide) = background_net();
-    let mut trainer = Trainer::new(&wide_vs, TrainConfig::test_time(10)).unwrap();
+    let mut trainer = Trainer::new(
+        &wide_vs,
+        TrainConfig::test_time(10, TTT_LEARNING_RATE, TTT_MASK_WEIGHT),
+    )
+    .unwrap();
     trainer.load_optimizer(&moments).unwrap();
     // The background's channels may learn faster than the frame's.
     let scale = learning_rate_scale(30.0);

@@ -7,7 +7,6 @@
 
 use super::{Progress, TrainingFrames, WeightsSnapshot};
 use crate::clip::ClipSpec;
-use crate::loss::MaskWeightSchedule;
 use crate::model::{ModelConfig, OmnimatteNet};
 use crate::train::{TrainConfig, Trainer};
 use rand::rngs::StdRng;
@@ -75,14 +74,11 @@ impl ContinuousTraining {
                 initial.load_into(&vs)?;
                 let mut trainer = Trainer::new(
                     &vs,
-                    TrainConfig {
-                        learning_rate: config.learning_rate,
-                        mask_schedule: MaskWeightSchedule::test_time(
-                            config.schedule_steps,
-                            config.mask_weight,
-                        ),
-                        ..TrainConfig::test_time(config.schedule_steps)
-                    },
+                    TrainConfig::test_time(
+                        config.schedule_steps,
+                        config.learning_rate,
+                        config.mask_weight,
+                    ),
                 )?;
                 let mut rng = StdRng::seed_from_u64(config.seed);
                 // A clip needs a few distinct frames before training means anything.

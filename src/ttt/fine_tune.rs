@@ -3,7 +3,6 @@
 
 use super::TrainingFrames;
 use crate::clip::ClipSpec;
-use crate::loss::MaskWeightSchedule;
 use crate::model::OmnimatteNet;
 use crate::train::{StepReport, TrainConfig, Trainer};
 use rand::rngs::StdRng;
@@ -33,7 +32,7 @@ impl FineTuneConfig {
             steps,
             batch_size: 1,
             clip: ClipSpec::default(),
-            learning_rate: TrainConfig::test_time(steps).learning_rate,
+            learning_rate: crate::defaults::TTT_LEARNING_RATE,
             mask_weight: crate::defaults::TTT_MASK_WEIGHT,
             seed: 0,
         }
@@ -68,11 +67,7 @@ pub fn fine_tune(
     anyhow::ensure!(!frames.is_empty(), "test-time training needs frames");
     let mut trainer = Trainer::new(
         vs,
-        TrainConfig {
-            learning_rate: config.learning_rate,
-            mask_schedule: MaskWeightSchedule::test_time(config.steps, config.mask_weight),
-            ..TrainConfig::test_time(config.steps)
-        },
+        TrainConfig::test_time(config.steps, config.learning_rate, config.mask_weight),
     )?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let started = Instant::now();

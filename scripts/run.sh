@@ -28,6 +28,6 @@ echo "run.sh: $(ls "$out"/layer1_*.png | wc -l) frames of layers, background and
 
 scripts/real_clip.sh
 target/release/omnimatte decompose --input data/real/cup --masks examples/cup/mask \
-  --out out/cup --overwrite --working-height 144 --working-width 192 --ttt-steps 40 --remove 1 \
+  --out out/cup --overwrite --working-height 144 --working-width 192 --ttt-steps 500 --remove 1 \
   --save-weights out/cup/fine-tuned.safetensors
 echo "run.sh: the real clip's layers, background/, removed_01/ (the clip without the hand and bottle), recon/ and contact_sheet.png are in out/cup/"

@@ -15,7 +15,7 @@ pub const PROCESSING_LATENCY_MS: u32 = 500;
 pub const MASK_TIMEOUT_MS: u32 = 30_000;
 /// Average the layers of each clip and of its mirror image: +0.006 effect IoU on the
 /// validation set, precision and recall both up, for twice the network's work
-/// (docs/measurements.md).
+/// (docs/measurements.md). Zero-shot only: see [`crate::mirror::averages`].
 pub const MIRROR_AVERAGE: bool = true;
 
 /// Test-time training: the paper's learning rate (supplementary Sec. 3).

@@ -3,12 +3,22 @@
 //! layers (light from the left casts a shadow to the right in one, to the left in the other),
 //! so the two predictions are two guesses at the same answer whose errors differ; their mean
 //! errs less. It doubles the network's work.
+//!
+//! Only for the pretrained network: test-time training fits it to the video as it is, never
+//! to its mirror image, so afterwards the mirrored pass is the worse guess and the mean is
+//! worse than the tuned pass alone (docs/measurements.md, session 16).
 
 use tch::Tensor;
 
 /// The mirror image of images or layers [.., W]: columns in reverse order.
 pub fn mirrored(images: &Tensor) -> Tensor {
     images.flip([-1])
+}
+
+/// Whether a decomposition averages with the mirror image: when asked (`requested`) and the
+/// weights were not fine-tuned on the video.
+pub fn averages(requested: bool, fine_tuned: bool) -> bool {
+    requested && !fine_tuned
 }
 
 /// Below this mean alpha a pixel's colour is the plain mean of the two colours (it is almost

@@ -11,6 +11,7 @@ use cli::{fails_with, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video, write_scene};
 use gstomnimatte::model::loading::load_model;
+use gstomnimatte::model::weights::fine_tuned_steps;
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
 use std::path::Path;
@@ -76,7 +77,9 @@ fn an_omnimatte_folder_decomposes_into_layers_background_and_reconstruction() {
         let diff = (recon - video.frames.get(t)).abs().max().double_value(&[]);
         assert!(diff < 2.5 / 255.0, "frame {t}: max difference {diff}");
     }
-    // The fine-tuned weights load in the element's model.
+    // The fine-tuned weights say so (whoever loads them runs them as after the training),
+    // and load in the element's model.
+    assert_eq!(fine_tuned_steps(&tuned).unwrap(), 2);
     load_model(
         &tuned.to_string_lossy(),
         Device::Cpu,

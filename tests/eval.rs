@@ -109,6 +109,7 @@ fn train_writes_weights_that_eval_and_the_element_load() {
     succeeds(
         &[
             &["eval", "--weights", w, "--data", d, "--json", j][..],
+            &["--ttt-steps", "0,2"],
             &TINY,
         ]
         .concat(),
@@ -117,6 +118,19 @@ fn train_writes_weights_that_eval_and_the_element_load() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let iou = scores["mean"]["effect_iou"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&iou), "{scores}");
+    // Mirror averaging (on by default) is for the pretrained weights only.
+    let mirrored: Vec<(u64, bool)> = scores["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["ttt_steps"].as_u64().unwrap(),
+                r["mirror_average"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(mirrored, [(0, true), (2, false)], "{scores}");
 
     // The element runs with these weights (learnt at 64x64, run at 64x64).
     helpers::init();

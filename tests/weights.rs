@@ -3,7 +3,8 @@
 mod common;
 
 use common::seeded_net;
-use gstomnimatte::model::weights::{load, save, Storage};
+use gstomnimatte::model::loading::fine_tuned_weights;
+use gstomnimatte::model::weights::{fine_tuned_steps, load, save, save_fine_tuned, Storage};
 use gstomnimatte::model::{ModelConfig, OmnimatteNet};
 use tch::{nn, Device, Tensor};
 
@@ -21,6 +22,28 @@ fn round_trip_is_bit_exact() {
     let (mut vs_b, _) = seeded_net(2);
     assert!(!all_equal(&vs_a, &vs_b));
     load(&mut vs_b, &path).unwrap();
+    assert!(all_equal(&vs_a, &vs_b));
+}
+
+/// Fine-tuned weights say so in their header, and load exactly like any others.
+#[test]
+fn fine_tuned_weights_are_marked_and_load_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, tuned) = (
+        dir.path().join("plain.safetensors"),
+        dir.path().join("tuned.safetensors"),
+    );
+    let (vs_a, _) = seeded_net(1);
+    save(&vs_a, &plain, Storage::F32).unwrap();
+    save_fine_tuned(&vs_a, &tuned, Storage::F32, 500).unwrap();
+    assert_eq!(fine_tuned_steps(&plain).unwrap(), 0);
+    assert_eq!(fine_tuned_steps(&tuned).unwrap(), 500);
+    assert!(!fine_tuned_weights(plain.to_str().unwrap()));
+    assert!(fine_tuned_weights(tuned.to_str().unwrap()));
+    // The bundled weights (empty setting) are the pretrained ones.
+    assert!(!fine_tuned_weights(""));
+    let (mut vs_b, _) = seeded_net(2);
+    load(&mut vs_b, &tuned).unwrap();
     assert!(all_equal(&vs_a, &vs_b));
 }
 

@@ -578,7 +578,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecBoolean::builder("mirror-average")
                     .nick("Mirror average")
-                    .blurb("Also run the network on each clip's mirror image (left and right swapped) and average the two sets of layers: better layers (+0.006 effect IoU on the validation set, precision and recall both up) for twice the network's work; false for speed")
+                    .blurb("Also run the network on each clip's mirror image (left and right swapped) and average the two sets of layers: better layers (+0.006 effect IoU on the validation set, precision and recall both up) for twice the network's work; false for speed. Not with test-time training (ttt other than off, or weights fine-tuned before by decompose --save-weights): it fits the network to the video, not to its mirror image, and the average is then worse than the tuned layers alone")
                     .default_value(d.mirror_average)
                     .mutable_ready()
                     .build(),
@@ -589,7 +589,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("output-frame", d.output_frame)
                     .nick("Output frame")
-                    .blurb("Whether the network sees the frame it decomposes: visible (the frame's own image helps place its effects: +0.02 effect IoU on the validation set, docs/measurements.md), hidden (predicted from the other frames' images and the masks, the paper's inference) or auto (visible, hidden when ttt is on)")
+                    .blurb("Whether the network sees the frame it decomposes: visible (the frame's own image helps place its effects: +0.02 effect IoU on the validation set, docs/measurements.md), hidden (predicted from the other frames' images and the masks, the paper's inference) or auto (visible, hidden when ttt is on or the weights were fine-tuned before)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", d.precision)

@@ -5,7 +5,7 @@ use crate::alpha::{AlphaMode, Upsampling};
 use crate::background::BackgroundMedian;
 use crate::clip::{ClipSpec, OutputFrameChoice};
 use crate::defaults;
-use crate::model::loading::{load_model, parse_device, LoadedModel};
+use crate::model::loading::{fine_tuned_weights, load_model, parse_device, LoadedModel};
 use crate::model::PrecisionChoice;
 use crate::stream::StreamConfig;
 use crate::ttt::{ContinuousConfig, FineTuneConfig};
@@ -232,6 +232,9 @@ impl Settings {
     }
 
     pub fn stream_config(&self) -> anyhow::Result<StreamConfig> {
+        // Weights fine-tuned on a video before (`decompose --save-weights`) run as after
+        // test-time training.
+        let fine_tuned = self.ttt != TttMode::Off || fine_tuned_weights(&self.weights);
         Ok(StreamConfig {
             clip: self.clip()?,
             working_height: self.working_height as i64,
@@ -251,12 +254,12 @@ impl Settings {
                 OutputFrameSetting::Hidden => OutputFrameChoice::Hidden,
                 OutputFrameSetting::Visible => OutputFrameChoice::Visible,
             }
-            .resolve(self.ttt != TttMode::Off),
+            .resolve(fine_tuned),
             background_median: match self.background_median {
                 BackgroundMedianSetting::Masks => BackgroundMedian::Masks,
                 BackgroundMedianSetting::Layers => BackgroundMedian::Layers,
             },
-            mirror_average: self.mirror_average,
+            mirror_average: crate::mirror::averages(self.mirror_average, fine_tuned),
             ..StreamConfig::default()
         })
     }
@@ -349,5 +352,44 @@ mod tests {
             OutputFrame::Visible
         );
         assert_eq!(output_frame(Hidden, TttMode::Off), OutputFrame::Hidden);
+    }
+
+    /// Mirror averaging is for the pretrained network only: any test-time training turns it
+    /// off, and `mirror-average=false` holds without it.
+    #[test]
+    fn mirror_averaging_stops_with_test_time_training() {
+        let mirror = |mirror_average, ttt| {
+            Settings {
+                mirror_average,
+                ttt,
+                ..Settings::default()
+            }
+            .stream_config()
+            .unwrap()
+            .mirror_average
+        };
+        assert!(mirror(true, TttMode::Off));
+        assert!(!mirror(true, TttMode::BeforeOutput));
+        assert!(!mirror(true, TttMode::Background));
+        assert!(!mirror(false, TttMode::Off));
+    }
+
+    /// Weights fine-tuned on a video before run as after test-time training, with `ttt=off`.
+    #[test]
+    fn fine_tuned_weights_run_as_after_test_time_training() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tuned.safetensors");
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _ = vs.root().zeros("w", &[2]);
+        crate::model::weights::save_fine_tuned(&vs, &path, crate::model::weights::Storage::F32, 40)
+            .unwrap();
+        let config = Settings {
+            weights: path.to_string_lossy().into(),
+            ..Settings::default()
+        }
+        .stream_config()
+        .unwrap();
+        assert_eq!(config.output_frame, OutputFrame::Hidden);
+        assert!(!config.mirror_average);
     }
 }

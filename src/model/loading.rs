@@ -3,7 +3,7 @@
 
 use super::{weights, ModelConfig, OmnimatteNet, Precision, PrecisionChoice};
 use anyhow::Context;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tch::{nn, Device};
 
 /// Where the bundled pretrained weights live in a source checkout.
@@ -102,6 +102,13 @@ pub fn load_model(
         source,
         precision,
     })
+}
+
+/// Whether the weights the `weights` setting names (empty: the bundled, pretrained ones) were
+/// fine-tuned on a video by test-time training ([`weights::save_fine_tuned`]). A file whose
+/// header cannot be read counts as not fine-tuned: loading it fails with its own message.
+pub fn fine_tuned_weights(weights: &str) -> bool {
+    !weights.is_empty() && weights::fine_tuned_steps(Path::new(weights)).is_ok_and(|n| n > 0)
 }
 
 /// "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N".

@@ -37,6 +37,63 @@ pub fn save(vs: &nn::VarStore, path: &Path, storage: Storage) -> anyhow::Result<
         .with_context(|| format!("writing weights to {}", path.display()))
 }
 
+/// The header metadata key that says how many test-time training steps fitted a weights file
+/// to one video (absent in pretrained files).
+const FINE_TUNED_STEPS: &str = "fine_tuned_steps";
+
+/// Writes `vs` as [`save`] does and marks the file as fine-tuned on one video by `steps` test-
+/// time training steps, so that whoever loads it later runs it as after that training
+/// (`output-frame=auto` hides the frame, no mirror averaging).
+pub fn save_fine_tuned(
+    vs: &nn::VarStore,
+    path: &Path,
+    storage: Storage,
+    steps: u64,
+) -> anyhow::Result<()> {
+    save(vs, path, storage)?;
+    add_metadata(path, FINE_TUNED_STEPS, &steps.to_string())
+        .with_context(|| format!("marking {} as fine-tuned", path.display()))
+}
+
+/// The test-time training steps a weights file was fine-tuned with ([`save_fine_tuned`]); 0
+/// for pretrained weights.
+pub fn fine_tuned_steps(path: &Path) -> anyhow::Result<u64> {
+    let header = read_header(path)?;
+    match header["__metadata__"][FINE_TUNED_STEPS].as_str() {
+        None => Ok(0),
+        Some(steps) => steps.parse().with_context(|| {
+            format!(
+                "weights file {}: {FINE_TUNED_STEPS} {steps:?} is not a number",
+                path.display()
+            )
+        }),
+    }
+}
+
+/// Sets `key` in a safetensors file's `__metadata__` (string values, as the format asks). The
+/// tensors' offsets count from the header's end, so only the header is rewritten.
+fn add_metadata(path: &Path, key: &str, value: &str) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path)?;
+    let mut header = read_header(path)?;
+    let old_len = 8 + u64::from_le_bytes(bytes[..8].try_into()?) as usize;
+    let map = header
+        .as_object_mut()
+        .context("the safetensors header is not an object")?;
+    let metadata = map
+        .entry("__metadata__")
+        .or_insert_with(|| serde_json::json!({}));
+    metadata[key] = value.into();
+    let mut text = serde_json::to_vec(&header)?;
+    // The format aligns the tensors' data to 8 bytes, padding the header with spaces.
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - old_len);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[old_len..]);
+    std::fs::write(path, out)?;
+    Ok(())
+}
+
 /// Loads `path` into `vs`. Every variable must be present with its exact shape; the file may
 /// hold no extra tensors. 16-bit files are widened to the model's kind, and the weights of a
 /// network without the background input load into one with it (zeros for the background's

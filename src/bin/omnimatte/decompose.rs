@@ -22,7 +22,9 @@ use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::eval::remove_object;
-use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
+use gstomnimatte::model::loading::{
+    fine_tuned_weights, load_model, parse_device, LoadedModel, WeightsSource,
+};
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
@@ -305,7 +307,7 @@ pub fn decompose_video(
         })?;
         progress.finish();
         if let Some(path) = save_weights {
-            weights::save(&vs, path, Storage::F32)?;
+            weights::save_fine_tuned(&vs, path, Storage::F32, ttt_steps)?;
             eprintln!("fine-tuned weights: {}", path.display());
         }
     } else if save_weights.is_some() {
@@ -456,7 +458,11 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         highest <= objects,
         "the masks hold label {highest} but --objects is {objects}"
     );
-    let config = args.layers.stream_config(objects, args.ttt_steps > 0);
+    // Weights fine-tuned before (`--save-weights`) run as after test-time training.
+    let tuned_file = fine_tuned_weights(&args.weights);
+    let config = args
+        .layers
+        .stream_config(objects, args.ttt_steps > 0 || tuned_file);
     for &k in &args.remove {
         anyhow::ensure!(
             (1..=objects).contains(&k),
@@ -511,7 +517,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     };
     let leave_out_layers = (args.background_plate.is_none()
         && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
-        .then(|| args.layers.stream_config(objects, false));
+        .then(|| args.layers.stream_config(objects, tuned_file));
     let model = load_model(
         &args.weights,
         device,

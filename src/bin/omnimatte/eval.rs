@@ -15,7 +15,9 @@ use gstomnimatte::eval::{
     whole_video_median, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
-use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
+use gstomnimatte::model::loading::{
+    fine_tuned_weights, load_model, parse_device, LoadedModel, WeightsSource,
+};
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
@@ -92,6 +94,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         args.precision,
     )?;
     println!("precision: {}", precision.name());
+    // Weights fine-tuned before (`decompose --save-weights`) run as after test-time training.
+    let tuned_file = fine_tuned_weights(&args.weights);
     let versus = args
         .versus_precision
         .map(|p| load_model(&args.weights, device, ClipSpec::default().length, p))
@@ -172,7 +176,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 BackgroundEstimate::WholeVideo => Some(median.shallow_clone()),
                 BackgroundEstimate::WholeVideoLayers => {
                     // The first pass: the pretrained network over the masks-only median.
-                    let config = args.layers.stream_config(objects, false);
+                    let config = args.layers.stream_config(objects, tuned_file);
                     let first =
                         tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;
                     Some(whole_video_median(&video, Some(&first.layers)))
@@ -219,7 +223,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
             }
             let train_seconds = started.elapsed().as_secs_f64();
-            let config = args.layers.stream_config(objects, steps > 0);
+            let config = args.layers.stream_config(objects, steps > 0 || tuned_file);
             let result = tch::no_grad(|| decompose(&net, &video, &config, plate.as_ref(), device))?;
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background, &video.masks);
@@ -245,7 +249,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 edits.network_alpha_in_mask, edits.network_alpha_on_object, edits.ghost_clean, edits.removal_psnr, edits.mask_only_removal_psnr
             );
             rows.push(serde_json::json!({
-                "video": name, "objects": objects, "ttt_steps": steps,
+                "video": name, "objects": objects, "ttt_steps": steps, "mirror_average": config.mirror_average,
                 "effect_iou": model.effect_iou,
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
                 "effect_precision": model.precision, "effect_recall": model.recall,

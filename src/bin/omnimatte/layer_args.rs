@@ -34,7 +34,8 @@ pub struct LayerArgs {
     #[arg(long, default_value_t = defaults::BACKGROUND_FRAMES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub background_frames: usize,
     /// Also decompose each clip's mirror image and average the two sets of layers: true or
-    /// false (twice the network's work; docs/measurements.md measures what it gives).
+    /// false (twice the network's work; docs/measurements.md measures what it gives). Not
+    /// after test-time training, which fits the network to the video, not to its mirror image.
     #[arg(long, default_value_t = defaults::MIRROR_AVERAGE, action = clap::ArgAction::Set)]
     pub mirror_average: bool,
 }
@@ -52,7 +53,7 @@ impl LayerArgs {
             output_frame: self.output_frame.resolve(fine_tuned),
             background_median: self.background_median,
             background_frames: self.background_frames,
-            mirror_average: self.mirror_average,
+            mirror_average: gstomnimatte::mirror::averages(self.mirror_average, fine_tuned),
             ..StreamConfig::default()
         }
     }

@@ -113,7 +113,7 @@ pub enum UpsamplingSetting {
 pub enum OutputFrameSetting {
     #[default]
     #[enum_value(
-        name = "Auto: visible, but hidden when test-time training is on (its losses train only hidden frames)",
+        name = "Auto: visible, but hidden when test-time training is on or the weights were fine-tuned before (its losses train only hidden frames)",
         nick = "auto"
     )]
     Auto,

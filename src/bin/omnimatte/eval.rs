@@ -175,7 +175,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             match args.background_estimate {
                 BackgroundEstimate::WholeVideo => Some(median.shallow_clone()),
                 BackgroundEstimate::WholeVideoLayers => {
-                    // The first pass: the pretrained network over the masks-only median.
+                    // The first pass: the network as loaded, before any test-time training, over
+                    // the masks-only median.
                     let config = args.layers.stream_config(objects, tuned_file);
                     let first =
                         tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;

@@ -6,25 +6,16 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{fails_with, succeeds, TINY};
-use gstomnimatte::dataset::{write_png, write_scene};
-use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
+use cli::{fails_with, succeeds, tiny_scene, TINY};
+use gstomnimatte::dataset::write_png;
+use gstomnimatte::synth::EffectKind;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
 fn scene(dir: &Path, frames: i64) {
-    let cfg = SynthConfig {
-        height: 64,
-        width: 64,
-        frames,
-        min_objects: 2,
-        max_objects: 2,
-        effects: Some(EffectKind::Shadows),
-        ..SynthConfig::default()
-    };
-    write_scene(dir, &generate(&cfg, 3)).unwrap();
+    tiny_scene(dir, frames, EffectKind::Shadows, 3);
 }
 
 /// Runs the CLI with a deadline: a hang fails the test instead of stalling the suite.

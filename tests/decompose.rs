@@ -7,28 +7,19 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{fails_with, succeeds, TINY};
+use cli::{fails_with, succeeds, tiny_scene, TINY};
 use gst::prelude::*;
-use gstomnimatte::dataset::{read_png, read_video, write_scene};
+use gstomnimatte::dataset::{read_png, read_video};
 use gstomnimatte::model::loading::load_model;
 use gstomnimatte::model::weights::fine_tuned_steps;
 use gstomnimatte::model::PrecisionChoice;
-use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
+use gstomnimatte::synth::EffectKind;
 use std::path::Path;
 use std::process::Command;
 use tch::Device;
 
 fn scene(dir: &Path, frames: i64) {
-    let cfg = SynthConfig {
-        height: 64,
-        width: 64,
-        frames,
-        min_objects: 2,
-        max_objects: 2,
-        effects: Some(EffectKind::Both),
-        ..SynthConfig::default()
-    };
-    write_scene(dir, &generate(&cfg, 7)).unwrap();
+    tiny_scene(dir, frames, EffectKind::Both, 7);
 }
 
 fn count_pngs(dir: &Path) -> usize {

@@ -1,6 +1,9 @@
 //! Running the `omnimatte` CLI from the integration tests.
 #![allow(dead_code)]
 
+use gstomnimatte::dataset::write_scene;
+use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// The network at 64x64 on the CPU: fast enough for tests.
@@ -12,6 +15,21 @@ pub const TINY: [&str; 6] = [
     "--device",
     "cpu",
 ];
+
+/// Writes a 64x64 scene of two objects with `effects`, `frames` long, as an Omnimatte folder
+/// (rgb/, mask/NN/, and the true layers) at `dir`.
+pub fn tiny_scene(dir: &Path, frames: i64, effects: EffectKind, seed: u64) {
+    let cfg = SynthConfig {
+        height: 64,
+        width: 64,
+        frames,
+        min_objects: 2,
+        max_objects: 2,
+        effects: Some(effects),
+        ..SynthConfig::default()
+    };
+    write_scene(dir, &generate(&cfg, seed)).unwrap();
+}
 
 pub fn omnimatte(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_omnimatte"))

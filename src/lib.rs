@@ -20,6 +20,7 @@ pub mod element;
 pub mod eval;
 pub mod full_resolution;
 pub mod image_io;
+pub mod interior_opacity;
 pub mod loss;
 pub mod median;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! (Eq. 5) optimised with AdamW (supplementary Sec. 3).
 
 use crate::adamw::{AdamW, AdamWConfig};
+use crate::interior_opacity::interior_opacity_loss;
 use crate::loss::{total_loss, MaskWeightSchedule};
 use crate::model::OmnimatteNet;
 use crate::supervision::{
@@ -57,6 +58,9 @@ pub struct TrainConfig {
     pub supervision_weighting: SupervisionWeighting,
     /// Which frames the supervised term is paid on.
     pub supervised_frames: SupervisedFrames,
+    /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off, the paper's
+    /// objective.
+    pub interior_opacity: f64,
 }
 
 impl TrainConfig {
@@ -68,6 +72,7 @@ impl TrainConfig {
             supervision: SupervisionSchedule::off(),
             supervision_weighting: SupervisionWeighting::Uniform,
             supervised_frames: SupervisedFrames::All,
+            interior_opacity: 0.0,
         }
     }
 
@@ -81,6 +86,7 @@ impl TrainConfig {
             supervision: SupervisionSchedule::off(),
             supervision_weighting: SupervisionWeighting::Uniform,
             supervised_frames: SupervisedFrames::All,
+            interior_opacity: 0.0,
         }
     }
 }
@@ -170,10 +176,15 @@ impl Trainer {
             )),
             _ => None,
         };
-        let objective = match &supervised {
+        let mut objective = match &supervised {
             Some(s) => &terms.total + s * lambda_s,
             None => terms.total.shallow_clone(),
         };
+        if self.config.interior_opacity > 0.0 {
+            objective = objective
+                + interior_opacity_loss(&layers, &batch.masks, &batch.visible)
+                    * self.config.interior_opacity;
+        }
         let total = objective.double_value(&[]);
         anyhow::ensure!(
             total.is_finite(),

@@ -24,6 +24,8 @@ pub struct FineTuneConfig {
     pub mask_weight: f64,
     /// Seeds the choice of clips and of flipped patterns.
     pub seed: u64,
+    /// Weight of the interior-opacity term (experimental, [`crate::interior_opacity`]); 0: off.
+    pub interior_opacity: f64,
 }
 
 impl FineTuneConfig {
@@ -35,6 +37,7 @@ impl FineTuneConfig {
             learning_rate: crate::defaults::TTT_LEARNING_RATE,
             mask_weight: crate::defaults::TTT_MASK_WEIGHT,
             seed: 0,
+            interior_opacity: 0.0,
         }
     }
 }
@@ -67,7 +70,10 @@ pub fn fine_tune(
     anyhow::ensure!(!frames.is_empty(), "test-time training needs frames");
     let mut trainer = Trainer::new(
         vs,
-        TrainConfig::test_time(config.steps, config.learning_rate, config.mask_weight),
+        TrainConfig {
+            interior_opacity: config.interior_opacity,
+            ..TrainConfig::test_time(config.steps, config.learning_rate, config.mask_weight)
+        },
     )?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let started = Instant::now();

@@ -55,6 +55,10 @@ pub struct EvalArgs {
     /// lambda_m at the first test-time training step (tenfold less at 0.1 N and 0.2 N).
     #[arg(long, default_value_t = defaults::TTT_MASK_WEIGHT)]
     ttt_mask_weight: f64,
+    /// Weight of an experimental test-time term, not in the paper: 1 - alpha inside each mask
+    /// eroded by 3 pixels, never decayed (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    ttt_interior_opacity: f64,
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the
     /// decomposition, instead of the masked temporal median: separates what the network does
     /// from what a shadow-stained median background costs.
@@ -219,6 +223,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     batch_size: args.ttt_batch,
                     learning_rate: args.ttt_lr,
                     mask_weight: args.ttt_mask_weight,
+                    interior_opacity: args.ttt_interior_opacity,
                     ..FineTuneConfig::new(steps)
                 };
                 fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
@@ -251,6 +256,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             );
             rows.push(serde_json::json!({
                 "video": name, "objects": objects, "ttt_steps": steps, "mirror_average": config.mirror_average,
+                "ttt_interior_opacity": args.ttt_interior_opacity,
                 "effect_iou": model.effect_iou,
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
                 "effect_precision": model.precision, "effect_recall": model.recall,

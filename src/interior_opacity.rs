@@ -1,0 +1,50 @@
+//! An experimental test-time term, not in the paper: objects opaque deep inside their masks.
+//!
+//! The paper's mask term (Eq. 4) is decayed to a hundredth of its weight by 0.2 N of test-time
+//! training, after which nothing but the reconstruction holds an object opaque in its own layer;
+//! on unfamiliar textures part of the object is explained as well by the background, and the
+//! network's alpha on the objects falls (docs/measurements.md, sessions 15-17). This term keeps
+//! the pull towards alpha 1 where the mask is trustworthy: its interior, eroded by
+//! [`EROSION_RADIUS`] pixels, so that a mask that bleeds past the object's edge or lags a
+//! little behind it does not ask for opacity on the background.
+
+use crate::composite::to_unit;
+use tch::{Kind, Tensor};
+
+/// Pixels taken off the mask's edge. Segmenters bleed or jitter by a few pixels at 128x224
+/// (the synthetic errors: up to 3 pixels of bleeding, 2 of jitter).
+pub const EROSION_RADIUS: i64 = 3;
+
+/// The interior of `masks` [.., 1, H, W] in {0, 1}: pixels at least `radius` pixels (Chebyshev
+/// distance) inside the mask.
+pub fn interior(masks: &Tensor, radius: i64) -> Tensor {
+    let size = masks.size();
+    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
+    let k = 2 * radius + 1;
+    // Erosion is the complement of a dilation of the complement; max pooling pads with -inf,
+    // so the image border does not erode an object that leaves the frame.
+    let outside = masks
+        .to_kind(Kind::Float)
+        .neg()
+        .g_add_scalar(1.0)
+        .view([-1, 1, h, w]);
+    outside
+        .max_pool2d([k, k], [1, 1], [radius, radius], [1, 1], false)
+        .neg()
+        .g_add_scalar(1.0)
+        .view(size.as_slice())
+}
+
+/// Mean of 1 - alpha over the masks' interiors on hidden frames: `layers` [B, L, T, 4, H, W]
+/// in [-1, 1], `masks` [B, L, T, 1, H, W], `visible` [B, T]. Zero where no interior is hidden.
+pub fn interior_opacity_loss(layers: &Tensor, masks: &Tensor, visible: &Tensor) -> Tensor {
+    let (b, t) = visible.size2().expect("visible is [B, T]");
+    let hidden = visible
+        .to_kind(Kind::Float)
+        .neg()
+        .g_add_scalar(1.0)
+        .view([b, 1, t, 1, 1, 1]);
+    let weight = interior(masks, EROSION_RADIUS) * hidden;
+    let transparency = to_unit(&layers.narrow(3, 3, 1)).neg().g_add_scalar(1.0);
+    (&weight * transparency).sum(Kind::Float) / weight.sum(Kind::Float).clamp_min(1.0)
+}

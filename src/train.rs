@@ -181,9 +181,8 @@ impl Trainer {
             None => terms.total.shallow_clone(),
         };
         if self.config.interior_opacity > 0.0 {
-            objective = objective
-                + interior_opacity_loss(&layers, &batch.masks, &batch.visible)
-                    * self.config.interior_opacity;
+            objective += interior_opacity_loss(&layers, &batch.masks, &batch.visible)
+                * self.config.interior_opacity;
         }
         let total = objective.double_value(&[]);
         anyhow::ensure!(

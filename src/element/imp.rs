@@ -650,6 +650,14 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.ttt_mask_weight)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecDouble::builder("ttt-interior-opacity")
+                    .nick("Test-time training interior opacity")
+                    .blurb("Weight of a term, not in the paper, that keeps each object opaque in the network's alpha inside its mask eroded by 3 pixels during test-time training (0: off, the paper's objective)")
+                    .minimum(0.0)
+                    .maximum(100.0)
+                    .default_value(d.ttt_interior_opacity)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -689,6 +697,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-batch" => s.ttt_batch = value.get().unwrap(),
             "ttt-learning-rate" => s.ttt_learning_rate = value.get().unwrap(),
             "ttt-mask-weight" => s.ttt_mask_weight = value.get().unwrap(),
+            "ttt-interior-opacity" => s.ttt_interior_opacity = value.get().unwrap(),
             "processing-latency" => {
                 s.processing_latency_ms = value.get().unwrap();
                 drop(s);
@@ -728,6 +737,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-batch" => s.ttt_batch.to_value(),
             "ttt-learning-rate" => s.ttt_learning_rate.to_value(),
             "ttt-mask-weight" => s.ttt_mask_weight.to_value(),
+            "ttt-interior-opacity" => s.ttt_interior_opacity.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }

@@ -183,6 +183,7 @@ pub struct Settings {
     pub ttt_batch: u32,
     pub ttt_learning_rate: f64,
     pub ttt_mask_weight: f64,
+    pub ttt_interior_opacity: f64,
     /// Compute precision of the network.
     pub precision: PrecisionSetting,
     pub alpha_mode: AlphaModeSetting,
@@ -215,6 +216,7 @@ impl Default for Settings {
             ttt_batch: defaults::TTT_BATCH as u32,
             ttt_learning_rate: defaults::TTT_LEARNING_RATE,
             ttt_mask_weight: defaults::TTT_MASK_WEIGHT,
+            ttt_interior_opacity: defaults::TTT_INTERIOR_OPACITY,
             precision: PrecisionSetting::default(),
             alpha_mode: AlphaModeSetting::default(),
             background_mode: BackgroundMode::default(),
@@ -287,6 +289,7 @@ impl Settings {
             clip: self.clip()?,
             learning_rate: self.ttt_learning_rate,
             mask_weight: self.ttt_mask_weight,
+            interior_opacity: self.ttt_interior_opacity,
             ..FineTuneConfig::new(self.ttt_steps as u64)
         })
     }
@@ -301,6 +304,7 @@ impl Settings {
             clip: self.clip()?,
             learning_rate: self.ttt_learning_rate,
             mask_weight: self.ttt_mask_weight,
+            interior_opacity: self.ttt_interior_opacity,
             seed: 0,
         })
     }

@@ -30,6 +30,8 @@ pub struct ContinuousConfig {
     pub learning_rate: f64,
     /// lambda_m at the first step.
     pub mask_weight: f64,
+    /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off.
+    pub interior_opacity: f64,
     pub seed: u64,
 }
 
@@ -74,11 +76,14 @@ impl ContinuousTraining {
                 initial.load_into(&vs)?;
                 let mut trainer = Trainer::new(
                     &vs,
-                    TrainConfig::test_time(
-                        config.schedule_steps,
-                        config.learning_rate,
-                        config.mask_weight,
-                    ),
+                    TrainConfig {
+                        interior_opacity: config.interior_opacity,
+                        ..TrainConfig::test_time(
+                            config.schedule_steps,
+                            config.learning_rate,
+                            config.mask_weight,
+                        )
+                    },
                 )?;
                 let mut rng = StdRng::seed_from_u64(config.seed);
                 // A clip needs a few distinct frames before training means anything.

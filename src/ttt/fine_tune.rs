@@ -37,7 +37,7 @@ impl FineTuneConfig {
             learning_rate: crate::defaults::TTT_LEARNING_RATE,
             mask_weight: crate::defaults::TTT_MASK_WEIGHT,
             seed: 0,
-            interior_opacity: 0.0,
+            interior_opacity: crate::defaults::TTT_INTERIOR_OPACITY,
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct DecomposeArgs {
     /// (the paper: 0.1).
     #[arg(long, default_value_t = gstomnimatte::defaults::TTT_MASK_WEIGHT)]
     ttt_mask_weight: f64,
+    /// Weight of a test-time term, not in the paper: 1 - alpha inside each mask eroded by 3
+    /// pixels, never decayed, so that objects stay opaque in the network's own alpha (0: off).
+    #[arg(long, default_value_t = gstomnimatte::defaults::TTT_INTERIOR_OPACITY)]
+    ttt_interior_opacity: f64,
     /// Write the fine-tuned weights here (safetensors), to reuse with --weights or the
     /// element's `weights` property.
     #[arg(long)]
@@ -230,6 +234,8 @@ pub struct TestTimeTraining<'a> {
     pub batch: usize,
     /// lambda_m at the first step.
     pub mask_weight: f64,
+    /// The interior-opacity term's weight (0: off).
+    pub interior_opacity: f64,
     pub save_weights: Option<&'a Path>,
 }
 
@@ -277,6 +283,7 @@ pub fn decompose_video(
         steps: ttt_steps,
         batch: ttt_batch,
         mask_weight,
+        interior_opacity,
         save_weights,
     } = ttt;
     if ttt_steps > 0 {
@@ -295,6 +302,7 @@ pub fn decompose_video(
             batch_size: ttt_batch,
             clip: config.clip,
             mask_weight,
+            interior_opacity,
             ..FineTuneConfig::new(ttt_steps)
         };
         fine_tune(&vs, &net, &mut frames, &tune, |p| {
@@ -534,6 +542,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             steps: args.ttt_steps,
             batch: args.ttt_batch,
             mask_weight: args.ttt_mask_weight,
+            interior_opacity: args.ttt_interior_opacity,
             save_weights: args.save_weights.as_deref(),
         },
         |frame| {

@@ -57,7 +57,7 @@ pub struct EvalArgs {
     ttt_mask_weight: f64,
     /// Weight of an experimental test-time term, not in the paper: 1 - alpha inside each mask
     /// eroded by 3 pixels, never decayed (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = defaults::TTT_INTERIOR_OPACITY)]
     ttt_interior_opacity: f64,
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the
     /// decomposition, instead of the masked temporal median: separates what the network does

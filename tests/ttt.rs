@@ -9,6 +9,7 @@ use gstomnimatte::loss::total_loss;
 use gstomnimatte::model::loading::load_model;
 use gstomnimatte::model::OmnimatteNet;
 use gstomnimatte::model::PrecisionChoice;
+use gstomnimatte::train::Batch;
 use gstomnimatte::ttt::{
     fine_tune, ContinuousConfig, ContinuousTraining, FineTuneConfig, TrainingFrames,
     WeightsSnapshot,
@@ -27,8 +28,13 @@ fn tiny_video() -> TrainingFrames {
     TrainingFrames::from_video(&frames, &labels, 1, 64, 64)
 }
 
-/// Mean reconstruction loss, without dropout, over eight fixed clips of the video.
-fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
+/// The mean of `score(batch, layers)` over eight fixed clips of the video, the network run
+/// without dropout.
+fn mean_over_fixed_clips(
+    net: &OmnimatteNet,
+    video: &mut TrainingFrames,
+    score: impl Fn(&Batch, &Tensor) -> f64,
+) -> f64 {
     let mut rng = StdRng::seed_from_u64(99);
     let batches: Vec<_> = (0..8)
         .map(|_| video.batch(Default::default(), 1, &mut rng))
@@ -40,35 +46,29 @@ fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
                 // The bundled network sees the background: shown the batch's estimate.
                 let input = net.image_input(&b.frames, &b.background);
                 let layers = net.forward(&input, &b.masks, &b.visible, false).unwrap();
-                total_loss(&layers, &b.frames, &b.background, &b.masks, &b.visible, 0.0)
-                    .reconstruction
-                    .double_value(&[])
+                score(b, &layers)
             })
             .sum::<f64>()
             / 8.0
     })
 }
 
-/// Mean network alpha, without dropout, inside the masks' interiors (the interior-opacity
-/// term's region) over eight fixed clips of the video.
+/// Mean reconstruction loss over eight fixed clips of the video.
+fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
+    mean_over_fixed_clips(net, video, |b, layers| {
+        total_loss(layers, &b.frames, &b.background, &b.masks, &b.visible, 0.0)
+            .reconstruction
+            .double_value(&[])
+    })
+}
+
+/// Mean network alpha inside the masks' interiors (the interior-opacity term's region) over
+/// eight fixed clips of the video.
 fn interior_alpha(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
-    let mut rng = StdRng::seed_from_u64(99);
-    let batches: Vec<_> = (0..8)
-        .map(|_| video.batch(Default::default(), 1, &mut rng))
-        .collect();
-    tch::no_grad(|| {
-        batches
-            .iter()
-            .map(|b| {
-                let input = net.image_input(&b.frames, &b.background);
-                let layers = net.forward(&input, &b.masks, &b.visible, false).unwrap();
-                let inside = interior(&b.masks, EROSION_RADIUS);
-                let alpha = layers.narrow(3, 3, 1) * 0.5 + 0.5;
-                ((alpha * &inside).sum(tch::Kind::Float) / inside.sum(tch::Kind::Float))
-                    .double_value(&[])
-            })
-            .sum::<f64>()
-            / 8.0
+    mean_over_fixed_clips(net, video, |b, layers| {
+        let inside = interior(&b.masks, EROSION_RADIUS);
+        let alpha = layers.narrow(3, 3, 1) * 0.5 + 0.5;
+        ((alpha * &inside).sum(tch::Kind::Float) / inside.sum(tch::Kind::Float)).double_value(&[])
     })
 }
 

@@ -114,6 +114,12 @@ pub struct Trainer {
 
 impl Trainer {
     pub fn new(vs: &nn::VarStore, config: TrainConfig) -> anyhow::Result<Self> {
+        // A negative weight would reward transparency inside the masks.
+        anyhow::ensure!(
+            config.interior_opacity.is_finite() && config.interior_opacity >= 0.0,
+            "the interior-opacity weight must be 0 or more, not {}",
+            config.interior_opacity
+        );
         let optimizer = AdamW::new(
             vs,
             AdamWConfig::new(config.learning_rate, config.weight_decay),

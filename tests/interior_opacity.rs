@@ -1,6 +1,7 @@
 //! The experimental interior-opacity term: where it counts and what it pays.
 
 use gstomnimatte::interior_opacity::{interior, interior_opacity_loss, EROSION_RADIUS};
+use gstomnimatte::train::{TrainConfig, Trainer};
 use tch::{Kind, Tensor};
 
 /// A [1, 1, T, 1, 16, 16] mask: a 10x10 square at rows and columns 3..13.
@@ -68,4 +69,17 @@ fn its_gradient_makes_the_interior_more_opaque() {
     assert!(grad.double_value(&[0, 0, 0, 0, 7, 7]) < 0.0);
     assert_eq!(grad.double_value(&[0, 0, 0, 0, 4, 4]), 0.0);
     assert_eq!(grad.double_value(&[0, 0, 0, 0, 0, 0]), 0.0);
+}
+
+#[test]
+fn a_negative_weight_is_a_clear_error() {
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let config = TrainConfig {
+        interior_opacity: -0.1,
+        ..TrainConfig::test_time(10, 5e-4, 0.1)
+    };
+    let err = Trainer::new(&vs, config)
+        .err()
+        .expect("a negative weight is refused");
+    assert!(err.to_string().contains("interior-opacity weight"), "{err}");
 }

@@ -9,6 +9,7 @@
 //! little behind it does not ask for opacity on the background.
 
 use crate::composite::to_unit;
+use crate::loss::hidden_weight;
 use tch::{Kind, Tensor};
 
 /// Pixels taken off the mask's edge. Segmenters bleed or jitter by a few pixels at 128x224
@@ -38,13 +39,7 @@ pub fn interior(masks: &Tensor, radius: i64) -> Tensor {
 /// Mean of 1 - alpha over the masks' interiors on hidden frames: `layers` [B, L, T, 4, H, W]
 /// in [-1, 1], `masks` [B, L, T, 1, H, W], `visible` [B, T]. Zero where no interior is hidden.
 pub fn interior_opacity_loss(layers: &Tensor, masks: &Tensor, visible: &Tensor) -> Tensor {
-    let (b, t) = visible.size2().expect("visible is [B, T]");
-    let hidden = visible
-        .to_kind(Kind::Float)
-        .neg()
-        .g_add_scalar(1.0)
-        .view([b, 1, t, 1, 1, 1]);
-    let weight = interior(masks, EROSION_RADIUS) * hidden;
+    let weight = interior(masks, EROSION_RADIUS) * hidden_weight(visible).unsqueeze(1);
     let transparency = to_unit(&layers.narrow(3, 3, 1)).neg().g_add_scalar(1.0);
     (&weight * transparency).sum(Kind::Float) / weight.sum(Kind::Float).clamp_min(1.0)
 }

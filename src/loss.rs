@@ -17,7 +17,7 @@ pub const GAMMA: f64 = 1.0;
 pub const LAMBDA_R: f64 = 0.05;
 
 /// Hidden-frame weight [B, T] -> broadcastable [B, T, 1, 1, 1].
-fn hidden_weight(visible: &Tensor) -> Tensor {
+pub(crate) fn hidden_weight(visible: &Tensor) -> Tensor {
     let (b, t) = visible.size2().expect("visible is [B, T]");
     visible
         .to_kind(Kind::Float)

@@ -6,7 +6,8 @@
 //! network's alpha on the objects falls (docs/measurements.md, sessions 15-17). This term keeps
 //! the pull towards alpha 1 where the mask is trustworthy: its interior, eroded by
 //! [`EROSION_RADIUS`] pixels, so that a mask that bleeds past the object's edge or lags a
-//! little behind it does not ask for opacity on the background.
+//! little behind it does not ask for opacity on the background; of an object thinner than
+//! that, its middle line.
 
 use crate::composite::to_unit;
 use crate::loss::hidden_weight;
@@ -17,23 +18,37 @@ use tch::{Kind, Tensor};
 pub const EROSION_RADIUS: i64 = 3;
 
 /// The interior of `masks` [.., 1, H, W] in {0, 1}: pixels at least `radius` pixels (Chebyshev
-/// distance) inside the mask.
+/// distance) inside the mask, or, in a frame where an object is thinner than that (people's
+/// limbs and bodies are 3 to 6 pixels wide at 128x224), its deepest pixels, its middle line:
+/// eroding such an object by `radius` would leave nothing, and the term would ask nothing of it.
 pub fn interior(masks: &Tensor, radius: i64) -> Tensor {
     let size = masks.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
-    let k = 2 * radius + 1;
-    // Erosion is the complement of a dilation of the complement; max pooling pads with -inf,
-    // so the image border does not erode an object that leaves the frame.
-    let outside = masks
-        .to_kind(Kind::Float)
+    let mut eroded = vec![masks.to_kind(Kind::Float).view([-1, 1, h, w])];
+    for _ in 0..radius {
+        let last = eroded.last().expect("starts with the mask");
+        eroded.push(erode_by_one(last));
+    }
+    // From the deepest erosion outwards: a frame's object whose erosion is empty falls back to
+    // the next shallower one.
+    let mut inner = eroded.pop().expect("starts with the mask");
+    while let Some(shallower) = eroded.pop() {
+        let empty = inner.amax([-2, -1], true).neg().g_add_scalar(1.0);
+        inner = &inner + empty * shallower;
+    }
+    inner.view(size.as_slice())
+}
+
+/// One pixel off the edge of `masks` [N, 1, H, W]: the complement of a 3x3 dilation of the
+/// complement. Max pooling pads with -inf, so the image border does not erode an object that
+/// leaves the frame.
+fn erode_by_one(masks: &Tensor) -> Tensor {
+    masks
         .neg()
         .g_add_scalar(1.0)
-        .view([-1, 1, h, w]);
-    outside
-        .max_pool2d([k, k], [1, 1], [radius, radius], [1, 1], false)
+        .max_pool2d([3, 3], [1, 1], [1, 1], [1, 1], false)
         .neg()
         .g_add_scalar(1.0)
-        .view(size.as_slice())
 }
 
 /// Mean of 1 - alpha over the masks' interiors on hidden frames: `layers` [B, L, T, 4, H, W]

@@ -2,7 +2,7 @@
 
 use gstomnimatte::interior_opacity::{interior, interior_opacity_loss, EROSION_RADIUS};
 use gstomnimatte::train::{TrainConfig, Trainer};
-use tch::{Kind, Tensor};
+use tch::{IndexOp, Kind, Tensor};
 
 /// A [1, 1, T, 1, 16, 16] mask: a 10x10 square at rows and columns 3..13.
 fn square_masks(t: i64) -> Tensor {
@@ -40,6 +40,27 @@ fn the_interior_is_the_mask_less_its_edge_but_not_less_the_image_border() {
             .double_value(&[]),
         256.0
     );
+}
+
+#[test]
+fn of_an_object_thinner_than_the_erosion_its_middle_line_is_kept() {
+    // Frame 0: the 10x10 square. Frame 1: a bar 3 pixels wide (rows 5..8), as a walker's limb.
+    // Frame 2: a line 1 pixel wide. Frame 3: nothing.
+    let masks = Tensor::zeros([1, 1, 4, 1, 16, 16], (Kind::Float, tch::Device::Cpu));
+    let _ = masks.i((0, 0, 0, 0, 3..13, 3..13)).fill_(1.0);
+    let _ = masks.i((0, 0, 1, 0, 5..8, 2..14)).fill_(1.0);
+    let _ = masks.i((0, 0, 2, 0, 9..10, 2..14)).fill_(1.0);
+    let inner = interior(&masks, EROSION_RADIUS);
+    let count = |t: i64| inner.i((0, 0, t)).sum(Kind::Float).double_value(&[]);
+    // The square's erosion is untouched by what the other frames hold.
+    assert_eq!(count(0), 16.0);
+    // The bar keeps its middle row less a pixel at each end: 10 pixels, all on row 6.
+    assert_eq!(count(1), 10.0);
+    let middle_row = inner.i((0, 0, 1, 0, 6)).sum(Kind::Float);
+    assert_eq!(middle_row.double_value(&[]), 10.0);
+    // A line one pixel wide is its own middle line; an empty mask has no interior.
+    assert_eq!(count(2), 12.0);
+    assert_eq!(count(3), 0.0);
 }
 
 #[test]

@@ -18,8 +18,8 @@ use tch::{Kind, Tensor};
 pub const EROSION_RADIUS: i64 = 3;
 
 /// The interior of `masks` [.., 1, H, W] in {0, 1}: pixels at least `radius` pixels (Chebyshev
-/// distance) inside the mask, or, in a frame where an object is thinner than that (people's
-/// limbs and bodies are 3 to 6 pixels wide at 128x224), its deepest pixels, its middle line:
+/// distance) inside the mask, or, in a frame where an object is thinner than that (a walking
+/// person's limbs are 2 to 6 pixels wide at 128x224), its deepest pixels, its middle line:
 /// eroding such an object by `radius` would leave nothing, and the term would ask nothing of it.
 pub fn interior(masks: &Tensor, radius: i64) -> Tensor {
     let size = masks.size();

@@ -24,17 +24,13 @@ pub const EROSION_RADIUS: i64 = 3;
 pub fn interior(masks: &Tensor, radius: i64) -> Tensor {
     let size = masks.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
-    let mut eroded = vec![masks.to_kind(Kind::Float).view([-1, 1, h, w])];
+    // Erode a pixel at a time; where a frame's object would vanish, keep the last erosion
+    // that held something (erosions only shrink, so deeper ones are empty too).
+    let mut inner = masks.to_kind(Kind::Float).view([-1, 1, h, w]);
     for _ in 0..radius {
-        let last = eroded.last().expect("starts with the mask");
-        eroded.push(erode_by_one(last));
-    }
-    // From the deepest erosion outwards: a frame's object whose erosion is empty falls back to
-    // the next shallower one.
-    let mut inner = eroded.pop().expect("starts with the mask");
-    while let Some(shallower) = eroded.pop() {
-        let empty = inner.amax([-2, -1], true).neg().g_add_scalar(1.0);
-        inner = &inner + empty * shallower;
+        let deeper = erode_by_one(&inner);
+        let vanished = deeper.amax([-2, -1], true).neg().g_add_scalar(1.0);
+        inner = &deeper + vanished * &inner;
     }
     inner.view(size.as_slice())
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{seeded_net, square_with_shadow};
+use gstomnimatte::composite::to_unit;
 use gstomnimatte::interior_opacity::{interior, EROSION_RADIUS};
 use gstomnimatte::loss::total_loss;
 use gstomnimatte::model::loading::load_model;
@@ -67,7 +68,7 @@ fn reconstruction_loss(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
 fn interior_alpha(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
     mean_over_fixed_clips(net, video, |b, layers| {
         let inside = interior(&b.masks, EROSION_RADIUS);
-        let alpha = layers.narrow(3, 3, 1) * 0.5 + 0.5;
+        let alpha = to_unit(&layers.narrow(3, 3, 1));
         ((alpha * &inside).sum(tch::Kind::Float) / inside.sum(tch::Kind::Float)).double_value(&[])
     })
 }

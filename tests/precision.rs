@@ -39,8 +39,13 @@ fn auto_falls_back_to_fp32_where_the_cpu_lacks_bf16_and_explicit_choices_hold() 
     // Only this test sets the variable; the decision reads it on each call.
     std::env::set_var(CPU_BF16_ENV, "0");
     assert_eq!(PrecisionChoice::Auto.resolve(Device::Cpu), Precision::Fp32);
+    // Asked for explicitly, bf16 is kept, with a warning that it is emulated.
+    let warning = Precision::Bf16.emulation_warning(Device::Cpu).unwrap();
+    assert!(warning.contains("emulates bf16"), "{warning}");
+    assert_eq!(Precision::Fp32.emulation_warning(Device::Cpu), None);
     std::env::set_var(CPU_BF16_ENV, "1");
     assert_eq!(PrecisionChoice::Auto.resolve(Device::Cpu), Precision::Bf16);
+    assert_eq!(Precision::Bf16.emulation_warning(Device::Cpu), None);
     std::env::remove_var(CPU_BF16_ENV);
     assert_eq!(PrecisionChoice::Fp32.resolve(Device::Cpu), Precision::Fp32);
     assert_eq!(PrecisionChoice::Bf16.resolve(Device::Cpu), Precision::Bf16);

@@ -380,6 +380,10 @@ impl Omnimatte {
             "running on {device:?}, computing in {} (precision {asked:?})",
             precision.name()
         );
+        if let Some(warning) = precision.emulation_warning(device) {
+            gst::warning!(CAT, imp = self, "{warning}");
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ["{}", warning]);
+        }
         match source {
             WeightsSource::File(path) => {
                 gst::info!(CAT, imp = self, "weights from {}", path.display())
@@ -594,7 +598,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", d.precision)
                     .nick("Precision")
-                    .blurb("What the network computes in: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or the CUDA device has bf16; fp32 otherwise; the choice is logged), fp32 or bf16. Convolutions, matmuls and attention run in it; normalisation, compositing and the outputs stay 32-bit")
+                    .blurb("What the network computes in: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or the CUDA device has bf16; fp32 otherwise; the choice is logged), fp32 or bf16 (kept where the CPU only emulates it, many times slower: a warning on the bus says so). Convolutions, matmuls and attention run in it; normalisation, compositing and the outputs stay 32-bit")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)

@@ -143,7 +143,7 @@ pub enum PrecisionSetting {
     #[enum_value(name = "fp32: 32-bit floats throughout", nick = "fp32")]
     Fp32,
     #[enum_value(
-        name = "bf16: convolutions, matmuls and attention in bf16 (emulated, so slower, on hardware without it)",
+        name = "bf16: convolutions, matmuls and attention in bf16 (emulated and many times slower on a CPU without AMX-BF16 or AVX512-BF16: a warning on the bus says so)",
         nick = "bf16"
     )]
     Bf16,

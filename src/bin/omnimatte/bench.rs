@@ -150,7 +150,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.frames
     );
     for p in &args.precision {
-        println!("precision {p:?} computes in {}", p.resolve(device).name());
+        let precision = p.resolve(device);
+        println!("precision {p:?} computes in {}", precision.name());
+        if let Some(warning) = precision.emulation_warning(device) {
+            println!("  warning: {warning}");
+        }
     }
     let default_working = (
         gstomnimatte::defaults::WORKING_HEIGHT as usize,

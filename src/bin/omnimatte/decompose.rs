@@ -262,6 +262,9 @@ pub fn decompose_video(
     } = model;
     let device = vs.device();
     eprintln!("computing in {} on {device:?}", precision.name());
+    if let Some(warning) = precision.emulation_warning(device) {
+        eprintln!("warning: {warning}");
+    }
     match &source {
         WeightsSource::File(p) => eprintln!("weights: {}", p.display()),
         WeightsSource::RandomInit => {

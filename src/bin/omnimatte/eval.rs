@@ -98,6 +98,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         args.precision,
     )?;
     println!("precision: {}", precision.name());
+    if let Some(warning) = precision.emulation_warning(device) {
+        eprintln!("warning: {warning}");
+    }
     // Weights fine-tuned before (`decompose --save-weights`) run as after test-time training.
     let tuned_file = fine_tuned_weights(&args.weights);
     let versus = args

@@ -308,6 +308,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut vs = nn::VarStore::new(device);
     let precision = args.precision.resolve(device);
     eprintln!("train: computing in {} on {device:?}", precision.name());
+    if let Some(warning) = precision.emulation_warning(device) {
+        eprintln!("warning: {warning}");
+    }
     let config = ModelConfig {
         train_height: args.size,
         train_width: args.size,

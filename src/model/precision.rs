@@ -55,6 +55,18 @@ impl Precision {
             Precision::Bf16 => "bf16",
         }
     }
+
+    /// What to tell the user when `self` is bf16 on a CPU without AMX-BF16 or AVX512-BF16:
+    /// libtorch then emulates bf16, and a pretraining step measured about 80 times slower than
+    /// in fp32 on an AVX2-only CPU (docs/training.md, sitting 20). `auto` never picks it there.
+    pub fn emulation_warning(self, device: Device) -> Option<String> {
+        (self == Precision::Bf16 && device == Device::Cpu && !cpu_has_bf16()).then(|| {
+            "bf16 was asked for, but this CPU has neither AMX-BF16 nor AVX512-BF16: libtorch \
+             emulates bf16 here, many times slower than fp32 (about 80x measured for a training \
+             step); use precision auto or fp32"
+                .to_string()
+        })
+    }
 }
 
 /// Set `OMNIMATTE_CPU_BF16=0` to behave as on a CPU without bf16 (tests of the fallback), `1`
@@ -114,20 +126,6 @@ impl PrecisionChoice {
                 }
             }
         }
-    }
-}
-
-impl Precision {
-    /// What to tell the user when `self` is bf16 on a CPU without AMX-BF16 or AVX512-BF16:
-    /// libtorch then emulates bf16, and a pretraining step measured about 80 times slower than
-    /// in fp32 on an AVX2-only CPU (docs/training.md, sitting 20). `auto` never picks it there.
-    pub fn emulation_warning(self, device: Device) -> Option<String> {
-        (self == Precision::Bf16 && device == Device::Cpu && !cpu_has_bf16()).then(|| {
-            "bf16 was asked for, but this CPU has neither AMX-BF16 nor AVX512-BF16: libtorch \
-             emulates bf16 here, many times slower than fp32 (about 80x measured for a training \
-             step); use precision auto or fp32"
-                .to_string()
-        })
     }
 }
 

@@ -4,7 +4,6 @@
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use gst::prelude::*;
 use helpers::*;
 use std::time::Duration;
 
@@ -13,27 +12,8 @@ fn missing_bundled_weights_fall_back_to_random_init_with_a_warning() {
     let empty = tempfile::tempdir().unwrap();
     // The only test of this binary, and set before GStreamer or libtorch start any thread.
     std::env::set_var("GST_OMNIMATTE_DATADIR", empty.path());
-    init();
-    let (w, h, n) = (64, 64, 3);
-    let video = synthetic_video(n, w, h);
-    let caps = |format: &str| {
-        format!("video/x-raw,format={format},width={w},height={h},framerate={FPS}/1")
-    };
-    let desc = format!(
-        "appsrc name=video format=time caps=\"{}\" ! omnimatte name=om objects=2 working-height=64 working-width=64 ! appsink name=src sync=false \
-         appsrc name=mask format=time caps=\"{}\" ! om.mask",
-        caps("RGB"),
-        caps("GRAY8")
-    );
-    let p = gst::parse::launch(&desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
-    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
-    let result = run(&p, Duration::from_secs(60), |p| {
-        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
-    });
+    let n = 3;
+    let result = run_synthetic_on_source_pad("", (64, 64, n), Duration::from_secs(60));
     assert!(result.error.is_none(), "{:?}", result.error);
     assert_eq!(
         result.outputs["src"].len(),

@@ -209,3 +209,33 @@ pub fn psnr_rgb(rgba: &[u8], rgb: &[u8]) -> f64 {
     let mse = se / (3 * n) as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
 }
+
+/// Runs `n` frames of [`synthetic_video`] (`w` x `h`, its label maps on the mask pad) through
+/// `omnimatte objects=2 working-height=64 working-width=64 PROPERTIES` into an appsink named
+/// `src` on its reconstruction pad.
+pub fn run_synthetic_on_source_pad(
+    properties: &str,
+    (w, h, n): (usize, usize, usize),
+    timeout: Duration,
+) -> RunResult {
+    init();
+    let video = synthetic_video(n, w, h);
+    let caps = |format: &str| {
+        format!("video/x-raw,format={format},width={w},height={h},framerate={FPS}/1")
+    };
+    let desc = format!(
+        "appsrc name=video format=time caps=\"{}\" ! omnimatte name=om objects=2 working-height=64 working-width=64 {properties} ! appsink name=src sync=false \
+         appsrc name=mask format=time caps=\"{}\" ! om.mask",
+        caps("RGB"),
+        caps("GRAY8")
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    run(&p, timeout, |p| {
+        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+    })
+}

@@ -1,4 +1,5 @@
-//! An experimental test-time term, not in the paper: objects opaque deep inside their masks.
+//! A test-time term, not in the paper: objects opaque deep inside their masks (on by default
+//! in test-time training since session 21: `defaults::TTT_INTERIOR_OPACITY`).
 //!
 //! The paper's mask term (Eq. 4) is decayed to a hundredth of its weight by 0.2 N of test-time
 //! training, after which nothing but the reconstruction holds an object opaque in its own layer;

@@ -656,7 +656,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecDouble::builder("ttt-interior-opacity")
                     .nick("Test-time training interior opacity")
-                    .blurb("Weight of a term, not in the paper, that keeps each object opaque in the network's alpha inside its mask eroded by 3 pixels (of a thinner object, its middle line) during test-time training (0: off, the paper's objective)")
+                    .blurb("Weight of a term, not in the paper, that keeps each object opaque in the network's alpha inside its mask eroded by 3 pixels (of a thinner object, its middle line) during test-time training (0: off, the paper's objective; 0.1 keeps the objects as opaque as zero-shot at no measured cost in effect IoU: README)")
                     .minimum(0.0)
                     .maximum(100.0)
                     .default_value(d.ttt_interior_opacity)

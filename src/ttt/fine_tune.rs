@@ -24,7 +24,7 @@ pub struct FineTuneConfig {
     pub mask_weight: f64,
     /// Seeds the choice of clips and of flipped patterns.
     pub seed: u64,
-    /// Weight of the interior-opacity term (experimental, [`crate::interior_opacity`]); 0: off.
+    /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off.
     pub interior_opacity: f64,
 }
 

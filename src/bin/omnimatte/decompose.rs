@@ -78,7 +78,7 @@ pub struct DecomposeArgs {
     ttt_mask_weight: f64,
     /// Weight of a test-time term, not in the paper: 1 - alpha inside each mask eroded by 3
     /// pixels (of a thinner object, its middle line), never decayed, so that objects stay
-    /// opaque in the network's own alpha (0: off).
+    /// opaque in the network's own alpha (0: off, the paper's objective).
     #[arg(long, default_value_t = gstomnimatte::defaults::TTT_INTERIOR_OPACITY)]
     ttt_interior_opacity: f64,
     /// Write the fine-tuned weights here (safetensors), to reuse with --weights or the

@@ -55,8 +55,9 @@ pub struct EvalArgs {
     /// lambda_m at the first test-time training step (tenfold less at 0.1 N and 0.2 N).
     #[arg(long, default_value_t = defaults::TTT_MASK_WEIGHT)]
     ttt_mask_weight: f64,
-    /// Weight of an experimental test-time term, not in the paper: 1 - alpha inside each mask
-    /// eroded by 3 pixels (of a thinner object, its middle line), never decayed (0: off).
+    /// Weight of a test-time term, not in the paper: 1 - alpha inside each mask eroded by 3
+    /// pixels (of a thinner object, its middle line), never decayed (0: off, the paper's
+    /// objective).
     #[arg(long, default_value_t = defaults::TTT_INTERIOR_OPACITY)]
     ttt_interior_opacity: f64,
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the

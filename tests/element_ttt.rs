@@ -1,6 +1,7 @@
 //! The element's test-time training modes in real pipelines: `before-output` holds every
 //! buffer until training is done, then outputs all frames; `background` streams every frame
-//! while a training thread swaps new weights in, and stops cleanly mid-training.
+//! while a training thread swaps new weights in, and stops cleanly mid-training; both
+//! train with the interior-opacity term by default.
 
 #[path = "common/gst_helpers.rs"]
 mod helpers;
@@ -228,4 +229,19 @@ fn stopping_mid_training_shuts_the_workers_down() {
     assert!(left.is_empty(), "threads left running: {left:?}");
     drop((vsrc, msrc, bus));
     assert_eq!(p.ref_count(), 1, "the pipeline is not leaked");
+}
+
+#[test]
+fn test_time_training_keeps_objects_opaque_by_default_in_the_element_and_the_library() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    let weight: f64 = element.property("ttt-interior-opacity");
+    // The element, the CLI (clap reads the same constant) and the library's fine-tuning share
+    // one default, and since session 21 it is on (docs/measurements.md).
+    assert_eq!(weight, gstomnimatte::defaults::TTT_INTERIOR_OPACITY);
+    assert!(weight > 0.0, "ttt-interior-opacity defaults to {weight}");
+    assert_eq!(
+        gstomnimatte::ttt::FineTuneConfig::new(1).interior_opacity,
+        weight
+    );
 }

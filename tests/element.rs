@@ -34,15 +34,12 @@ fn run_video(n: usize) -> (Vec<Frame>, RunResult) {
 }
 
 fn run_video_with(n: usize, props: &str) -> (Vec<Frame>, RunResult) {
-    init();
-    let video = synthetic_video(n, W, H);
-    let p = pipeline(props, &caps("RGB", W, H), &caps("GRAY8", W, H));
-    let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
-    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
-    let result = run(&p, Duration::from_secs(120), |p| {
-        feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
-    });
-    (video, result)
+    run_synthetic(
+        props,
+        (W, H, n),
+        &["layer_1", "layer_2", "background"],
+        Duration::from_secs(120),
+    )
 }
 
 #[test]

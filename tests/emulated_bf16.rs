@@ -14,9 +14,10 @@ fn explicit_bf16_on_a_cpu_without_it_runs_with_a_warning() {
     // The only test of this binary, and set before GStreamer or libtorch start any thread.
     std::env::set_var(CPU_BF16_ENV, "0");
     let n = 2;
-    let result = run_synthetic_on_source_pad(
+    let (_, result) = run_synthetic(
         "precision=bf16 mirror-average=false",
         (64, 64, n),
+        &[],
         Duration::from_secs(300),
     );
     assert!(result.error.is_none(), "{:?}", result.error);

@@ -13,7 +13,7 @@ fn missing_bundled_weights_fall_back_to_random_init_with_a_warning() {
     // The only test of this binary, and set before GStreamer or libtorch start any thread.
     std::env::set_var("GST_OMNIMATTE_DATADIR", empty.path());
     let n = 3;
-    let result = run_synthetic_on_source_pad("", (64, 64, n), Duration::from_secs(60));
+    let (_, result) = run_synthetic("", (64, 64, n), &[], Duration::from_secs(60));
     assert!(result.error.is_none(), "{:?}", result.error);
     assert_eq!(
         result.outputs["src"].len(),

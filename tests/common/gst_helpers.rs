@@ -211,21 +211,27 @@ pub fn psnr_rgb(rgba: &[u8], rgb: &[u8]) -> f64 {
 }
 
 /// Runs `n` frames of [`synthetic_video`] (`w` x `h`, its label maps on the mask pad) through
-/// `omnimatte objects=2 working-height=64 working-width=64 PROPERTIES` into an appsink named
-/// `src` on its reconstruction pad.
-pub fn run_synthetic_on_source_pad(
+/// `omnimatte objects=2 working-height=64 working-width=64 PROPERTIES`, into an appsink named
+/// `src` on its reconstruction pad and one named after each of `output_pads` (`layer_1`,
+/// `background`, ...) on that pad. Returns the video fed in and what came out.
+pub fn run_synthetic(
     properties: &str,
     (w, h, n): (usize, usize, usize),
+    output_pads: &[&str],
     timeout: Duration,
-) -> RunResult {
+) -> (Vec<Frame>, RunResult) {
     init();
     let video = synthetic_video(n, w, h);
     let caps = |format: &str| {
         format!("video/x-raw,format={format},width={w},height={h},framerate={FPS}/1")
     };
+    let sinks: String = output_pads
+        .iter()
+        .map(|pad| format!(" om.{pad} ! appsink name={pad} sync=false"))
+        .collect();
     let desc = format!(
         "appsrc name=video format=time caps=\"{}\" ! omnimatte name=om objects=2 working-height=64 working-width=64 {properties} ! appsink name=src sync=false \
-         appsrc name=mask format=time caps=\"{}\" ! om.mask",
+         appsrc name=mask format=time caps=\"{}\" ! om.mask{sinks}",
         caps("RGB"),
         caps("GRAY8")
     );
@@ -235,7 +241,8 @@ pub fn run_synthetic_on_source_pad(
         .unwrap();
     let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
     let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
-    run(&p, timeout, |p| {
+    let result = run(&p, timeout, |p| {
         feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
-    })
+    });
+    (video, result)
 }

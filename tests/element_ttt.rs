@@ -44,6 +44,24 @@ fn thread_names() -> Vec<String> {
         .collect()
 }
 
+/// The element's threads still alive after it stopped, given up to 5 s to go: joining the
+/// worker returns before the kernel has removed it from /proc, and libgomp's pool threads
+/// (which take the name of the worker that started them) end detached, just after it.
+/// A thread the element failed to stop is still there after that.
+fn element_threads_left_after_stop() -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<String> = thread_names()
+            .into_iter()
+            .filter(|t| t.starts_with("omnimatte"))
+            .collect();
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn messages<'a>(result: &'a RunResult, name: &str) -> Vec<&'a gst::Structure> {
     result
         .element_messages
@@ -187,7 +205,8 @@ fn background_training_streams_every_frame_and_swaps_weights_in() {
         trained.len(),
         swaps.len()
     );
-    assert!(!thread_names().iter().any(|t| t.starts_with("omnimatte")));
+    let left = element_threads_left_after_stop();
+    assert!(left.is_empty(), "threads left running: {left:?}");
 }
 
 #[test]
@@ -222,10 +241,7 @@ fn stopping_mid_training_shuts_the_workers_down() {
         "stopping took {:?}",
         stopping.elapsed()
     );
-    let left: Vec<String> = thread_names()
-        .into_iter()
-        .filter(|t| t.starts_with("omnimatte"))
-        .collect();
+    let left = element_threads_left_after_stop();
     assert!(left.is_empty(), "threads left running: {left:?}");
     drop((vsrc, msrc, bus));
     assert_eq!(p.ref_count(), 1, "the pipeline is not leaked");

@@ -33,6 +33,9 @@ pub struct TrainArgs {
     /// Total optimisation steps (the schedule's clock).
     #[arg(long, default_value_t = 3000)]
     steps: u64,
+    /// Clips per step; all clips of a step have the same number of objects. The bundled
+    /// weights were trained at 2: on a 2-core CPU, batch 8 cost twice as much a clip
+    /// (docs/training.md, sitting 23).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
     /// AdamW learning rate. The paper's 1e-3 is for batch 128; at batch 2 on 64x64 scenes it

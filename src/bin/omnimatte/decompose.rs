@@ -14,6 +14,7 @@
 use crate::contact_sheet::{contact_sheet, SheetRow};
 use crate::layer_args::LayerArgs;
 use crate::media::{self, Format, VideoWriter};
+use crate::progress::{bar, training_step};
 use anyhow::Context;
 use gstomnimatte::background::{
     layers_cover, whole_video_background, whole_video_frames, BackgroundEstimate,
@@ -30,7 +31,6 @@ use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -220,14 +220,6 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
     Ok(video)
 }
 
-fn bar(len: u64, what: &str) -> anyhow::Result<ProgressBar> {
-    let bar = ProgressBar::new(len);
-    bar.set_style(ProgressStyle::with_template(&format!(
-        "{{bar:40}} {{pos}}/{{len}} {what} {{msg}} [{{elapsed_precise}} < {{eta_precise}}]"
-    ))?);
-    Ok(bar)
-}
-
 /// Test-time training before decomposing: `steps` (0: none) of `batch` clips, and where to
 /// keep the fine-tuned weights.
 pub struct TestTimeTraining<'a> {
@@ -310,11 +302,7 @@ pub fn decompose_video(
             ..FineTuneConfig::new(ttt_steps)
         };
         fine_tune(&vs, &net, &mut frames, &tune, |p| {
-            progress.set_message(format!(
-                "loss {:.5} (recon {:.5}) {:.2} steps/s",
-                p.loss, p.reconstruction, p.steps_per_second
-            ));
-            progress.inc(1);
+            training_step(&progress, p);
             ControlFlow::Continue(())
         })?;
         progress.finish();

@@ -3,6 +3,7 @@
 //! mask-only baseline (each layer = the input mask, no effects). Prints a table, writes JSON.
 
 use crate::layer_args::LayerArgs;
+use crate::progress::{bar, training_step};
 use anyhow::Context;
 use gstomnimatte::background::BackgroundEstimate;
 use gstomnimatte::clip::ClipSpec;
@@ -230,7 +231,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     interior_opacity: args.ttt_interior_opacity,
                     ..FineTuneConfig::new(steps)
                 };
-                fine_tune(&vs, &net, &mut frames, &tune, |_| ControlFlow::Continue(()))?;
+                let progress = bar(steps, &format!("test-time training steps on {name}"))?;
+                fine_tune(&vs, &net, &mut frames, &tune, |p| {
+                    training_step(&progress, p);
+                    ControlFlow::Continue(())
+                })?;
+                // Cleared, so that the table on standard output stays whole on a terminal.
+                progress.finish_and_clear();
             }
             let train_seconds = started.elapsed().as_secs_f64();
             let config = args.layers.stream_config(objects, steps > 0 || tuned_file);

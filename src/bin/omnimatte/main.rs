@@ -6,6 +6,7 @@ mod decompose;
 mod eval;
 mod layer_args;
 mod media;
+mod progress;
 mod synth;
 mod train;
 

@@ -5,6 +5,7 @@
 //! and the optimiser exactly where they stopped; `--out` itself holds the latest weights.
 //! Every step's losses go to `--log` (JSON lines), once per step also across resumes.
 
+use crate::progress;
 use anyhow::Context;
 use gstomnimatte::augment::RandomCrop;
 use gstomnimatte::checkpoint;
@@ -17,7 +18,6 @@ use gstomnimatte::model::{
 use gstomnimatte::supervision::{SupervisedFrames, SupervisionSchedule, SupervisionWeighting};
 use gstomnimatte::synth::{training_batch, SceneFamily, SynthConfig, TrainingBatchSpec};
 use gstomnimatte::train::{Batch, TrainConfig, Trainer};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::io::Write;
@@ -396,10 +396,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .append(true)
         .open(&log_path)?;
 
-    let bar = ProgressBar::new(args.steps).with_position(start);
-    bar.set_style(ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} steps {msg} [{elapsed_precise} < {eta_precise}]",
-    )?);
+    let bar = progress::bar(args.steps, "steps")?.with_position(start);
     let began = Instant::now();
     for step in start..args.steps {
         let batch = batches

@@ -56,12 +56,17 @@ impl ClipSpec {
 }
 
 /// Which frames of a clip the network sees during training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HiddenPattern {
     /// Pretraining: `count` frames hidden at random.
     Random { count: usize },
     /// Test-time training: [1,1,0,0,0], flipped to [0,0,0,1,1] half of the time.
     Predict,
+    /// Pretraining that also draws what inference shows the network: with probability
+    /// `inference_share` the pattern of [`inference_plan`] with the output frame seen
+    /// ([1,1,1,0,0], flipped half of the time), otherwise `count` frames hidden at random.
+    /// Random patterns teach every slot; inference only ever asks for one of two.
+    RandomOrInference { count: usize, inference_share: f64 },
 }
 
 impl HiddenPattern {
@@ -76,6 +81,16 @@ impl HiddenPattern {
                 visible
             }
             HiddenPattern::Predict => predict_visibility(length, rng.random_bool(0.5)),
+            HiddenPattern::RandomOrInference {
+                count,
+                inference_share,
+            } => {
+                if rng.random_bool(inference_share.clamp(0.0, 1.0)) {
+                    inference_visibility(length, rng.random_bool(0.5))
+                } else {
+                    HiddenPattern::Random { count }.sample(length, rng)
+                }
+            }
         }
     }
 }
@@ -87,6 +102,24 @@ pub fn predict_visibility(length: usize, flipped: bool) -> Vec<bool> {
         visible.reverse();
     }
     visible
+}
+
+/// What inference shows the network with the output frame seen: the predict pattern with its
+/// output slot ([`inference_plan`]'s `output_index`) seen too: [1,1,1,0,...,0] or its mirror.
+pub fn inference_visibility(length: usize, flipped: bool) -> Vec<bool> {
+    let mut visible = predict_visibility(length, flipped);
+    visible[output_slot(length, flipped)] = true;
+    visible
+}
+
+/// The slot whose layers are the output frame's: the first hidden slot of the predict
+/// pattern, or the last one when it is flipped.
+fn output_slot(length: usize, flipped: bool) -> usize {
+    if flipped {
+        length - PREDICT_VISIBLE - 1
+    } else {
+        PREDICT_VISIBLE
+    }
 }
 
 /// Source frames of a training clip starting at `start` (clamped to the video).
@@ -183,11 +216,7 @@ pub fn inference_plan(
     output: OutputFrame,
 ) -> InferencePlan {
     let flipped = f < spec.look_back();
-    let output_index = if flipped {
-        spec.length - PREDICT_VISIBLE - 1
-    } else {
-        PREDICT_VISIBLE
-    };
+    let output_index = output_slot(spec.length, flipped);
     let last = video_len.map_or(i64::MAX, |n| n.saturating_sub(1) as i64);
     let frames = (0..spec.length)
         .map(|k| {

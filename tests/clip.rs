@@ -1,8 +1,8 @@
 //! Clip sampling and the inference plan, including the first and last frames of a video.
 
 use gstomnimatte::clip::{
-    clip_frames, inference_plan, predict_visibility, random_start, ClipSpec, HiddenPattern,
-    OutputFrame, OutputFrameChoice,
+    clip_frames, inference_plan, inference_visibility, predict_visibility, random_start, ClipSpec,
+    HiddenPattern, OutputFrame, OutputFrameChoice,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -45,6 +45,39 @@ fn predict_pattern_and_its_flip() {
         .filter(|_| HiddenPattern::Predict.sample(5, &mut rng)[0])
         .count();
     assert!((150..250).contains(&flips), "{flips} of 400 unflipped");
+}
+
+#[test]
+fn pretraining_can_draw_the_pattern_inference_uses() {
+    // The pattern pretraining draws is the one inference_plan shows, for both directions.
+    let spec = ClipSpec::default();
+    for (f, flipped) in [(20, false), (0, true)] {
+        let plan = inference_plan(spec, f, Some(40), OutputFrame::Visible);
+        assert_eq!(plan.visible, inference_visibility(5, flipped));
+    }
+    assert_eq!(
+        inference_visibility(5, false),
+        vec![true, true, true, false, false]
+    );
+    let mut rng = StdRng::seed_from_u64(3);
+    let pattern = HiddenPattern::RandomOrInference {
+        count: 2,
+        inference_share: 0.5,
+    };
+    let draws: Vec<Vec<bool>> = (0..400).map(|_| pattern.sample(5, &mut rng)).collect();
+    assert!(draws.iter().all(|v| v.iter().filter(|&&x| !x).count() == 2));
+    let inference = draws
+        .iter()
+        .filter(|v| **v == inference_visibility(5, false) || **v == inference_visibility(5, true))
+        .count();
+    // Half drawn as inference's, and a fifth of the random half lands on one of the two
+    // patterns by chance (2 of C(5,2) = 10): about 240 of 400.
+    assert!((200..280).contains(&inference), "{inference} of 400");
+    let never = HiddenPattern::RandomOrInference {
+        count: 3,
+        inference_share: 0.0,
+    };
+    assert!((0..50).all(|_| never.sample(5, &mut rng).iter().filter(|&&x| !x).count() == 3));
 }
 
 #[test]

@@ -113,6 +113,11 @@ pub struct TrainArgs {
     /// with the output frame seen (3 images, 2 masks-only frames).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=4))]
     hidden_frames: u64,
+    /// Share of clips shown as inference shows them, [1,1,1,0,0] or its mirror (the output
+    /// frame seen, two masks-only frames ahead), instead of `--hidden-frames` at random
+    /// (docs/training.md, sitting 26). 0: random patterns only.
+    #[arg(long, default_value_t = 0.0)]
+    inference_pattern_share: f64,
     /// Show the network each frame's difference to the background estimate beside it (three
     /// more input channels; docs/training.md, sitting 9). Weights without it resume into it with zeros
     /// for the new channels, so training starts from the same network.
@@ -187,7 +192,8 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "supervision": args.supervision, "world_share": args.world_share,
         "supervision_weighting": format!("{:?}", args.supervision_weighting),
         "supervised_frames": format!("{:?}", args.supervised_frames),
-        "hidden_frames": args.hidden_frames, "background_input": args.background_input,
+        "hidden_frames": args.hidden_frames,
+        "inference_pattern_share": args.inference_pattern_share, "background_input": args.background_input,
         "background_lr": args.background_lr,
         "median_without_effects_share": args.median_without_effects_share,
     });
@@ -242,8 +248,9 @@ fn spawn_batch_generator(
         args.background_input,
     );
     let median_without_effects_share = args.median_without_effects_share;
-    let hidden = HiddenPattern::Random {
+    let hidden = HiddenPattern::RandomOrInference {
         count: args.hidden_frames as usize,
+        inference_share: args.inference_pattern_share,
     };
     // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes.
     let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(start);
@@ -297,6 +304,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.median_without_effects_share),
         "--median-without-effects-share is a share of clips in [0, 1], got {}",
         args.median_without_effects_share
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.inference_pattern_share),
+        "--inference-pattern-share is a share of clips in [0, 1], got {}",
+        args.inference_pattern_share
     );
     anyhow::ensure!(
         (0.0..=1.0).contains(&args.world_share),

@@ -85,7 +85,9 @@ impl HiddenPattern {
                 count,
                 inference_share,
             } => {
-                if rng.random_bool(inference_share.clamp(0.0, 1.0)) {
+                // No draw at share 0, so that runs without it take the same random stream
+                // as before the option existed.
+                if inference_share > 0.0 && rng.random_bool(inference_share.min(1.0)) {
                     inference_visibility(length, rng.random_bool(0.5))
                 } else {
                     HiddenPattern::Random { count }.sample(length, rng)

@@ -226,8 +226,10 @@ pub fn inference_plan(
             (f as i64 + offset).clamp(0, last) as usize
         })
         .collect();
-    let mut visible = predict_visibility(spec.length, flipped);
-    visible[output_index] = output == OutputFrame::Visible;
+    let visible = match output {
+        OutputFrame::Visible => inference_visibility(spec.length, flipped),
+        OutputFrame::Hidden => predict_visibility(spec.length, flipped),
+    };
     InferencePlan {
         frames,
         visible,

@@ -141,6 +141,15 @@ impl TrainArgs {
     }
 }
 
+/// A share of clips must lie in [0, 1].
+fn ensure_share(flag: &str, share: f64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&share),
+        "{flag} is a share of clips in [0, 1], got {share}"
+    );
+    Ok(())
+}
+
 fn parse_fade(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s
         .split_once(',')
@@ -300,21 +309,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.min_objects,
         args.max_objects
     );
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.median_without_effects_share),
-        "--median-without-effects-share is a share of clips in [0, 1], got {}",
-        args.median_without_effects_share
-    );
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.inference_pattern_share),
-        "--inference-pattern-share is a share of clips in [0, 1], got {}",
-        args.inference_pattern_share
-    );
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.world_share),
-        "--world-share is a share of clips in [0, 1], got {}",
-        args.world_share
-    );
+    ensure_share(
+        "--median-without-effects-share",
+        args.median_without_effects_share,
+    )?;
+    ensure_share("--inference-pattern-share", args.inference_pattern_share)?;
+    ensure_share("--world-share", args.world_share)?;
     check_working_size(args.size, args.scene_width())
         .context("training scenes (--size, --scene-width)")?;
     let device = parse_device(&args.device)?;

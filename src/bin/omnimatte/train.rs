@@ -133,6 +133,12 @@ pub struct TrainArgs {
     /// gives (docs/training.md, sitting 13). 0 shows every clip the masks-only median.
     #[arg(long, default_value_t = 0.0, requires = "background_input")]
     median_without_effects_share: f64,
+    /// Threads generating scenes. One keeps a 2-core CPU's second core for them; a GPU at
+    /// large batches needs several, or it waits for scenes. Each thread has its own seeded
+    /// stream and the steps take their batches from the threads in turn, so a run is
+    /// reproducible for a given count (1 gives the stream of runs before this option).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    generator_threads: u64,
 }
 
 impl TrainArgs {
@@ -205,6 +211,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "inference_pattern_share": args.inference_pattern_share, "background_input": args.background_input,
         "background_lr": args.background_lr,
         "median_without_effects_share": args.median_without_effects_share,
+        "generator_threads": args.generator_threads,
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -240,11 +247,46 @@ fn truncate_log(path: &Path, start: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Batches of fresh scenes for steps `start..args.steps`, made on a thread of their own and
-/// handed over through a channel that holds two.
+/// Batches of fresh scenes for steps `start..args.steps`, made on `--generator-threads` threads
+/// of their own, each handing over through a channel that holds two. Step `start + i` takes
+/// its batch from thread `i % threads`, so the order does not depend on the threads' timing.
+struct BatchStream {
+    threads: Vec<std::sync::mpsc::Receiver<anyhow::Result<Batch>>>,
+    next: usize,
+}
+
+impl BatchStream {
+    fn spawn(args: &TrainArgs, start: u64) -> anyhow::Result<Self> {
+        let threads = args.generator_threads;
+        let steps = args.steps.saturating_sub(start);
+        let receivers = (0..threads)
+            .map(|thread| {
+                // Thread `thread` makes the batches of steps thread, thread + threads, ...
+                let count = steps.saturating_sub(thread).div_ceil(threads);
+                spawn_batch_generator(args, start, thread, count)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            threads: receivers,
+            next: 0,
+        })
+    }
+
+    fn recv(&mut self) -> anyhow::Result<Batch> {
+        let batch = self.threads[self.next]
+            .recv()
+            .context("the scene generator stopped")??;
+        self.next = (self.next + 1) % self.threads.len();
+        Ok(batch)
+    }
+}
+
+/// One generator thread: `count` batches from the seeded stream of (`--seed`, `start`, `thread`).
 fn spawn_batch_generator(
     args: &TrainArgs,
     start: u64,
+    thread: u64,
+    count: u64,
 ) -> anyhow::Result<std::sync::mpsc::Receiver<anyhow::Result<Batch>>> {
     let (tx, rx) = std::sync::mpsc::sync_channel(2);
     let (height, width) = (args.size, args.scene_width());
@@ -261,11 +303,15 @@ fn spawn_batch_generator(
         count: args.hidden_frames as usize,
         inference_share: args.inference_pattern_share,
     };
-    // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes.
-    let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(start);
-    let steps = args.steps.saturating_sub(start);
+    // A fresh stream of scenes per resume point, so resumed runs do not repeat scenes; thread
+    // 0's is the single generator's stream of before `--generator-threads`.
+    let seed = args
+        .seed
+        .wrapping_mul(1_000_003)
+        .wrapping_add(start)
+        .wrapping_add(thread.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     std::thread::Builder::new()
-        .name("scene-generator".into())
+        .name(format!("scene-generator-{thread}"))
         .spawn(move || {
             // The photo library is not Send: it is loaded here.
             let photos = match crate::synth::photo_library(&photos, SceneFamily::World) {
@@ -293,7 +339,7 @@ fn spawn_batch_generator(
                 median_without_effects_share,
             };
             let mut rng = StdRng::seed_from_u64(seed);
-            for _ in 0..steps {
+            for _ in 0..count {
                 if tx.send(Ok(training_batch(&spec, &mut rng))).is_err() {
                     return; // training stopped
                 }
@@ -392,10 +438,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    // Scenes are generated on a thread of their own, two batches ahead, while the network
+    // Scenes are generated on threads of their own, two batches ahead, while the network
     // trains on the previous batch: generation is serial fp32 work that otherwise leaves the
-    // second core idle. One generator and one seeded stream, so runs stay reproducible.
-    let batches = spawn_batch_generator(&args, start)?;
+    // second core idle (and a GPU waiting). Seeded streams taken in turn keep runs reproducible.
+    let mut batches = BatchStream::spawn(&args, start)?;
     let log_path = args
         .log
         .clone()
@@ -411,10 +457,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let bar = progress::bar(args.steps, "steps")?.with_position(start);
     let began = Instant::now();
     for step in start..args.steps {
-        let batch = batches
-            .recv()
-            .context("the scene generator stopped")??
-            .to_device(device);
+        let batch = batches.recv()?.to_device(device);
         let report = trainer.step(&net, &batch)?;
         let rate = (step + 1 - start) as f64 / began.elapsed().as_secs_f64();
         bar.set_message(format!(

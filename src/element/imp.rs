@@ -598,7 +598,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", d.precision)
                     .nick("Precision")
-                    .blurb("What the network computes in: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or the CUDA device has bf16; fp32 otherwise; the choice is logged), fp32 or bf16 (kept where the CPU only emulates it, many times slower: a warning on the bus says so). Convolutions, matmuls and attention run in it; normalisation, compositing and the outputs stay 32-bit")
+                    .blurb("What the network computes in: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16; fp32 otherwise and on a GPU, where bf16 measured no faster; the choice is logged), fp32 or bf16 (kept where the CPU only emulates it, many times slower: a warning on the bus says so). Convolutions, matmuls and attention run in it; normalisation, compositing and the outputs stay 32-bit")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)

@@ -98,28 +98,16 @@ pub fn cpu_flags_have_bf16(cpuinfo: &str) -> bool {
         })
 }
 
-/// Whether CUDA device `index` computes bf16. tch does not expose the compute capability
-/// (bf16 needs 8.0, Ampere, or newer), so this probes a small bf16 matmul on the device.
-fn cuda_has_bf16(index: usize) -> bool {
-    tch::Cuda::is_available() && {
-        let a = Tensor::ones([8, 8], (Kind::BFloat16, Device::Cuda(index)));
-        a.f_matmul(&a).is_ok()
-    }
-}
-
 impl PrecisionChoice {
-    /// The precision to compute in on `device`. `auto` picks bf16 where the CPU or the GPU
-    /// has it natively; an explicit choice is kept.
+    /// The precision to compute in on `device`. `auto` picks bf16 where the CPU has it
+    /// natively, and fp32 on a GPU: on an H200 the bf16 network was no faster at 256x448 and
+    /// slower at 128x224 (docs/measurements.md, "On a GPU"); an explicit choice is kept.
     pub fn resolve(self, device: Device) -> Precision {
         match self {
             PrecisionChoice::Fp32 => Precision::Fp32,
             PrecisionChoice::Bf16 => Precision::Bf16,
             PrecisionChoice::Auto => {
-                let native = match device {
-                    Device::Cuda(i) => cuda_has_bf16(i),
-                    _ => cpu_has_bf16(),
-                };
-                if native {
+                if !device.is_cuda() && cpu_has_bf16() {
                     Precision::Bf16
                 } else {
                     Precision::Fp32

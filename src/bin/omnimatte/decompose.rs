@@ -52,7 +52,7 @@ pub struct DecomposeArgs {
     #[arg(long)]
     out: PathBuf,
     /// Compute precision of the network: auto (bf16 where the CPU has AMX-BF16 or
-    /// AVX512-BF16, or the GPU has bf16), fp32 or bf16.
+    /// AVX512-BF16; fp32 otherwise and on a GPU), fp32 or bf16.
     #[arg(long, default_value = "auto")]
     precision: PrecisionChoice,
     /// Weights (safetensors); default: the bundled weights.

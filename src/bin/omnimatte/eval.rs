@@ -72,7 +72,7 @@ pub struct EvalArgs {
     /// `decompose` uses by default).
     #[arg(long, default_value = "stream")]
     background_estimate: BackgroundEstimate,
-    /// Compute precision: fp32, bf16 or auto (bf16 where the CPU or GPU has it).
+    /// Compute precision: fp32, bf16 or auto (bf16 where the CPU has it, fp32 on a GPU).
     #[arg(long, default_value = "fp32")]
     precision: PrecisionChoice,
     /// Also decompose each video (without test-time training) in this precision and report the

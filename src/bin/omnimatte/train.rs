@@ -76,8 +76,8 @@ pub struct TrainArgs {
     /// Also write a 16-bit copy for bundling (<out> with .f16.safetensors).
     #[arg(long)]
     half: bool,
-    /// Compute precision: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or the GPU has
-    /// bf16), fp32 or bf16. Weights and AdamW's state stay fp32 either way.
+    /// Compute precision: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16; fp32 otherwise
+    /// and on a GPU), fp32 or bf16. Weights and AdamW's state stay fp32 either way.
     #[arg(long, default_value = "auto")]
     precision: PrecisionChoice,
     /// Weight lambda_s of the supervised term on the synthetic scenes' true layers (0: the

@@ -9,7 +9,8 @@
 #   TL=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__))")/lib
 #   LD_LIBRARY_PATH=.gpu/lib:$TL LD_PRELOAD=$TL/libtorch_cuda.so .gpu/omnimatte ...
 # and for bench also GST_REGISTRY=/tmp/r.bin GST_PLUGIN_SYSTEM_PATH=$PWD/.gpu/plugins
-# GST_REGISTRY_FORK=no. scripts/f16_copy.py makes kept checkpoints small enough to come back.
+# GST_REGISTRY_FORK=no. scripts/f16_copy.py makes kept checkpoints small enough to come back;
+# scripts/device_check.sh is session 28's whole call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -146,7 +146,9 @@ fn scene_generator_threads_take_turns_in_a_fixed_order() {
     let losses = |name: &str, threads: &str| {
         let out = dir.path().join(name);
         let mut args = small_run(out.to_str().unwrap(), "3");
-        args.extend(["--generator-threads", threads]);
+        if !threads.is_empty() {
+            args.extend(["--generator-threads", threads]);
+        }
         succeeds(&args);
         std::fs::read_to_string(out.with_extension("log.jsonl"))
             .unwrap()
@@ -158,11 +160,17 @@ fn scene_generator_threads_take_turns_in_a_fixed_order() {
             })
             .collect::<Vec<f64>>()
     };
-    let (two, again, one) = (
+    let (two, again, one, default) = (
         losses("a.safetensors", "2"),
         losses("b.safetensors", "2"),
         losses("c.safetensors", "1"),
+        losses("d.safetensors", ""),
     );
+    // Training on the CPU keeps one generator by default, and the state records the count.
+    assert_eq!(default, one);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.json")).unwrap()).unwrap();
+    assert_eq!(state["generator_threads"].as_u64(), Some(2));
     // Reproducible whatever the threads' timing.
     assert_eq!(two, again);
     // Step 0 comes from thread 0, whose stream is the single generator's; step 1 from thread 1.

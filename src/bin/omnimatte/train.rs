@@ -133,17 +133,33 @@ pub struct TrainArgs {
     /// gives (docs/training.md, sitting 13). 0 shows every clip the masks-only median.
     #[arg(long, default_value_t = 0.0, requires = "background_input")]
     median_without_effects_share: f64,
-    /// Threads generating scenes. One keeps a 2-core CPU's second core for them; a GPU at
-    /// large batches needs several, or it waits for scenes. Each thread has its own seeded
-    /// stream and the steps take their batches from the threads in turn, so a run is
-    /// reproducible for a given count (1 gives the stream of runs before this option).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
-    generator_threads: u64,
+    /// Threads generating scenes (default: 1 when training on the CPU, whose other cores the
+    /// network needs; all cores but one when training on a GPU, which otherwise waits for
+    /// scenes: about 200 ms of a core a clip). Each thread has its own seeded stream and the
+    /// steps take their batches from the threads in turn, so a run is reproducible for a given
+    /// count (1 gives the stream of runs before this option); the count is logged and saved.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    generator_threads: Option<u64>,
 }
 
 impl TrainArgs {
     fn scene_width(&self) -> i64 {
         self.scene_width.unwrap_or(self.size)
+    }
+
+    /// The generator threads asked for, or the default for training on `device`.
+    fn resolve_generator_threads(&mut self, device: tch::Device) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        let default = if device.is_cuda() {
+            cores.saturating_sub(1).clamp(1, 64)
+        } else {
+            1
+        };
+        self.generator_threads.get_or_insert(default);
+    }
+
+    fn generator_threads(&self) -> u64 {
+        self.generator_threads.unwrap_or(1)
     }
 }
 
@@ -211,7 +227,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "inference_pattern_share": args.inference_pattern_share, "background_input": args.background_input,
         "background_lr": args.background_lr,
         "median_without_effects_share": args.median_without_effects_share,
-        "generator_threads": args.generator_threads,
+        "generator_threads": args.generator_threads(),
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -257,7 +273,7 @@ struct BatchStream {
 
 impl BatchStream {
     fn spawn(args: &TrainArgs, start: u64) -> anyhow::Result<Self> {
-        let threads = args.generator_threads;
+        let threads = args.generator_threads();
         let steps = args.steps.saturating_sub(start);
         let receivers = (0..threads)
             .map(|thread| {
@@ -348,7 +364,7 @@ fn spawn_batch_generator(
     Ok(rx)
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+pub fn run(mut args: TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.min_objects >= 1 && args.max_objects >= args.min_objects,
         "objects per scene: need 1 <= --min-objects <= --max-objects, got {}..{}",
@@ -364,11 +380,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     check_working_size(args.size, args.scene_width())
         .context("training scenes (--size, --scene-width)")?;
     let device = parse_device(&args.device)?;
+    args.resolve_generator_threads(device);
     gstomnimatte::allocator::keep_freed_memory();
     tch::manual_seed(args.seed as i64);
     let mut vs = nn::VarStore::new(device);
     let precision = args.precision.resolve(device);
-    eprintln!("train: computing in {} on {device:?}", precision.name());
+    eprintln!(
+        "train: computing in {} on {device:?}, scenes from {} generator thread(s)",
+        precision.name(),
+        args.generator_threads()
+    );
     if let Some(warning) = precision.emulation_warning(device) {
         eprintln!("warning: {warning}");
     }

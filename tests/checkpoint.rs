@@ -37,15 +37,19 @@ fn train(out: &Path, steps: u64, resume: bool) {
     succeeds(&args);
 }
 
-fn logged_steps(out: &Path) -> Vec<u64> {
+/// The value of `key` on each line of a run's loss log.
+fn logged(out: &Path, key: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.with_extension("log.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[key].clone())
+        .collect()
+}
+
+fn logged_steps(out: &Path) -> Vec<u64> {
+    logged(out, "step")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
         .collect()
 }
 
@@ -150,14 +154,9 @@ fn scene_generator_threads_take_turns_in_a_fixed_order() {
             args.extend(["--generator-threads", threads]);
         }
         succeeds(&args);
-        std::fs::read_to_string(out.with_extension("log.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["total"]
-                    .as_f64()
-                    .unwrap()
-            })
+        logged(&out, "total")
+            .iter()
+            .map(|v| v.as_f64().unwrap())
             .collect::<Vec<f64>>()
     };
     let (two, again, one, default) = (

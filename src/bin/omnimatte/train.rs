@@ -148,18 +148,15 @@ impl TrainArgs {
     }
 
     /// The generator threads asked for, or the default for training on `device`.
-    fn resolve_generator_threads(&mut self, device: tch::Device) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-        let default = if device.is_cuda() {
-            cores.saturating_sub(1).clamp(1, 64)
-        } else {
-            1
-        };
-        self.generator_threads.get_or_insert(default);
-    }
-
-    fn generator_threads(&self) -> u64 {
-        self.generator_threads.unwrap_or(1)
+    fn generator_threads(&self, device: tch::Device) -> u64 {
+        self.generator_threads.unwrap_or_else(|| {
+            if device.is_cuda() {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+                cores.saturating_sub(1).clamp(1, 64)
+            } else {
+                1
+            }
+        })
     }
 }
 
@@ -227,7 +224,7 @@ fn save(vs: &nn::VarStore, trainer: &Trainer, args: &TrainArgs, step: u64) -> an
         "inference_pattern_share": args.inference_pattern_share, "background_input": args.background_input,
         "background_lr": args.background_lr,
         "median_without_effects_share": args.median_without_effects_share,
-        "generator_threads": args.generator_threads(),
+        "generator_threads": args.generator_threads(vs.device()),
     });
     checkpoint::publish(&args.out, files, state)?;
     if args.half {
@@ -272,8 +269,7 @@ struct BatchStream {
 }
 
 impl BatchStream {
-    fn spawn(args: &TrainArgs, start: u64) -> anyhow::Result<Self> {
-        let threads = args.generator_threads();
+    fn spawn(args: &TrainArgs, start: u64, threads: u64) -> anyhow::Result<Self> {
         let steps = args.steps.saturating_sub(start);
         let receivers = (0..threads)
             .map(|thread| {
@@ -364,7 +360,7 @@ fn spawn_batch_generator(
     Ok(rx)
 }
 
-pub fn run(mut args: TrainArgs) -> anyhow::Result<()> {
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.min_objects >= 1 && args.max_objects >= args.min_objects,
         "objects per scene: need 1 <= --min-objects <= --max-objects, got {}..{}",
@@ -380,7 +376,7 @@ pub fn run(mut args: TrainArgs) -> anyhow::Result<()> {
     check_working_size(args.size, args.scene_width())
         .context("training scenes (--size, --scene-width)")?;
     let device = parse_device(&args.device)?;
-    args.resolve_generator_threads(device);
+    let generator_threads = args.generator_threads(device);
     gstomnimatte::allocator::keep_freed_memory();
     tch::manual_seed(args.seed as i64);
     let mut vs = nn::VarStore::new(device);
@@ -388,7 +384,7 @@ pub fn run(mut args: TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "train: computing in {} on {device:?}, scenes from {} generator thread(s)",
         precision.name(),
-        args.generator_threads()
+        generator_threads
     );
     if let Some(warning) = precision.emulation_warning(device) {
         eprintln!("warning: {warning}");
@@ -462,7 +458,7 @@ pub fn run(mut args: TrainArgs) -> anyhow::Result<()> {
     // Scenes are generated on threads of their own, two batches ahead, while the network
     // trains on the previous batch: generation is serial fp32 work that otherwise leaves the
     // second core idle (and a GPU waiting). Seeded streams taken in turn keep runs reproducible.
-    let mut batches = BatchStream::spawn(&args, start)?;
+    let mut batches = BatchStream::spawn(&args, start, generator_threads)?;
     let log_path = args
         .log
         .clone()

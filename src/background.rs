@@ -5,7 +5,10 @@
 //! the nearest observed pixels: a coarse-to-fine pyramid of observed-only averages, so holes get
 //! a smooth, plausible colour from their surroundings (never NaN, never the object's colour).
 //! If no pixel was ever observed at all, the plain temporal median (objects included) serves.
+//! While streaming, pixels the window never sees free but earlier frames did take the values
+//! seen there before the fill ([`crate::background_memory`]).
 
+use crate::background_memory::FreeMemory;
 use crate::cpu_slices::floats;
 use crate::eight_bit::quantise_all;
 use crate::median::masked_median_u8;
@@ -118,7 +121,7 @@ pub fn masked_temporal_median(frames: &Tensor, covered: &Tensor) -> Background {
     let observations: Vec<Observation> = (0..frames.size()[0])
         .map(|i| Observation::new(&frames.get(i), &covered.get(i)))
         .collect();
-    median_of(&observations, frames.device())
+    median_of(&observations, None, frames.device())
 }
 
 /// One frame as the median reads it: planar [C, H, W] bytes and its [H, W] coverage.
@@ -158,14 +161,22 @@ fn coverage_bytes(covered: &Tensor) -> Vec<u8> {
     bytes
 }
 
-/// The masked median of `observations` (at least one, all of one size) on `device`, with the
-/// neighbourhood fill and the plain-median fallback.
-fn median_of(observations: &[Observation], device: Device) -> Background {
+/// The masked median of `observations` (at least one, all of one size) on `device`, with what
+/// `memory` remembers where no observation is free, then the neighbourhood fill and the
+/// plain-median fallback.
+fn median_of(
+    observations: &[Observation],
+    memory: Option<&FreeMemory>,
+    device: Device,
+) -> Background {
     let [c, h, w] = observations[0].size;
     let frames: Vec<&[u8]> = observations.iter().map(|o| o.frame.as_slice()).collect();
     let covered: Vec<&[u8]> = observations.iter().map(|o| o.covered.as_slice()).collect();
     let threads = tch::get_num_threads().max(1) as usize;
-    let median = masked_median_u8(&frames, &covered, c as usize, (h * w) as usize, threads);
+    let mut median = masked_median_u8(&frames, &covered, c as usize, (h * w) as usize, threads);
+    if let Some(memory) = memory {
+        memory.fill_unseen(&mut median, threads);
+    }
     let image = (Tensor::from_slice(&median.values)
         .view([c, h, w])
         .to_kind(Kind::Float)
@@ -216,7 +227,8 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
 
 /// The one background model of streaming, test-time training, `decompose` and `eval`: a
 /// bounded ring of recent frames with the pixels their masks cover, whose masked temporal
-/// median is the estimate, or a clean plate the user gave instead.
+/// median is the estimate, or a clean plate the user gave instead. Frames leaving the ring
+/// leave their free pixels in a [`FreeMemory`], read where the ring sees a pixel nowhere free.
 ///
 /// The median is remade once a quarter of the frames held changed (it moves slowly, and
 /// remaking it per frame would cost more than the network at small sizes).
@@ -228,6 +240,9 @@ pub struct BackgroundModel {
     estimate: Option<Tensor>,
     pushes_since_estimate: usize,
     plate: Option<Tensor>,
+    /// Free values of frames that left the ring (made with the first frame that leaves; boxed:
+    /// the model is held inline in larger states).
+    memory: Option<Box<FreeMemory>>,
 }
 
 impl BackgroundModel {
@@ -240,6 +255,7 @@ impl BackgroundModel {
             estimate: None,
             pushes_since_estimate: 0,
             plate: None,
+            memory: None,
         }
     }
 
@@ -258,7 +274,15 @@ impl BackgroundModel {
     /// covered). The model keeps it at 8 bits.
     pub fn push(&mut self, frame: &Tensor, covered: &Tensor) {
         if self.frames.len() == self.capacity {
-            self.frames.pop_front();
+            let leaving = self.frames.pop_front().expect("the ring is full");
+            let [c, h, w] = leaving.size;
+            let (channels, pixels) = (c as usize, (h * w) as usize);
+            let memory = match &mut self.memory {
+                Some(memory) if memory.fits(channels, pixels) => memory,
+                slot => slot.insert(Box::new(FreeMemory::new(channels, pixels))),
+            };
+            // Its effects' cover is in by now unless the ring is shorter than the look-ahead.
+            memory.remember(&leaving.frame, &leaving.covered);
         }
         self.device = frame.device();
         self.frames.push_back(Observation::new(frame, covered));
@@ -291,6 +315,7 @@ impl BackgroundModel {
     /// Forgets the frames (a new stream); the plate stays.
     pub fn clear(&mut self) {
         self.frames.clear();
+        self.memory = None;
         self.estimate = None;
         self.pushes_since_estimate = 0;
     }
@@ -308,7 +333,8 @@ impl BackgroundModel {
         let stale = self.pushes_since_estimate * 4 >= self.frames.len().max(4);
         if self.estimate.is_none() || stale {
             let observations = self.frames.make_contiguous();
-            let median = tch::no_grad(|| median_of(observations, self.device));
+            let memory = self.memory.as_deref();
+            let median = tch::no_grad(|| median_of(observations, memory, self.device));
             self.estimate = Some(median.image);
             self.pushes_since_estimate = 0;
         }

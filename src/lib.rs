@@ -9,6 +9,7 @@ pub mod allocator;
 pub mod alpha;
 pub mod augment;
 pub mod background;
+pub mod background_memory;
 pub mod checkpoint;
 pub mod clip;
 pub mod composite;

@@ -152,6 +152,47 @@ fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
 }
 
 #[test]
+fn a_pixel_covered_for_the_whole_window_keeps_the_background_seen_there_before() {
+    // An object arrives on a textured ground after 4 free frames and stays for 6: a ring of 4
+    // frames then sees the ground under it nowhere. The frames that left the ring saw it.
+    let (h, w) = (12, 16);
+    let bg = textured_background(h, w);
+    let object = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+    let _ = object.narrow(1, 3, 5).narrow(2, 4, 6).fill_(1.0);
+    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+    let stream = |model: &mut BackgroundModel, free_frames: usize| {
+        for i in 0..free_frames + 6 {
+            if i < free_frames {
+                model.push(&bg, &no_mask);
+            } else {
+                let frame = bg.copy();
+                let _ = frame.narrow(1, 3, 5).narrow(2, 4, 6).fill_(0.95);
+                model.push(&frame, &object);
+            }
+        }
+    };
+    let mut model = BackgroundModel::new(4);
+    stream(&mut model, 4);
+    let remembered = model.estimate();
+    assert!(
+        remembered.equal(&bg),
+        "the ground under the object differs by {}",
+        (&remembered - &bg).abs().max()
+    );
+    // Without frames that saw it (a new stream), the same place is a fill of its surroundings.
+    model.clear();
+    stream(&mut model, 0);
+    let filled = model.estimate().narrow(1, 3, 5).narrow(2, 4, 6);
+    let error = (&filled - bg.narrow(1, 3, 5).narrow(2, 4, 6))
+        .abs()
+        .mean(Kind::Float);
+    assert!(
+        error.double_value(&[]) > 0.05,
+        "a fill of random texture cannot match it: error {error}"
+    );
+}
+
+#[test]
 fn a_long_video_is_read_at_spread_frames_and_its_background_recovered() {
     let (h, w, n) = (8, 40, 100);
     let bg = textured_background(h, w);

@@ -540,7 +540,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecUInt::builder("background-frames")
                     .nick("Background frames")
-                    .blurb("Recent frames kept for the masked temporal median background")
+                    .blurb("Recent frames kept for the masked temporal median background (where none of them shows a pixel free, the last values seen free there before are used)")
                     .minimum(1)
                     .maximum(1000)
                     .default_value(d.background_frames)

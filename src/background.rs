@@ -1,5 +1,7 @@
 //! Background estimation (supplementary Sec. 4): per RGB channel, the temporal median of the
-//! pixels no object mask covers (sum_i M_t^i = 0).
+//! pixels no object mask covers (sum_i M_t^i = 0). The element and the command line take a
+//! brighter quantile by default (`background-quantile`, [`crate::defaults::BACKGROUND_QUANTILE`]):
+//! shadows darken the ground, and one that lies on a pixel in most frames stays in a median.
 //!
 //! Pixels covered in every frame have no observation. Their documented fallback is a fill from
 //! the nearest observed pixels: a coarse-to-fine pyramid of observed-only averages, so holes get
@@ -11,7 +13,7 @@
 use crate::background_memory::FreeMemory;
 use crate::cpu_slices::floats;
 use crate::eight_bit::quantise_all;
-use crate::median::masked_median_u8;
+use crate::median::masked_quantile_u8;
 use tch::{Device, Kind, Tensor};
 
 /// Which pixels of a frame the background median leaves out.
@@ -74,11 +76,19 @@ impl std::str::FromStr for BackgroundEstimate {
 /// for a static camera).
 pub const WHOLE_VIDEO_FRAMES: i64 = 64;
 
-/// The masked temporal median of a video of `len` frames, read through `frame(t)`: frame t
-/// [C, H, W] in [0, 1] and where masks cover it [1, H, W] (non-zero: covered). At most
-/// [`WHOLE_VIDEO_FRAMES`] frames, spread evenly. Panics when `len` is 0.
-pub fn whole_video_background(len: i64, mut frame: impl FnMut(i64) -> (Tensor, Tensor)) -> Tensor {
-    let mut model = BackgroundModel::new(len.min(WHOLE_VIDEO_FRAMES) as usize);
+/// The paper's estimate: the median of each pixel's free values.
+pub const MEDIAN: f64 = 0.5;
+
+/// The masked temporal quantile `quantile` ([`MEDIAN`]: the paper's median) of a video of `len`
+/// frames, read through `frame(t)`: frame t [C, H, W] in [0, 1] and where masks cover it
+/// [1, H, W] (non-zero: covered). At most [`WHOLE_VIDEO_FRAMES`] frames, spread evenly. Panics
+/// when `len` is 0.
+pub fn whole_video_background(
+    len: i64,
+    quantile: f64,
+    mut frame: impl FnMut(i64) -> (Tensor, Tensor),
+) -> Tensor {
+    let mut model = BackgroundModel::new(len.min(WHOLE_VIDEO_FRAMES) as usize, quantile);
     for t in whole_video_frames(len) {
         let (image, covered) = frame(t);
         model.push(&image, &covered);
@@ -116,12 +126,13 @@ pub struct Background {
 
 /// `frames` [N, C, H, W] in [0, 1]; `covered` [N, 1, H, W], non-zero where any object mask
 /// covers the pixel. Frames are taken at 8 bits (what every input of the element and the
-/// command line is), and the median computed by [`crate::median`].
+/// command line is), and the median computed by [`crate::median`]. (What pretraining shows a
+/// network that sees the background.)
 pub fn masked_temporal_median(frames: &Tensor, covered: &Tensor) -> Background {
     let observations: Vec<Observation> = (0..frames.size()[0])
         .map(|i| Observation::new(&frames.get(i), &covered.get(i)))
         .collect();
-    median_of(&observations, None, frames.device())
+    median_of(&observations, None, MEDIAN, frames.device())
 }
 
 /// One frame as the median reads it: planar [C, H, W] bytes and its [H, W] coverage.
@@ -161,21 +172,23 @@ fn coverage_bytes(covered: &Tensor) -> Vec<u8> {
     bytes
 }
 
-/// The masked median of `observations` (at least one, all of one size) on `device`, with what
-/// `memory` remembers where no observation is free, then the neighbourhood fill and the
-/// plain-median fallback.
+/// The masked quantile `quantile` (0.5: the median) of `observations` (at least one, all of
+/// one size) on `device`, with what `memory` remembers where no observation is free, then the
+/// neighbourhood fill and the plain-median fallback.
 fn median_of(
     observations: &[Observation],
     memory: Option<&FreeMemory>,
+    quantile: f64,
     device: Device,
 ) -> Background {
     let [c, h, w] = observations[0].size;
     let frames: Vec<&[u8]> = observations.iter().map(|o| o.frame.as_slice()).collect();
     let covered: Vec<&[u8]> = observations.iter().map(|o| o.covered.as_slice()).collect();
     let threads = tch::get_num_threads().max(1) as usize;
-    let mut median = masked_median_u8(&frames, &covered, c as usize, (h * w) as usize, threads);
+    let pixels = (h * w) as usize;
+    let mut median = masked_quantile_u8(&frames, &covered, c as usize, pixels, quantile, threads);
     if let Some(memory) = memory {
-        memory.fill_unseen(&mut median, threads);
+        memory.fill_unseen(&mut median, quantile, threads);
     }
     let image = (Tensor::from_slice(&median.values)
         .view([c, h, w])
@@ -227,13 +240,15 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
 
 /// The one background model of streaming, test-time training, `decompose` and `eval`: a
 /// bounded ring of recent frames with the pixels their masks cover, whose masked temporal
-/// median is the estimate, or a clean plate the user gave instead. Frames leaving the ring
+/// median (or another quantile) is the estimate, or a clean plate the user gave instead. Frames leaving the ring
 /// leave their free pixels in a [`FreeMemory`], read where the ring sees a pixel nowhere free.
 ///
 /// The median is remade once a quarter of the frames held changed (it moves slowly, and
 /// remaking it per frame would cost more than the network at small sizes).
 pub struct BackgroundModel {
     capacity: usize,
+    /// Which quantile of a pixel's free values is the estimate ([`MEDIAN`]: the paper's).
+    quantile: f64,
     /// Frames at 8 bits (the median's input), and the device estimates go to.
     frames: std::collections::VecDeque<Observation>,
     device: Device,
@@ -246,10 +261,16 @@ pub struct BackgroundModel {
 }
 
 impl BackgroundModel {
-    /// Room for `capacity` frames; pushing more forgets the oldest.
-    pub fn new(capacity: usize) -> Self {
+    /// Room for `capacity` frames (pushing more forgets the oldest), estimating by the quantile
+    /// `quantile` of each pixel's free values (in [0, 1]; [`MEDIAN`]: the paper's median).
+    pub fn new(capacity: usize, quantile: f64) -> Self {
+        assert!(
+            (0.0..=1.0).contains(&quantile),
+            "a quantile is in [0, 1], not {quantile}"
+        );
         Self {
             capacity: capacity.max(1),
+            quantile,
             frames: Default::default(),
             device: Device::Cpu,
             estimate: None,
@@ -334,7 +355,8 @@ impl BackgroundModel {
         if self.estimate.is_none() || stale {
             let observations = self.frames.make_contiguous();
             let memory = self.memory.as_deref();
-            let median = tch::no_grad(|| median_of(observations, memory, self.device));
+            let quantile = self.quantile;
+            let median = tch::no_grad(|| median_of(observations, memory, quantile, self.device));
             self.estimate = Some(median.image);
             self.pushes_since_estimate = 0;
         }

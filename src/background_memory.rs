@@ -9,10 +9,10 @@
 //! frames that have left the window, so that the estimate can use them there instead of a fill.
 //! It costs [`MEMORY_SAMPLES`] frames at 8 bits, and is read only where the window has nothing.
 
-use crate::median::{masked_median_u8, Median};
+use crate::median::{masked_quantile_u8, Median};
 
-/// Values kept per pixel: their (lower) median is used, robust to one stray value among them
-/// (an effect the layers did not find, camera noise).
+/// Values kept per pixel: their quantile (the window's) is used, robust to one stray value
+/// among them (an effect the layers did not find, camera noise).
 pub const MEMORY_SAMPLES: usize = 4;
 
 /// The last [`MEMORY_SAMPLES`] free values of every pixel of frames that left the window.
@@ -64,15 +64,16 @@ impl FreeMemory {
         }
     }
 
-    /// Where `median` (the window's) saw nothing and the memory holds values, their median
-    /// instead; those pixels then count as seen.
-    pub fn fill_unseen(&self, median: &mut Median, threads: usize) {
+    /// Where `median` (the window's quantile `quantile`) saw nothing and the memory holds
+    /// values, their quantile instead; those pixels then count as seen.
+    pub fn fill_unseen(&self, median: &mut Median, quantile: f64, threads: usize) {
         if median.seen.iter().all(|&s| s) {
             return;
         }
         let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
         let empty: Vec<&[u8]> = self.empty.iter().map(Vec::as_slice).collect();
-        let remembered = masked_median_u8(&values, &empty, self.channels, self.pixels, threads);
+        let (channels, pixels) = (self.channels, self.pixels);
+        let remembered = masked_quantile_u8(&values, &empty, channels, pixels, quantile, threads);
         for p in 0..self.pixels {
             if !median.seen[p] && remembered.seen[p] {
                 for c in 0..self.channels {

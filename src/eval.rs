@@ -269,10 +269,11 @@ pub fn effect_iou(
 /// scores as the background estimate, and decomposes with when asked for the whole video's.
 /// With `first_pass`, the layers [L, T, 4, H, W] of a decomposition over it, it also leaves
 /// out what they hold ([`layers_cover`]): the second median of
-/// [`crate::background::BackgroundEstimate::WholeVideoLayers`].
-pub fn whole_video_median(video: &Video, first_pass: Option<&Tensor>) -> Tensor {
+/// [`crate::background::BackgroundEstimate::WholeVideoLayers`]. `quantile`: which quantile of
+/// a pixel's free values (0.5: the median).
+pub fn whole_video_median(video: &Video, first_pass: Option<&Tensor>, quantile: f64) -> Tensor {
     let covered = video.masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0);
-    whole_video_background(video.frames.size()[0], |t| {
+    whole_video_background(video.frames.size()[0], quantile, |t| {
         let masks = covered.get(t);
         let covered = match first_pass {
             Some(layers) => masks.logical_or(&layers_cover(&layers.select(1, t))),

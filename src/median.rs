@@ -7,8 +7,9 @@
 //! sort), applied to a tile of pixels at a time so that each compare-exchange is one vector
 //! min and max over the tile. Covered values are replaced by 255 before sorting, so they sort
 //! last and the median of a pixel's `n` uncovered values is its sorted value at (n - 1) / 2,
-//! the lower median, as libtorch's median is. The element's and the command line's frames are
-//! 8-bit, so working in 8 bits loses nothing.
+//! the lower median, as libtorch's median is; another quantile q is the sorted value at
+//! [`quantile_rank`]. The element's and the command line's frames are 8-bit, so working in 8
+//! bits loses nothing.
 
 /// Pixels sorted together: one compare-exchange is a min and a max over this many bytes.
 const TILE: usize = 256;
@@ -36,23 +37,32 @@ fn odd_even_merge_sort_network(n: usize) -> Vec<(usize, usize)> {
     pairs
 }
 
-/// The result of [`masked_median_u8`].
+/// The rank, among `n` sorted values, of their quantile `q` in [0, 1]: the nearest rank to
+/// (n - 1) q, ties to the lower one, so that q = 0.5 is the lower median (libtorch's).
+pub fn quantile_rank(n: usize, q: f64) -> usize {
+    debug_assert!(n > 0 && (0.0..=1.0).contains(&q));
+    (((n - 1) as f64 * q - 0.5).ceil().max(0.0) as usize).min(n - 1)
+}
+
+/// The result of [`masked_quantile_u8`].
 pub struct Median {
-    /// Planar [C, H, W]: each pixel's median over the frames that do not cover it, 0 where every
-    /// frame covers it.
+    /// Planar [C, H, W]: each pixel's quantile (the median at 0.5) over the frames that do not
+    /// cover it, 0 where every frame covers it.
     pub values: Vec<u8>,
     /// [H, W]: whether any frame left the pixel uncovered.
     pub seen: Vec<bool>,
 }
 
-/// Per channel and pixel, the lower median of the values of `frames` (each planar [C, H, W],
-/// `channels * pixels` bytes) at pixels their `covered` map ([H, W], non-zero = covered) leaves
-/// free. Work is split over `threads` threads by bands of pixels.
-pub fn masked_median_u8(
+/// Per channel and pixel, the quantile `quantile` ([`quantile_rank`]; 0.5: the lower median)
+/// of the values of `frames` (each planar [C, H, W], `channels * pixels` bytes) at pixels their
+/// `covered` map ([H, W], non-zero = covered) leaves free. Work is split over `threads` threads
+/// by bands of pixels.
+pub fn masked_quantile_u8(
     frames: &[&[u8]],
     covered: &[&[u8]],
     channels: usize,
     pixels: usize,
+    quantile: f64,
     threads: usize,
 ) -> Median {
     assert_eq!(frames.len(), covered.len(), "one coverage map per frame");
@@ -64,6 +74,16 @@ pub fn masked_median_u8(
     }
     let width = frames.len().next_power_of_two();
     let network = odd_even_merge_sort_network(width);
+    // ranks[n]: where the quantile of n free values sorts (unused for n = 0).
+    let ranks: Vec<usize> = (0..=frames.len())
+        .map(|n| {
+            if n == 0 {
+                0
+            } else {
+                quantile_rank(n, quantile)
+            }
+        })
+        .collect();
     let mut values = vec![0u8; channels * pixels];
     let mut seen = vec![false; pixels];
     // Bands of whole tiles, one per thread.
@@ -89,7 +109,7 @@ pub fn masked_median_u8(
                     head
                 })
                 .collect();
-            let network = &network;
+            let (network, ranks) = (&network, &ranks);
             handles.push(scope.spawn(move || {
                 median_band(
                     frames,
@@ -98,6 +118,7 @@ pub fn masked_median_u8(
                     start..end,
                     network,
                     width,
+                    ranks,
                     out_bands,
                     seen_band,
                 )
@@ -111,8 +132,8 @@ pub fn masked_median_u8(
     Median { values, seen }
 }
 
-/// The median of the pixels `range` of every channel, into `out` (one slice per channel, the
-/// band's length) and `seen`.
+/// The quantile (`ranks`, by count of free values) of the pixels `range` of every channel,
+/// into `out` (one slice per channel, the band's length) and `seen`.
 #[allow(clippy::too_many_arguments)]
 fn median_band(
     frames: &[&[u8]],
@@ -121,6 +142,7 @@ fn median_band(
     range: std::ops::Range<usize>,
     network: &[(usize, usize)],
     width: usize,
+    ranks: &[usize],
     mut out: Vec<&mut [u8]>,
     seen: &mut [bool],
 ) {
@@ -166,7 +188,7 @@ fn median_band(
             }
             for (p, o) in plane[at..at + len].iter_mut().enumerate() {
                 let n = uncovered[p] as usize;
-                *o = if n == 0 { 0 } else { lanes[(n - 1) / 2][p] };
+                *o = if n == 0 { 0 } else { lanes[ranks[n]][p] };
             }
         }
     }
@@ -175,6 +197,16 @@ fn median_band(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_half_quantile_is_the_lower_median() {
+        for n in 1..40 {
+            assert_eq!(quantile_rank(n, 0.5), (n - 1) / 2, "n = {n}");
+        }
+        assert_eq!(quantile_rank(16, 0.75), 11);
+        assert_eq!(quantile_rank(5, 1.0), 4);
+        assert_eq!(quantile_rank(5, 0.0), 0);
+    }
 
     #[test]
     fn the_network_sorts_every_permutation_of_zeros_and_ones() {

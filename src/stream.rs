@@ -31,6 +31,8 @@ pub struct StreamConfig {
     pub objects: usize,
     /// Recent frames kept for the background median.
     pub background_frames: usize,
+    /// Which quantile of a pixel's free values is its background (0.5: the paper's median).
+    pub background_quantile: f64,
     /// Masks resized to the working size are binarised at this coverage (docs/method.md: 0.6).
     pub mask_threshold: f64,
     /// Objects opaque inside their masks (default), or the network's alpha alone.
@@ -54,6 +56,7 @@ impl Default for StreamConfig {
             working_width: crate::defaults::WORKING_WIDTH,
             objects: crate::defaults::OBJECTS,
             background_frames: crate::defaults::BACKGROUND_FRAMES,
+            background_quantile: crate::defaults::BACKGROUND_QUANTILE,
             mask_threshold: MASK_THRESHOLD,
             alpha_mode: AlphaMode::default(),
             upsampling: Upsampling::default(),
@@ -148,7 +151,7 @@ impl Decomposer {
             "at most 254 objects fit an 8-bit label map"
         );
         Ok(Self {
-            background: BackgroundModel::new(config.background_frames),
+            background: BackgroundModel::new(config.background_frames, config.background_quantile),
             config,
             device,
             window: VecDeque::new(),

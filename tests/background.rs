@@ -2,7 +2,7 @@
 
 use gstomnimatte::background::{
     layers_cover, masked_temporal_median, whole_video_background, BackgroundModel,
-    EFFECT_COVER_ALPHA, WHOLE_VIDEO_FRAMES,
+    EFFECT_COVER_ALPHA, MEDIAN, WHOLE_VIDEO_FRAMES,
 };
 use gstomnimatte::dataset::Video;
 use gstomnimatte::eval::whole_video_median;
@@ -121,7 +121,7 @@ fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
     let shadow = no_mask.copy();
     let _ = shadow.narrow(2, 0, 3).fill_(1.0);
     let model = |covered_ages: &[usize]| {
-        let mut model = BackgroundModel::new(5);
+        let mut model = BackgroundModel::new(5, MEDIAN);
         for i in 0..5 {
             let frame = ground.copy();
             if i < 3 {
@@ -171,7 +171,7 @@ fn a_pixel_covered_for_the_whole_window_keeps_the_background_seen_there_before()
             }
         }
     };
-    let mut model = BackgroundModel::new(4);
+    let mut model = BackgroundModel::new(4, MEDIAN);
     stream(&mut model, 4);
     let remembered = model.estimate();
     assert!(
@@ -193,11 +193,39 @@ fn a_pixel_covered_for_the_whole_window_keeps_the_background_seen_there_before()
 }
 
 #[test]
+fn a_brighter_quantile_leaves_out_a_shadow_that_lies_there_in_most_frames() {
+    // A slow object's shadow on the left half in 10 of 16 frames, no mask over it: the median
+    // takes the shadow for the ground, the 0.75 quantile (rank 11 of 16) does not.
+    let (h, w) = (4, 6);
+    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
+    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+    let left = |estimate: Tensor| estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
+    let estimate = |quantile| {
+        let mut model = BackgroundModel::new(16, quantile);
+        for i in 0..16 {
+            let frame = ground.copy();
+            if i < 10 {
+                let _ = frame.narrow(2, 0, 3).fill_(0.2);
+            }
+            model.push(&eight_bit(frame), &no_mask);
+        }
+        model.estimate()
+    };
+    assert!((left(estimate(MEDIAN)) - 0.2).abs() < 0.01);
+    let brighter = estimate(0.75);
+    assert!(
+        brighter.allclose(&ground, 1e-6, 1e-6, false),
+        "the shadow is still in the estimate: {}",
+        (&brighter - &ground).abs().max()
+    );
+}
+
+#[test]
 fn a_long_video_is_read_at_spread_frames_and_its_background_recovered() {
     let (h, w, n) = (8, 40, 100);
     let bg = textured_background(h, w);
     let mut read = Vec::new();
-    let estimate = whole_video_background(n, |t| {
+    let estimate = whole_video_background(n, MEDIAN, |t| {
         read.push(t);
         // A 4x4 square crossing the frame over the whole video: each pixel covered briefly.
         let (frame, covered) = (
@@ -226,7 +254,7 @@ fn a_long_video_is_read_at_spread_frames_and_its_background_recovered() {
     );
 
     let mut short = Vec::new();
-    let still = whole_video_background(5, |t| {
+    let still = whole_video_background(5, MEDIAN, |t| {
         short.push(t);
         (
             bg.copy(),
@@ -275,7 +303,7 @@ fn a_second_whole_video_median_leaves_out_what_the_first_passs_layers_hold() {
         gt_layers: None,
     };
     let left = |bg: &Tensor| bg.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
-    assert!((left(&whole_video_median(&video, None)) - 0.2).abs() < 0.01);
+    assert!((left(&whole_video_median(&video, None, MEDIAN)) - 0.2).abs() < 0.01);
 
     // The first pass's layers [1, T, 4, H, W]: the shadow at alpha 0.5 where it is.
     let first = Tensor::zeros([1, t, 4, h, w], (Kind::Float, Device::Cpu));
@@ -284,13 +312,13 @@ fn a_second_whole_video_median_leaves_out_what_the_first_passs_layers_hold() {
         .narrow(2, 3, 1)
         .narrow(4, 0, 3)
         .fill_(0.5);
-    let second = whole_video_median(&video, Some(&first));
+    let second = whole_video_median(&video, Some(&first), MEDIAN);
     assert!(
         second.allclose(&ground, 1e-6, 1e-6, false),
         "the shadow is still in the second median: {}",
         (&second - &ground).abs().max()
     );
     // Layers that found nothing leave the first median as it was.
-    let nothing = whole_video_median(&video, Some(&first.zeros_like()));
-    assert!(nothing.equal(&whole_video_median(&video, None)));
+    let nothing = whole_video_median(&video, Some(&first.zeros_like()), MEDIAN);
+    assert!(nothing.equal(&whole_video_median(&video, None, MEDIAN)));
 }

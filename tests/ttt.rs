@@ -4,6 +4,7 @@
 mod common;
 
 use common::{seeded_net, square_with_shadow};
+use gstomnimatte::background::MEDIAN;
 use gstomnimatte::composite::to_unit;
 use gstomnimatte::interior_opacity::{interior, EROSION_RADIUS};
 use gstomnimatte::loss::total_loss;
@@ -19,14 +20,14 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// 16 frames of the square-with-shadow scene at 64x64, as a training video.
 fn tiny_video() -> TrainingFrames {
     let (frames, masks, _) = square_with_shadow(16, 64, 64);
     let frames = (frames.squeeze_dim(0) + 1.0) / 2.0; // [T, 3, H, W] in [0, 1]
     let labels = masks.view([16, 64, 64]).to_kind(tch::Kind::Uint8); // one object: label 1
-    TrainingFrames::from_video(&frames, &labels, 1, 64, 64)
+    TrainingFrames::from_video(&frames, &labels, 1, 64, 64, MEDIAN)
 }
 
 /// The mean of `score(batch, layers)` over eight fixed clips of the video, the network run
@@ -184,6 +185,32 @@ fn a_snapshot_carries_weights_from_one_network_to_another() {
 }
 
 #[test]
+fn the_training_background_keeps_dark_colours() {
+    // Frames as the network sees them, in [-1, 1]: a ramp from black to white, with an object
+    // on its left half in the first frame. The background model keeps frames at 8 bits in
+    // [0, 1]; fed [-1, 1] it used to clamp every dark colour to mid-grey.
+    let ramp = Tensor::linspace(-1.0, 1.0, 32, (Kind::Float, Device::Cpu))
+        .view([1, 1, 1, 32])
+        .expand([1, 3, 16, 32], false)
+        .copy();
+    let mut frames = TrainingFrames::new(4, MEDIAN);
+    for t in 0..3 {
+        let masks = Tensor::zeros([1, 1, 16, 32], (Kind::Float, Device::Cpu));
+        let image = ramp.copy();
+        if t == 0 {
+            let _ = masks.narrow(3, 0, 16).fill_(1.0);
+            let _ = image.narrow(3, 0, 16).fill_(0.3);
+        }
+        frames.push(image, masks);
+    }
+    let error = (frames.background() - &ramp).abs().max().double_value(&[]);
+    assert!(
+        error <= 1.0 / 255.0 + 1e-6,
+        "the background is {error} from the frames"
+    );
+}
+
+#[test]
 fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     let (vs, net) = seeded_net(5);
     let initial = WeightsSnapshot::take(&vs, 0);
@@ -196,6 +223,7 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
         learning_rate: 5e-4,
         mask_weight: 0.1,
         interior_opacity: 0.0,
+        background_quantile: MEDIAN,
         seed: 0,
     };
     let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));

@@ -546,6 +546,14 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.background_frames)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecDouble::builder("background-quantile")
+                    .nick("Background quantile")
+                    .blurb("Which quantile of the values a pixel shows free of the masks is its background: 0.5 is the paper's median; higher prefers the brighter values, which leaves out shadows that lie on a pixel in most frames (slow objects)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.background_quantile)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("background-plate")
                     .nick("Background plate")
                     .blurb("A clean plate: PNG of the empty scene at the frames' size, used as the background (and by test-time training) instead of the masked temporal median, which keeps the shadow of an object that stays in one place")
@@ -683,6 +691,7 @@ impl ObjectImpl for Omnimatte {
             "clip-length" => s.clip_length = value.get().unwrap(),
             "clip-gap" => s.clip_gap = value.get().unwrap(),
             "background-frames" => s.background_frames = value.get().unwrap(),
+            "background-quantile" => s.background_quantile = value.get().unwrap(),
             "background-plate" => {
                 s.background_plate = value.get::<Option<String>>().unwrap().unwrap_or_default()
             }
@@ -724,6 +733,7 @@ impl ObjectImpl for Omnimatte {
             "clip-length" => s.clip_length.to_value(),
             "clip-gap" => s.clip_gap.to_value(),
             "background-frames" => s.background_frames.to_value(),
+            "background-quantile" => s.background_quantile.to_value(),
             "background-plate" => s.background_plate.to_value(),
             "processing-latency" => s.processing_latency_ms.to_value(),
             "mask-timeout" => s.mask_timeout_ms.to_value(),

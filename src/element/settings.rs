@@ -171,6 +171,8 @@ pub struct Settings {
     pub clip_length: u32,
     pub clip_gap: u32,
     pub background_frames: u32,
+    /// Which quantile of a pixel's free values is its background (0.5: the paper's median).
+    pub background_quantile: f64,
     /// A clean plate (PNG of the empty scene, the frames' size); empty = the median estimate.
     pub background_plate: String,
     pub processing_latency_ms: u32,
@@ -206,6 +208,7 @@ impl Default for Settings {
             clip_length: clip.length as u32,
             clip_gap: clip.gap as u32,
             background_frames: defaults::BACKGROUND_FRAMES as u32,
+            background_quantile: defaults::BACKGROUND_QUANTILE,
             background_plate: String::new(),
             processing_latency_ms: defaults::PROCESSING_LATENCY_MS,
             mask_timeout_ms: defaults::MASK_TIMEOUT_MS,
@@ -243,6 +246,7 @@ impl Settings {
             working_width: self.working_width as i64,
             objects: self.objects as usize,
             background_frames: self.background_frames as usize,
+            background_quantile: self.background_quantile,
             alpha_mode: match self.alpha_mode {
                 AlphaModeSetting::MaskGuided => AlphaMode::MaskGuided,
                 AlphaModeSetting::Network => AlphaMode::Network,
@@ -305,6 +309,7 @@ impl Settings {
             learning_rate: self.ttt_learning_rate,
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
+            background_quantile: self.background_quantile,
             seed: 0,
         })
     }

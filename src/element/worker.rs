@@ -77,7 +77,8 @@ impl Worker {
         let test_time = match settings.ttt {
             TttMode::Off => TestTime::Off,
             TttMode::BeforeOutput => {
-                let mut frames = TrainingFrames::new(settings.ttt_frames as usize);
+                let mut frames =
+                    TrainingFrames::new(settings.ttt_frames as usize, settings.background_quantile);
                 if let Some(plate) = &plate {
                     frames.set_background_plate(plate, h, w);
                 }

@@ -32,6 +32,8 @@ pub struct ContinuousConfig {
     pub mask_weight: f64,
     /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off.
     pub interior_opacity: f64,
+    /// Which quantile of the frames' free values is their background (0.5: the median).
+    pub background_quantile: f64,
     pub seed: u64,
 }
 
@@ -62,7 +64,10 @@ impl ContinuousTraining {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(config.swap_every >= 1, "swap every 0 steps");
         let shared = Arc::new(Shared {
-            frames: Mutex::new(TrainingFrames::new(config.frames)),
+            frames: Mutex::new(TrainingFrames::new(
+                config.frames,
+                config.background_quantile,
+            )),
             weights: Mutex::new(None),
             stop: AtomicBool::new(false),
         });

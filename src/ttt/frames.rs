@@ -3,6 +3,7 @@
 
 use crate::background::BackgroundModel;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
+use crate::composite::{to_signed, to_unit};
 use crate::train::Batch;
 use crate::working::{network_inputs, working_image, MASK_THRESHOLD};
 use rand::Rng;
@@ -15,19 +16,20 @@ pub struct TrainingFrames {
     images: VecDeque<Tensor>,
     /// [L, 1, h, w] in {0, 1}
     masks: VecDeque<Tensor>,
-    /// The masked median of the frames held ([3, h, w] in [-1, 1]: the median commutes with
-    /// the map from [0, 1]), or the user's clean plate.
+    /// The masked median (or another quantile) of the frames held, or the user's clean plate,
+    /// in [0, 1] as the model takes frames (at 8 bits: [-1, 1] would lose its negative half).
     background: BackgroundModel,
 }
 
 impl TrainingFrames {
-    /// Room for `capacity` frames; pushing more forgets the oldest.
-    pub fn new(capacity: usize) -> Self {
+    /// Room for `capacity` frames (pushing more forgets the oldest), their background the
+    /// quantile `background_quantile` of each pixel's free values (0.5: the median).
+    pub fn new(capacity: usize, background_quantile: f64) -> Self {
         Self {
             capacity: capacity.max(1),
             images: VecDeque::new(),
             masks: VecDeque::new(),
-            background: BackgroundModel::new(capacity),
+            background: BackgroundModel::new(capacity, background_quantile),
         }
     }
 
@@ -35,7 +37,7 @@ impl TrainingFrames {
     /// to the working size of the frames) instead of the frames' masked median.
     pub fn set_background_plate(&mut self, plate: &Tensor, height: i64, width: i64) {
         let plate = tch::no_grad(|| working_image(&plate.to_kind(Kind::Float), height, width));
-        self.background.set_plate(plate.squeeze_dim(0));
+        self.background.set_plate(to_unit(&plate.squeeze_dim(0)));
     }
 
     /// A whole video: frames [N, 3, H, W] in [0, 1] and label maps [N, H, W] (0 = background,
@@ -47,9 +49,10 @@ impl TrainingFrames {
         objects: usize,
         height: i64,
         width: i64,
+        background_quantile: f64,
     ) -> Self {
         let n = frames.size()[0];
-        let mut out = Self::new(n as usize);
+        let mut out = Self::new(n as usize, background_quantile);
         for t in 0..n {
             out.push_video_frame(&frames.get(t), &labels.get(t), objects, height, width);
         }
@@ -78,7 +81,8 @@ impl TrainingFrames {
             self.masks.pop_front();
         }
         let covered = masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0); // [1, h, w]
-        self.background.push(&image.squeeze_dim(0), &covered);
+        self.background
+            .push(&to_unit(&image.squeeze_dim(0)), &covered);
         self.images.push_back(image);
         self.masks.push_back(masks);
     }
@@ -99,7 +103,7 @@ impl TrainingFrames {
 
     /// The background the frames are composited over: [1, 3, h, w] in [-1, 1].
     pub fn background(&mut self) -> Tensor {
-        self.background.estimate().unsqueeze(0)
+        to_signed(&self.background.estimate()).unsqueeze(0)
     }
 
     /// `batch_size` clips at random places of the frames held, with the predict pattern

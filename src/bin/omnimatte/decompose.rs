@@ -284,7 +284,7 @@ pub fn decompose_video(
     } = ttt;
     if ttt_steps > 0 {
         // Frame by frame: the whole video in float at full size may not fit in memory.
-        let mut frames = TrainingFrames::new(video.len() as usize);
+        let mut frames = TrainingFrames::new(video.len() as usize, config.background_quantile);
         for t in 0..video.len() {
             let (frame, labels) = (video.frame(t), video.labels.get(t));
             let (frame, labels) = (frame.to_device(device), labels.to_device(device));
@@ -350,10 +350,15 @@ fn each_frame_layers(
     })
 }
 
-/// The clip's background: the masked temporal median of the whole video, also leaving out
-/// `covers` (frame -> [1, H, W], for the frames the median reads) where given.
-pub fn background_plate(video: &LabelledVideo, covers: Option<&HashMap<i64, Tensor>>) -> Tensor {
-    whole_video_background(video.len(), |t| {
+/// The clip's background: the masked temporal median (or the quantile `quantile`) of the whole
+/// video, also leaving out `covers` (frame -> [1, H, W], for the frames the median reads) where
+/// given.
+pub fn background_plate(
+    video: &LabelledVideo,
+    covers: Option<&HashMap<i64, Tensor>>,
+    quantile: f64,
+) -> Tensor {
+    whole_video_background(video.len(), quantile, |t| {
         let masks = video.labels.get(t).gt(0).unsqueeze(0);
         let covered = match covers {
             Some(covers) => masks.logical_or(&covers[&t]),
@@ -373,6 +378,7 @@ fn plate_without_layers(
     device: Device,
 ) -> anyhow::Result<Tensor> {
     let read: Vec<i64> = whole_video_frames(video.len()).collect();
+    let quantile = config.background_quantile;
     let mut covers = HashMap::new();
     let progress = bar(
         video.len() as u64,
@@ -387,7 +393,7 @@ fn plate_without_layers(
         Ok(())
     })?;
     progress.finish();
-    Ok(background_plate(video, Some(&covers)))
+    Ok(background_plate(video, Some(&covers), quantile))
 }
 
 /// Names decompose writes in its output folder.
@@ -509,9 +515,9 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             Some(plate)
         }
         None => match args.background_estimate {
-            BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => {
-                Some(background_plate(&video, None))
-            }
+            BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => Some(
+                background_plate(&video, None, args.layers.background_quantile),
+            ),
             BackgroundEstimate::Stream => None,
         },
     };
@@ -589,7 +595,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     }
     let used = match plate {
         Some(plate) => plate,
-        None => background_plate(&video, None),
+        None => background_plate(&video, None, args.layers.background_quantile),
     };
     write_png(&out.join("background.png"), &used)?;
     println!(

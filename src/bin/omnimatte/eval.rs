@@ -177,7 +177,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // What `network_alpha_in_mask` would be for perfect layers (below 1 where masks bleed
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
-        let median = whole_video_median(&video, None);
+        let quantile = args.layers.background_quantile;
+        let median = whole_video_median(&video, None, quantile);
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
         } else {
@@ -189,7 +190,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     let config = args.layers.stream_config(objects, tuned_file);
                     let first =
                         tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;
-                    Some(whole_video_median(&video, Some(&first.layers)))
+                    Some(whole_video_median(&video, Some(&first.layers), quantile))
                 }
                 BackgroundEstimate::Stream => None,
             }
@@ -216,6 +217,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     objects,
                     args.layers.working_height,
                     args.layers.working_width,
+                    quantile,
                 );
                 if let Some(plate) = &plate {
                     frames.set_background_plate(

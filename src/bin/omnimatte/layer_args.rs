@@ -33,6 +33,12 @@ pub struct LayerArgs {
     /// `background-frames`; with `decompose`, only for `--background-estimate stream`).
     #[arg(long, default_value_t = defaults::BACKGROUND_FRAMES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub background_frames: usize,
+    /// Which quantile of the values a pixel shows free of the masks is its background, in
+    /// every estimate (0.5: the paper's median; higher prefers the brighter values, which
+    /// leaves out shadows that lie on a pixel in most frames; the element's
+    /// `background-quantile`).
+    #[arg(long, default_value_t = defaults::BACKGROUND_QUANTILE, value_parser = parse_quantile)]
+    pub background_quantile: f64,
     /// Also decompose each clip's mirror image and average the two sets of layers: true or
     /// false (twice the network's work; docs/measurements.md measures what it gives). Not
     /// after test-time training, which fits the network to the video, not to its mirror image.
@@ -53,8 +59,21 @@ impl LayerArgs {
             output_frame: self.output_frame.resolve(fine_tuned),
             background_median: self.background_median,
             background_frames: self.background_frames,
+            background_quantile: self.background_quantile,
             mirror_average: gstomnimatte::mirror::averages(self.mirror_average, fine_tuned),
             ..StreamConfig::default()
         }
+    }
+}
+
+/// A quantile in [0, 1].
+fn parse_quantile(s: &str) -> Result<f64, String> {
+    let q: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    if (0.0..=1.0).contains(&q) {
+        Ok(q)
+    } else {
+        Err(format!("a quantile is in [0, 1], not {q}"))
     }
 }

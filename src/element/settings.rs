@@ -383,6 +383,24 @@ mod tests {
         assert!(!mirror(false, TttMode::Off));
     }
 
+    /// The background quantile reaches both the stream and test-time training.
+    #[test]
+    fn the_background_quantile_reaches_streaming_and_test_time_training() {
+        let settings = Settings {
+            background_quantile: 0.6,
+            ..Settings::default()
+        };
+        assert_eq!(settings.stream_config().unwrap().background_quantile, 0.6);
+        assert_eq!(
+            settings.continuous_config().unwrap().background_quantile,
+            0.6
+        );
+        assert_eq!(
+            Settings::default().background_quantile,
+            defaults::BACKGROUND_QUANTILE
+        );
+    }
+
     /// Weights fine-tuned on a video before run as after test-time training, with `ttt=off`.
     #[test]
     fn fine_tuned_weights_run_as_after_test_time_training() {

@@ -77,3 +77,15 @@ fn parse_quantile(s: &str) -> Result<f64, String> {
         Err(format!("a quantile is in [0, 1], not {q}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_quantile;
+
+    #[test]
+    fn a_quantile_outside_zero_to_one_or_not_a_number_is_refused_with_a_reason() {
+        assert_eq!(parse_quantile("0.75"), Ok(0.75));
+        assert!(parse_quantile("1.5").unwrap_err().contains("[0, 1]"));
+        assert!(parse_quantile("high").unwrap_err().contains("not a number"));
+    }
+}

@@ -548,7 +548,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecDouble::builder("background-quantile")
                     .nick("Background quantile")
-                    .blurb("Which quantile of the values a pixel shows free of the masks is its background: 0.5 is the paper's median; higher prefers the brighter values, which leaves out shadows that lie on a pixel in most frames (slow objects)")
+                    .blurb("Which quantile of the values a pixel shows free of the masks is its background (also in test-time training): 0.5 is the paper's median; higher prefers the brighter values, which leaves out shadows that lie on a pixel in most frames (slow objects) but measured lower layer precision while streaming")
                     .minimum(0.0)
                     .maximum(1.0)
                     .default_value(d.background_quantile)

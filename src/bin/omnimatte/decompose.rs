@@ -516,14 +516,19 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         }
         None => match args.background_estimate {
             BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => Some(
-                background_plate(&video, None, args.layers.background_quantile),
+                background_plate(&video, None, args.layers.whole_video_quantile),
             ),
             BackgroundEstimate::Stream => None,
         },
     };
+    // The first pass runs over a plate, so its own quantile is free to say which quantile the
+    // second plate is made with.
     let leave_out_layers = (args.background_plate.is_none()
         && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
-        .then(|| args.layers.stream_config(objects, tuned_file));
+        .then(|| StreamConfig {
+            background_quantile: args.layers.whole_video_quantile,
+            ..args.layers.stream_config(objects, tuned_file)
+        });
     let model = load_model(
         &args.weights,
         device,
@@ -595,7 +600,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     }
     let used = match plate {
         Some(plate) => plate,
-        None => background_plate(&video, None, args.layers.background_quantile),
+        None => background_plate(&video, None, args.layers.whole_video_quantile),
     };
     write_png(&out.join("background.png"), &used)?;
     println!(

@@ -177,7 +177,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // What `network_alpha_in_mask` would be for perfect layers (below 1 where masks bleed
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
-        let quantile = args.layers.background_quantile;
+        let quantile = args.layers.whole_video_quantile;
         let median = whole_video_median(&video, None, quantile);
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
@@ -217,7 +217,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     objects,
                     args.layers.working_height,
                     args.layers.working_width,
-                    quantile,
+                    args.layers.background_quantile,
                 );
                 if let Some(plate) = &plate {
                     frames.set_background_plate(

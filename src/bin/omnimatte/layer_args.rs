@@ -33,12 +33,16 @@ pub struct LayerArgs {
     /// `background-frames`; with `decompose`, only for `--background-estimate stream`).
     #[arg(long, default_value_t = defaults::BACKGROUND_FRAMES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub background_frames: usize,
-    /// Which quantile of the values a pixel shows free of the masks is its background, in
-    /// every estimate (0.5: the paper's median; higher prefers the brighter values, which
-    /// leaves out shadows that lie on a pixel in most frames; the element's
-    /// `background-quantile`).
+    /// Which quantile of the values a pixel shows free of the masks is its background in the
+    /// streaming estimate and in test-time training's own (0.5: the paper's median; the
+    /// element's `background-quantile`).
     #[arg(long, default_value_t = defaults::BACKGROUND_QUANTILE, value_parser = parse_quantile)]
     pub background_quantile: f64,
+    /// The same for the whole clip's estimate (`--background-estimate whole-video` and
+    /// `whole-video-layers`): higher than the median prefers the brighter values, which leaves
+    /// out shadows that lie on a pixel in most frames.
+    #[arg(long, default_value_t = defaults::WHOLE_VIDEO_QUANTILE, value_parser = parse_quantile)]
+    pub whole_video_quantile: f64,
     /// Also decompose each clip's mirror image and average the two sets of layers: true or
     /// false (twice the network's work; docs/measurements.md measures what it gives). Not
     /// after test-time training, which fits the network to the video, not to its mirror image.

@@ -1,7 +1,7 @@
 //! Background estimation (supplementary Sec. 4): per RGB channel, the temporal median of the
-//! pixels no object mask covers (sum_i M_t^i = 0). The element and the command line take a
-//! brighter quantile by default (`background-quantile`, [`crate::defaults::BACKGROUND_QUANTILE`]):
-//! shadows darken the ground, and one that lies on a pixel in most frames stays in a median.
+//! pixels no object mask covers (sum_i M_t^i = 0). Another quantile can be asked for (the
+//! element's `background-quantile`, the command line's `--background-quantile` and
+//! `--whole-video-quantile`; the median by default, [`crate::defaults::BACKGROUND_QUANTILE`]).
 //!
 //! Pixels covered in every frame have no observation. Their documented fallback is a fill from
 //! the nearest observed pixels: a coarse-to-fine pyramid of observed-only averages, so holes get
@@ -240,8 +240,9 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
 
 /// The one background model of streaming, test-time training, `decompose` and `eval`: a
 /// bounded ring of recent frames with the pixels their masks cover, whose masked temporal
-/// median (or another quantile) is the estimate, or a clean plate the user gave instead. Frames leaving the ring
-/// leave their free pixels in a [`FreeMemory`], read where the ring sees a pixel nowhere free.
+/// median (or another quantile) is the estimate, or a clean plate the user gave instead.
+/// Frames leaving the ring leave their free pixels in a [`FreeMemory`], read where the ring
+/// sees a pixel nowhere free.
 ///
 /// The median is remade once a quarter of the frames held changed (it moves slowly, and
 /// remaking it per frame would cost more than the network at small sizes).

@@ -347,7 +347,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let report = serde_json::json!({
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
-            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
+            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)

@@ -5,7 +5,7 @@ use crate::background::BackgroundModel;
 use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
 use crate::composite::{to_signed, to_unit};
 use crate::train::Batch;
-use crate::working::{network_inputs, working_image, MASK_THRESHOLD};
+use crate::working::{network_inputs, resize_area, MASK_THRESHOLD};
 use rand::Rng;
 use std::collections::VecDeque;
 use tch::{Kind, Tensor};
@@ -36,8 +36,12 @@ impl TrainingFrames {
     /// Trains against `plate` [3, H, W] in [0, 1] (a clean background, any size: it is brought
     /// to the working size of the frames) instead of the frames' masked median.
     pub fn set_background_plate(&mut self, plate: &Tensor, height: i64, width: i64) {
-        let plate = tch::no_grad(|| working_image(&plate.to_kind(Kind::Float), height, width));
-        self.background.set_plate(to_unit(&plate.squeeze_dim(0)));
+        // Resized in [0, 1], the range the background model holds (the network's [-1, 1] comes
+        // only when `background` hands the estimate out).
+        let plate = tch::no_grad(|| {
+            resize_area(&plate.to_kind(Kind::Float).unsqueeze(0), height, width).squeeze_dim(0)
+        });
+        self.background.set_plate(plate);
     }
 
     /// A whole video: frames [N, 3, H, W] in [0, 1] and label maps [N, H, W] (0 = background,

@@ -334,6 +334,12 @@ impl BackgroundModel {
         // would double its cost, which at 720p is more than the network's.
     }
 
+    /// Makes the next [`estimate`](Self::estimate) afresh, taking in every cover so far (a
+    /// caller that covers all its frames at once and then reads the estimate).
+    pub fn remake(&mut self) {
+        self.estimate = None;
+    }
+
     /// Forgets the frames (a new stream); the plate stays.
     pub fn clear(&mut self) {
         self.frames.clear();

@@ -3,7 +3,7 @@
 
 use crate::alpha::{AlphaMode, Upsampling};
 use crate::background::BackgroundMedian;
-use crate::clip::{ClipSpec, OutputFrameChoice};
+use crate::clip::{ClipSpec, OutputFrame, OutputFrameChoice};
 use crate::defaults;
 use crate::model::loading::{fine_tuned_weights, load_model, parse_device, LoadedModel};
 use crate::model::PrecisionChoice;
@@ -255,12 +255,7 @@ impl Settings {
                 UpsamplingSetting::Guided => Upsampling::Guided,
                 UpsamplingSetting::Bilinear => Upsampling::Bilinear,
             },
-            output_frame: match self.output_frame {
-                OutputFrameSetting::Auto => OutputFrameChoice::Auto,
-                OutputFrameSetting::Hidden => OutputFrameChoice::Hidden,
-                OutputFrameSetting::Visible => OutputFrameChoice::Visible,
-            }
-            .resolve(fine_tuned),
+            output_frame: self.output_frame_choice().resolve(fine_tuned),
             background_median: match self.background_median {
                 BackgroundMedianSetting::Masks => BackgroundMedian::Masks,
                 BackgroundMedianSetting::Layers => BackgroundMedian::Layers,
@@ -268,6 +263,21 @@ impl Settings {
             mirror_average: crate::mirror::averages(self.mirror_average, fine_tuned),
             ..StreamConfig::default()
         })
+    }
+
+    fn output_frame_choice(&self) -> OutputFrameChoice {
+        match self.output_frame {
+            OutputFrameSetting::Auto => OutputFrameChoice::Auto,
+            OutputFrameSetting::Hidden => OutputFrameChoice::Hidden,
+            OutputFrameSetting::Visible => OutputFrameChoice::Visible,
+        }
+    }
+
+    /// Whether the network as loaded, before any test-time training, sees the frame it
+    /// decomposes (the zero-shot pass that makes the training background).
+    pub fn zero_shot_output_frame(&self) -> OutputFrame {
+        self.output_frame_choice()
+            .resolve(fine_tuned_weights(&self.weights))
     }
 
     /// The clean plate [3, H, W] in [0, 1], if the `background-plate` property names one.

@@ -12,7 +12,9 @@ use super::streaming::Streaming;
 use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
-use crate::ttt::{fine_tune, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot};
+use crate::ttt::{
+    fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot,
+};
 use gst::glib;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -214,15 +216,20 @@ impl Worker {
         let config = self.settings.fine_tune_config()?;
         // The chains keep taking frames while the network trains (see TRAINING_QUEUE_BYTES).
         streaming.set_training(true);
-        let tuned = fine_tune(&self.vs, &self.net, frames, &config, |progress| {
-            last = *progress;
-            post_training(element, "before-output", Phase::Running, progress);
-            cancelled = streaming.cancelled();
-            if cancelled {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+        // The training background leaves out what the network as loaded finds (a zero-shot
+        // pass over the held frames at the working size: a few seconds beside the training).
+        let zero_shot = self.settings.zero_shot_output_frame();
+        let tuned = leave_out_layers(frames, &self.net, config.clip, zero_shot).and_then(|()| {
+            fine_tune(&self.vs, &self.net, frames, &config, |progress| {
+                last = *progress;
+                post_training(element, "before-output", Phase::Running, progress);
+                cancelled = streaming.cancelled();
+                if cancelled {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
         });
         streaming.set_training(false);
         tuned?;

@@ -110,6 +110,35 @@ impl TrainingFrames {
         to_signed(&self.background.estimate()).unsqueeze(0)
     }
 
+    /// Whether the background is a clean plate (which no cover changes).
+    pub fn has_plate(&self) -> bool {
+        self.background.plate().is_some()
+    }
+
+    /// Leaves out of the background's median, beside the masks, the pixels where `covered`
+    /// [1, h, w] is non-zero in the frame pushed `age` pushes ago (0: the latest): the effects
+    /// a decomposition found there ([`crate::background::layers_cover`]), which the masks
+    /// alone keep in the background wherever they stay on a pixel most of the time. The next
+    /// [`background`](Self::background) is made afresh.
+    pub fn cover_background(&mut self, age: usize, covered: &Tensor) {
+        self.background.cover(age, covered);
+        self.background.remake();
+    }
+
+    /// The images [T, 3, h, w] and masks [L, T, 1, h, w] of the frames `indices` (oldest held
+    /// is 0), as a clip gives them to the network.
+    pub fn clip(&self, indices: &[usize]) -> (Tensor, Tensor) {
+        let images = Tensor::cat(
+            &indices.iter().map(|&i| &self.images[i]).collect::<Vec<_>>(),
+            0,
+        );
+        let masks = Tensor::stack(
+            &indices.iter().map(|&i| &self.masks[i]).collect::<Vec<_>>(),
+            1,
+        );
+        (images, masks)
+    }
+
     /// `batch_size` clips at random places of the frames held, with the predict pattern
     /// (two frames seen, flipped half of the time), as the reference's test-time training.
     pub fn batch<R: Rng>(&mut self, clip: ClipSpec, batch_size: usize, rng: &mut R) -> Batch {
@@ -119,14 +148,9 @@ impl TrainingFrames {
         let (mut frames, mut masks, mut visible) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..batch_size.max(1) {
             let idx = clip_frames(clip, random_start(clip, n, rng), n);
-            frames.push(Tensor::cat(
-                &idx.iter().map(|&i| &self.images[i]).collect::<Vec<_>>(),
-                0,
-            ));
-            masks.push(Tensor::stack(
-                &idx.iter().map(|&i| &self.masks[i]).collect::<Vec<_>>(),
-                1,
-            ));
+            let (images, clip_masks) = self.clip(&idx);
+            frames.push(images);
+            masks.push(clip_masks);
             let v: Vec<f32> = HiddenPattern::Predict
                 .sample(clip.length, rng)
                 .into_iter()

@@ -4,6 +4,8 @@
 //! training share one trainer ([`crate::train::Trainer`]); this module supplies the video.
 //!
 //! - [`TrainingFrames`]: the video at the working size, with its masked-median background.
+//! - [`leave_out_layers`]: that median made again without what a zero-shot pass's layers
+//!   hold, so that the game is not played over a background that keeps the effects.
 //! - [`fine_tune`]: a fixed number of steps, for files (before any output).
 //! - [`ContinuousTraining`]: a worker that keeps fine-tuning on recent frames while
 //!   inference streams, handing over new weights every few steps.
@@ -11,9 +13,11 @@
 mod continuous;
 mod fine_tune;
 mod frames;
+mod leave_out;
 mod snapshot;
 
 pub use continuous::{ContinuousConfig, ContinuousTraining};
 pub use fine_tune::{fine_tune, FineTuneConfig, Progress};
 pub use frames::TrainingFrames;
+pub use leave_out::leave_out_layers;
 pub use snapshot::WeightsSnapshot;

@@ -19,7 +19,7 @@ use anyhow::Context;
 use gstomnimatte::background::{
     layers_cover, whole_video_background, whole_video_frames, BackgroundEstimate,
 };
-use gstomnimatte::clip::ClipSpec;
+use gstomnimatte::clip::{ClipSpec, OutputFrame};
 use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::eval::remove_object;
@@ -30,7 +30,7 @@ use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
-use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames};
+use gstomnimatte::ttt::{fine_tune, leave_out_layers, FineTuneConfig, TrainingFrames};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -230,17 +230,20 @@ pub struct TestTimeTraining<'a> {
     /// The interior-opacity term's weight (0: off).
     pub interior_opacity: f64,
     pub save_weights: Option<&'a Path>,
+    /// Whether the network as loaded sees the frame it decomposes: the zero-shot pass that
+    /// leaves found effects out of the training background ([`leave_out_layers`]) runs so.
+    pub zero_shot_output: OutputFrame,
 }
 
 /// Runs the decomposition and calls `write` with every frame's layers, in order. With
-/// `leave_out_layers` (the first pass's configuration) the plate, the whole video's median,
+/// `plate_first_pass` (the first pass's configuration) the plate, the whole video's median,
 /// is made again first, leaving out the effects the pretrained network's layers over it hold
 /// (`whole-video-layers`; before any test-time training, which then learns against the
 /// second). Returns the plate used.
 pub fn decompose_video(
     video: &LabelledVideo,
     plate: Option<Tensor>,
-    leave_out_layers: Option<StreamConfig>,
+    plate_first_pass: Option<StreamConfig>,
     model: LoadedModel,
     config: StreamConfig,
     ttt: TestTimeTraining<'_>,
@@ -264,7 +267,7 @@ pub fn decompose_video(
         }
     }
     let (h, w) = (config.working_height, config.working_width);
-    let plate = match (plate, leave_out_layers) {
+    let plate = match (plate, plate_first_pass) {
         (Some(first), Some(first_config)) => Some(plate_without_layers(
             video,
             &first,
@@ -281,6 +284,7 @@ pub fn decompose_video(
         mask_weight,
         interior_opacity,
         save_weights,
+        zero_shot_output,
     } = ttt;
     if ttt_steps > 0 {
         // Frame by frame: the whole video in float at full size may not fit in memory.
@@ -290,8 +294,9 @@ pub fn decompose_video(
             let (frame, labels) = (frame.to_device(device), labels.to_device(device));
             frames.push_video_frame(&frame, &labels, config.objects, h, w);
         }
-        if let Some(plate) = plate {
-            frames.set_background_plate(&plate.to_device(device), h, w);
+        match plate {
+            Some(plate) => frames.set_background_plate(&plate.to_device(device), h, w),
+            None => leave_out_layers(&mut frames, &net, config.clip, zero_shot_output)?,
         }
         let progress = bar(ttt_steps, "test-time training steps")?;
         let tune = FineTuneConfig {
@@ -523,7 +528,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     };
     // The first pass runs over a plate, so its own quantile is free to say which quantile the
     // second plate is made with.
-    let leave_out_layers = (args.background_plate.is_none()
+    let plate_first_pass = (args.background_plate.is_none()
         && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
         .then(|| StreamConfig {
             background_quantile: args.layers.whole_video_quantile,
@@ -538,7 +543,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     let plate = decompose_video(
         &video,
         plate,
-        leave_out_layers,
+        plate_first_pass,
         model,
         config,
         TestTimeTraining {
@@ -547,6 +552,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             mask_weight: args.ttt_mask_weight,
             interior_opacity: args.ttt_interior_opacity,
             save_weights: args.save_weights.as_deref(),
+            zero_shot_output: args.layers.output_frame.resolve(tuned_file),
         },
         |frame| {
             for (k, writer) in layers.iter_mut().enumerate() {

@@ -21,7 +21,9 @@ use gstomnimatte::model::loading::{
 };
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
-use gstomnimatte::ttt::{fine_tune, FineTuneConfig, TrainingFrames, WeightsSnapshot};
+use gstomnimatte::ttt::{
+    fine_tune, leave_out_layers, FineTuneConfig, TrainingFrames, WeightsSnapshot,
+};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -219,12 +221,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     args.layers.working_width,
                     args.layers.background_quantile,
                 );
-                if let Some(plate) = &plate {
-                    frames.set_background_plate(
+                match &plate {
+                    Some(plate) => frames.set_background_plate(
                         &plate.to_device(device),
                         args.layers.working_height,
                         args.layers.working_width,
-                    );
+                    ),
+                    // The network as loaded, before this video's training, finds the effects
+                    // the training background leaves out.
+                    None => leave_out_layers(
+                        &mut frames,
+                        &net,
+                        args.layers.stream_config(objects, tuned_file).clip,
+                        args.layers.output_frame.resolve(tuned_file),
+                    )?,
                 }
                 let tune = FineTuneConfig {
                     batch_size: args.ttt_batch,

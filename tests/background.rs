@@ -322,3 +322,19 @@ fn a_second_whole_video_median_leaves_out_what_the_first_passs_layers_hold() {
     let nothing = whole_video_median(&video, Some(&first.zeros_like()), MEDIAN);
     assert!(nothing.equal(&whole_video_median(&video, None, MEDIAN)));
 }
+
+#[test]
+fn a_plate_is_the_estimate_and_no_frames_are_held_for_a_median() {
+    let plate = Tensor::full([3, 4, 4], 0.25, (Kind::Float, Device::Cpu));
+    let mut model = BackgroundModel::new(3, MEDIAN);
+    let free = Tensor::zeros([1, 4, 4], (Kind::Bool, Device::Cpu));
+    model.push(&Tensor::ones([3, 4, 4], (Kind::Float, Device::Cpu)), &free);
+    assert_eq!(model.held(), 1);
+    model.set_plate(plate.copy());
+    assert_eq!(model.held(), 0, "frames held before the plate are let go");
+    for _ in 0..5 {
+        model.push(&Tensor::ones([3, 4, 4], (Kind::Float, Device::Cpu)), &free);
+    }
+    assert_eq!(model.held(), 0, "frames pushed over a plate are not kept");
+    assert!(model.estimate().equal(&plate));
+}

@@ -201,6 +201,11 @@ impl Decomposer {
             .map(|e| (e.working.shallow_clone(), e.masks.shallow_clone()))
     }
 
+    /// Frames received since the start (or the last reset).
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
     /// Frames received whose layers have not been produced yet.
     pub fn pending(&self) -> u64 {
         self.received - self.next_output

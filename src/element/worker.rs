@@ -9,6 +9,7 @@ use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};
 use super::settings::{Settings, TttMode};
 use super::streaming::Streaming;
+use crate::background::layers_cover;
 use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
@@ -301,6 +302,18 @@ impl Worker {
         }
     }
 
+    /// Tells the `background` trainer where the layers just made lie, so that its background
+    /// leaves those effects out as the `before-output` one does ([`leave_out_layers`]).
+    fn share_found_effects(&self, outs: &[FrameLayers]) {
+        if let TestTime::Continuous { training, .. } = &self.test_time {
+            let received = self.decomposer.received();
+            for out in outs {
+                let age = (received - 1 - out.index) as usize;
+                training.cover_frame(age, &layers_cover(&out.network_working));
+            }
+        }
+    }
+
     /// Runs one item of work through the decomposer and queues what it produces.
     fn process(&mut self, element: &gst::Element, work: Work) -> Outcome {
         Ok(match work {
@@ -312,6 +325,7 @@ impl Worker {
                     .push_back((video.buffer.pts(), video.buffer.duration()));
                 let outs = self.decomposer.push(&self.net, &frame, &labels)?;
                 self.share_latest_frame();
+                self.share_found_effects(&outs);
                 self.push_all(&outs);
                 Ok(gst::FlowSuccess::Ok)
             }
@@ -347,6 +361,11 @@ impl Worker {
             }
             Work::Reset => {
                 self.decomposer.reset();
+                // A seek: the trainer's frames are no longer the ones before these (and the
+                // ages of found effects count from the decomposer's frames).
+                if let TestTime::Continuous { training, .. } = &self.test_time {
+                    training.clear_frames();
+                }
                 self.timestamps.clear();
                 self.failed = false;
                 Ok(gst::FlowSuccess::Ok)

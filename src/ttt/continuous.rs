@@ -134,6 +134,13 @@ impl ContinuousTraining {
         lock(&self.shared.frames).push(image.shallow_clone(), masks.shallow_clone());
     }
 
+    /// Leaves out of the training background the effects found in the frame added `age`
+    /// frames ago (0: the latest): `covered` [1, h, w], where its layers lie
+    /// ([`TrainingFrames::cover_background`]).
+    pub fn cover_frame(&self, age: usize, covered: &tch::Tensor) {
+        lock(&self.shared.frames).cover_background(age, covered);
+    }
+
     /// Trains against a clean plate [3, H, W] in [0, 1] instead of the frames' median.
     pub fn set_background_plate(&self, plate: &tch::Tensor, height: i64, width: i64) {
         lock(&self.shared.frames).set_background_plate(plate, height, width);

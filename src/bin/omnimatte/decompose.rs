@@ -235,15 +235,22 @@ pub struct TestTimeTraining<'a> {
     pub zero_shot_output: OutputFrame,
 }
 
+/// How the plate, the whole video's median, is made a second time, leaving out the effects
+/// the pretrained network's layers over the first hold (`whole-video-layers`).
+pub struct SecondPlate {
+    /// The first pass's decomposition settings (it runs over the first plate).
+    pub first_pass: StreamConfig,
+    /// Which quantile of each pixel's free values the second plate is.
+    pub quantile: f64,
+}
+
 /// Runs the decomposition and calls `write` with every frame's layers, in order. With
-/// `plate_first_pass` (the first pass's configuration) the plate, the whole video's median,
-/// is made again first, leaving out the effects the pretrained network's layers over it hold
-/// (`whole-video-layers`; before any test-time training, which then learns against the
-/// second). Returns the plate used.
+/// `second_plate` the plate is made again first ([`SecondPlate`]; before any test-time
+/// training, which then learns against the second). Returns the plate used.
 pub fn decompose_video(
     video: &LabelledVideo,
     plate: Option<Tensor>,
-    plate_first_pass: Option<StreamConfig>,
+    second_plate: Option<SecondPlate>,
     model: LoadedModel,
     config: StreamConfig,
     ttt: TestTimeTraining<'_>,
@@ -267,14 +274,10 @@ pub fn decompose_video(
         }
     }
     let (h, w) = (config.working_height, config.working_width);
-    let plate = match (plate, plate_first_pass) {
-        (Some(first), Some(first_config)) => Some(plate_without_layers(
-            video,
-            &first,
-            &net,
-            first_config,
-            device,
-        )?),
+    let plate = match (plate, second_plate) {
+        (Some(first), Some(second)) => {
+            Some(plate_without_layers(video, &first, &net, second, device)?)
+        }
         (plate, _) => plate,
     };
     let plate = plate.as_ref();
@@ -373,17 +376,20 @@ pub fn background_plate(
     })
 }
 
-/// The whole video's median made again, leaving out beside the masks what the layers of a
-/// decomposition over `first` hold in the frames the median reads.
+/// The whole video's median (or quantile) made again, leaving out beside the masks what the
+/// layers of a decomposition over `first` hold in the frames the median reads.
 fn plate_without_layers(
     video: &LabelledVideo,
     first: &Tensor,
     net: &OmnimatteNet,
-    config: StreamConfig,
+    second: SecondPlate,
     device: Device,
 ) -> anyhow::Result<Tensor> {
     let read: Vec<i64> = whole_video_frames(video.len()).collect();
-    let quantile = config.background_quantile;
+    let SecondPlate {
+        first_pass: config,
+        quantile,
+    } = second;
     let mut covers = HashMap::new();
     let progress = bar(
         video.len() as u64,
@@ -526,13 +532,11 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             BackgroundEstimate::Stream => None,
         },
     };
-    // The first pass runs over a plate, so its own quantile is free to say which quantile the
-    // second plate is made with.
-    let plate_first_pass = (args.background_plate.is_none()
+    let second_plate = (args.background_plate.is_none()
         && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
-        .then(|| StreamConfig {
-            background_quantile: args.layers.whole_video_quantile,
-            ..args.layers.stream_config(objects, tuned_file)
+        .then(|| SecondPlate {
+            first_pass: args.layers.stream_config(objects, tuned_file),
+            quantile: args.layers.whole_video_quantile,
         });
     let model = load_model(
         &args.weights,
@@ -543,7 +547,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     let plate = decompose_video(
         &video,
         plate,
-        plate_first_pass,
+        second_plate,
         model,
         config,
         TestTimeTraining {

@@ -125,6 +125,12 @@ impl TrainingFrames {
         self.background.remake();
     }
 
+    /// Frame `index` (oldest held is 0) as the network sees it: image [1, 3, h, w] in [-1, 1],
+    /// masks [L, 1, h, w].
+    pub fn frame(&self, index: usize) -> (&Tensor, &Tensor) {
+        (&self.images[index], &self.masks[index])
+    }
+
     /// The images [T, 3, h, w] and masks [L, T, 1, h, w] of the frames `indices` (oldest held
     /// is 0), as a clip gives them to the network.
     pub fn clip(&self, indices: &[usize]) -> (Tensor, Tensor) {

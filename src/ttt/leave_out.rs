@@ -7,14 +7,15 @@
 
 use super::TrainingFrames;
 use crate::background::layers_cover;
-use crate::clip::{inference_plan, ClipSpec, OutputFrame};
+use crate::clip::{ClipSpec, OutputFrame};
 use crate::composite::to_unit;
 use crate::model::OmnimatteNet;
+use crate::stream::{Decomposer, StreamConfig};
 use tch::{Kind, Tensor};
 
-/// Decomposes every frame held in `frames` with `net` as inference does (the clip of
-/// [`inference_plan`], `output` saying whether the network sees the frame it decomposes), over
-/// the frames' current background, and leaves what the layers cover out of that background
+/// Decomposes every frame held in `frames` with `net` as streaming inference does (`clip`;
+/// `output` says whether the network sees the frame it decomposes), over the frames' current
+/// background, and leaves what the layers cover out of that background
 /// ([`TrainingFrames::cover_background`]). Nothing to do over a clean plate.
 pub fn leave_out_layers(
     frames: &mut TrainingFrames,
@@ -27,26 +28,43 @@ pub fn leave_out_layers(
     }
     let n = frames.len();
     let covers = tch::no_grad(|| -> anyhow::Result<Vec<Tensor>> {
-        let background = frames.background(); // [1, 3, h, w]
-        let device = background.device();
-        (0..n)
-            .map(|f| {
-                let plan = inference_plan(clip, f, Some(n), output);
-                let (images, masks) = frames.clip(&plan.frames);
-                let visible: Vec<f32> = plan.visible.iter().map(|&v| v as u8 as f32).collect();
-                let visible = Tensor::from_slice(&visible).view([1, -1]).to_device(device);
-                let input = net.image_input(&images, &background).unsqueeze(0);
-                let rgba = net.forward_frame(
-                    &input,
-                    &masks.unsqueeze(0),
-                    &visible,
-                    plan.output_index as i64,
-                )?; // [1, L, 4, h, w] in [-1, 1]
-                Ok(layers_cover(&to_unit(
-                    &rgba.squeeze_dim(0).to_kind(Kind::Float),
-                )))
-            })
-            .collect()
+        // The held frames are at the working size already: a decomposer at that size over
+        // their background as a plate runs the network as inference does, each frame's
+        // encodings shared between the clips that use them.
+        let background = to_unit(&frames.background().squeeze_dim(0)); // [3, h, w]
+        let [_, h, w] = background.size()[..] else {
+            unreachable!("the background is [3, h, w]")
+        };
+        let (first_image, first_masks) = frames.frame(0);
+        let objects = first_masks.size()[0];
+        let mut decomposer = Decomposer::new(
+            StreamConfig {
+                clip,
+                working_height: h,
+                working_width: w,
+                objects: objects as usize,
+                output_frame: output,
+                mirror_average: false,
+                ..StreamConfig::default()
+            },
+            first_image.device(),
+        )?;
+        decomposer.set_background_plate(&background);
+        let ids = Tensor::arange_start(1, objects + 1, (Kind::Float, first_masks.device()));
+        let mut covers = Vec::with_capacity(n);
+        for i in 0..n {
+            let (image, masks) = frames.frame(i);
+            // The masks are disjoint (each is an object covering most of a working pixel):
+            // their label map is the sum of each mask times its label.
+            let labels = (masks.squeeze_dim(1) * ids.view([-1, 1, 1]))
+                .sum_dim_intlist(0, false, Kind::Float)
+                .to_kind(Kind::Uint8);
+            let outs = decomposer.push(net, &to_unit(&image.squeeze_dim(0)), &labels)?;
+            covers.extend(outs.iter().map(|out| layers_cover(&out.network_working)));
+        }
+        let outs = decomposer.finish(net)?;
+        covers.extend(outs.iter().map(|out| layers_cover(&out.network_working)));
+        Ok(covers)
     })?;
     for (f, covered) in covers.iter().enumerate() {
         frames.cover_background(n - 1 - f, covered);

@@ -218,7 +218,7 @@ impl Worker {
         // The chains keep taking frames while the network trains (see TRAINING_QUEUE_BYTES).
         streaming.set_training(true);
         // The training background leaves out what the network as loaded finds (a zero-shot
-        // pass over the held frames at the working size: a few seconds beside the training).
+        // pass over the held frames at the working size: about what decomposing them costs).
         let zero_shot = self.settings.zero_shot_output_frame();
         let tuned = leave_out_layers(frames, &self.net, config.clip, zero_shot).and_then(|()| {
             fine_tune(&self.vs, &self.net, frames, &config, |progress| {

@@ -7,7 +7,7 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{fails_with, succeeds, tiny_scene, TINY};
+use cli::{fails_with, omnimatte, succeeds, tiny_scene, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video};
 use gstomnimatte::model::loading::load_model;
@@ -289,4 +289,33 @@ fn the_background_estimate_is_one_whole_video_median_of_the_asked_kind() {
         ],
         "expected stream, whole-video or whole-video-layers",
     );
+}
+
+#[test]
+fn test_time_training_over_the_streams_estimate_first_finds_the_effects_to_leave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("video");
+    scene(&input, 8);
+    let out = dir.path().join("out");
+    let args = [
+        "decompose",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--background-estimate",
+        "stream",
+        "--ttt-steps",
+        "2",
+    ];
+    let run = omnimatte(&[&args[..], &TINY].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a zero-shot pass finds the effects"),
+        "{stderr}"
+    );
+    for layer in ["layer_01", "layer_02", "recon"] {
+        assert_eq!(count_pngs(&out.join(layer)), 8, "{layer}");
+    }
 }

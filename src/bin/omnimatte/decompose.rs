@@ -299,7 +299,10 @@ pub fn decompose_video(
         }
         match plate {
             Some(plate) => frames.set_background_plate(&plate.to_device(device), h, w),
-            None => leave_out_layers(&mut frames, &net, config.clip, zero_shot_output)?,
+            None => {
+                eprintln!("training background: a zero-shot pass finds the effects to leave out");
+                leave_out_layers(&mut frames, &net, config.clip, zero_shot_output)?;
+            }
         }
         let progress = bar(ttt_steps, "test-time training steps")?;
         let tune = FineTuneConfig {

@@ -23,20 +23,7 @@ pub struct Decomposition {
     pub network_reconstruction: Tensor,
 }
 
-/// Label map [T, H, W] (uint8) from per-object masks [L, T, 1, H, W]: front objects win.
-pub fn label_maps(masks: &Tensor) -> Tensor {
-    let l = masks.size()[0];
-    let mut labels = masks
-        .get(0)
-        .squeeze_dim(1)
-        .zeros_like()
-        .to_kind(Kind::Uint8);
-    for k in 0..l {
-        let m = masks.get(k).squeeze_dim(1).gt(0.5);
-        let _ = labels.masked_fill_(&m, k + 1);
-    }
-    labels
-}
+pub use crate::working::label_maps;
 
 /// Runs the streaming decomposer over a whole video.
 /// `plate`: a clean background [3, H, W] to use instead of the masked median.

@@ -24,6 +24,22 @@ pub fn object_masks(labels: &Tensor, objects: usize) -> Tensor {
         .to_kind(Kind::Float)
 }
 
+/// Label map [T, H, W] (uint8) from per-object masks [L, T, 1, H, W]: front objects win.
+/// The inverse of [`object_masks`] where masks do not overlap.
+pub fn label_maps(masks: &Tensor) -> Tensor {
+    let l = masks.size()[0];
+    let mut labels = masks
+        .get(0)
+        .squeeze_dim(1)
+        .zeros_like()
+        .to_kind(Kind::Uint8);
+    for k in 0..l {
+        let m = masks.get(k).squeeze_dim(1).gt(0.5);
+        let _ = labels.masked_fill_(&m, k + 1);
+    }
+    labels
+}
+
 /// Object masks [L, H, W] at the working size: [L, 1, h, w] in {0, 1}, a working pixel
 /// belonging to an object when the object covers at least `threshold` of it.
 pub fn working_masks(masks: &Tensor, h: i64, w: i64, threshold: f64) -> Tensor {

@@ -11,7 +11,8 @@ use crate::clip::{ClipSpec, OutputFrame};
 use crate::composite::to_unit;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, StreamConfig};
-use tch::{Kind, Tensor};
+use crate::working::label_maps;
+use tch::Tensor;
 
 /// Decomposes every frame held in `frames` with `net` as streaming inference does (`clip`;
 /// `output` says whether the network sees the frame it decomposes), over the frames' current
@@ -50,15 +51,12 @@ pub fn leave_out_layers(
             first_image.device(),
         )?;
         decomposer.set_background_plate(&background);
-        let ids = Tensor::arange_start(1, objects + 1, (Kind::Float, first_masks.device()));
         let mut covers = Vec::with_capacity(n);
         for i in 0..n {
             let (image, masks) = frames.frame(i);
-            // The masks are disjoint (each is an object covering most of a working pixel):
-            // their label map is the sum of each mask times its label.
-            let labels = (masks.squeeze_dim(1) * ids.view([-1, 1, 1]))
-                .sum_dim_intlist(0, false, Kind::Float)
-                .to_kind(Kind::Uint8);
+            // The label map the masks came from (they do not overlap: each is an object
+            // covering most of a working pixel).
+            let labels = label_maps(&masks.unsqueeze(1)).squeeze_dim(0);
             let outs = decomposer.push(net, &to_unit(&image.squeeze_dim(0)), &labels)?;
             covers.extend(outs.iter().map(|out| layers_cover(&out.network_working)));
         }

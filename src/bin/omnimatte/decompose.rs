@@ -292,17 +292,18 @@ pub fn decompose_video(
     if ttt_steps > 0 {
         // Frame by frame: the whole video in float at full size may not fit in memory.
         let mut frames = TrainingFrames::new(video.len() as usize, config.background_quantile);
+        // The plate first: frames pushed over it are not kept for a median.
+        if let Some(plate) = plate {
+            frames.set_background_plate(&plate.to_device(device), h, w);
+        }
         for t in 0..video.len() {
             let (frame, labels) = (video.frame(t), video.labels.get(t));
             let (frame, labels) = (frame.to_device(device), labels.to_device(device));
             frames.push_video_frame(&frame, &labels, config.objects, h, w);
         }
-        match plate {
-            Some(plate) => frames.set_background_plate(&plate.to_device(device), h, w),
-            None => {
-                eprintln!("training background: a zero-shot pass finds the effects to leave out");
-                leave_out_layers(&mut frames, &net, config.clip, zero_shot_output)?;
-            }
+        if plate.is_none() {
+            eprintln!("training background: a zero-shot pass finds the effects to leave out");
+            leave_out_layers(&mut frames, &net, config.clip, zero_shot_output)?;
         }
         let progress = bar(ttt_steps, "test-time training steps")?;
         let tune = FineTuneConfig {

@@ -5,7 +5,7 @@ use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
 use crate::model::OmnimatteNet;
-use crate::stream::{Decomposer, StreamConfig};
+use crate::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
 /// A decomposition of a whole video: layers [L, T, 4, H, W] and reconstructions [T, 3, H, W].
@@ -34,6 +34,20 @@ pub fn decompose(
     plate: Option<&Tensor>,
     device: Device,
 ) -> anyhow::Result<Decomposition> {
+    decompose_with(net, video, config, plate, device, |_, _| Ok(()))
+}
+
+/// [`decompose`], calling `after_frame` with the decomposer and the frames it finished after
+/// each frame it takes: where the live mode's training steps go
+/// ([`crate::ttt::PacedTraining::after_frame`]).
+pub fn decompose_with(
+    net: &OmnimatteNet,
+    video: &Video,
+    config: &StreamConfig,
+    plate: Option<&Tensor>,
+    device: Device,
+    mut after_frame: impl FnMut(&mut Decomposer, &[FrameLayers]) -> anyhow::Result<()>,
+) -> anyhow::Result<Decomposition> {
     let mut decomposer = Decomposer::new(config.clone(), device)?;
     if let Some(plate) = plate {
         decomposer.set_background_plate(plate);
@@ -41,11 +55,13 @@ pub fn decompose(
     let labels = label_maps(&video.masks);
     let mut outputs = Vec::new();
     for t in 0..video.frames.size()[0] {
-        outputs.extend(decomposer.push(net, &video.frames.get(t), &labels.get(t))?);
+        let finished = decomposer.push(net, &video.frames.get(t), &labels.get(t))?;
+        after_frame(&mut decomposer, &finished)?;
+        outputs.extend(finished);
     }
     outputs.extend(decomposer.finish(net)?);
     // Per-frame tensors stacked on the CPU along `dim`.
-    let stack = |dim: i64, f: fn(&crate::stream::FrameLayers) -> Tensor| {
+    let stack = |dim: i64, f: fn(&FrameLayers) -> Tensor| {
         Tensor::stack(
             &outputs
                 .iter()

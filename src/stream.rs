@@ -193,6 +193,12 @@ impl Decomposer {
         }
     }
 
+    /// Whether the network sees the frame it decomposes, from the next frame made on (the
+    /// encodings held serve either way).
+    pub fn set_output_frame(&mut self, output_frame: OutputFrame) {
+        self.config.output_frame = output_frame;
+    }
+
     /// What the network saw of the latest frame: its image [1, 3, h, w] in [-1, 1] and its
     /// masks [L, 1, h, w] at the working size (test-time training fits the network on them).
     pub fn latest_inputs(&self) -> Option<(Tensor, Tensor)> {

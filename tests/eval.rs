@@ -173,3 +173,44 @@ fn a_corrupt_weights_file_fails_the_element_with_its_name() {
     assert!(text.contains("corrupt.safetensors"), "{text}");
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+#[test]
+fn eval_scores_the_live_mode_at_a_fixed_pace_of_steps_per_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tiny_set(&data, 1);
+    let json = dir.path().join("live.json");
+    let (d, j) = (data.to_str().unwrap(), json.to_str().unwrap());
+    let live = [
+        "eval",
+        "--data",
+        d,
+        "--json",
+        j,
+        "--live-steps-per-frame",
+        "2",
+        "--live-frames",
+        "6",
+        "--live-swap-steps",
+        "2",
+        "--mirror-average",
+        "false",
+    ];
+    succeeds(&[&live[..], &TINY].concat());
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // 8 frames, training from the 6th on (a clip needs the 6 frames kept): 2 steps on each
+    // of the last 3.
+    assert_eq!(
+        scores["videos"][0]["live_steps"].as_u64(),
+        Some(6),
+        "{scores}"
+    );
+    let iou = scores["mean"]["effect_iou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&iou), "{scores}");
+
+    cli::fails_with(
+        &[&live[..], &["--ttt-steps", "5"], &TINY].concat(),
+        "leave --ttt-steps at 0",
+    );
+}

@@ -12,10 +12,11 @@ use gstomnimatte::loss::total_loss;
 use gstomnimatte::model::loading::load_model;
 use gstomnimatte::model::OmnimatteNet;
 use gstomnimatte::model::PrecisionChoice;
+use gstomnimatte::stream::{Decomposer, StreamConfig};
 use gstomnimatte::train::Batch;
 use gstomnimatte::ttt::{
     fine_tune, leave_out_layers, ContinuousConfig, ContinuousTraining, FineTuneConfig,
-    TrainingFrames, WeightsSnapshot,
+    PacedTraining, TrainingFrames, WeightsSnapshot,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -356,4 +357,70 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     let stopping = Instant::now();
     training.stop().unwrap();
     assert!(stopping.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
+    let (vs, net) = seeded_net(6);
+    let initial = WeightsSnapshot::take(&vs, 0);
+    let config = ContinuousConfig {
+        frames: 16,
+        swap_every: 4,
+        schedule_steps: 20,
+        batch_size: 1,
+        clip: ClipSpec::default(),
+        learning_rate: 5e-4,
+        mask_weight: 0.1,
+        interior_opacity: 0.1,
+        background_quantile: MEDIAN,
+        seed: 0,
+    };
+    let mut paced =
+        PacedTraining::new(net.config().clone(), &initial, Device::Cpu, config, 2).unwrap();
+    paced.set_output_frame_once_tuned(OutputFrame::Hidden);
+    let mut decomposer = Decomposer::new(
+        StreamConfig {
+            working_height: 64,
+            working_width: 64,
+            objects: 1,
+            output_frame: OutputFrame::Visible,
+            mirror_average: false,
+            ..StreamConfig::default()
+        },
+        Device::Cpu,
+    )
+    .unwrap();
+    let (frames, masks, _) = square_with_shadow(16, 64, 64);
+    let frames = (frames.squeeze_dim(0) + 1.0) / 2.0; // [T, 3, H, W] in [0, 1]
+    let labels = masks.view([16, 64, 64]).to_kind(Kind::Uint8);
+    let first_weight = || vs.trainable_variables()[0].copy();
+    let untrained = first_weight();
+    let mut made = 0;
+    for t in 0..16 {
+        let done = decomposer
+            .push(&net, &frames.get(t), &labels.get(t))
+            .unwrap();
+        made += done.len();
+        paced.after_frame(&mut decomposer, &done, &vs).unwrap();
+        // Training waits for a clip's span of frames (13), then takes 2 steps a frame.
+        let expected = if t + 1 < 13 {
+            0
+        } else {
+            2 * (t + 1 - 12) as u64
+        };
+        assert_eq!(paced.steps(), expected, "after frame {t}");
+        assert_eq!(paced.swaps(), expected / 4);
+        if paced.swaps() == 0 {
+            assert!(first_weight().equal(&untrained), "no weights before a swap");
+            assert_eq!(decomposer.config().output_frame, OutputFrame::Visible);
+        }
+    }
+    made += decomposer.finish(&net).unwrap().len();
+    assert_eq!(made, 16, "every frame is decomposed");
+    assert_eq!(paced.swaps(), 2);
+    assert!(
+        !first_weight().equal(&untrained),
+        "inference runs the trained weights"
+    );
+    assert_eq!(decomposer.config().output_frame, OutputFrame::Hidden);
 }

@@ -9,12 +9,12 @@ use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};
 use super::settings::{Settings, TttMode};
 use super::streaming::Streaming;
-use crate::background::layers_cover;
 use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{
-    fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot,
+    feed_live_training, fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames,
+    WeightsSnapshot,
 };
 use gst::glib;
 use std::collections::VecDeque;
@@ -293,24 +293,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Hands the frame the network just saw to the `background` trainer.
-    fn share_latest_frame(&self) {
-        if let TestTime::Continuous { training, .. } = &self.test_time {
-            if let Some((image, masks)) = self.decomposer.latest_inputs() {
-                training.add_frame(&image, &masks);
-            }
-        }
-    }
-
-    /// Tells the `background` trainer where the layers just made lie, so that its background
-    /// leaves those effects out as the `before-output` one does ([`leave_out_layers`]).
-    fn share_found_effects(&self, outs: &[FrameLayers]) {
-        if let TestTime::Continuous { training, .. } = &self.test_time {
-            let received = self.decomposer.received();
-            for out in outs {
-                let age = (received - 1 - out.index) as usize;
-                training.cover_frame(age, &layers_cover(&out.network_working));
-            }
+    /// Hands the `background` trainer the frame the network just saw, and where the layers
+    /// just made lie, so that its background leaves those effects out as the `before-output`
+    /// one does ([`leave_out_layers`]).
+    fn feed_training(&mut self, outs: &[FrameLayers]) {
+        if let TestTime::Continuous { training, .. } = &mut self.test_time {
+            feed_live_training(&self.decomposer, outs, training);
         }
     }
 
@@ -324,8 +312,7 @@ impl Worker {
                 self.timestamps
                     .push_back((video.buffer.pts(), video.buffer.duration()));
                 let outs = self.decomposer.push(&self.net, &frame, &labels)?;
-                self.share_latest_frame();
-                self.share_found_effects(&outs);
+                self.feed_training(&outs);
                 self.push_all(&outs);
                 Ok(gst::FlowSuccess::Ok)
             }

@@ -5,17 +5,15 @@
 //! in a slot; inference takes the slot's content between two frames, when it wants, without
 //! ever waiting for training (`try_lock`). Stopping waits for the step under way at most.
 
+use super::learner::{ContinuousLearner, LearnerStep};
 use super::{Progress, TrainingFrames, WeightsSnapshot};
 use crate::clip::ClipSpec;
-use crate::model::{ModelConfig, OmnimatteNet};
-use crate::train::{TrainConfig, Trainer};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use crate::model::ModelConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tch::{nn, Device};
+use std::time::Duration;
+use tch::Device;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ContinuousConfig {
@@ -76,49 +74,18 @@ impl ContinuousTraining {
             .name("omnimatte-ttt".into())
             .spawn(move || -> anyhow::Result<()> {
                 let shared = worker_shared;
-                let vs = nn::VarStore::new(device);
-                let net = OmnimatteNet::new(&vs.root(), model)?;
-                initial.load_into(&vs)?;
-                let mut trainer = Trainer::new(
-                    &vs,
-                    TrainConfig {
-                        interior_opacity: config.interior_opacity,
-                        ..TrainConfig::test_time(
-                            config.schedule_steps,
-                            config.learning_rate,
-                            config.mask_weight,
-                        )
-                    },
-                )?;
-                let mut rng = StdRng::seed_from_u64(config.seed);
-                // A clip needs a few distinct frames before training means anything.
-                let enough = config.clip.span().min(config.frames);
-                let mut started: Option<Instant> = None;
-                let mut done = 0u64;
+                let mut learner = ContinuousLearner::new(model, &initial, device, config)?;
                 while !shared.stop.load(Ordering::Acquire) {
-                    let batch = {
-                        let mut frames = lock(&shared.frames);
-                        (frames.len() >= enough)
-                            .then(|| frames.batch(config.clip, config.batch_size, &mut rng))
-                    };
+                    let batch = learner.batch(&mut lock(&shared.frames));
                     let Some(batch) = batch else {
                         std::thread::sleep(Duration::from_millis(10));
                         continue;
                     };
-                    let began = *started.get_or_insert_with(Instant::now);
-                    let report = trainer.step(&net, &batch.to_device(device))?;
-                    done += 1;
-                    if done.is_multiple_of(config.swap_every) {
-                        *lock(&shared.weights) = Some(WeightsSnapshot::take(&vs, done));
+                    let LearnerStep { progress, weights } = learner.step(&batch)?;
+                    if let Some(weights) = weights {
+                        *lock(&shared.weights) = Some(weights);
                     }
-                    on_step(&Progress {
-                        step: done,
-                        steps: None,
-                        loss: report.total,
-                        reconstruction: report.reconstruction,
-                        mask_weight: report.lambda_m,
-                        steps_per_second: done as f64 / began.elapsed().as_secs_f64(),
-                    });
+                    on_step(&progress);
                 }
                 Ok(())
             })?;

@@ -6,13 +6,13 @@ use crate::layer_args::LayerArgs;
 use crate::progress::{bar, training_step};
 use anyhow::Context;
 use gstomnimatte::background::BackgroundEstimate;
-use gstomnimatte::clip::ClipSpec;
+use gstomnimatte::clip::{ClipSpec, OutputFrameChoice};
 use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
-    alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, effect_iou,
-    label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
+    alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, decompose_with,
+    effect_iou, label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
     whole_video_median, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
@@ -22,7 +22,8 @@ use gstomnimatte::model::loading::{
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::ttt::{
-    fine_tune, leave_out_layers, FineTuneConfig, TrainingFrames, WeightsSnapshot,
+    fine_tune, leave_out_layers, ContinuousConfig, FineTuneConfig, PacedTraining, TrainingFrames,
+    WeightsSnapshot,
 };
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -82,6 +83,27 @@ pub struct EvalArgs {
     /// precision moves the output.
     #[arg(long)]
     versus_precision: Option<PrecisionChoice>,
+    /// Score the element's live test-time training (`ttt=background`): after each frame
+    /// inference takes, this many training steps on the most recent `--live-frames` frames,
+    /// their background leaving out the effects found, the weights handed over every
+    /// `--live-swap-steps` steps: what the element does on a machine whose trainer makes that
+    /// many steps while inference makes a frame (the element trains as fast as its thread
+    /// runs). 0: off. Uses the `--ttt-*` settings for the rest; `--ttt-steps` must be 0.
+    #[arg(long, default_value_t = 0)]
+    live_steps_per_frame: u32,
+    /// Recent frames the live training keeps (the element's `ttt-frames`).
+    #[arg(long, default_value_t = defaults::TTT_FRAMES)]
+    live_frames: usize,
+    /// Steps between two hand-overs of the live training's weights (`ttt-swap-steps`).
+    #[arg(long, default_value_t = defaults::TTT_SWAP_STEPS)]
+    live_swap_steps: u64,
+    /// The live training's lambda_m schedule N (decays at 0.1 N and 0.2 N; `ttt-steps`).
+    #[arg(long, default_value_t = defaults::TTT_STEPS)]
+    live_schedule_steps: u64,
+    /// From the first hand-over of tuned weights on, decompose with this output frame (hidden
+    /// or visible); unset: as before it (what `--output-frame` resolves to untuned).
+    #[arg(long)]
+    live_output_frame_once_tuned: Option<OutputFrameChoice>,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -89,6 +111,11 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
+    let live = args.live_steps_per_frame > 0;
+    anyhow::ensure!(
+        !live || args.ttt_steps.iter().all(|&steps| steps == 0),
+        "--live-steps-per-frame scores the live mode alone: leave --ttt-steps at 0"
+    );
     let device = parse_device(&args.device)?;
     let LoadedModel {
         vs,
@@ -117,7 +144,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     // With test-time training every count starts from a copy of the pretrained weights.
     // Without it the weights only serve inference: held as the element holds them (bf16 once,
     // convolutions channels-last on the CPU), so the scores are the element's.
-    let pretrained = if args.ttt_steps.iter().all(|&steps| steps == 0) {
+    let pretrained = if !live && args.ttt_steps.iter().all(|&steps| steps == 0) {
         hold_for_inference(&vs, precision);
         if let Some(v) = &versus {
             hold_for_inference(&v.vs, v.precision);
@@ -253,7 +280,40 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
             let train_seconds = started.elapsed().as_secs_f64();
             let config = args.layers.stream_config(objects, steps > 0 || tuned_file);
-            let result = tch::no_grad(|| decompose(&net, &video, &config, plate.as_ref(), device))?;
+            let (result, live_steps) = match &pretrained {
+                Some(pretrained) if live => {
+                    let mut paced = PacedTraining::new(
+                        net.config().clone(),
+                        pretrained,
+                        device,
+                        args.live_config(config.clip),
+                        args.live_steps_per_frame,
+                    )?;
+                    if let Some(plate) = &plate {
+                        paced.set_background_plate(
+                            &plate.to_device(device),
+                            args.layers.working_height,
+                            args.layers.working_width,
+                        );
+                    }
+                    if let Some(choice) = args.live_output_frame_once_tuned {
+                        paced.set_output_frame_once_tuned(choice.resolve(true));
+                    }
+                    let result = decompose_with(
+                        &net,
+                        &video,
+                        &config,
+                        plate.as_ref(),
+                        device,
+                        |d, done| paced.after_frame(d, done, &vs),
+                    )?;
+                    (result, paced.steps())
+                }
+                _ => (
+                    tch::no_grad(|| decompose(&net, &video, &config, plate.as_ref(), device))?,
+                    steps,
+                ),
+            };
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background, &video.masks);
             let edits = Edits::measure(&result, &video, gt, background, &truth_regions);
@@ -273,12 +333,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 println!("{name:<24} layers vs the other precision: {versus_db:.2} dB");
             }
             println!(
-                "{name:<24} {objects:>3} {steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
+                "{name:<24} {objects:>3} {live_steps:>5} {:>10.3} {:>10.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.2} {:>7.2} {:>7.2} {recon:>8.2} {bg:>7.2} {train_seconds:>8.1} {seconds:>7.1}",
                 model.effect_iou, baseline.effect_iou, model.precision, model.recall, model.beyond_mask_recall,
                 edits.network_alpha_in_mask, edits.network_alpha_on_object, edits.ghost_clean, edits.removal_psnr, edits.mask_only_removal_psnr
             );
             rows.push(serde_json::json!({
                 "video": name, "objects": objects, "ttt_steps": steps, "mirror_average": config.mirror_average,
+                "live_steps_per_frame": args.live_steps_per_frame, "live_steps": live_steps,
                 "ttt_interior_opacity": args.ttt_interior_opacity,
                 "effect_iou": model.effect_iou,
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
@@ -298,6 +359,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     let mut means = serde_json::Map::new();
+
     for &steps in &args.ttt_steps {
         let of_n: Vec<_> = rows
             .iter()
@@ -321,6 +383,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
             "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
             "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
+            "live_steps_per_video": mean("live_steps"),
             "layers_psnr_versus_precision": mean("layers_psnr_versus_precision"),
         });
         let versus_mean = mean("layers_psnr_versus_precision");
@@ -358,6 +421,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
             "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
+            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_swap_steps": args.live_swap_steps, "live_schedule_steps": args.live_schedule_steps, "live_output_frame_once_tuned": args.live_output_frame_once_tuned.map(|c| format!("{c:?}")),
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -365,6 +429,24 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         println!("scores: {}", path.display());
     }
     Ok(())
+}
+
+impl EvalArgs {
+    /// The live training the `--live-*` and `--ttt-*` flags ask for, on clips `clip`.
+    fn live_config(&self, clip: ClipSpec) -> ContinuousConfig {
+        ContinuousConfig {
+            frames: self.live_frames,
+            swap_every: self.live_swap_steps,
+            schedule_steps: self.live_schedule_steps,
+            batch_size: self.ttt_batch,
+            clip,
+            learning_rate: self.ttt_lr,
+            mask_weight: self.ttt_mask_weight,
+            interior_opacity: self.ttt_interior_opacity,
+            background_quantile: self.layers.background_quantile,
+            seed: 0,
+        }
+    }
 }
 
 /// What an editor gets from a decomposition: how opaque objects are, ghosts in the background

@@ -34,19 +34,18 @@ pub fn decompose(
     plate: Option<&Tensor>,
     device: Device,
 ) -> anyhow::Result<Decomposition> {
-    decompose_with(net, video, config, plate, device, |_, _| Ok(()))
+    decompose_with(net, video, config, plate, device, |_| Ok(()))
 }
 
-/// [`decompose`], calling `after_frame` with the decomposer and the frames it finished after
-/// each frame it takes: where the live mode's training steps go
-/// ([`crate::ttt::PacedTraining::after_frame`]).
+/// [`decompose`], calling `after_frame` with the decomposer after each frame it takes: where
+/// the live mode's training steps go ([`crate::ttt::PacedTraining::after_frame`]).
 pub fn decompose_with(
     net: &OmnimatteNet,
     video: &Video,
     config: &StreamConfig,
     plate: Option<&Tensor>,
     device: Device,
-    mut after_frame: impl FnMut(&mut Decomposer, &[FrameLayers]) -> anyhow::Result<()>,
+    mut after_frame: impl FnMut(&mut Decomposer) -> anyhow::Result<()>,
 ) -> anyhow::Result<Decomposition> {
     let mut decomposer = Decomposer::new(config.clone(), device)?;
     if let Some(plate) = plate {
@@ -55,9 +54,8 @@ pub fn decompose_with(
     let labels = label_maps(&video.masks);
     let mut outputs = Vec::new();
     for t in 0..video.frames.size()[0] {
-        let finished = decomposer.push(net, &video.frames.get(t), &labels.get(t))?;
-        after_frame(&mut decomposer, &finished)?;
-        outputs.extend(finished);
+        outputs.extend(decomposer.push(net, &video.frames.get(t), &labels.get(t))?);
+        after_frame(&mut decomposer)?;
     }
     outputs.extend(decomposer.finish(net)?);
     // Per-frame tensors stacked on the CPU along `dim`.

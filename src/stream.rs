@@ -67,6 +67,25 @@ impl Default for StreamConfig {
     }
 }
 
+/// How inference runs, the part of a [`StreamConfig`] whose best choice test-time training
+/// changes ([`crate::clip::OutputFrameChoice`], [`crate::mirror::averages`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inference {
+    /// Whether the network sees the frame it decomposes.
+    pub output_frame: OutputFrame,
+    /// Whether the layers are averaged with the mirror image's.
+    pub mirror_average: bool,
+}
+
+impl StreamConfig {
+    pub fn inference(&self) -> Inference {
+        Inference {
+            output_frame: self.output_frame,
+            mirror_average: self.mirror_average,
+        }
+    }
+}
+
 /// The decomposition of one frame at full resolution, colours in [0, 1].
 pub struct FrameLayers {
     /// Frame number since the start (or the last reset).
@@ -193,10 +212,10 @@ impl Decomposer {
         }
     }
 
-    /// Whether the network sees the frame it decomposes, from the next frame made on (the
-    /// encodings held serve either way).
-    pub fn set_output_frame(&mut self, output_frame: OutputFrame) {
-        self.config.output_frame = output_frame;
+    /// How the frames made from now on are inferred (the encodings held serve either way).
+    pub fn set_inference(&mut self, inference: Inference) {
+        self.config.output_frame = inference.output_frame;
+        self.config.mirror_average = inference.mirror_average;
     }
 
     /// What the network saw of the latest frame: its image [1, 3, h, w] in [-1, 1] and its

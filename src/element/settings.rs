@@ -320,6 +320,7 @@ impl Settings {
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
             background_quantile: self.background_quantile,
+            zero_shot_output: self.zero_shot_output_frame(),
             seed: 0,
         })
     }

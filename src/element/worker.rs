@@ -13,8 +13,7 @@ use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{
-    feed_live_training, fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames,
-    WeightsSnapshot,
+    fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot,
 };
 use gst::glib;
 use std::collections::VecDeque;
@@ -293,12 +292,12 @@ impl Worker {
         Ok(())
     }
 
-    /// Hands the `background` trainer the frame the network just saw, and where the layers
-    /// just made lie, so that its background leaves those effects out as the `before-output`
-    /// one does ([`leave_out_layers`]).
-    fn feed_training(&mut self, outs: &[FrameLayers]) {
-        if let TestTime::Continuous { training, .. } = &mut self.test_time {
-            feed_live_training(&self.decomposer, outs, training);
+    /// Hands the frame the network just saw to the `background` trainer.
+    fn share_latest_frame(&self) {
+        if let TestTime::Continuous { training, .. } = &self.test_time {
+            if let Some((image, masks)) = self.decomposer.latest_inputs() {
+                training.add_frame(&image, &masks);
+            }
         }
     }
 
@@ -312,7 +311,7 @@ impl Worker {
                 self.timestamps
                     .push_back((video.buffer.pts(), video.buffer.duration()));
                 let outs = self.decomposer.push(&self.net, &frame, &labels)?;
-                self.feed_training(&outs);
+                self.share_latest_frame();
                 self.push_all(&outs);
                 Ok(gst::FlowSuccess::Ok)
             }
@@ -348,8 +347,7 @@ impl Worker {
             }
             Work::Reset => {
                 self.decomposer.reset();
-                // A seek: the trainer's frames are no longer the ones before these (and the
-                // ages of found effects count from the decomposer's frames).
+                // A seek: the trainer's frames are no longer the ones before these.
                 if let TestTime::Continuous { training, .. } = &self.test_time {
                     training.clear_frames();
                 }

@@ -1,13 +1,15 @@
 //! Test-time training that never delays the stream (the element's `background` mode).
 //!
 //! A worker thread owns its own copy of the network and keeps fine-tuning it on a bounded
-//! buffer of the most recent frames. Every `swap_every` steps it leaves a copy of its weights
+//! buffer of the most recent frames, their background leaving out what a frozen copy of the
+//! network as loaded finds in each ([`ZeroShotCovers`]). Every `swap_every` steps it leaves a copy of its weights
 //! in a slot; inference takes the slot's content between two frames, when it wants, without
 //! ever waiting for training (`try_lock`). Stopping waits for the step under way at most.
 
 use super::learner::{ContinuousLearner, LearnerStep};
+use super::zero_shot_covers::ZeroShotCovers;
 use super::{Progress, TrainingFrames, WeightsSnapshot};
-use crate::clip::ClipSpec;
+use crate::clip::{ClipSpec, OutputFrame};
 use crate::model::ModelConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +34,9 @@ pub struct ContinuousConfig {
     pub interior_opacity: f64,
     /// Which quantile of the frames' free values is their background (0.5: the median).
     pub background_quantile: f64,
+    /// Whether the network as loaded sees the frame it decomposes when it finds the effects
+    /// the training background leaves out ([`ZeroShotCovers`]).
+    pub zero_shot_output: OutputFrame,
     pub seed: u64,
 }
 
@@ -74,8 +79,16 @@ impl ContinuousTraining {
             .name("omnimatte-ttt".into())
             .spawn(move || -> anyhow::Result<()> {
                 let shared = worker_shared;
+                let mut covers = ZeroShotCovers::new(
+                    model.clone(),
+                    &initial,
+                    device,
+                    config.clip,
+                    config.zero_shot_output,
+                )?;
                 let mut learner = ContinuousLearner::new(model, &initial, device, config)?;
                 while !shared.stop.load(Ordering::Acquire) {
+                    covers.update(&shared.frames)?;
                     let batch = learner.batch(&mut lock(&shared.frames));
                     let Some(batch) = batch else {
                         std::thread::sleep(Duration::from_millis(10));
@@ -99,14 +112,6 @@ impl ContinuousTraining {
     /// Waits at most for a batch being cut, never for a training step.
     pub fn add_frame(&self, image: &tch::Tensor, masks: &tch::Tensor) {
         lock(&self.shared.frames).push(image.shallow_clone(), masks.shallow_clone());
-    }
-
-    /// Leaves out of the training background the effects found in the frame added `age`
-    /// frames ago (0: the latest): `covered` [1, h, w], where its layers lie
-    /// ([`TrainingFrames::cover_background`]). The next batch remakes the median (about 6 ms
-    /// for 60 frames at 128x224, one thread), so every step trains over the latest covers.
-    pub fn cover_frame(&self, age: usize, covered: &tch::Tensor) {
-        lock(&self.shared.frames).cover_background(age, covered);
     }
 
     /// Trains against a clean plate [3, H, W] in [0, 1] instead of the frames' median.

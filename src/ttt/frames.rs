@@ -19,6 +19,10 @@ pub struct TrainingFrames {
     /// The masked median (or another quantile) of the frames held, or the user's clean plate,
     /// in [0, 1] as the model takes frames (at 8 bits: [-1, 1] would lose its negative half).
     background: BackgroundModel,
+    /// Frames pushed since the last clear: the latest pushed is number `added - 1`.
+    added: u64,
+    /// Times cleared: a number names a frame only within one of them.
+    clears: u64,
 }
 
 impl TrainingFrames {
@@ -30,6 +34,8 @@ impl TrainingFrames {
             images: VecDeque::new(),
             masks: VecDeque::new(),
             background: BackgroundModel::new(capacity, background_quantile),
+            added: 0,
+            clears: 0,
         }
     }
 
@@ -89,6 +95,7 @@ impl TrainingFrames {
             .push(&to_unit(&image.squeeze_dim(0)), &covered);
         self.images.push_back(image);
         self.masks.push_back(masks);
+        self.added += 1;
     }
 
     pub fn len(&self) -> usize {
@@ -103,6 +110,29 @@ impl TrainingFrames {
         self.images.clear();
         self.masks.clear();
         self.background.clear();
+        self.added = 0;
+        self.clears += 1;
+    }
+
+    /// Frames pushed since the last clear (the number the next one will have).
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
+    /// Times cleared (frame numbers start again at 0 after each).
+    pub fn clears(&self) -> u64 {
+        self.clears
+    }
+
+    /// The number of the oldest frame held.
+    pub fn oldest_number(&self) -> u64 {
+        self.added - self.images.len() as u64
+    }
+
+    /// Frame number `number` as [`frame`](Self::frame) gives it, if it is still held.
+    pub fn numbered(&self, number: u64) -> Option<(&Tensor, &Tensor)> {
+        let index = number.checked_sub(self.oldest_number())?;
+        (number < self.added).then(|| self.frame(index as usize))
     }
 
     /// The background the frames are composited over: [1, 3, h, w] in [-1, 1].

@@ -8,23 +8,23 @@
 //!   hold, so that the game is not played over a background that keeps the effects.
 //! - [`fine_tune`]: a fixed number of steps, for files (before any output).
 //! - [`ContinuousTraining`]: a worker that keeps fine-tuning on recent frames while
-//!   inference streams, handing over new weights every few steps; [`feed_live_training`]
-//!   gives it what inference saw and found; [`PacedTraining`] does its work at a fixed pace
-//!   of steps per frame, to score it.
+//!   inference streams, handing over new weights every few steps, its background leaving out
+//!   what a frozen copy of the network as loaded finds in each frame; [`PacedTraining`]
+//!   does its work at a fixed pace of steps per frame, to score it.
 
 mod continuous;
-mod feed;
 mod fine_tune;
 mod frames;
 mod learner;
 mod leave_out;
 mod paced;
 mod snapshot;
+mod zero_shot_covers;
 
 pub use continuous::{ContinuousConfig, ContinuousTraining};
-pub use feed::{feed_live_training, LiveFeed};
 pub use fine_tune::{fine_tune, FineTuneConfig, Progress};
 pub use frames::TrainingFrames;
 pub use leave_out::leave_out_layers;
 pub use paced::PacedTraining;
 pub use snapshot::WeightsSnapshot;
+pub use zero_shot_covers::ZeroShotCovers;

@@ -4,22 +4,24 @@
 //! load; this does the same work in an order the pace fixes, so that `eval` can score the
 //! live mode (a machine whose trainer makes k steps while inference makes a frame).
 
-use super::feed::feed_live_training;
 use super::learner::ContinuousLearner;
+use super::zero_shot_covers::ZeroShotCovers;
 use super::{ContinuousConfig, TrainingFrames, WeightsSnapshot};
-use crate::clip::OutputFrame;
 use crate::model::ModelConfig;
-use crate::stream::{Decomposer, FrameLayers};
+use crate::stream::{Decomposer, Inference};
+use std::sync::Mutex;
 use tch::{nn, Device, Tensor};
 
 pub struct PacedTraining {
     learner: ContinuousLearner,
-    frames: TrainingFrames,
+    covers: ZeroShotCovers,
+    /// In a mutex only because [`ZeroShotCovers`] takes them so (the training thread's are
+    /// shared); nothing else holds it here.
+    frames: Mutex<TrainingFrames>,
     steps_per_frame: u32,
     swaps: u64,
-    /// Whether inference sees the frame it decomposes once tuned weights are in, if that
-    /// differs from before.
-    output_frame_once_tuned: Option<OutputFrame>,
+    /// How inference runs once tuned weights are in, if not as before.
+    inference_once_tuned: Option<Inference>,
 }
 
 impl PacedTraining {
@@ -32,49 +34,66 @@ impl PacedTraining {
         steps_per_frame: u32,
     ) -> anyhow::Result<Self> {
         Ok(Self {
+            covers: ZeroShotCovers::new(
+                model.clone(),
+                initial,
+                device,
+                config.clip,
+                config.zero_shot_output,
+            )?,
             learner: ContinuousLearner::new(model, initial, device, config)?,
-            frames: TrainingFrames::new(config.frames, config.background_quantile),
+            frames: Mutex::new(TrainingFrames::new(
+                config.frames,
+                config.background_quantile,
+            )),
             steps_per_frame,
             swaps: 0,
-            output_frame_once_tuned: None,
+            inference_once_tuned: None,
         })
     }
 
     /// Trains against a clean plate [3, H, W] in [0, 1] instead of the frames' median.
     pub fn set_background_plate(&mut self, plate: &Tensor, height: i64, width: i64) {
-        self.frames.set_background_plate(plate, height, width);
+        self.frames_mut().set_background_plate(plate, height, width);
     }
 
-    /// From the first hand-over on, inference decomposes with `output_frame` (test-time
-    /// training's losses train the layers of hidden frames only).
-    pub fn set_output_frame_once_tuned(&mut self, output_frame: OutputFrame) {
-        self.output_frame_once_tuned = Some(output_frame);
+    /// From the first hand-over on, inference runs as `inference` (as the element's worker
+    /// does once it swaps tuned weights in).
+    pub fn set_inference_once_tuned(&mut self, inference: Inference) {
+        self.inference_once_tuned = Some(inference);
     }
 
-    /// After `decomposer` took a frame and finished `finished`: feeds the trainer as the
-    /// element's worker does, takes this frame's steps, and loads the weights handed over into
-    /// `inference` (the network the decomposer runs), so that the next frame uses them.
+    /// After `decomposer` took a frame: gives the trainer that frame as the network saw it,
+    /// takes this frame's steps, and loads the weights handed over into `inference` (the
+    /// network the decomposer runs), so that the next frame uses them.
     pub fn after_frame(
         &mut self,
         decomposer: &mut Decomposer,
-        finished: &[FrameLayers],
         inference: &nn::VarStore,
     ) -> anyhow::Result<()> {
-        feed_live_training(decomposer, finished, &mut self.frames);
+        if let Some((image, masks)) = decomposer.latest_inputs() {
+            self.frames_mut().push(image, masks);
+        }
+        self.covers.update(&self.frames)?;
         for _ in 0..self.steps_per_frame {
-            let Some(batch) = self.learner.batch(&mut self.frames) else {
+            let frames = self.frames.get_mut().unwrap_or_else(|e| e.into_inner());
+            let Some(batch) = self.learner.batch(frames) else {
                 break;
             };
             if let Some(weights) = self.learner.step(&batch)?.weights {
                 weights.load_into(inference)?;
                 decomposer.weights_changed();
-                if let Some(output_frame) = self.output_frame_once_tuned {
-                    decomposer.set_output_frame(output_frame);
+                if let Some(inference) = self.inference_once_tuned {
+                    decomposer.set_inference(inference);
                 }
                 self.swaps += 1;
             }
         }
         Ok(())
+    }
+
+    fn frames_mut(&mut self) -> &mut TrainingFrames {
+        self.frames.get_mut().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Training steps taken so far.

@@ -6,7 +6,7 @@ use crate::layer_args::LayerArgs;
 use crate::progress::{bar, training_step};
 use anyhow::Context;
 use gstomnimatte::background::BackgroundEstimate;
-use gstomnimatte::clip::{ClipSpec, OutputFrameChoice};
+use gstomnimatte::clip::ClipSpec;
 use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
@@ -100,10 +100,11 @@ pub struct EvalArgs {
     /// The live training's lambda_m schedule N (decays at 0.1 N and 0.2 N; `ttt-steps`).
     #[arg(long, default_value_t = defaults::TTT_STEPS)]
     live_schedule_steps: u64,
-    /// From the first hand-over of tuned weights on, decompose with this output frame (hidden
-    /// or visible); unset: as before it (what `--output-frame` resolves to untuned).
-    #[arg(long)]
-    live_output_frame_once_tuned: Option<OutputFrameChoice>,
+    /// How the live mode infers once tuned weights are in: as-tuned (`--output-frame` and
+    /// `--mirror-average` as after test-time training: with their defaults, the output frame
+    /// hidden and no mirror averaging) or unchanged (as the untuned weights were run).
+    #[arg(long, default_value = "as-tuned")]
+    live_inference_once_tuned: LiveInference,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -296,17 +297,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                             args.layers.working_width,
                         );
                     }
-                    if let Some(choice) = args.live_output_frame_once_tuned {
-                        paced.set_output_frame_once_tuned(choice.resolve(true));
+                    if args.live_inference_once_tuned == LiveInference::AsTuned {
+                        paced.set_inference_once_tuned(
+                            args.layers.stream_config(objects, true).inference(),
+                        );
                     }
-                    let result = decompose_with(
-                        &net,
-                        &video,
-                        &config,
-                        plate.as_ref(),
-                        device,
-                        |d, done| paced.after_frame(d, done, &vs),
-                    )?;
+                    let result =
+                        decompose_with(&net, &video, &config, plate.as_ref(), device, |d| {
+                            paced.after_frame(d, &vs)
+                        })?;
                     (result, paced.steps())
                 }
                 _ => (
@@ -421,7 +420,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
             "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
-            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_swap_steps": args.live_swap_steps, "live_schedule_steps": args.live_schedule_steps, "live_output_frame_once_tuned": args.live_output_frame_once_tuned.map(|c| format!("{c:?}")),
+            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_swap_steps": args.live_swap_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -429,6 +428,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         println!("scores: {}", path.display());
     }
     Ok(())
+}
+
+/// How the live mode infers once tuned weights are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LiveInference {
+    AsTuned,
+    Unchanged,
 }
 
 impl EvalArgs {
@@ -444,6 +450,11 @@ impl EvalArgs {
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
             background_quantile: self.layers.background_quantile,
+            // As `leave_out_layers` runs the network as loaded before `--ttt-steps`.
+            zero_shot_output: self
+                .layers
+                .output_frame
+                .resolve(fine_tuned_weights(&self.weights)),
             seed: 0,
         }
     }

@@ -1,0 +1,155 @@
+//! The live mode's counterpart of [`super::leave_out_layers`]: the network as loaded, frozen,
+//! decomposes every frame the live training keeps, once, as it arrives, and what its layers
+//! cover is left out of the training background. Covers from the network being tuned would
+//! feed back: once it learns to drop a shadow, the shadow stays in the background, and the
+//! game over that background teaches it to drop more (docs/measurements.md, session 31).
+
+use super::{TrainingFrames, WeightsSnapshot};
+use crate::background::layers_cover;
+use crate::clip::{ClipSpec, OutputFrame};
+use crate::composite::to_unit;
+use crate::model::{ModelConfig, OmnimatteNet};
+use crate::stream::{Decomposer, StreamConfig};
+use crate::working::label_maps;
+use std::sync::{Mutex, MutexGuard};
+use tch::{nn, Device, Tensor};
+
+pub struct ZeroShotCovers {
+    vs: nn::VarStore,
+    net: OmnimatteNet,
+    clip: ClipSpec,
+    output_frame: OutputFrame,
+    /// Streams the frames at their working size as inference streams them, over the
+    /// training frames' background as a plate; made at the first frame (its size and objects
+    /// are the frames').
+    decomposer: Option<Decomposer>,
+    /// The frame number (in [`TrainingFrames::added`]'s count) of the decomposer's frame 0.
+    first: u64,
+    /// The next frame number to decompose, and the clear of the frames it counts in.
+    next: u64,
+    clears: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ZeroShotCovers {
+    /// A frozen copy of `initial` (a network of configuration `model`) on `device`, run on
+    /// clips `clip`, seeing the frame it decomposes or not (`output_frame`).
+    pub fn new(
+        model: ModelConfig,
+        initial: &WeightsSnapshot,
+        device: Device,
+        clip: ClipSpec,
+        output_frame: OutputFrame,
+    ) -> anyhow::Result<Self> {
+        let vs = nn::VarStore::new(device);
+        let net = OmnimatteNet::new(&vs.root(), model)?;
+        initial.load_into(&vs)?;
+        Ok(Self {
+            vs,
+            net,
+            clip,
+            output_frame,
+            decomposer: None,
+            first: 0,
+            next: 0,
+            clears: 0,
+        })
+    }
+
+    /// Decomposes the frames added to `frames` since the last call and covers, in their
+    /// background, what the layers finished hold (nothing over a clean plate). The lock is held only to read the new
+    /// frames and to cover, never while the network runs. Frames that left before their turn
+    /// (training fell behind by more than the frames kept) are skipped, and those that went
+    /// on after a clear (a seek) start a new stream.
+    pub fn update(&mut self, frames: &Mutex<TrainingFrames>) -> anyhow::Result<()> {
+        let (new, clears, background) = {
+            let mut frames = lock(frames);
+            if frames.has_plate() {
+                // A clean plate shows no effect to leave out.
+                self.next = frames.added();
+                return Ok(());
+            }
+            if frames.clears() != self.clears {
+                // The frames may come at another size, or with other objects.
+                self.decomposer = None;
+                self.restart(0, frames.clears());
+            }
+            if self.next < frames.oldest_number() {
+                self.restart(frames.oldest_number(), self.clears);
+            }
+            let new: Vec<(Tensor, Tensor)> = (self.next..frames.added())
+                .filter_map(|n| frames.numbered(n))
+                .map(|(image, masks)| (image.shallow_clone(), masks.shallow_clone()))
+                .collect();
+            if new.is_empty() {
+                return Ok(());
+            }
+            // What the frames' median is now, as a plate, as `leave_out_layers` runs over the
+            // median of the frames held (a masked median of the frames so far, with covers
+            // from this network only: a plate of its own stream's median keeps a shadow that
+            // lingers in it out of the network's sight, measured in tests/ttt.rs).
+            let background = to_unit(&frames.background().squeeze_dim(0));
+            (new, frames.clears(), background)
+        };
+        self.next += new.len() as u64;
+        let covers = tch::no_grad(|| -> anyhow::Result<Vec<(u64, Tensor)>> {
+            let mut covers = Vec::new();
+            for (image, masks) in &new {
+                self.make_decomposer(image, masks)?;
+                let decomposer = self.decomposer.as_mut().expect("made above");
+                decomposer.set_background_plate(&background);
+                // The label map the masks came from (they do not overlap).
+                let labels = label_maps(&masks.unsqueeze(1)).squeeze_dim(0);
+                for out in decomposer.push(&self.net, &to_unit(&image.squeeze_dim(0)), &labels)? {
+                    covers.push((self.first + out.index, layers_cover(&out.network_working)));
+                }
+            }
+            Ok(covers)
+        })?;
+        let mut frames = lock(frames);
+        if frames.clears() != clears {
+            return Ok(()); // a seek while the network ran: these frames are gone
+        }
+        for (number, covered) in covers {
+            if number >= frames.oldest_number() {
+                let age = frames.added() - 1 - number;
+                frames.cover_background(age as usize, &covered);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a new stream at frame number `first` of clear `clears`.
+    fn restart(&mut self, first: u64, clears: u64) {
+        if let Some(decomposer) = &mut self.decomposer {
+            decomposer.reset();
+        }
+        (self.first, self.next, self.clears) = (first, first, clears);
+    }
+
+    /// Makes the decomposer, if there is none, for frames like `image` [1, 3, h, w] and
+    /// `masks` [L, 1, h, w].
+    fn make_decomposer(&mut self, image: &Tensor, masks: &Tensor) -> anyhow::Result<()> {
+        if self.decomposer.is_none() {
+            let [_, _, h, w] = image.size()[..] else {
+                anyhow::bail!("a training frame is not [1, 3, h, w]")
+            };
+            self.decomposer = Some(Decomposer::new(
+                StreamConfig {
+                    clip: self.clip,
+                    working_height: h,
+                    working_width: w,
+                    objects: masks.size()[0] as usize,
+                    output_frame: self.output_frame,
+                    mirror_average: false,
+                    ..StreamConfig::default()
+                },
+                self.vs.device(),
+            )?);
+        }
+        Ok(())
+    }
+}

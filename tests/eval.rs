@@ -214,3 +214,26 @@ fn eval_scores_the_live_mode_at_a_fixed_pace_of_steps_per_frame() {
         "leave --ttt-steps at 0",
     );
 }
+
+#[test]
+fn eval_fine_tunes_over_the_true_background_as_a_clean_plate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tiny_set(&data, 1);
+    let json = dir.path().join("plate.json");
+    let (d, j) = (data.to_str().unwrap(), json.to_str().unwrap());
+    succeeds(
+        &[
+            &["eval", "--data", d, "--json", j, "--clean-plate"][..],
+            &["--ttt-steps", "2"],
+            &TINY,
+        ]
+        .concat(),
+    );
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(scores["clean_plate"].as_bool(), Some(true), "{scores}");
+    assert_eq!(scores["videos"][0]["ttt_steps"].as_u64(), Some(2), "{scores}");
+    // Over the true background, the background estimate is perfect.
+    assert!(scores["videos"][0]["ghost_clean"].as_f64().unwrap() < 1.0, "{scores}");
+}

@@ -61,12 +61,24 @@ impl TrainingFrames {
         width: i64,
         background_quantile: f64,
     ) -> Self {
-        let n = frames.size()[0];
-        let mut out = Self::new(n as usize, background_quantile);
-        for t in 0..n {
-            out.push_video_frame(&frames.get(t), &labels.get(t), objects, height, width);
-        }
+        let mut out = Self::new(frames.size()[0] as usize, background_quantile);
+        out.push_video(frames, labels, objects, height, width);
         out
+    }
+
+    /// Adds every frame of a video: frames [N, 3, H, W] in [0, 1] and label maps [N, H, W], as
+    /// [`push_video_frame`](Self::push_video_frame) adds one.
+    pub fn push_video(
+        &mut self,
+        frames: &Tensor,
+        labels: &Tensor,
+        objects: usize,
+        height: i64,
+        width: i64,
+    ) {
+        for t in 0..frames.size()[0] {
+            self.push_video_frame(&frames.get(t), &labels.get(t), objects, height, width);
+        }
     }
 
     /// Adds a frame [3, H, W] in [0, 1] with its label map [H, W], brought to the working

@@ -240,29 +240,32 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
             let started = Instant::now();
             if steps > 0 {
+                let (h, w) = (args.layers.working_height, args.layers.working_width);
+                let mut frames = TrainingFrames::new(
+                    video.frames.size()[0] as usize,
+                    args.layers.background_quantile,
+                );
+                // The plate first: over it, no frame is held for a median.
+                if let Some(plate) = &plate {
+                    frames.set_background_plate(&plate.to_device(device), h, w);
+                }
                 // The label maps the decomposition gets, so training sees what inference will.
-                let mut frames = TrainingFrames::from_video(
+                frames.push_video(
                     &video.frames.to_device(device),
                     &label_maps(&video.masks).to_device(device),
                     objects,
-                    args.layers.working_height,
-                    args.layers.working_width,
-                    args.layers.background_quantile,
+                    h,
+                    w,
                 );
-                match &plate {
-                    Some(plate) => frames.set_background_plate(
-                        &plate.to_device(device),
-                        args.layers.working_height,
-                        args.layers.working_width,
-                    ),
+                if plate.is_none() {
                     // The network as loaded, before this video's training, finds the effects
                     // the training background leaves out.
-                    None => leave_out_layers(
+                    leave_out_layers(
                         &mut frames,
                         &net,
                         args.layers.stream_config(objects, tuned_file).clip,
                         args.layers.output_frame.resolve(tuned_file),
-                    )?,
+                    )?;
                 }
                 let tune = FineTuneConfig {
                     batch_size: args.ttt_batch,

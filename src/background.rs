@@ -348,6 +348,23 @@ impl BackgroundModel {
         // would double its cost, which at 720p is more than the network's.
     }
 
+    /// Replaces what counts as covered in the frame pushed `age` pushes ago with `covered`
+    /// [1, H, W] (non-zero: covered): a frame pushed fully covered, so that it weighs in no
+    /// median until its effects are known, is let in. A frame no longer held is left alone.
+    pub fn set_cover(&mut self, age: usize, covered: &Tensor) {
+        let Some(index) = self.frames.len().checked_sub(age + 1) else {
+            return;
+        };
+        let observation = &mut self.frames[index];
+        let new = coverage_bytes(covered);
+        assert_eq!(
+            new.len(),
+            observation.covered.len(),
+            "coverage of another size than the frame"
+        );
+        observation.covered = new;
+    }
+
     /// Makes the next [`estimate`](Self::estimate) afresh, taking in every cover so far (a
     /// caller that covers all its frames at once and then reads the estimate).
     pub fn remake(&mut self) {

@@ -233,7 +233,14 @@ fn eval_fine_tunes_over_the_true_background_as_a_clean_plate() {
     let scores: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(scores["clean_plate"].as_bool(), Some(true), "{scores}");
-    assert_eq!(scores["videos"][0]["ttt_steps"].as_u64(), Some(2), "{scores}");
+    assert_eq!(
+        scores["videos"][0]["ttt_steps"].as_u64(),
+        Some(2),
+        "{scores}"
+    );
     // Over the true background, the background estimate is perfect.
-    assert!(scores["videos"][0]["ghost_clean"].as_f64().unwrap() < 1.0, "{scores}");
+    assert!(
+        scores["videos"][0]["ghost_clean"].as_f64().unwrap() < 1.0,
+        "{scores}"
+    );
 }

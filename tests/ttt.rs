@@ -457,7 +457,9 @@ fn live_covers_from_the_network_as_loaded_leave_a_lingering_shadow_out_as_frames
     // of the clip, x 40 and 43; in 14 and 15 it is back near the start): the last frames'
     // layers are made only once the look-ahead's frames are in, so these are left uncovered.
     let stream: Vec<i64> = (0..16).chain([12, 13, 12, 13, 12, 13]).collect();
-    let live = std::sync::Mutex::new(TrainingFrames::new(stream.len(), MEDIAN));
+    let live = std::sync::Mutex::new(
+        TrainingFrames::new(stream.len(), MEDIAN).median_of_covered_frames_only(),
+    );
     let mut masks_only = TrainingFrames::new(stream.len(), MEDIAN);
     // Twice: a clear (a seek) starts the frames and their numbers afresh.
     for round in 0..2 {
@@ -468,7 +470,7 @@ fn live_covers_from_the_network_as_loaded_leave_a_lingering_shadow_out_as_frames
                 .unwrap()
                 .push_video_frame(&frames.get(t), &labels.get(t), 1, 64, 64);
             masks_only.push_video_frame(&frames.get(t), &labels.get(t), 1, 64, 64);
-            covers.update(&live).unwrap();
+            covers.update(&live, None).unwrap();
         }
         let before = error_in_shadow(&mut masks_only);
         let after = error_in_shadow(&mut live.lock().unwrap());
@@ -476,4 +478,38 @@ fn live_covers_from_the_network_as_loaded_leave_a_lingering_shadow_out_as_frames
         assert!(before > 0.1, "the median keeps the shadow ({before:.3})");
         assert!(after < 0.5 * before, "{before:.3} -> {after:.3}");
     }
+}
+
+#[test]
+fn live_covers_skip_the_older_frames_when_behind_and_only_covered_frames_make_the_median() {
+    // Twenty frames arrive before the covers run once: ten dark, then ten bright, a small
+    // square in each. Behind by more than half the frames kept, the covers start at the
+    // bright ten; the dark ones weigh in no median, so the background is bright.
+    let model = load_model("", Device::Cpu, 5, PrecisionChoice::Fp32).unwrap();
+    let mut covers = ZeroShotCovers::new(
+        model.net.config().clone(),
+        &WeightsSnapshot::take(&model.vs, 0),
+        Device::Cpu,
+        ClipSpec::default(),
+        OutputFrame::Visible,
+    )
+    .unwrap();
+    let live =
+        std::sync::Mutex::new(TrainingFrames::new(20, MEDIAN).median_of_covered_frames_only());
+    let labels = Tensor::zeros([64, 64], (Kind::Uint8, Device::Cpu));
+    let _ = labels.narrow(0, 28, 8).narrow(1, 28, 8).fill_(1);
+    for t in 0..20 {
+        let grey = if t < 10 { 0.2 } else { 0.8 };
+        let frame = Tensor::full([3, 64, 64], grey, (Kind::Float, Device::Cpu));
+        live.lock()
+            .unwrap()
+            .push_video_frame(&frame, &labels, 1, 64, 64);
+    }
+    covers.update(&live, None).unwrap();
+    let corner = to_unit(&live.lock().unwrap().background())
+        .narrow(2, 0, 8)
+        .narrow(3, 0, 8)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!((corner - 0.8).abs() < 0.02, "background {corner:.3}");
 }

@@ -14,7 +14,7 @@ use crate::model::ModelConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tch::Device;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,10 +67,10 @@ impl ContinuousTraining {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(config.swap_every >= 1, "swap every 0 steps");
         let shared = Arc::new(Shared {
-            frames: Mutex::new(TrainingFrames::new(
-                config.frames,
-                config.background_quantile,
-            )),
+            frames: Mutex::new(
+                TrainingFrames::new(config.frames, config.background_quantile)
+                    .median_of_covered_frames_only(),
+            ),
             weights: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
@@ -87,14 +87,21 @@ impl ContinuousTraining {
                     config.zero_shot_output,
                 )?;
                 let mut learner = ContinuousLearner::new(model, &initial, device, config)?;
+                // Finding the effects of every frame costs the trainer about what inference
+                // costs; when inference outpaces it, it spends on them at most the time of a
+                // training step (half of its time), and the frames it cannot cover weigh in
+                // no median.
+                let mut last_step: Option<Duration> = None;
                 while !shared.stop.load(Ordering::Acquire) {
-                    covers.update(&shared.frames)?;
+                    covers.update(&shared.frames, last_step)?;
                     let batch = learner.batch(&mut lock(&shared.frames));
                     let Some(batch) = batch else {
                         std::thread::sleep(Duration::from_millis(10));
                         continue;
                     };
+                    let stepping = Instant::now();
                     let LearnerStep { progress, weights } = learner.step(&batch)?;
+                    last_step = Some(stepping.elapsed());
                     if let Some(weights) = weights {
                         *lock(&shared.weights) = Some(weights);
                     }

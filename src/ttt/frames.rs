@@ -10,6 +10,11 @@ use rand::Rng;
 use std::collections::VecDeque;
 use tch::{Kind, Tensor};
 
+/// Where masks [L, 1, h, w] cover a frame: [1, h, w].
+fn masks_cover(masks: &Tensor) -> Tensor {
+    masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0)
+}
+
 pub struct TrainingFrames {
     capacity: usize,
     /// [1, 3, h, w] in [-1, 1]
@@ -23,6 +28,9 @@ pub struct TrainingFrames {
     added: u64,
     /// Times cleared: a number names a frame only within one of them.
     clears: u64,
+    /// Whether a frame weighs in the background only once covered (see
+    /// [`median_of_covered_frames_only`](Self::median_of_covered_frames_only)).
+    covered_only: bool,
 }
 
 impl TrainingFrames {
@@ -36,6 +44,7 @@ impl TrainingFrames {
             background: BackgroundModel::new(capacity, background_quantile),
             added: 0,
             clears: 0,
+            covered_only: false,
         }
     }
 
@@ -102,7 +111,11 @@ impl TrainingFrames {
             self.images.pop_front();
             self.masks.pop_front();
         }
-        let covered = masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0); // [1, h, w]
+        let covered = if self.covered_only {
+            masks.ones_like().narrow(0, 0, 1) // [1, h, w]: out of the median for now
+        } else {
+            masks_cover(&masks)
+        };
         self.background
             .push(&to_unit(&image.squeeze_dim(0)), &covered);
         self.images.push_back(image);
@@ -124,6 +137,11 @@ impl TrainingFrames {
         self.background.clear();
         self.added = 0;
         self.clears += 1;
+    }
+
+    /// Frames kept at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Frames pushed since the last clear (the number the next one will have).
@@ -163,8 +181,29 @@ impl TrainingFrames {
     /// alone keep in the background wherever they stay on a pixel most of the time. The next
     /// [`background`](Self::background) is made afresh.
     pub fn cover_background(&mut self, age: usize, covered: &Tensor) {
-        self.background.cover(age, covered);
+        if self.covered_only {
+            // Let in, with its masks and what was found.
+            let Some(index) = self.len().checked_sub(age + 1) else {
+                return;
+            };
+            let masks = masks_cover(&self.masks[index]);
+            self.background
+                .set_cover(age, &masks.logical_or(&covered.ne(0)));
+        } else {
+            self.background.cover(age, covered);
+        }
         self.background.remake();
+    }
+
+    /// From the next frame pushed on, a frame weighs in the background only once
+    /// [`cover_background`](Self::cover_background) says what its layers cover: the live
+    /// training cannot always find the effects of every frame in time
+    /// ([`super::ZeroShotCovers`]), and a frame under its masks alone brings back the
+    /// lingering shadows the covers leave out. Until some frame is covered, the background is
+    /// the plain median of the frames.
+    pub fn median_of_covered_frames_only(mut self) -> Self {
+        self.covered_only = true;
+        self
     }
 
     /// Frame `index` (oldest held is 0) as the network sees it: image [1, 3, h, w] in [-1, 1],

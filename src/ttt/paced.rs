@@ -42,10 +42,10 @@ impl PacedTraining {
                 config.zero_shot_output,
             )?,
             learner: ContinuousLearner::new(model, initial, device, config)?,
-            frames: Mutex::new(TrainingFrames::new(
-                config.frames,
-                config.background_quantile,
-            )),
+            frames: Mutex::new(
+                TrainingFrames::new(config.frames, config.background_quantile)
+                    .median_of_covered_frames_only(),
+            ),
             steps_per_frame,
             swaps: 0,
             inference_once_tuned: None,
@@ -74,7 +74,8 @@ impl PacedTraining {
         if let Some((image, masks)) = decomposer.latest_inputs() {
             self.frames_mut().push(image, masks);
         }
-        self.covers.update(&self.frames)?;
+        // Every frame: the pace, not the clock, bounds the work here.
+        self.covers.update(&self.frames, None)?;
         for _ in 0..self.steps_per_frame {
             let frames = self.frames.get_mut().unwrap_or_else(|e| e.into_inner());
             let Some(batch) = self.learner.batch(frames) else {

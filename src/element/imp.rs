@@ -590,7 +590,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecBoolean::builder("mirror-average")
                     .nick("Mirror average")
-                    .blurb("Also run the network on each clip's mirror image (left and right swapped) and average the two sets of layers: better layers (+0.006 effect IoU on the validation set, precision and recall both up) for twice the network's work; false for speed. Not with test-time training (ttt other than off, or weights fine-tuned before by decompose --save-weights): it fits the network to the video, not to its mirror image, and the average is then worse than the tuned layers alone")
+                    .blurb("Also run the network on each clip's mirror image (left and right swapped) and average the two sets of layers: better layers (+0.006 effect IoU on the validation set, precision and recall both up) for twice the network's work; false for speed. Not after test-time training (ttt=before-output, ttt=background from its first swap of tuned weights on, or weights fine-tuned before by decompose --save-weights): it fits the network to the video, not to its mirror image, and the average is then worse than the tuned layers alone")
                     .default_value(d.mirror_average)
                     .mutable_ready()
                     .build(),
@@ -601,7 +601,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("output-frame", d.output_frame)
                     .nick("Output frame")
-                    .blurb("Whether the network sees the frame it decomposes: visible (the frame's own image helps place its effects: +0.02 effect IoU on the validation set, docs/measurements.md), hidden (predicted from the other frames' images and the masks, the paper's inference) or auto (visible, hidden when ttt is on or the weights were fine-tuned before)")
+                    .blurb("Whether the network sees the frame it decomposes: visible (the frame's own image helps place its effects: +0.02 effect IoU on the validation set, docs/measurements.md), hidden (predicted from the other frames' images and the masks, the paper's inference) or auto (visible; hidden with ttt=before-output or weights fine-tuned before, whose training teaches hidden frames only; ttt=background keeps it visible, which measured better at its pace, docs/measurements.md)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", d.precision)
@@ -611,7 +611,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("ttt", d.ttt)
                     .nick("Test-time training")
-                    .blurb("Fine-tune the network on the video itself: off (zero-shot), before-output (hold the first ttt-frames frames, train ttt-steps steps on them, then output everything; for files) or background (train on recent frames while streaming with the current weights; for live). Progress: element messages `omnimatte-training` and progress messages")
+                    .blurb("Fine-tune the network on the video itself: off (zero-shot), before-output (hold the first ttt-frames frames, train ttt-steps steps on them, then output everything; for files) or background (train on recent frames while streaming with the current weights; for live; its training background leaves out what a frozen copy of the loaded network finds in each frame, which costs the training thread about one inference per frame). Progress: element messages `omnimatte-training` and progress messages")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("ttt-frames")

@@ -7,7 +7,7 @@ use crate::clip::{ClipSpec, OutputFrame, OutputFrameChoice};
 use crate::defaults;
 use crate::model::loading::{fine_tuned_weights, load_model, parse_device, LoadedModel};
 use crate::model::PrecisionChoice;
-use crate::stream::StreamConfig;
+use crate::stream::{Inference, StreamConfig};
 use crate::ttt::{ContinuousConfig, FineTuneConfig};
 use anyhow::Context;
 use gst::glib;
@@ -238,8 +238,10 @@ impl Settings {
 
     pub fn stream_config(&self) -> anyhow::Result<StreamConfig> {
         // Weights fine-tuned on a video before (`decompose --save-weights`) run as after
-        // test-time training.
-        let fine_tuned = self.ttt != TttMode::Off || fine_tuned_weights(&self.weights);
+        // test-time training, and so does `before-output` (nothing leaves before it trained);
+        // `background` starts with the weights as loaded and runs as
+        // `inference_once_tuned` says from its first swap on.
+        let fine_tuned = self.ttt == TttMode::BeforeOutput || fine_tuned_weights(&self.weights);
         Ok(StreamConfig {
             clip: self.clip()?,
             working_height: self.working_height as i64,
@@ -263,6 +265,16 @@ impl Settings {
             mirror_average: crate::mirror::averages(self.mirror_average, fine_tuned),
             ..StreamConfig::default()
         })
+    }
+
+    /// How `ttt=background` infers once it swapped tuned weights in
+    /// ([`Inference::once_tuned_live`]).
+    pub fn inference_once_tuned(&self) -> Inference {
+        Inference {
+            output_frame: self.zero_shot_output_frame(),
+            mirror_average: self.mirror_average,
+        }
+        .once_tuned_live()
     }
 
     fn output_frame_choice(&self) -> OutputFrameChoice {
@@ -366,7 +378,11 @@ mod tests {
             output_frame(Auto, TttMode::BeforeOutput),
             OutputFrame::Hidden
         );
-        assert_eq!(output_frame(Auto, TttMode::Background), OutputFrame::Hidden);
+        // `background` starts with the weights as loaded.
+        assert_eq!(
+            output_frame(Auto, TttMode::Background),
+            OutputFrame::Visible
+        );
         assert_eq!(
             output_frame(Visible, TttMode::Background),
             OutputFrame::Visible
@@ -374,8 +390,9 @@ mod tests {
         assert_eq!(output_frame(Hidden, TttMode::Off), OutputFrame::Hidden);
     }
 
-    /// Mirror averaging is for the pretrained network only: any test-time training turns it
-    /// off, and `mirror-average=false` holds without it.
+    /// Mirror averaging is for the pretrained network only: test-time training turns it off
+    /// (`background` once it swaps tuned weights in), and `mirror-average=false` holds
+    /// without it.
     #[test]
     fn mirror_averaging_stops_with_test_time_training() {
         let mirror = |mirror_average, ttt| {
@@ -390,8 +407,15 @@ mod tests {
         };
         assert!(mirror(true, TttMode::Off));
         assert!(!mirror(true, TttMode::BeforeOutput));
-        assert!(!mirror(true, TttMode::Background));
+        assert!(mirror(true, TttMode::Background), "until the first swap");
         assert!(!mirror(false, TttMode::Off));
+        let tuned = Settings {
+            mirror_average: true,
+            ttt: TttMode::Background,
+            ..Settings::default()
+        }
+        .inference_once_tuned();
+        assert!(!tuned.mirror_average, "from the first swap");
     }
 
     /// The background quantile reaches both the stream and test-time training.

@@ -286,6 +286,8 @@ impl Worker {
         if let Some(snapshot) = training.take_weights() {
             snapshot.load_into(&self.vs)?;
             self.decomposer.weights_changed();
+            self.decomposer
+                .set_inference(self.settings.inference_once_tuned());
             *swaps += 1;
             post_swap(element, snapshot.step, *swaps);
         }

@@ -100,10 +100,11 @@ pub struct EvalArgs {
     /// The live training's lambda_m schedule N (decays at 0.1 N and 0.2 N; `ttt-steps`).
     #[arg(long, default_value_t = defaults::TTT_STEPS)]
     live_schedule_steps: u64,
-    /// How the live mode infers once tuned weights are in: as-tuned (`--output-frame` and
-    /// `--mirror-average` as after test-time training: with their defaults, the output frame
-    /// hidden and no mirror averaging) or unchanged (as the untuned weights were run).
-    #[arg(long, default_value = "as-tuned")]
+    /// How the live mode infers once tuned weights are in: element (as the element does: the
+    /// output frame as before, no mirror averaging), as-tuned (`--output-frame` and
+    /// `--mirror-average` as after test-time training: by default the output frame hidden)
+    /// or unchanged (as the untuned weights were run).
+    #[arg(long, default_value = "element")]
     live_inference_once_tuned: LiveInference,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -300,10 +301,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                             args.layers.working_width,
                         );
                     }
-                    if args.live_inference_once_tuned == LiveInference::AsTuned {
-                        paced.set_inference_once_tuned(
+                    match args.live_inference_once_tuned {
+                        LiveInference::Element => {
+                            paced.set_inference_once_tuned(config.inference().once_tuned_live())
+                        }
+                        LiveInference::AsTuned => paced.set_inference_once_tuned(
                             args.layers.stream_config(objects, true).inference(),
-                        );
+                        ),
+                        LiveInference::Unchanged => {}
                     }
                     let result =
                         decompose_with(&net, &video, &config, plate.as_ref(), device, |d| {
@@ -436,6 +441,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 /// How the live mode infers once tuned weights are in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LiveInference {
+    Element,
     AsTuned,
     Unchanged,
 }

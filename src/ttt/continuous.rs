@@ -8,11 +8,11 @@
 
 use super::learner::{ContinuousLearner, LearnerStep};
 use super::zero_shot_covers::ZeroShotCovers;
-use super::{Progress, TrainingFrames, WeightsSnapshot};
+use super::{lock, Progress, TrainingFrames, WeightsSnapshot};
 use crate::clip::{ClipSpec, OutputFrame};
 use crate::model::ModelConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tch::Device;
@@ -44,10 +44,6 @@ struct Shared {
     frames: Mutex<TrainingFrames>,
     weights: Mutex<Option<WeightsSnapshot>>,
     stop: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub struct ContinuousTraining {

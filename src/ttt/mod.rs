@@ -28,3 +28,8 @@ pub use leave_out::leave_out_layers;
 pub use paced::PacedTraining;
 pub use snapshot::WeightsSnapshot;
 pub use zero_shot_covers::ZeroShotCovers;
+
+/// Locks a mutex shared with the training thread; a panic there must not stop inference.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -4,14 +4,15 @@
 //! feed back: once it learns to drop a shadow, the shadow stays in the background, and the
 //! game over that background teaches it to drop more (docs/measurements.md, session 31).
 
-use super::{TrainingFrames, WeightsSnapshot};
+use super::{lock, TrainingFrames, WeightsSnapshot};
 use crate::background::layers_cover;
 use crate::clip::{ClipSpec, OutputFrame};
 use crate::composite::to_unit;
+use crate::model::precision::hold_for_inference;
 use crate::model::{ModelConfig, OmnimatteNet};
 use crate::stream::{Decomposer, StreamConfig};
 use crate::working::label_maps;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tch::{nn, Device, Tensor};
 
@@ -32,10 +33,6 @@ pub struct ZeroShotCovers {
     clears: u64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl ZeroShotCovers {
     /// A frozen copy of `initial` (a network of configuration `model`) on `device`, run on
     /// clips `clip`, seeing the frame it decomposes or not (`output_frame`).
@@ -47,8 +44,11 @@ impl ZeroShotCovers {
         output_frame: OutputFrame,
     ) -> anyhow::Result<Self> {
         let vs = nn::VarStore::new(device);
+        let precision = model.precision;
         let net = OmnimatteNet::new(&vs.root(), model)?;
         initial.load_into(&vs)?;
+        // Never trained: held as inference holds its weights (bf16 where it computes in it).
+        hold_for_inference(&vs, precision);
         Ok(Self {
             vs,
             net,

@@ -331,18 +331,10 @@ impl BackgroundModel {
     /// of the time (the shadows of slow objects). A frame no longer held is left alone. The
     /// estimate takes it in when it is next remade.
     pub fn cover(&mut self, age: usize, covered: &Tensor) {
-        let Some(index) = self.frames.len().checked_sub(age + 1) else {
-            return;
-        };
-        let observation = &mut self.frames[index];
-        let extra = coverage_bytes(covered);
-        assert_eq!(
-            extra.len(),
-            observation.covered.len(),
-            "coverage of another size than the frame"
-        );
-        for (held, new) in observation.covered.iter_mut().zip(extra) {
-            *held |= new;
+        if let Some((held, extra)) = self.coverage_of(age, covered) {
+            for (held, new) in held.iter_mut().zip(extra) {
+                *held |= new;
+            }
         }
         // Taken in at the next scheduled remake: remaking the median for every cover too
         // would double its cost, which at 720p is more than the network's.
@@ -352,9 +344,15 @@ impl BackgroundModel {
     /// [1, H, W] (non-zero: covered): a frame pushed fully covered, so that it weighs in no
     /// median until its effects are known, is let in. A frame no longer held is left alone.
     pub fn set_cover(&mut self, age: usize, covered: &Tensor) {
-        let Some(index) = self.frames.len().checked_sub(age + 1) else {
-            return;
-        };
+        if let Some((held, new)) = self.coverage_of(age, covered) {
+            *held = new;
+        }
+    }
+
+    /// What counts as covered in the frame pushed `age` pushes ago, and `covered` [1, H, W]
+    /// as the same bytes; None for a frame no longer held.
+    fn coverage_of(&mut self, age: usize, covered: &Tensor) -> Option<(&mut Vec<u8>, Vec<u8>)> {
+        let index = self.frames.len().checked_sub(age + 1)?;
         let observation = &mut self.frames[index];
         let new = coverage_bytes(covered);
         assert_eq!(
@@ -362,7 +360,7 @@ impl BackgroundModel {
             observation.covered.len(),
             "coverage of another size than the frame"
         );
-        observation.covered = new;
+        Some((&mut observation.covered, new))
     }
 
     /// Makes the next [`estimate`](Self::estimate) afresh, taking in every cover so far (a

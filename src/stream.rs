@@ -80,8 +80,8 @@ pub struct Inference {
 impl Inference {
     /// How the live mode (`ttt=background`) infers once it swapped tuned weights in: no
     /// mirror averaging (test-time training fits the network to the video, not to its mirror
-    /// image), the output frame as before (kept in sight, as the paced live training measured
-    /// best; docs/measurements.md, session 31).
+    /// image), the output frame as before (hiding it measured level at the live mode's pace;
+    /// docs/measurements.md, session 31).
     pub fn once_tuned_live(self) -> Self {
         Self {
             mirror_average: false,

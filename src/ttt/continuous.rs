@@ -2,9 +2,10 @@
 //!
 //! A worker thread owns its own copy of the network and keeps fine-tuning it on a bounded
 //! buffer of the most recent frames, their background leaving out what a frozen copy of the
-//! network as loaded finds in each ([`ZeroShotCovers`]). Every `swap_every` steps it leaves a copy of its weights
-//! in a slot; inference takes the slot's content between two frames, when it wants, without
-//! ever waiting for training (`try_lock`). Stopping waits for the step under way at most.
+//! network as loaded finds in each ([`ZeroShotCovers`]). Every `swap_every` steps it leaves a
+//! copy of its weights in a slot; inference takes the slot's content between two frames, when
+//! it wants, without ever waiting for training (`try_lock`). Stopping waits for the step under
+//! way at most.
 
 use super::learner::{ContinuousLearner, LearnerStep};
 use super::zero_shot_covers::ZeroShotCovers;

@@ -85,7 +85,8 @@ pub struct EvalArgs {
     versus_precision: Option<PrecisionChoice>,
     /// Score the element's live test-time training (`ttt=background`): after each frame
     /// inference takes, this many training steps on the most recent `--live-frames` frames,
-    /// their background leaving out the effects found, the weights handed over every
+    /// their background leaving out the effects a frozen copy of the network as loaded finds
+    /// in them, the weights handed over every
     /// `--live-swap-steps` steps: what the element does on a machine whose trainer makes that
     /// many steps while inference makes a frame (the element trains as fast as its thread
     /// runs). 0: off. Uses the `--ttt-*` settings for the rest; `--ttt-steps` must be 0.
@@ -366,7 +367,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     let mut means = serde_json::Map::new();
-
     for &steps in &args.ttt_steps {
         let of_n: Vec<_> = rows
             .iter()

@@ -112,7 +112,7 @@ impl TrainingFrames {
             self.masks.pop_front();
         }
         let covered = if self.covered_only {
-            masks.ones_like().narrow(0, 0, 1) // [1, h, w]: out of the median for now
+            masks.get(0).ones_like() // [1, h, w]: out of the median for now
         } else {
             masks_cover(&masks)
         };

@@ -85,7 +85,8 @@ impl ZeroShotCovers {
                 self.restart(0, frames.clears());
             }
             // Frames waiting beyond half of those kept are skipped (they weigh in no median).
-            let worth = (frames.added())
+            let worth = frames
+                .added()
                 .saturating_sub((frames.capacity() as u64 / 2).max(1))
                 .max(frames.oldest_number());
             if self.next < worth {

@@ -18,7 +18,6 @@ pub struct ContinuousLearner {
     trainer: Trainer,
     rng: StdRng,
     config: ContinuousConfig,
-    steps: u64,
     started: Option<Instant>,
 }
 
@@ -57,7 +56,6 @@ impl ContinuousLearner {
             trainer,
             rng: StdRng::seed_from_u64(config.seed),
             config,
-            steps: 0,
             started: None,
         })
     }
@@ -76,19 +74,18 @@ impl ContinuousLearner {
         let report = self
             .trainer
             .step(&self.net, &batch.to_device(self.vs.device()))?;
-        self.steps += 1;
-        let weights = self
-            .steps
+        let steps = self.steps();
+        let weights = steps
             .is_multiple_of(self.config.swap_every)
-            .then(|| WeightsSnapshot::take(&self.vs, self.steps));
+            .then(|| WeightsSnapshot::take(&self.vs, steps));
         Ok(LearnerStep {
             progress: Progress {
-                step: self.steps,
+                step: steps,
                 steps: None,
                 loss: report.total,
                 reconstruction: report.reconstruction,
                 mask_weight: report.lambda_m,
-                steps_per_second: self.steps as f64 / began.elapsed().as_secs_f64(),
+                steps_per_second: steps as f64 / began.elapsed().as_secs_f64(),
             },
             weights,
         })
@@ -96,6 +93,6 @@ impl ContinuousLearner {
 
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
-        self.steps
+        self.trainer.step_count()
     }
 }

@@ -10,7 +10,7 @@ use crate::background::layers_cover;
 use crate::clip::{ClipSpec, OutputFrame};
 use crate::composite::to_unit;
 use crate::model::OmnimatteNet;
-use crate::stream::{Decomposer, StreamConfig};
+use crate::stream::{Decomposer, FrameLayers, StreamConfig};
 use crate::working::label_maps;
 use tch::Tensor;
 
@@ -33,31 +33,13 @@ pub fn leave_out_layers(
         // their background as a plate runs the network as inference does, each frame's
         // encodings shared between the clips that use them.
         let background = to_unit(&frames.background().squeeze_dim(0)); // [3, h, w]
-        let [_, h, w] = background.size()[..] else {
-            unreachable!("the background is [3, h, w]")
-        };
         let (first_image, first_masks) = frames.frame(0);
-        let objects = first_masks.size()[0];
-        let mut decomposer = Decomposer::new(
-            StreamConfig {
-                clip,
-                working_height: h,
-                working_width: w,
-                objects: objects as usize,
-                output_frame: output,
-                mirror_average: false,
-                ..StreamConfig::default()
-            },
-            first_image.device(),
-        )?;
+        let mut decomposer = working_decomposer(first_image, first_masks, clip, output)?;
         decomposer.set_background_plate(&background);
         let mut covers = Vec::with_capacity(n);
         for i in 0..n {
             let (image, masks) = frames.frame(i);
-            // The label map the masks came from (they do not overlap: each is an object
-            // covering most of a working pixel).
-            let labels = label_maps(&masks.unsqueeze(1)).squeeze_dim(0);
-            let outs = decomposer.push(net, &to_unit(&image.squeeze_dim(0)), &labels)?;
+            let outs = push_training_frame(&mut decomposer, net, image, masks)?;
             covers.extend(outs.iter().map(|out| layers_cover(&out.network_working)));
         }
         let outs = decomposer.finish(net)?;
@@ -68,4 +50,42 @@ pub fn leave_out_layers(
         frames.cover_background(n - 1 - f, covered);
     }
     Ok(())
+}
+
+/// A decomposer for training frames like `image` [1, 3, h, w] with `masks` [L, 1, h, w]: at
+/// their working size, on their device, without mirror averaging.
+pub(super) fn working_decomposer(
+    image: &Tensor,
+    masks: &Tensor,
+    clip: ClipSpec,
+    output: OutputFrame,
+) -> anyhow::Result<Decomposer> {
+    let [_, _, h, w] = image.size()[..] else {
+        anyhow::bail!("a training frame is not [1, 3, h, w]")
+    };
+    Decomposer::new(
+        StreamConfig {
+            clip,
+            working_height: h,
+            working_width: w,
+            objects: masks.size()[0] as usize,
+            output_frame: output,
+            mirror_average: false,
+            ..StreamConfig::default()
+        },
+        image.device(),
+    )
+}
+
+/// Pushes a training frame (image [1, 3, h, w] in [-1, 1], masks [L, 1, h, w]) into a
+/// [`working_decomposer`], as the label map the masks came from (they do not overlap: each is
+/// an object covering most of a working pixel).
+pub(super) fn push_training_frame(
+    decomposer: &mut Decomposer,
+    net: &OmnimatteNet,
+    image: &Tensor,
+    masks: &Tensor,
+) -> anyhow::Result<Vec<FrameLayers>> {
+    let labels = label_maps(&masks.unsqueeze(1)).squeeze_dim(0);
+    decomposer.push(net, &to_unit(&image.squeeze_dim(0)), &labels)
 }

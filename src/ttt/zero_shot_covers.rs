@@ -4,20 +4,20 @@
 //! feed back: once it learns to drop a shadow, the shadow stays in the background, and the
 //! game over that background teaches it to drop more (docs/measurements.md, session 31).
 
+use super::leave_out::{push_training_frame, working_decomposer};
 use super::{lock, TrainingFrames, WeightsSnapshot};
 use crate::background::layers_cover;
 use crate::clip::{ClipSpec, OutputFrame};
-use crate::composite::to_unit;
 use crate::model::precision::hold_for_inference;
 use crate::model::{ModelConfig, OmnimatteNet};
-use crate::stream::{Decomposer, StreamConfig};
-use crate::working::label_maps;
+use crate::stream::Decomposer;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tch::{nn, Device, Tensor};
 
 pub struct ZeroShotCovers {
-    vs: nn::VarStore,
+    /// Holds the frozen copy's variables.
+    _vs: nn::VarStore,
     net: OmnimatteNet,
     clip: ClipSpec,
     output_frame: OutputFrame,
@@ -50,7 +50,7 @@ impl ZeroShotCovers {
         // Never trained: held as inference holds its weights (bf16 where it computes in it).
         hold_for_inference(&vs, precision);
         Ok(Self {
-            vs,
+            _vs: vs,
             net,
             clip,
             output_frame,
@@ -109,11 +109,16 @@ impl ZeroShotCovers {
                     break;
                 }
                 self.next += 1;
-                self.make_decomposer(image, masks)?;
+                if self.decomposer.is_none() {
+                    self.decomposer = Some(working_decomposer(
+                        image,
+                        masks,
+                        self.clip,
+                        self.output_frame,
+                    )?);
+                }
                 let decomposer = self.decomposer.as_mut().expect("made above");
-                // The label map the masks came from (they do not overlap).
-                let labels = label_maps(&masks.unsqueeze(1)).squeeze_dim(0);
-                for out in decomposer.push(&self.net, &to_unit(&image.squeeze_dim(0)), &labels)? {
+                for out in push_training_frame(decomposer, &self.net, image, masks)? {
                     covers.push((self.first + out.index, layers_cover(&out.network_working)));
                 }
             }
@@ -138,28 +143,5 @@ impl ZeroShotCovers {
             decomposer.reset();
         }
         (self.first, self.next, self.clears) = (first, first, clears);
-    }
-
-    /// Makes the decomposer, if there is none, for frames like `image` [1, 3, h, w] and
-    /// `masks` [L, 1, h, w].
-    fn make_decomposer(&mut self, image: &Tensor, masks: &Tensor) -> anyhow::Result<()> {
-        if self.decomposer.is_none() {
-            let [_, _, h, w] = image.size()[..] else {
-                anyhow::bail!("a training frame is not [1, 3, h, w]")
-            };
-            self.decomposer = Some(Decomposer::new(
-                StreamConfig {
-                    clip: self.clip,
-                    working_height: h,
-                    working_width: w,
-                    objects: masks.size()[0] as usize,
-                    output_frame: self.output_frame,
-                    mirror_average: false,
-                    ..StreamConfig::default()
-                },
-                self.vs.device(),
-            )?);
-        }
-        Ok(())
     }
 }

@@ -45,4 +45,11 @@ pub const TTT_MASK_WEIGHT: f64 = 0.1;
 pub const TTT_INTERIOR_OPACITY: f64 = 0.1;
 pub const TTT_FRAMES: usize = 60;
 pub const TTT_SWAP_STEPS: u64 = 20;
+/// Steps the live training takes before its first hand-over of weights to inference (then one
+/// every [`TTT_SWAP_STEPS`]). Until session 32 it handed over at 20: on the 8 live-scoring
+/// videos at one step a frame, the quarter of each video mostly decomposed with the 20-step
+/// weights scored -0.074 effect IoU against zero-shot (SE 0.039, 2 of 8 better), the next two
+/// quarters (40 steps and later) -0.003 and +0.001 (docs/measurements.md, session 32).
+/// Training itself is the same either way; only what inference runs until then changes.
+pub const TTT_FIRST_SWAP_STEPS: u64 = 40;
 pub const TTT_BATCH: usize = 1;

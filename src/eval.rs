@@ -266,6 +266,40 @@ pub fn effect_iou(
     }
 }
 
+/// [`effect_iou`] over `parts` consecutive stretches of the frames (the last takes the
+/// remainder): how the layers' quality moves along a video, which the live test-time training
+/// changes as it goes (its weights at frame t have trained on frames before t only).
+pub fn effect_iou_over_time(
+    predicted: &Tensor,
+    gt_layers: &Tensor,
+    background: &Tensor,
+    masks: &Tensor,
+    parts: i64,
+) -> Vec<f64> {
+    let frames = gt_layers.size()[1];
+    let length = frames / parts;
+    if length == 0 {
+        return Vec::new();
+    }
+    (0..parts)
+        .map(|p| {
+            let start = p * length;
+            let n = if p == parts - 1 {
+                frames - start
+            } else {
+                length
+            };
+            effect_iou(
+                &predicted.narrow(1, start, n),
+                &gt_layers.narrow(1, start, n),
+                background,
+                &masks.narrow(1, start, n),
+            )
+            .effect_iou
+        })
+        .collect()
+}
+
 /// The masked temporal median of a whole video ([`whole_video_background`]): what `eval`
 /// scores as the background estimate, and decomposes with when asked for the whole video's.
 /// With `first_pass`, the layers [L, T, 4, H, W] of a decomposition over it, it also leaves

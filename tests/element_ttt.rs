@@ -174,7 +174,10 @@ fn background_training_streams_every_frame_and_swaps_weights_in() {
     init();
     let n = 200;
     let video = synthetic_video(n, W, H);
-    let p = pipeline(true, "ttt=background ttt-frames=30 ttt-swap-steps=2");
+    let p = pipeline(
+        true,
+        "ttt=background ttt-frames=30 ttt-first-swap-steps=2 ttt-swap-steps=2",
+    );
     let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
     let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
     let result = run(&p, Duration::from_secs(300), |p| {

@@ -9,7 +9,9 @@ mod helpers;
 use cli::{omnimatte, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_video, write_scene};
-use gstomnimatte::eval::{alpha_in_mask, alpha_on_object, effect_iou, mask_only_layers};
+use gstomnimatte::eval::{
+    alpha_in_mask, alpha_on_object, effect_iou, effect_iou_over_time, mask_only_layers,
+};
 use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
 
 fn tiny_set(dir: &std::path::Path, videos: u64) {
@@ -47,6 +49,34 @@ fn ground_truth_scores_one_and_masks_alone_score_lower() {
         // The masks' layers hold nothing outside the masks.
         assert_eq!(baseline.beyond_mask_recall, 0.0);
     }
+}
+
+#[test]
+fn effect_iou_over_time_scores_each_stretch_of_the_frames_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_set(dir.path(), 1);
+    let video = read_video(&dir.path().join("video_0000")).unwrap();
+    let (gt, bg) = (
+        video.gt_layers.as_ref().unwrap(),
+        video.background.as_ref().unwrap(),
+    );
+    // The true layers in the first half of the 8 frames, the masks' layers in the second.
+    let masks_only = mask_only_layers(&video);
+    let mixed = tch::Tensor::cat(&[gt.narrow(1, 0, 4), masks_only.narrow(1, 4, 4)], 1);
+    let quarters = effect_iou_over_time(&mixed, gt, bg, &video.masks, 4);
+    assert_eq!(quarters.len(), 4);
+    assert_eq!(&quarters[..2], &[1.0, 1.0]);
+    // The third quarter is frames 4 and 5, scored alone.
+    let third = effect_iou(
+        &masks_only.narrow(1, 4, 2),
+        &gt.narrow(1, 4, 2),
+        bg,
+        &video.masks.narrow(1, 4, 2),
+    );
+    assert_eq!(quarters[2], third.effect_iou);
+    assert!(quarters[2] < 0.9 && quarters[3] < 0.9, "{quarters:?}");
+    // Fewer frames than parts: nothing to score.
+    assert!(effect_iou_over_time(gt, gt, bg, &video.masks, 9).is_empty());
 }
 
 #[test]
@@ -118,6 +148,14 @@ fn train_writes_weights_that_eval_and_the_element_load() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let iou = scores["mean"]["effect_iou"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&iou), "{scores}");
+    // The same score over each quarter of the video, for how the live mode moves along it.
+    let quarters = scores["videos"][0]["effect_iou_by_quarter"]
+        .as_array()
+        .unwrap();
+    assert_eq!(quarters.len(), 4, "{scores}");
+    assert!(quarters
+        .iter()
+        .all(|q| (0.0..=1.0).contains(&q.as_f64().unwrap())));
     // Mirror averaging (on by default) is for the pretrained weights only.
     let mirrored: Vec<(u64, bool)> = scores["videos"]
         .as_array()

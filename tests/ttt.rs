@@ -309,6 +309,7 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     let initial = WeightsSnapshot::take(&vs, 0);
     let config = ContinuousConfig {
         frames: 12,
+        first_swap: 2,
         swap_every: 2,
         schedule_steps: 20,
         batch_size: 1,
@@ -374,7 +375,8 @@ fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
     let initial = WeightsSnapshot::take(&vs, 0);
     let config = ContinuousConfig {
         frames: 16,
-        swap_every: 4,
+        first_swap: 6,
+        swap_every: 2,
         schedule_steps: 20,
         batch_size: 1,
         clip: ClipSpec::default(),
@@ -422,7 +424,13 @@ fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
             2 * (t + 1 - 12) as u64
         };
         assert_eq!(paced.steps(), expected, "after frame {t}");
-        assert_eq!(paced.swaps(), expected / 4);
+        // The first hand-over after 6 steps, then one every 2.
+        let swaps = if expected < 6 {
+            0
+        } else {
+            (expected - 6) / 2 + 1
+        };
+        assert_eq!(paced.swaps(), swaps, "after frame {t}");
         if paced.swaps() == 0 {
             assert!(first_weight().equal(&untrained), "no weights before a swap");
             assert_eq!(decomposer.config().output_frame, OutputFrame::Visible);

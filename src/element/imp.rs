@@ -638,6 +638,14 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.ttt_swap_steps)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("ttt-first-swap-steps")
+                    .nick("First weight swap")
+                    .blurb("Background mode: training steps before the first hand-over of weights to inference, which runs the weights as loaded until then (then one every ttt-swap-steps). The first steps move the network away from what it knew before they fit it to the video: at one step a frame, frames decomposed with the 20-step weights scored below zero-shot, with the 40-step and later ones level or above (docs/measurements.md, session 32)")
+                    .minimum(1)
+                    .maximum(1_000_000)
+                    .default_value(d.ttt_first_swap_steps)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecUInt::builder("ttt-batch")
                     .nick("Test-time training batch")
                     .blurb("Clips per training step")
@@ -707,6 +715,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-frames" => s.ttt_frames = value.get().unwrap(),
             "ttt-steps" => s.ttt_steps = value.get().unwrap(),
             "ttt-swap-steps" => s.ttt_swap_steps = value.get().unwrap(),
+            "ttt-first-swap-steps" => s.ttt_first_swap_steps = value.get().unwrap(),
             "ttt-batch" => s.ttt_batch = value.get().unwrap(),
             "ttt-learning-rate" => s.ttt_learning_rate = value.get().unwrap(),
             "ttt-mask-weight" => s.ttt_mask_weight = value.get().unwrap(),
@@ -748,6 +757,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-frames" => s.ttt_frames.to_value(),
             "ttt-steps" => s.ttt_steps.to_value(),
             "ttt-swap-steps" => s.ttt_swap_steps.to_value(),
+            "ttt-first-swap-steps" => s.ttt_first_swap_steps.to_value(),
             "ttt-batch" => s.ttt_batch.to_value(),
             "ttt-learning-rate" => s.ttt_learning_rate.to_value(),
             "ttt-mask-weight" => s.ttt_mask_weight.to_value(),

@@ -182,6 +182,7 @@ pub struct Settings {
     pub ttt_frames: u32,
     pub ttt_steps: u32,
     pub ttt_swap_steps: u32,
+    pub ttt_first_swap_steps: u32,
     pub ttt_batch: u32,
     pub ttt_learning_rate: f64,
     pub ttt_mask_weight: f64,
@@ -216,6 +217,7 @@ impl Default for Settings {
             ttt_frames: defaults::TTT_FRAMES as u32,
             ttt_steps: defaults::TTT_STEPS as u32,
             ttt_swap_steps: defaults::TTT_SWAP_STEPS as u32,
+            ttt_first_swap_steps: defaults::TTT_FIRST_SWAP_STEPS as u32,
             ttt_batch: defaults::TTT_BATCH as u32,
             ttt_learning_rate: defaults::TTT_LEARNING_RATE,
             ttt_mask_weight: defaults::TTT_MASK_WEIGHT,
@@ -324,6 +326,7 @@ impl Settings {
     pub fn continuous_config(&self) -> anyhow::Result<ContinuousConfig> {
         Ok(ContinuousConfig {
             frames: self.ttt_frames as usize,
+            first_swap: self.ttt_first_swap_steps as u64,
             swap_every: self.ttt_swap_steps as u64,
             schedule_steps: self.ttt_steps as u64,
             batch_size: self.ttt_batch as usize,

@@ -2,7 +2,7 @@
 //!
 //! A worker thread owns its own copy of the network and keeps fine-tuning it on a bounded
 //! buffer of the most recent frames, their background leaving out what a frozen copy of the
-//! network as loaded finds in each ([`ZeroShotCovers`]). Every `swap_every` steps it leaves a
+//! network as loaded finds in each ([`ZeroShotCovers`]). At each hand-over it leaves a
 //! copy of its weights in a slot; inference takes the slot's content between two frames, when
 //! it wants, without ever waiting for training (`try_lock`). Stopping waits for the step under
 //! way at most.
@@ -22,7 +22,10 @@ use tch::Device;
 pub struct ContinuousConfig {
     /// Recent frames kept to train on.
     pub frames: usize,
-    /// Steps between two hand-overs of the weights.
+    /// Steps before the first hand-over of the weights (its first steps move the network
+    /// away from what it knew before they fit it to this video) ...
+    pub first_swap: u64,
+    /// ... and between two hand-overs after it.
     pub swap_every: u64,
     /// The mask-weight schedule's N (lambda_m decays at 0.1 N and 0.2 N, then stays).
     pub schedule_steps: u64,
@@ -39,6 +42,20 @@ pub struct ContinuousConfig {
     /// the training background leaves out ([`ZeroShotCovers`]).
     pub zero_shot_output: OutputFrame,
     pub seed: u64,
+}
+
+impl ContinuousConfig {
+    /// Refuses hand-overs at step 0 or every 0 steps.
+    pub fn check_swaps(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.swap_every >= 1, "swap every 0 steps");
+        anyhow::ensure!(self.first_swap >= 1, "first swap after 0 steps");
+        Ok(())
+    }
+
+    /// Whether the weights after `steps` steps are handed over to inference.
+    pub fn hands_over_at(&self, steps: u64) -> bool {
+        steps >= self.first_swap && (steps - self.first_swap).is_multiple_of(self.swap_every)
+    }
 }
 
 struct Shared {
@@ -62,7 +79,7 @@ impl ContinuousTraining {
         config: ContinuousConfig,
         mut on_step: impl FnMut(&Progress) + Send + 'static,
     ) -> anyhow::Result<Self> {
-        anyhow::ensure!(config.swap_every >= 1, "swap every 0 steps");
+        config.check_swaps()?;
         let shared = Arc::new(Shared {
             frames: Mutex::new(
                 TrainingFrames::new(config.frames, config.background_quantile)

@@ -35,7 +35,7 @@ impl ContinuousLearner {
         device: Device,
         config: ContinuousConfig,
     ) -> anyhow::Result<Self> {
-        anyhow::ensure!(config.swap_every >= 1, "swap every 0 steps");
+        config.check_swaps()?;
         let vs = nn::VarStore::new(device);
         let net = OmnimatteNet::new(&vs.root(), model)?;
         initial.load_into(&vs)?;
@@ -68,15 +68,16 @@ impl ContinuousLearner {
             .then(|| frames.batch(self.config.clip, self.config.batch_size, &mut self.rng))
     }
 
-    /// One step of the game on `batch`; every `swap_every` steps, a copy of the weights.
+    /// One step of the game on `batch`; when a hand-over is due, a copy of the weights.
     pub fn step(&mut self, batch: &Batch) -> anyhow::Result<LearnerStep> {
         let began = *self.started.get_or_insert_with(Instant::now);
         let report = self
             .trainer
             .step(&self.net, &batch.to_device(self.vs.device()))?;
         let steps = self.steps();
-        let weights = steps
-            .is_multiple_of(self.config.swap_every)
+        let weights = self
+            .config
+            .hands_over_at(steps)
             .then(|| WeightsSnapshot::take(&self.vs, steps));
         Ok(LearnerStep {
             progress: Progress {

@@ -12,8 +12,8 @@ use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
     alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, decompose_with,
-    effect_iou, label_maps, mask_only_layers, reconstruction_psnr, removal_psnr, remove_object,
-    whole_video_median, Decomposition,
+    effect_iou, effect_iou_over_time, label_maps, mask_only_layers, reconstruction_psnr,
+    removal_psnr, remove_object, whole_video_median, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{
@@ -95,6 +95,9 @@ pub struct EvalArgs {
     /// Recent frames the live training keeps (the element's `ttt-frames`).
     #[arg(long, default_value_t = defaults::TTT_FRAMES)]
     live_frames: usize,
+    /// Steps before the live training's first hand-over of weights (`ttt-first-swap-steps`).
+    #[arg(long, default_value_t = defaults::TTT_FIRST_SWAP_STEPS)]
+    live_first_swap_steps: u64,
     /// Steps between two hand-overs of the live training's weights (`ttt-swap-steps`).
     #[arg(long, default_value_t = defaults::TTT_SWAP_STEPS)]
     live_swap_steps: u64,
@@ -324,6 +327,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             };
             let seconds = started.elapsed().as_secs_f64();
             let model = effect_iou(&result.layers, gt, background, &video.masks);
+            let by_quarter = effect_iou_over_time(&result.layers, gt, background, &video.masks, 4);
             let edits = Edits::measure(&result, &video, gt, background, &truth_regions);
             // The layers as output reproduce the input (detail transfer); what the network
             // itself explains is its composite before the transfer.
@@ -351,6 +355,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "ttt_interior_opacity": args.ttt_interior_opacity,
                 "effect_iou": model.effect_iou,
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
+                "effect_iou_by_quarter": by_quarter,
                 "effect_precision": model.precision, "effect_recall": model.recall,
                 "beyond_mask_recall": model.beyond_mask_recall, "mask_only_beyond_mask_recall": baseline.beyond_mask_recall,
                 "network_alpha_in_mask": edits.network_alpha_in_mask,
@@ -428,7 +433,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
             "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
-            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_swap_steps": args.live_swap_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
+            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_first_swap_steps": args.live_first_swap_steps, "live_swap_steps": args.live_swap_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -451,6 +456,7 @@ impl EvalArgs {
     fn live_config(&self, clip: ClipSpec) -> ContinuousConfig {
         ContinuousConfig {
             frames: self.live_frames,
+            first_swap: self.live_first_swap_steps,
             swap_every: self.live_swap_steps,
             schedule_steps: self.live_schedule_steps,
             batch_size: self.ttt_batch,

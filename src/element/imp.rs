@@ -632,7 +632,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecUInt::builder("ttt-swap-steps")
                     .nick("Weight swap interval")
-                    .blurb("Background mode: training steps between two hand-overs of the new weights to inference (message `omnimatte-weights-swapped`)")
+                    .blurb("Background mode: training steps between two hand-overs of the new weights to inference after the first (message `omnimatte-weights-swapped`)")
                     .minimum(1)
                     .maximum(1_000_000)
                     .default_value(d.ttt_swap_steps)
@@ -640,7 +640,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecUInt::builder("ttt-first-swap-steps")
                     .nick("First weight swap")
-                    .blurb("Background mode: training steps before the first hand-over of weights to inference, which runs the weights as loaded until then (then one every ttt-swap-steps). The first steps move the network away from what it knew before they fit it to the video: at one step a frame, frames decomposed with the 20-step weights scored below zero-shot, with the 40-step and later ones level or above (docs/measurements.md, session 32)")
+                    .blurb("Background mode: training steps before the first hand-over of weights to inference, which runs the weights as loaded until then (then one every ttt-swap-steps). The first steps move the network away from what it knew before they fit it to the video: at one step a frame, frames decomposed with the 20-step weights scored below zero-shot, those with the 40-step and later ones level with it (docs/measurements.md, session 32)")
                     .minimum(1)
                     .maximum(1_000_000)
                     .default_value(d.ttt_first_swap_steps)

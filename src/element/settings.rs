@@ -439,6 +439,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_live_training_hands_over_first_after_ttt_first_swap_steps_then_every_swap_steps() {
+        let config = Settings::default().continuous_config().unwrap();
+        assert_eq!(config.first_swap, defaults::TTT_FIRST_SWAP_STEPS);
+        let settings = Settings {
+            ttt_first_swap_steps: 5,
+            ttt_swap_steps: 3,
+            ..Settings::default()
+        };
+        let config = settings.continuous_config().unwrap();
+        let hand_overs: Vec<u64> = (0..=12).filter(|&s| config.hands_over_at(s)).collect();
+        assert_eq!(hand_overs, [5, 8, 11]);
+    }
+
     /// Weights fine-tuned on a video before run as after test-time training, with `ttt=off`.
     #[test]
     fn fine_tuned_weights_run_as_after_test_time_training() {

@@ -1,8 +1,9 @@
 //! The `background` mode at a fixed pace, on one thread: a number of training steps after
-//! every frame inference takes, the weights handed over as the element hands them over. The element
-//! trains as fast as its own thread runs, so what it outputs depends on the machine and its
-//! load; this does the same work in an order the pace fixes, so that `eval` can score the
-//! live mode (a machine whose trainer makes k steps while inference makes a frame).
+//! every frame inference takes, the weights handed over when the element hands them over.
+//! The element trains as fast as its own thread runs, so what it outputs depends on the
+//! machine and its load; this does the same work in an order the pace fixes, so that `eval`
+//! can score the live mode (a machine whose trainer makes k steps while inference makes a
+//! frame).
 
 use super::learner::ContinuousLearner;
 use super::zero_shot_covers::ZeroShotCovers;

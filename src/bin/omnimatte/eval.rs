@@ -86,10 +86,9 @@ pub struct EvalArgs {
     /// Score the element's live test-time training (`ttt=background`): after each frame
     /// inference takes, this many training steps on the most recent `--live-frames` frames,
     /// their background leaving out the effects a frozen copy of the network as loaded finds
-    /// in them, the weights handed over every
-    /// `--live-swap-steps` steps: what the element does on a machine whose trainer makes that
-    /// many steps while inference makes a frame (the element trains as fast as its thread
-    /// runs). 0: off. Uses the `--ttt-*` settings for the rest; `--ttt-steps` must be 0.
+    /// in them, the weights handed over after `--live-first-swap-steps` steps and then every
+    /// `--live-swap-steps`: what the element does on a machine whose trainer makes that many
+    /// steps while inference makes a frame (the element trains as fast as its thread runs). 0: off. Uses the `--ttt-*` settings for the rest; `--ttt-steps` must be 0.
     #[arg(long, default_value_t = 0)]
     live_steps_per_frame: u32,
     /// Recent frames the live training keeps (the element's `ttt-frames`).

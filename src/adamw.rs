@@ -106,6 +106,11 @@ impl AdamW {
         Ok(())
     }
 
+    /// The learning rate of the next updates (a schedule's: warm-up, decay).
+    pub fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.config.learning_rate = learning_rate;
+    }
+
     /// Updates made so far.
     pub fn updates(&self) -> i64 {
         self.updates

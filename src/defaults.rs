@@ -43,6 +43,9 @@ pub const TTT_MASK_WEIGHT: f64 = 0.1;
 /// (-0.002 effect IoU, SE 0.002) and at 0.959 against 0.911 on the whole transfer test set
 /// (-0.001 effect IoU, SE 0.003; docs/measurements.md, session 21).
 pub const TTT_INTERIOR_OPACITY: f64 = 0.1;
+/// Steps over which test-time training's learning rate rises linearly to its full value
+/// (`crate::train::TrainConfig::warmup_steps`); 0: none, the paper's constant rate.
+pub const TTT_WARMUP_STEPS: u64 = 0;
 pub const TTT_FRAMES: usize = 60;
 pub const TTT_SWAP_STEPS: u64 = 20;
 /// Steps the live training takes before its first hand-over of weights to inference (then one

@@ -61,6 +61,11 @@ pub struct TrainConfig {
     /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off, the paper's
     /// objective.
     pub interior_opacity: f64,
+    /// Steps over which the learning rate rises linearly to `learning_rate` (0: none).
+    /// AdamW's first updates move every weight by about the learning rate whatever its
+    /// gradient (its moment estimates are one gradient old); a warm-up keeps those steps
+    /// small while the estimates form.
+    pub warmup_steps: u64,
 }
 
 impl TrainConfig {
@@ -73,6 +78,7 @@ impl TrainConfig {
             supervision_weighting: SupervisionWeighting::Uniform,
             supervised_frames: SupervisedFrames::All,
             interior_opacity: 0.0,
+            warmup_steps: 0,
         }
     }
 
@@ -87,6 +93,17 @@ impl TrainConfig {
             supervision_weighting: SupervisionWeighting::Uniform,
             supervised_frames: SupervisedFrames::All,
             interior_opacity: 0.0,
+            warmup_steps: 0,
+        }
+    }
+
+    /// The learning rate of step `step` (from 0): `learning_rate * (step + 1) / warmup_steps`
+    /// during the warm-up, `learning_rate` after it.
+    pub fn learning_rate_at(&self, step: u64) -> f64 {
+        if step >= self.warmup_steps {
+            self.learning_rate
+        } else {
+            self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64
         }
     }
 }
@@ -103,6 +120,8 @@ pub struct StepReport {
     /// The supervised term (0 without true layers) and its weight.
     pub supervised: f64,
     pub lambda_s: f64,
+    /// The learning rate this step updated with.
+    pub learning_rate: f64,
 }
 
 /// Owns the optimiser state; the network's weights live in the caller's `VarStore`.
@@ -196,6 +215,8 @@ impl Trainer {
             "training diverged at step {}: loss is {total}",
             self.step
         );
+        let learning_rate = self.config.learning_rate_at(self.step);
+        self.optimizer.set_learning_rate(learning_rate);
         self.optimizer.backward_step(&objective);
         let report = StepReport {
             step: self.step,
@@ -206,8 +227,29 @@ impl Trainer {
             lambda_m,
             supervised: supervised.map_or(0.0, |s| s.double_value(&[])),
             lambda_s,
+            learning_rate,
         };
         self.step += 1;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TrainConfig;
+
+    #[test]
+    fn the_learning_rate_rises_linearly_over_the_warm_up_then_stays() {
+        let config = TrainConfig {
+            warmup_steps: 4,
+            ..TrainConfig::test_time(100, 4e-4, 0.1)
+        };
+        let rates: Vec<f64> = (0..6).map(|s| config.learning_rate_at(s)).collect();
+        let expected = [1e-4, 2e-4, 3e-4, 4e-4, 4e-4, 4e-4];
+        for (got, want) in rates.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-15, "{rates:?}");
+        }
+        let constant = TrainConfig::test_time(100, 4e-4, 0.1);
+        assert_eq!(constant.learning_rate_at(0), 4e-4, "no warm-up by default");
     }
 }

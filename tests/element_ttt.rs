@@ -86,7 +86,7 @@ fn before_output_holds_every_buffer_until_training_is_done() {
     let video = synthetic_video(n, W, H);
     let p = pipeline(
         false,
-        "ttt=before-output ttt-frames=16 ttt-steps=6 ttt-mask-weight=0.5 ttt-interior-opacity=0.2",
+        "ttt=before-output ttt-frames=16 ttt-steps=6 ttt-mask-weight=0.5 ttt-interior-opacity=0.2 ttt-warmup-steps=3",
     );
     // The training's last message is posted (synchronously) before any buffer may leave.
     let trained = Arc::new(AtomicBool::new(false));

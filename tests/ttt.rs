@@ -76,6 +76,52 @@ fn interior_alpha(net: &OmnimatteNet, video: &mut TrainingFrames) -> f64 {
     })
 }
 
+/// How far one step of test-time training moves the network's weights (sum of absolute
+/// changes), with a warm-up of `warmup_steps`, and the learning rates of three steps.
+fn first_step_movement(warmup_steps: u64) -> (f64, Vec<f64>) {
+    let (vs, net) = seeded_net(12);
+    let before: Vec<Tensor> = vs.trainable_variables().iter().map(|v| v.copy()).collect();
+    let mut video = tiny_video();
+    let config = FineTuneConfig {
+        warmup_steps,
+        ..FineTuneConfig::new(3)
+    };
+    let mut moved = 0.0;
+    tch::manual_seed(5); // the same dropout in both runs
+    let reports = fine_tune(&vs, &net, &mut video, &config, |p| {
+        if p.step == 1 {
+            moved = vs
+                .trainable_variables()
+                .iter()
+                .zip(&before)
+                .map(|(after, before)| (after - before).abs().sum(Kind::Double).double_value(&[]))
+                .sum();
+        }
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    (moved, reports.iter().map(|r| r.learning_rate).collect())
+}
+
+#[test]
+fn a_warm_up_makes_the_first_updates_small_then_trains_at_the_full_rate() {
+    let (cold, cold_rates) = first_step_movement(0);
+    let (warm, warm_rates) = first_step_movement(20);
+    // AdamW's first update moves each weight by about the rate, whatever its gradient: a
+    // twentieth of the rate moves the weights about a twentieth as far.
+    let ratio = warm / cold;
+    assert!(
+        cold > 0.0 && (0.03..0.08).contains(&ratio),
+        "{warm} / {cold}"
+    );
+    let lr = gstomnimatte::defaults::TTT_LEARNING_RATE;
+    assert_eq!(cold_rates, [lr, lr, lr]);
+    let expected = [lr / 20.0, 2.0 * lr / 20.0, 3.0 * lr / 20.0];
+    for (got, want) in warm_rates.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-15, "{warm_rates:?}");
+    }
+}
+
 #[test]
 fn the_interior_opacity_term_makes_objects_more_opaque_than_the_game_alone() {
     let after = |weight: f64| {
@@ -317,6 +363,7 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
         learning_rate: 5e-4,
         mask_weight: 0.1,
         interior_opacity: 0.0,
+        warmup_steps: 0,
         background_quantile: MEDIAN,
         zero_shot_output: OutputFrame::Visible,
         seed: 0,
@@ -383,6 +430,7 @@ fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
         learning_rate: 5e-4,
         mask_weight: 0.1,
         interior_opacity: 0.1,
+        warmup_steps: 0,
         background_quantile: MEDIAN,
         zero_shot_output: OutputFrame::Visible,
         seed: 0,

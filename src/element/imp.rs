@@ -678,6 +678,13 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.ttt_interior_opacity)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("ttt-warmup-steps")
+                    .nick("Test-time training warm-up")
+                    .blurb("Steps over which the test-time training learning rate rises linearly to ttt-learning-rate, in both modes (0: none, the paper's constant rate). AdamW's first updates move every weight by about the learning rate whatever its gradient")
+                    .maximum(1_000_000)
+                    .default_value(d.ttt_warmup_steps)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -720,6 +727,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-learning-rate" => s.ttt_learning_rate = value.get().unwrap(),
             "ttt-mask-weight" => s.ttt_mask_weight = value.get().unwrap(),
             "ttt-interior-opacity" => s.ttt_interior_opacity = value.get().unwrap(),
+            "ttt-warmup-steps" => s.ttt_warmup_steps = value.get().unwrap(),
             "processing-latency" => {
                 s.processing_latency_ms = value.get().unwrap();
                 drop(s);
@@ -762,6 +770,7 @@ impl ObjectImpl for Omnimatte {
             "ttt-learning-rate" => s.ttt_learning_rate.to_value(),
             "ttt-mask-weight" => s.ttt_mask_weight.to_value(),
             "ttt-interior-opacity" => s.ttt_interior_opacity.to_value(),
+            "ttt-warmup-steps" => s.ttt_warmup_steps.to_value(),
             other => unreachable!("unknown property {other}"),
         }
     }

@@ -187,6 +187,7 @@ pub struct Settings {
     pub ttt_learning_rate: f64,
     pub ttt_mask_weight: f64,
     pub ttt_interior_opacity: f64,
+    pub ttt_warmup_steps: u32,
     /// Compute precision of the network.
     pub precision: PrecisionSetting,
     pub alpha_mode: AlphaModeSetting,
@@ -222,6 +223,7 @@ impl Default for Settings {
             ttt_learning_rate: defaults::TTT_LEARNING_RATE,
             ttt_mask_weight: defaults::TTT_MASK_WEIGHT,
             ttt_interior_opacity: defaults::TTT_INTERIOR_OPACITY,
+            ttt_warmup_steps: defaults::TTT_WARMUP_STEPS as u32,
             precision: PrecisionSetting::default(),
             alpha_mode: AlphaModeSetting::default(),
             background_mode: BackgroundMode::default(),
@@ -318,6 +320,7 @@ impl Settings {
             learning_rate: self.ttt_learning_rate,
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
+            warmup_steps: self.ttt_warmup_steps as u64,
             ..FineTuneConfig::new(self.ttt_steps as u64)
         })
     }
@@ -334,6 +337,7 @@ impl Settings {
             learning_rate: self.ttt_learning_rate,
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
+            warmup_steps: self.ttt_warmup_steps as u64,
             background_quantile: self.background_quantile,
             zero_shot_output: self.zero_shot_output_frame(),
             seed: 0,
@@ -451,6 +455,23 @@ mod tests {
         let config = settings.continuous_config().unwrap();
         let hand_overs: Vec<u64> = (0..=12).filter(|&s| config.hands_over_at(s)).collect();
         assert_eq!(hand_overs, [5, 8, 11]);
+    }
+
+    #[test]
+    fn the_warm_up_reaches_both_training_modes() {
+        let settings = Settings {
+            ttt_warmup_steps: 30,
+            ..Settings::default()
+        };
+        assert_eq!(settings.fine_tune_config().unwrap().warmup_steps, 30);
+        assert_eq!(settings.continuous_config().unwrap().warmup_steps, 30);
+        assert_eq!(
+            Settings::default()
+                .continuous_config()
+                .unwrap()
+                .warmup_steps,
+            defaults::TTT_WARMUP_STEPS
+        );
     }
 
     /// Weights fine-tuned on a video before run as after test-time training, with `ttt=off`.

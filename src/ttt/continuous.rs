@@ -36,6 +36,9 @@ pub struct ContinuousConfig {
     pub mask_weight: f64,
     /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off.
     pub interior_opacity: f64,
+    /// Steps of the learning rate's linear warm-up
+    /// ([`crate::train::TrainConfig::warmup_steps`]); 0: none.
+    pub warmup_steps: u64,
     /// Which quantile of the frames' free values is their background (0.5: the median).
     pub background_quantile: f64,
     /// Whether the network as loaded sees the frame it decomposes when it finds the effects

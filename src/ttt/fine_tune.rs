@@ -26,6 +26,8 @@ pub struct FineTuneConfig {
     pub seed: u64,
     /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off.
     pub interior_opacity: f64,
+    /// Steps of the learning rate's linear warm-up ([`TrainConfig::warmup_steps`]); 0: none.
+    pub warmup_steps: u64,
 }
 
 impl FineTuneConfig {
@@ -38,6 +40,7 @@ impl FineTuneConfig {
             mask_weight: crate::defaults::TTT_MASK_WEIGHT,
             seed: 0,
             interior_opacity: crate::defaults::TTT_INTERIOR_OPACITY,
+            warmup_steps: crate::defaults::TTT_WARMUP_STEPS,
         }
     }
 }
@@ -72,6 +75,7 @@ pub fn fine_tune(
         vs,
         TrainConfig {
             interior_opacity: config.interior_opacity,
+            warmup_steps: config.warmup_steps,
             ..TrainConfig::test_time(config.steps, config.learning_rate, config.mask_weight)
         },
     )?;

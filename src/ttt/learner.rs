@@ -43,6 +43,7 @@ impl ContinuousLearner {
             &vs,
             TrainConfig {
                 interior_opacity: config.interior_opacity,
+                warmup_steps: config.warmup_steps,
                 ..TrainConfig::test_time(
                     config.schedule_steps,
                     config.learning_rate,

@@ -81,6 +81,10 @@ pub struct DecomposeArgs {
     /// opaque in the network's own alpha (0: off, the paper's objective).
     #[arg(long, default_value_t = gstomnimatte::defaults::TTT_INTERIOR_OPACITY)]
     ttt_interior_opacity: f64,
+    /// Steps over which the test-time training learning rate rises linearly to its full value
+    /// (0: none, the paper's constant rate).
+    #[arg(long, default_value_t = gstomnimatte::defaults::TTT_WARMUP_STEPS)]
+    ttt_warmup_steps: u64,
     /// Write the fine-tuned weights here (safetensors), to reuse with --weights or the
     /// element's `weights` property.
     #[arg(long)]
@@ -229,6 +233,8 @@ pub struct TestTimeTraining<'a> {
     pub mask_weight: f64,
     /// The interior-opacity term's weight (0: off).
     pub interior_opacity: f64,
+    /// Steps of the learning rate's linear warm-up (0: none).
+    pub warmup_steps: u64,
     pub save_weights: Option<&'a Path>,
     /// Whether the network as loaded sees the frame it decomposes: the zero-shot pass that
     /// leaves found effects out of the training background ([`leave_out_layers`]) runs so.
@@ -286,6 +292,7 @@ pub fn decompose_video(
         batch: ttt_batch,
         mask_weight,
         interior_opacity,
+        warmup_steps,
         save_weights,
         zero_shot_output,
     } = ttt;
@@ -311,6 +318,7 @@ pub fn decompose_video(
             clip: config.clip,
             mask_weight,
             interior_opacity,
+            warmup_steps,
             ..FineTuneConfig::new(ttt_steps)
         };
         fine_tune(&vs, &net, &mut frames, &tune, |p| {
@@ -559,6 +567,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             batch: args.ttt_batch,
             mask_weight: args.ttt_mask_weight,
             interior_opacity: args.ttt_interior_opacity,
+            warmup_steps: args.ttt_warmup_steps,
             save_weights: args.save_weights.as_deref(),
             zero_shot_output: args.layers.output_frame.resolve(tuned_file),
         },

@@ -64,6 +64,10 @@ pub struct EvalArgs {
     /// objective).
     #[arg(long, default_value_t = defaults::TTT_INTERIOR_OPACITY)]
     ttt_interior_opacity: f64,
+    /// Steps over which the test-time training learning rate rises linearly to --ttt-lr (0:
+    /// none, the paper's constant rate), for --ttt-steps and the live training alike.
+    #[arg(long, default_value_t = defaults::TTT_WARMUP_STEPS)]
+    ttt_warmup_steps: u64,
     /// Use the true background (bg.png) as a clean plate, for test-time training and for the
     /// decomposition, instead of the masked temporal median: separates what the network does
     /// from what a shadow-stained median background costs.
@@ -276,6 +280,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     learning_rate: args.ttt_lr,
                     mask_weight: args.ttt_mask_weight,
                     interior_opacity: args.ttt_interior_opacity,
+                    warmup_steps: args.ttt_warmup_steps,
                     ..FineTuneConfig::new(steps)
                 };
                 let progress = bar(steps, &format!("test-time training steps on {name}"))?;
@@ -351,7 +356,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             rows.push(serde_json::json!({
                 "video": name, "objects": objects, "ttt_steps": steps, "mirror_average": config.mirror_average,
                 "live_steps_per_frame": args.live_steps_per_frame, "live_steps": live_steps,
-                "ttt_interior_opacity": args.ttt_interior_opacity,
+                "ttt_interior_opacity": args.ttt_interior_opacity, "ttt_warmup_steps": args.ttt_warmup_steps,
                 "effect_iou": model.effect_iou,
                 "effect_iou_per_object": &model.per_object[..objects.min(8)],
                 "effect_iou_by_quarter": by_quarter,
@@ -463,6 +468,7 @@ impl EvalArgs {
             learning_rate: self.ttt_lr,
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
+            warmup_steps: self.ttt_warmup_steps,
             background_quantile: self.layers.background_quantile,
             // As `leave_out_layers` runs the network as loaded before `--ttt-steps`.
             zero_shot_output: self

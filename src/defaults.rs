@@ -44,7 +44,9 @@ pub const TTT_MASK_WEIGHT: f64 = 0.1;
 /// (-0.001 effect IoU, SE 0.003; docs/measurements.md, session 21).
 pub const TTT_INTERIOR_OPACITY: f64 = 0.1;
 /// Steps over which test-time training's learning rate rises linearly to its full value
-/// (`crate::train::TrainConfig::warmup_steps`); 0: none, the paper's constant rate.
+/// (`crate::train::TrainConfig::warmup_steps`); 0: none, the paper's constant rate. Over 40
+/// steps in the live mode at one step a frame: +0.004 effect IoU (SE 0.005, 5 of 8 videos
+/// better; docs/measurements.md, session 33), level, so off.
 pub const TTT_WARMUP_STEPS: u64 = 0;
 pub const TTT_FRAMES: usize = 60;
 pub const TTT_SWAP_STEPS: u64 = 20;

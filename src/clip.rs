@@ -138,6 +138,26 @@ pub fn random_start<R: Rng>(spec: ClipSpec, video_len: usize, rng: &mut R) -> us
     rng.random_range(0..=last)
 }
 
+/// A training clip start that favours the newest frames: with probability `recent_share`
+/// one of the clips that lie within the newest two spans, otherwise [`random_start`]. A
+/// trainer that streams ahead of inference by a few frames fits the frames it is about to
+/// decompose (and their neighbours) rather than the whole window alike. No draw at share 0,
+/// so that such runs take [`random_start`]'s random stream.
+pub fn recency_biased_start<R: Rng>(
+    spec: ClipSpec,
+    video_len: usize,
+    recent_share: f64,
+    rng: &mut R,
+) -> usize {
+    if recent_share > 0.0 && rng.random_bool(recent_share.min(1.0)) {
+        let last = video_len.saturating_sub(spec.span());
+        let first = video_len.saturating_sub(2 * spec.span());
+        rng.random_range(first..=last)
+    } else {
+        random_start(spec, video_len, rng)
+    }
+}
+
 /// Whether inference lets the network see the frame it decomposes.
 ///
 /// The paper hides it: frame f's layers are predicted from other frames' images and every

@@ -48,6 +48,9 @@ pub const TTT_INTERIOR_OPACITY: f64 = 0.1;
 /// steps in the live mode at one step a frame: +0.004 effect IoU (SE 0.005, 5 of 8 videos
 /// better; docs/measurements.md, session 33), level, so off.
 pub const TTT_WARMUP_STEPS: u64 = 0;
+/// Share of the live training's clips drawn among the newest frames
+/// (`crate::clip::recency_biased_start`); 0: the whole window alike.
+pub const TTT_RECENT_SHARE: f64 = 0.0;
 pub const TTT_FRAMES: usize = 60;
 pub const TTT_SWAP_STEPS: u64 = 20;
 /// Steps the live training takes before its first hand-over of weights to inference (then one

@@ -1,8 +1,8 @@
 //! Clip sampling and the inference plan, including the first and last frames of a video.
 
 use gstomnimatte::clip::{
-    clip_frames, inference_plan, inference_visibility, predict_visibility, random_start, ClipSpec,
-    HiddenPattern, OutputFrame, OutputFrameChoice,
+    clip_frames, inference_plan, inference_visibility, predict_visibility, random_start,
+    recency_biased_start, ClipSpec, HiddenPattern, OutputFrame, OutputFrameChoice,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -96,6 +96,34 @@ fn random_starts_keep_clips_inside_the_video() {
         assert!(s + spec.span() <= 24);
     }
     assert_eq!(random_start(spec, 5, &mut rng), 0);
+}
+
+#[test]
+fn recent_clips_lie_among_the_newest_two_spans_and_share_zero_is_uniform() {
+    let spec = ClipSpec::default(); // a span of 13 frames
+    let mut rng = StdRng::seed_from_u64(3);
+    let starts: Vec<usize> = (0..200)
+        .map(|_| recency_biased_start(spec, 60, 1.0, &mut rng))
+        .collect();
+    // Inside the newest 26 frames, the clip inside the window, both ends drawn.
+    assert!(starts.iter().all(|&s| (34..=47).contains(&s)), "{starts:?}");
+    assert!(starts.contains(&34) && starts.contains(&47), "{starts:?}");
+    // Half of them: about half the starts are older than the newest two spans.
+    let older = (0..1000)
+        .filter(|_| recency_biased_start(spec, 60, 0.5, &mut rng) < 34)
+        .count();
+    assert!((300..=500).contains(&older), "{older} of 1000 older");
+    // Share 0 draws exactly what random_start draws from the same stream.
+    let (mut a, mut b) = (StdRng::seed_from_u64(4), StdRng::seed_from_u64(4));
+    for _ in 0..50 {
+        assert_eq!(
+            recency_biased_start(spec, 60, 0.0, &mut a),
+            random_start(spec, 60, &mut b)
+        );
+    }
+    // Fewer frames than two spans, or than one: still inside what there is.
+    assert!(recency_biased_start(spec, 20, 1.0, &mut rng) <= 7);
+    assert_eq!(recency_biased_start(spec, 5, 1.0, &mut rng), 0);
 }
 
 #[test]

@@ -41,7 +41,7 @@ fn mean_over_fixed_clips(
 ) -> f64 {
     let mut rng = StdRng::seed_from_u64(99);
     let batches: Vec<_> = (0..8)
-        .map(|_| video.batch(Default::default(), 1, &mut rng))
+        .map(|_| video.batch(Default::default(), 1, 0.0, &mut rng))
         .collect();
     tch::no_grad(|| {
         batches
@@ -364,6 +364,7 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
         mask_weight: 0.1,
         interior_opacity: 0.0,
         warmup_steps: 0,
+        recent_share: 0.0,
         background_quantile: MEDIAN,
         zero_shot_output: OutputFrame::Visible,
         seed: 0,
@@ -431,6 +432,7 @@ fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
         mask_weight: 0.1,
         interior_opacity: 0.1,
         warmup_steps: 0,
+        recent_share: 0.0,
         background_quantile: MEDIAN,
         zero_shot_output: OutputFrame::Visible,
         seed: 0,

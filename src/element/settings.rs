@@ -338,6 +338,7 @@ impl Settings {
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
             warmup_steps: self.ttt_warmup_steps as u64,
+            recent_share: defaults::TTT_RECENT_SHARE,
             background_quantile: self.background_quantile,
             zero_shot_output: self.zero_shot_output_frame(),
             seed: 0,

@@ -36,6 +36,9 @@ pub struct ContinuousConfig {
     pub mask_weight: f64,
     /// Weight of the interior-opacity term ([`crate::interior_opacity`]); 0: off.
     pub interior_opacity: f64,
+    /// Share of the clips drawn among the newest frames, which inference decomposes next
+    /// ([`crate::clip::recency_biased_start`]); 0: the whole window alike.
+    pub recent_share: f64,
     /// Steps of the learning rate's linear warm-up
     /// ([`crate::train::TrainConfig::warmup_steps`]); 0: none.
     pub warmup_steps: u64,

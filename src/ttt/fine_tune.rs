@@ -84,7 +84,7 @@ pub fn fine_tune(
     let mut reports = Vec::new();
     for step in 0..config.steps {
         let batch = frames
-            .batch(config.clip, config.batch_size, &mut rng)
+            .batch(config.clip, config.batch_size, 0.0, &mut rng)
             .to_device(vs.device());
         let report = trainer.step(net, &batch)?;
         reports.push(report);

@@ -2,7 +2,7 @@
 //! number of the most recent ones, and their background (supplementary Sec. 4).
 
 use crate::background::BackgroundModel;
-use crate::clip::{clip_frames, random_start, ClipSpec, HiddenPattern};
+use crate::clip::{clip_frames, recency_biased_start, ClipSpec, HiddenPattern};
 use crate::composite::{to_signed, to_unit};
 use crate::train::Batch;
 use crate::working::{network_inputs, resize_area, MASK_THRESHOLD};
@@ -227,14 +227,21 @@ impl TrainingFrames {
     }
 
     /// `batch_size` clips at random places of the frames held, with the predict pattern
-    /// (two frames seen, flipped half of the time), as the reference's test-time training.
-    pub fn batch<R: Rng>(&mut self, clip: ClipSpec, batch_size: usize, rng: &mut R) -> Batch {
+    /// (two frames seen, flipped half of the time), as the reference's test-time training;
+    /// `recent_share` of them among the newest frames ([`recency_biased_start`]; 0: none).
+    pub fn batch<R: Rng>(
+        &mut self,
+        clip: ClipSpec,
+        batch_size: usize,
+        recent_share: f64,
+        rng: &mut R,
+    ) -> Batch {
         assert!(!self.is_empty(), "no frames to train on");
         let background = self.background();
         let n = self.len();
         let (mut frames, mut masks, mut visible) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..batch_size.max(1) {
-            let idx = clip_frames(clip, random_start(clip, n, rng), n);
+            let idx = clip_frames(clip, recency_biased_start(clip, n, recent_share, rng), n);
             let (images, clip_masks) = self.clip(&idx);
             frames.push(images);
             masks.push(clip_masks);

@@ -65,8 +65,14 @@ impl ContinuousLearner {
     /// anything (a clip's span, or all the room there is).
     pub fn batch(&mut self, frames: &mut TrainingFrames) -> Option<Batch> {
         let enough = self.config.clip.span().min(self.config.frames);
-        (frames.len() >= enough)
-            .then(|| frames.batch(self.config.clip, self.config.batch_size, &mut self.rng))
+        (frames.len() >= enough).then(|| {
+            frames.batch(
+                self.config.clip,
+                self.config.batch_size,
+                self.config.recent_share,
+                &mut self.rng,
+            )
+        })
     }
 
     /// One step of the game on `batch`; when a hand-over is due, a copy of the weights.

@@ -101,6 +101,10 @@ pub struct EvalArgs {
     /// Steps before the live training's first hand-over of weights (`ttt-first-swap-steps`).
     #[arg(long, default_value_t = defaults::TTT_FIRST_SWAP_STEPS)]
     live_first_swap_steps: u64,
+    /// Share of the live training's clips drawn among the newest frames (those inference
+    /// decomposes next and their neighbours); 0: the whole window alike.
+    #[arg(long, default_value_t = defaults::TTT_RECENT_SHARE)]
+    live_recent_share: f64,
     /// Steps between two hand-overs of the live training's weights (`ttt-swap-steps`).
     #[arg(long, default_value_t = defaults::TTT_SWAP_STEPS)]
     live_swap_steps: u64,
@@ -437,7 +441,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
             "device": format!("{device:?}"), "precision": precision.name(),
             "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
-            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_first_swap_steps": args.live_first_swap_steps, "live_swap_steps": args.live_swap_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
+            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_first_swap_steps": args.live_first_swap_steps, "live_swap_steps": args.live_swap_steps, "live_recent_share": args.live_recent_share, "ttt_warmup_steps": args.ttt_warmup_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
             "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
         });
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -469,6 +473,7 @@ impl EvalArgs {
             mask_weight: self.ttt_mask_weight,
             interior_opacity: self.ttt_interior_opacity,
             warmup_steps: self.ttt_warmup_steps,
+            recent_share: self.live_recent_share,
             background_quantile: self.layers.background_quantile,
             // As `leave_out_layers` runs the network as loaded before `--ttt-steps`.
             zero_shot_output: self

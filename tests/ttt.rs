@@ -417,11 +417,9 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     assert!(stopping.elapsed() < Duration::from_secs(20));
 }
 
-#[test]
-fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
-    let (vs, net) = seeded_net(6);
-    let initial = WeightsSnapshot::take(&vs, 0);
-    let config = ContinuousConfig {
+/// The paced trainer's settings in these tests: 16 frames kept, hand-overs at 6, 8, 10, ...
+fn paced_config() -> ContinuousConfig {
+    ContinuousConfig {
         frames: 16,
         first_swap: 6,
         swap_every: 2,
@@ -436,7 +434,30 @@ fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
         background_quantile: MEDIAN,
         zero_shot_output: OutputFrame::Visible,
         seed: 0,
-    };
+    }
+}
+
+#[test]
+fn a_share_of_recent_clips_outside_zero_to_one_is_a_clear_error() {
+    let (vs, net) = seeded_net(6);
+    let initial = WeightsSnapshot::take(&vs, 0);
+    for share in [-0.1, 1.5, f64::NAN] {
+        let config = ContinuousConfig {
+            recent_share: share,
+            ..paced_config()
+        };
+        let err = PacedTraining::new(net.config().clone(), &initial, Device::Cpu, config, 1)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("newest frames"), "{err}");
+    }
+}
+
+#[test]
+fn paced_training_steps_after_each_frame_and_hands_its_weights_to_inference() {
+    let (vs, net) = seeded_net(6);
+    let initial = WeightsSnapshot::take(&vs, 0);
+    let config = paced_config();
     let mut paced =
         PacedTraining::new(net.config().clone(), &initial, Device::Cpu, config, 2).unwrap();
     paced.set_inference_once_tuned(Inference {

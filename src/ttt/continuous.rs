@@ -51,10 +51,16 @@ pub struct ContinuousConfig {
 }
 
 impl ContinuousConfig {
-    /// Refuses hand-overs at step 0 or every 0 steps.
-    pub fn check_swaps(&self) -> anyhow::Result<()> {
+    /// Refuses hand-overs at step 0 or every 0 steps, and a share of recent clips outside
+    /// [0, 1].
+    pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.swap_every >= 1, "swap every 0 steps");
         anyhow::ensure!(self.first_swap >= 1, "first swap after 0 steps");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.recent_share),
+            "the share of clips among the newest frames must lie in [0, 1], not {}",
+            self.recent_share
+        );
         Ok(())
     }
 
@@ -85,7 +91,7 @@ impl ContinuousTraining {
         config: ContinuousConfig,
         mut on_step: impl FnMut(&Progress) + Send + 'static,
     ) -> anyhow::Result<Self> {
-        config.check_swaps()?;
+        config.check()?;
         let shared = Arc::new(Shared {
             frames: Mutex::new(
                 TrainingFrames::new(config.frames, config.background_quantile)

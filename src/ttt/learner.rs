@@ -35,7 +35,7 @@ impl ContinuousLearner {
         device: Device,
         config: ContinuousConfig,
     ) -> anyhow::Result<Self> {
-        config.check_swaps()?;
+        config.check()?;
         let vs = nn::VarStore::new(device);
         let net = OmnimatteNet::new(&vs.root(), model)?;
         initial.load_into(&vs)?;

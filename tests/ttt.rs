@@ -356,18 +356,8 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     let config = ContinuousConfig {
         frames: 12,
         first_swap: 2,
-        swap_every: 2,
-        schedule_steps: 20,
-        batch_size: 1,
-        clip: Default::default(),
-        learning_rate: 5e-4,
-        mask_weight: 0.1,
         interior_opacity: 0.0,
-        warmup_steps: 0,
-        recent_share: 0.0,
-        background_quantile: MEDIAN,
-        zero_shot_output: OutputFrame::Visible,
-        seed: 0,
+        ..paced_config()
     };
     let steps = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = steps.clone();
@@ -417,7 +407,7 @@ fn continuous_training_hands_over_new_weights_and_stops_promptly() {
     assert!(stopping.elapsed() < Duration::from_secs(20));
 }
 
-/// The paced trainer's settings in these tests: 16 frames kept, hand-overs at 6, 8, 10, ...
+/// The live trainer's settings in these tests: 16 frames kept, hand-overs at 6, 8, 10, ...
 fn paced_config() -> ContinuousConfig {
     ContinuousConfig {
         frames: 16,

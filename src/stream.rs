@@ -11,7 +11,7 @@
 
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
 use crate::background::{layers_cover, BackgroundMedian, BackgroundModel};
-use crate::clip::{inference_plan, ClipSpec, OutputFrame};
+use crate::clip::{inference_plan, ClipSpec, OutputFrame, OutputFrameChoice};
 use crate::composite::{composite, to_unit};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::mirror::{average_layers, mirrored};
@@ -78,14 +78,18 @@ pub struct Inference {
 }
 
 impl Inference {
-    /// How the live mode (`ttt=background`) infers once it swapped tuned weights in: no
-    /// mirror averaging (test-time training fits the network to the video, not to its mirror
-    /// image), the output frame as before (hiding it measured level at the live mode's pace;
-    /// docs/measurements.md, session 31).
-    pub fn once_tuned_live(self) -> Self {
+    /// How inference runs with weights that were (`fine_tuned`) or were not fine-tuned on the
+    /// video by test-time training: the output frame as `output_frame` resolves for them
+    /// (`auto` hides it from tuned weights, whose training taught only hidden frames' layers)
+    /// and mirror averaging (asked for by `mirror_average`) for untuned weights only.
+    pub fn for_weights(
+        output_frame: OutputFrameChoice,
+        mirror_average: bool,
+        fine_tuned: bool,
+    ) -> Self {
         Self {
-            mirror_average: false,
-            ..self
+            output_frame: output_frame.resolve(fine_tuned),
+            mirror_average: crate::mirror::averages(mirror_average, fine_tuned),
         }
     }
 }

@@ -601,7 +601,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("output-frame", d.output_frame)
                     .nick("Output frame")
-                    .blurb("Whether the network sees the frame it decomposes: visible (the frame's own image helps place its effects: +0.02 effect IoU on the validation set, docs/measurements.md), hidden (predicted from the other frames' images and the masks, the paper's inference) or auto (visible; hidden with ttt=before-output or weights fine-tuned before, whose training teaches hidden frames only; ttt=background keeps it visible: its frames before the first swap are zero-shot's, and hiding it later measured level, docs/measurements.md)")
+                    .blurb("Whether the network sees the frame it decomposes: visible (the frame's own image helps place its effects: +0.02 effect IoU on the validation set, docs/measurements.md), hidden (predicted from the other frames' images and the masks, the paper's inference) or auto (visible; hidden with ttt=before-output or weights fine-tuned before, whose training teaches hidden frames only; ttt=background keeps it visible until its first swap of tuned weights and hides it from then on: +0.07 to +0.15 effect IoU in the later quarters of 96-frame videos at one step a frame, docs/measurements.md, sessions 33-34)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("precision", d.precision)

@@ -246,6 +246,7 @@ impl Settings {
         // `background` starts with the weights as loaded and runs as
         // `inference_once_tuned` says from its first swap on.
         let fine_tuned = self.ttt == TttMode::BeforeOutput || fine_tuned_weights(&self.weights);
+        let inference = self.inference(fine_tuned);
         Ok(StreamConfig {
             clip: self.clip()?,
             working_height: self.working_height as i64,
@@ -261,24 +262,29 @@ impl Settings {
                 UpsamplingSetting::Guided => Upsampling::Guided,
                 UpsamplingSetting::Bilinear => Upsampling::Bilinear,
             },
-            output_frame: self.output_frame_choice().resolve(fine_tuned),
+            output_frame: inference.output_frame,
             background_median: match self.background_median {
                 BackgroundMedianSetting::Masks => BackgroundMedian::Masks,
                 BackgroundMedianSetting::Layers => BackgroundMedian::Layers,
             },
-            mirror_average: crate::mirror::averages(self.mirror_average, fine_tuned),
+            mirror_average: inference.mirror_average,
             ..StreamConfig::default()
         })
     }
 
-    /// How `ttt=background` infers once it swapped tuned weights in
-    /// ([`Inference::once_tuned_live`]).
+    /// How `ttt=background` infers once it swapped tuned weights in: as weights fine-tuned on
+    /// the video do (`output-frame=auto` hides the frame, no mirror averaging). Its training
+    /// teaches only hidden frames' layers: hiding the frame from the first swap on scored +0.07
+    /// to +0.15 effect IoU in the later quarters of 96-frame videos at one step a frame
+    /// (docs/measurements.md, sessions 33-34).
     pub fn inference_once_tuned(&self) -> Inference {
-        Inference {
-            output_frame: self.zero_shot_output_frame(),
-            mirror_average: self.mirror_average,
-        }
-        .once_tuned_live()
+        self.inference(true)
+    }
+
+    /// How the network runs with weights that were (`fine_tuned`) or were not fine-tuned on
+    /// the video.
+    fn inference(&self, fine_tuned: bool) -> Inference {
+        Inference::for_weights(self.output_frame_choice(), self.mirror_average, fine_tuned)
     }
 
     fn output_frame_choice(&self) -> OutputFrameChoice {
@@ -396,6 +402,25 @@ mod tests {
             OutputFrame::Visible
         );
         assert_eq!(output_frame(Hidden, TttMode::Off), OutputFrame::Hidden);
+    }
+
+    /// `ttt=background` hides the frame under `auto` from its first swap on, as tuned weights
+    /// run elsewhere; an explicit `visible` holds.
+    #[test]
+    fn the_live_mode_hides_the_output_frame_once_tuned_under_auto() {
+        let once_tuned = |output_frame| {
+            Settings {
+                output_frame,
+                ttt: TttMode::Background,
+                ..Settings::default()
+            }
+            .inference_once_tuned()
+            .output_frame
+        };
+        use OutputFrameSetting::{Auto, Hidden, Visible};
+        assert_eq!(once_tuned(Auto), OutputFrame::Hidden);
+        assert_eq!(once_tuned(Hidden), OutputFrame::Hidden);
+        assert_eq!(once_tuned(Visible), OutputFrame::Visible);
     }
 
     /// Mirror averaging is for the pretrained network only: test-time training turns it off

@@ -21,6 +21,7 @@ use gstomnimatte::model::loading::{
 };
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
+use gstomnimatte::stream::Inference;
 use gstomnimatte::ttt::{
     fine_tune, leave_out_layers, ContinuousConfig, FineTuneConfig, PacedTraining, TrainingFrames,
     WeightsSnapshot,
@@ -111,11 +112,12 @@ pub struct EvalArgs {
     /// The live training's lambda_m schedule N (decays at 0.1 N and 0.2 N; `ttt-steps`).
     #[arg(long, default_value_t = defaults::TTT_STEPS)]
     live_schedule_steps: u64,
-    /// How the live mode infers once tuned weights are in: element (as the element does: the
-    /// output frame as before, no mirror averaging), as-tuned (`--output-frame` and
-    /// `--mirror-average` as after test-time training: by default the output frame hidden)
-    /// or unchanged (as the untuned weights were run).
-    #[arg(long, default_value = "element")]
+    /// How the live mode infers once tuned weights are in: as-tuned (as the element does:
+    /// `--output-frame` and `--mirror-average` as after test-time training, by default the
+    /// output frame hidden), frame-as-before (the output frame as the untuned weights ran, no
+    /// mirror averaging: the element before session 34) or unchanged (as the untuned weights
+    /// ran).
+    #[arg(long, default_value = "as-tuned")]
     live_inference_once_tuned: LiveInference,
     /// Only the videos whose folder name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -314,12 +316,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         );
                     }
                     match args.live_inference_once_tuned {
-                        LiveInference::Element => {
-                            paced.set_inference_once_tuned(config.inference().once_tuned_live())
+                        LiveInference::AsTuned => {
+                            paced.set_inference_once_tuned(args.layers.inference(true))
                         }
-                        LiveInference::AsTuned => paced.set_inference_once_tuned(
-                            args.layers.stream_config(objects, true).inference(),
-                        ),
+                        LiveInference::FrameAsBefore => paced.set_inference_once_tuned(Inference {
+                            mirror_average: false,
+                            ..config.inference()
+                        }),
                         LiveInference::Unchanged => {}
                     }
                     let result =
@@ -454,8 +457,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
 /// How the live mode infers once tuned weights are in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LiveInference {
-    Element,
+    /// As after test-time training, what the element does (`--output-frame auto` hides the
+    /// frame; no mirror averaging).
     AsTuned,
+    /// The output frame as the untuned weights ran, no mirror averaging: the element's rule
+    /// before session 34.
+    FrameAsBefore,
+    /// As the untuned weights ran.
     Unchanged,
 }
 

@@ -5,7 +5,7 @@ use gstomnimatte::alpha::{AlphaMode, Upsampling};
 use gstomnimatte::background::BackgroundMedian;
 use gstomnimatte::clip::OutputFrameChoice;
 use gstomnimatte::defaults;
-use gstomnimatte::stream::StreamConfig;
+use gstomnimatte::stream::{Inference, StreamConfig};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LayerArgs {
@@ -55,19 +55,26 @@ impl LayerArgs {
     /// The streaming decomposition of `objects` objects these flags ask for, with weights
     /// that were (`fine_tuned`) or were not fine-tuned on the video.
     pub fn stream_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
+        let inference = self.inference(fine_tuned);
         StreamConfig {
             working_height: self.working_height,
             working_width: self.working_width,
             objects,
             alpha_mode: self.alpha_mode,
             upsampling: self.upsampling,
-            output_frame: self.output_frame.resolve(fine_tuned),
+            output_frame: inference.output_frame,
             background_median: self.background_median,
             background_frames: self.background_frames,
             background_quantile: self.background_quantile,
-            mirror_average: gstomnimatte::mirror::averages(self.mirror_average, fine_tuned),
+            mirror_average: inference.mirror_average,
             ..StreamConfig::default()
         }
+    }
+
+    /// How these flags run the network with weights that were (`fine_tuned`) or were not
+    /// fine-tuned on the video.
+    pub fn inference(&self, fine_tuned: bool) -> Inference {
+        Inference::for_weights(self.output_frame, self.mirror_average, fine_tuned)
     }
 }
 

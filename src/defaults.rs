@@ -61,6 +61,8 @@ pub const TTT_SWAP_STEPS: u64 = 20;
 /// weights scored -0.074 effect IoU against zero-shot (SE 0.039, 2 of 8 better), the next two
 /// quarters (40 steps and later) -0.003 and +0.001. Handing over first at 40: +0.014 (SE
 /// 0.007) there, +0.011 (SE 0.006) on 8 videos it was not chosen on (docs/measurements.md,
-/// session 32). Training itself is the same either way; only what inference runs changes.
+/// session 32). With the output frame hidden from the first swap on (session 34), 20 again:
+/// -0.013 (SE 0.006, 2 of 8 better). Training itself is the same either way; only what
+/// inference runs changes.
 pub const TTT_FIRST_SWAP_STEPS: u64 = 40;
 pub const TTT_BATCH: usize = 1;

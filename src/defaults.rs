@@ -24,6 +24,10 @@ pub const MASK_TIMEOUT_MS: u32 = 30_000;
 /// validation set, precision and recall both up, for twice the network's work
 /// (docs/measurements.md). Zero-shot only: see [`crate::mirror::averages`].
 pub const MIRROR_AVERAGE: bool = true;
+/// Bring the background estimate to each frame's exposure ([`crate::exposure`]): real
+/// cameras hunt for exposure (the real clip's wall drifts by about 12 of 255), and a median
+/// shows the scene at the frames' typical exposure (docs/measurements.md, session 35).
+pub const EXPOSURE_MATCH: bool = true;
 
 /// Test-time training: the paper's learning rate (supplementary Sec. 3).
 pub const TTT_LEARNING_RATE: f64 = 5e-4;

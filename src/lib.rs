@@ -19,6 +19,7 @@ pub mod defaults;
 pub mod eight_bit;
 pub mod element;
 pub mod eval;
+pub mod exposure;
 pub mod full_resolution;
 pub mod image_io;
 pub mod interior_opacity;

@@ -12,7 +12,8 @@
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
 use crate::background::{layers_cover, BackgroundMedian, BackgroundModel};
 use crate::clip::{inference_plan, ClipSpec, OutputFrame, OutputFrameChoice};
-use crate::composite::{composite, to_unit};
+use crate::composite::{composite, to_signed, to_unit};
+use crate::exposure::{exposure_gain, matched};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
@@ -46,6 +47,9 @@ pub struct StreamConfig {
     /// Also run the network on the mirror image of each clip and average the two sets of
     /// layers ([`crate::mirror`]): twice the network's work.
     pub mirror_average: bool,
+    /// Bring the background estimate to each frame's exposure ([`crate::exposure`]) before
+    /// the network sees the frame's difference to it and before the outputs are made from it.
+    pub exposure_match: bool,
 }
 
 impl Default for StreamConfig {
@@ -63,6 +67,7 @@ impl Default for StreamConfig {
             output_frame: OutputFrame::default(),
             background_median: BackgroundMedian::default(),
             mirror_average: crate::defaults::MIRROR_AVERAGE,
+            exposure_match: crate::defaults::EXPOSURE_MATCH,
         }
     }
 }
@@ -449,6 +454,7 @@ impl Decomposer {
         let mut image_tokens = Vec::with_capacity(plan.frames.len());
         let mut mask_tokens = Vec::with_capacity(plan.frames.len());
         let mut output_skip = hidden_skip;
+        let exposure_match = self.config.exposure_match;
         for (slot_index, (&source, &visible)) in plan.frames.iter().zip(&plan.visible).enumerate() {
             let slot = self.slot(source as u64);
             let entry = &mut self.window[slot];
@@ -459,7 +465,12 @@ impl Decomposer {
             );
             image_tokens.push(if visible {
                 let encoded = entry.encoded[mirror as usize].get_or_insert_with(|| {
-                    let background = background.unwrap_or(&entry.working);
+                    // Each frame's difference to the background at its own exposure.
+                    let matched = background.filter(|_| exposure_match).map(|shown| {
+                        let gain = working_gain(&entry.working, shown, &entry.masks);
+                        to_signed(&matched(&to_unit(shown), &gain))
+                    });
+                    let background = matched.as_ref().or(background).unwrap_or(&entry.working);
                     net.encode_images(
                         &net.image_input(&orient(&entry.working), &orient(background)),
                     )
@@ -501,11 +512,23 @@ impl Decomposer {
     ) -> anyhow::Result<FrameLayers> {
         let f = self.next_output;
         let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
-            let background = self.background.estimate();
-            let shown = net.config().background_input.then(|| {
-                let (h, w) = (self.config.working_height, self.config.working_width);
-                working_image(&background, h, w)
-            });
+            let (h, w) = (self.config.working_height, self.config.working_width);
+            let estimate = self.background.estimate();
+            let background = if self.config.exposure_match {
+                let entry = &self.window[self.slot(f)];
+                let gain = working_gain(
+                    &entry.working,
+                    &working_image(&estimate, h, w),
+                    &entry.masks,
+                );
+                matched(&estimate, &gain)
+            } else {
+                estimate
+            };
+            let shown = net
+                .config()
+                .background_input
+                .then(|| working_image(&background, h, w));
             let rgba = self.network_layers(net, f, video_len, shown.as_ref());
             anyhow::ensure!(
                 rgba.isfinite().all().int64_value(&[]) != 0,
@@ -564,4 +587,18 @@ impl Decomposer {
             self.window.pop_front();
         }
     }
+}
+
+/// The gain ([`exposure_gain`]) that brings `background` to the exposure of `frame` (both
+/// [1, 3, h, w] in [-1, 1], the working size), read where none of `masks` [L, 1, h, w] covers.
+fn working_gain(frame: &Tensor, background: &Tensor, masks: &Tensor) -> Tensor {
+    let free = masks
+        .sum_dim_intlist(0, false, Kind::Float)
+        .select(0, 0)
+        .eq(0.0);
+    exposure_gain(
+        &to_unit(&frame.select(0, 0)),
+        &to_unit(&background.select(0, 0)),
+        &free,
+    )
 }

@@ -181,6 +181,57 @@ fn mirror_average_changes_the_layers_and_keeps_every_frame() {
     assert_ne!(layers[0], layers[1]);
 }
 
+#[test]
+fn exposure_match_brings_the_background_pad_to_each_frames_exposure() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    assert_eq!(
+        element.property::<bool>("exposure-match"),
+        gstomnimatte::defaults::EXPOSURE_MATCH
+    );
+    // A camera hunting for exposure: every other frame a seventh darker.
+    let video = synthetic_video(12, W, H);
+    let frames: Vec<Vec<u8>> = video
+        .iter()
+        .enumerate()
+        .map(|(i, (rgb, _))| {
+            let gain = if i % 2 == 1 { 0.85 } else { 1.0 };
+            rgb.iter()
+                .map(|&v| (v as f32 * gain).round() as u8)
+                .collect()
+        })
+        .collect();
+    let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
+    // Mean absolute difference (0-255) of the background pad to the darker frames where no
+    // mask covers them.
+    let error = |props: &str| -> f64 {
+        let p = pipeline(props, &caps("RGB", W, H), &caps("GRAY8", W, H));
+        let result = run(&p, Duration::from_secs(120), |p| {
+            feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
+        });
+        assert!(result.error.is_none(), "{props}: {:?}", result.error);
+        let backgrounds = &result.outputs["background"];
+        assert_eq!(backgrounds.len(), 12, "{props}");
+        let (mut sum, mut count) = (0.0, 0.0);
+        for i in (1..12).step_by(2) {
+            for (px, _) in masks[i].iter().enumerate().filter(|(_, &l)| l == 0) {
+                for c in 0..3 {
+                    let out = backgrounds[i].bytes[4 * px + c] as f64;
+                    sum += (out - frames[i][3 * px + c] as f64).abs();
+                    count += 1.0;
+                }
+            }
+        }
+        sum / count
+    };
+    let matched = error("exposure-match=true");
+    let unmatched = error("exposure-match=false");
+    assert!(
+        matched < 0.5 * unmatched,
+        "matched {matched:.2} against unmatched {unmatched:.2}"
+    );
+}
+
 fn expect_error(result: &RunResult, needle: &str) {
     let err = result
         .error

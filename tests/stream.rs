@@ -227,3 +227,47 @@ fn mirror_average_is_the_mean_of_the_clip_and_its_mirror_image() {
         "averaging changed the layers by only {change}"
     );
 }
+
+/// A camera hunting for exposure: every other frame a seventh darker. The clean background
+/// follows each frame's exposure with `exposure_match`, and sits between the two without it.
+#[test]
+fn the_clean_background_follows_each_frames_exposure() {
+    let (_vs, net) = seeded_net(0);
+    let frames: Vec<(Tensor, Tensor)> = video(12)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (frame, labels))| {
+            let gain = if i % 2 == 1 { 0.85 } else { 1.0 };
+            (frame * gain, labels)
+        })
+        .collect();
+    // Mean absolute difference of the clean background to the darker frames where no mask
+    // covers them.
+    let error = |exposure_match: bool| {
+        let config = StreamConfig {
+            exposure_match,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        let mut outs = Vec::new();
+        for (frame, labels) in &frames {
+            outs.extend(dec.push(&net, frame, labels).unwrap());
+        }
+        outs.extend(dec.finish(&net).unwrap());
+        let (mut sum, mut count) = (0.0, 0.0);
+        for out in outs.iter().filter(|o| o.index % 2 == 1) {
+            let (frame, labels) = &frames[out.index as usize];
+            let free = labels.eq(0).to_kind(Kind::Float);
+            sum += ((&out.background_estimate - frame).abs() * &free)
+                .sum(Kind::Float)
+                .double_value(&[]);
+            count += 3.0 * free.sum(Kind::Float).double_value(&[]);
+        }
+        sum / count
+    };
+    let (matched, unmatched) = (error(true), error(false));
+    assert!(
+        matched < 0.5 * unmatched,
+        "matched {matched:.4} against unmatched {unmatched:.4}"
+    );
+}

@@ -196,6 +196,7 @@ pub struct Settings {
     pub upsampling: UpsamplingSetting,
     pub output_frame: OutputFrameSetting,
     pub mirror_average: bool,
+    pub exposure_match: bool,
 }
 
 impl Default for Settings {
@@ -231,6 +232,7 @@ impl Default for Settings {
             upsampling: UpsamplingSetting::default(),
             output_frame: OutputFrameSetting::default(),
             mirror_average: defaults::MIRROR_AVERAGE,
+            exposure_match: defaults::EXPOSURE_MATCH,
         }
     }
 }
@@ -268,6 +270,7 @@ impl Settings {
                 BackgroundMedianSetting::Layers => BackgroundMedian::Layers,
             },
             mirror_average: inference.mirror_average,
+            exposure_match: self.exposure_match,
             ..StreamConfig::default()
         })
     }

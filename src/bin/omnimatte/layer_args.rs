@@ -49,6 +49,11 @@ pub struct LayerArgs {
     /// after test-time training, which fits the network to the video, not to its mirror image.
     #[arg(long, default_value_t = defaults::MIRROR_AVERAGE, action = clap::ArgAction::Set)]
     pub mirror_average: bool,
+    /// Bring the background estimate to each frame's exposure (per channel, the median ratio
+    /// of the frame to the estimate where no mask covers it) before the network and the
+    /// outputs use it: true or false (the element's `exposure-match`; docs/measurements.md).
+    #[arg(long, default_value_t = defaults::EXPOSURE_MATCH, action = clap::ArgAction::Set)]
+    pub exposure_match: bool,
 }
 
 impl LayerArgs {
@@ -67,6 +72,7 @@ impl LayerArgs {
             background_frames: self.background_frames,
             background_quantile: self.background_quantile,
             mirror_average: inference.mirror_average,
+            exposure_match: self.exposure_match,
             ..StreamConfig::default()
         }
     }

@@ -514,21 +514,21 @@ impl Decomposer {
         let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
             let (h, w) = (self.config.working_height, self.config.working_width);
             let estimate = self.background.estimate();
-            let background = if self.config.exposure_match {
-                let entry = &self.window[self.slot(f)];
-                let gain = working_gain(
-                    &entry.working,
-                    &working_image(&estimate, h, w),
-                    &entry.masks,
-                );
-                matched(&estimate, &gain)
-            } else {
-                estimate
+            let sees_background = net.config().background_input;
+            // The estimate at the working size, resized once (at 720p a resize costs more
+            // than the gain): what the network sees, and where the gain is read.
+            let small = (sees_background || self.config.exposure_match)
+                .then(|| working_image(&estimate, h, w));
+            let (background, small) = match small {
+                Some(small) if self.config.exposure_match => {
+                    let entry = &self.window[self.slot(f)];
+                    let gain = working_gain(&entry.working, &small, &entry.masks);
+                    let small = to_signed(&matched(&to_unit(&small), &gain));
+                    (matched(&estimate, &gain), Some(small))
+                }
+                small => (estimate, small),
             };
-            let shown = net
-                .config()
-                .background_input
-                .then(|| working_image(&background, h, w));
+            let shown = small.filter(|_| sees_background);
             let rgba = self.network_layers(net, f, video_len, shown.as_ref());
             anyhow::ensure!(
                 rgba.isfinite().all().int64_value(&[]) != 0,

@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// `mirror-average`): twice the network's work.
     #[arg(long, default_value_t = gstomnimatte::defaults::MIRROR_AVERAGE, action = clap::ArgAction::Set)]
     mirror_average: bool,
+    /// Bring the background to each frame's exposure (true or false; the element's
+    /// `exposure-match`).
+    #[arg(long, default_value_t = gstomnimatte::defaults::EXPOSURE_MATCH, action = clap::ArgAction::Set)]
+    exposure_match: bool,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long)]
     threads: Option<i32>,
@@ -202,6 +206,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
         working_width: ww as i64,
         objects: args.objects,
         mirror_average: args.mirror_average,
+        exposure_match: args.exposure_match,
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;
@@ -417,12 +422,13 @@ fn time_element(
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,
         d = args.device,
-        m = args.mirror_average
+        m = args.mirror_average,
+        e = args.exposure_match
     );
     let pipeline = gst::parse::launch(&desc)?
         .downcast::<gst::Pipeline>()

@@ -466,11 +466,14 @@ impl Decomposer {
             image_tokens.push(if visible {
                 let encoded = entry.encoded[mirror as usize].get_or_insert_with(|| {
                     // Each frame's difference to the background at its own exposure.
-                    let matched = background.filter(|_| exposure_match).map(|shown| {
+                    let at_its_exposure = background.filter(|_| exposure_match).map(|shown| {
                         let gain = working_gain(&entry.working, shown, &entry.masks);
                         to_signed(&matched(&to_unit(shown), &gain))
                     });
-                    let background = matched.as_ref().or(background).unwrap_or(&entry.working);
+                    let background = at_its_exposure
+                        .as_ref()
+                        .or(background)
+                        .unwrap_or(&entry.working);
                     net.encode_images(
                         &net.image_input(&orient(&entry.working), &orient(background)),
                     )

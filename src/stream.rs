@@ -17,7 +17,7 @@ use crate::exposure::{exposure_gain, matched};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
-use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
+use crate::working::{masks_cover, network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -466,10 +466,9 @@ impl Decomposer {
             image_tokens.push(if visible {
                 let encoded = entry.encoded[mirror as usize].get_or_insert_with(|| {
                     // Each frame's difference to the background at its own exposure.
-                    let at_its_exposure = background.filter(|_| exposure_match).map(|shown| {
-                        let gain = working_gain(&entry.working, shown, &entry.masks);
-                        to_signed(&matched(&to_unit(shown), &gain))
-                    });
+                    let at_its_exposure = background
+                        .filter(|_| exposure_match)
+                        .map(|shown| at_exposure_of(&entry.working, &entry.masks, shown).0);
                     let background = at_its_exposure
                         .as_ref()
                         .or(background)
@@ -525,8 +524,7 @@ impl Decomposer {
             let (background, small) = match small {
                 Some(small) if self.config.exposure_match => {
                     let entry = &self.window[self.slot(f)];
-                    let gain = working_gain(&entry.working, &small, &entry.masks);
-                    let small = to_signed(&matched(&to_unit(&small), &gain));
+                    let (small, gain) = at_exposure_of(&entry.working, &entry.masks, &small);
                     (matched(&estimate, &gain), Some(small))
                 }
                 small => (estimate, small),
@@ -592,16 +590,17 @@ impl Decomposer {
     }
 }
 
-/// The gain ([`exposure_gain`]) that brings `background` to the exposure of `frame` (both
-/// [1, 3, h, w] in [-1, 1], the working size), read where none of `masks` [L, 1, h, w] covers.
-fn working_gain(frame: &Tensor, background: &Tensor, masks: &Tensor) -> Tensor {
-    let free = masks
-        .sum_dim_intlist(0, false, Kind::Float)
-        .select(0, 0)
-        .eq(0.0);
-    exposure_gain(
+/// `background` [1, 3, h, w] in [-1, 1] at the working size brought to the exposure of the
+/// window frame whose image and masks are `frame` [1, 3, h, w] and `masks` [L, 1, h, w]
+/// ([`exposure_gain`], read where no mask covers): the matched background, and the gain that
+/// made it (for the estimate at full size).
+fn at_exposure_of(frame: &Tensor, masks: &Tensor, background: &Tensor) -> (Tensor, Tensor) {
+    let free = masks_cover(masks).select(0, 0).logical_not();
+    let background = to_unit(background);
+    let gain = exposure_gain(
         &to_unit(&frame.select(0, 0)),
-        &to_unit(&background.select(0, 0)),
+        &background.select(0, 0),
         &free,
-    )
+    );
+    (to_signed(&matched(&background, &gain)), gain)
 }

@@ -63,6 +63,11 @@ pub fn network_inputs(
     })
 }
 
+/// Where working-size masks [L, 1, h, w] cover a frame: [1, h, w] bool.
+pub fn masks_cover(masks: &Tensor) -> Tensor {
+    masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0)
+}
+
 /// Area resize of [N, C, H, W] to [N, C, h, w] (exact averages when the sizes divide;
 /// bilinear when enlarging).
 pub fn resize_area(x: &Tensor, h: i64, w: i64) -> Tensor {

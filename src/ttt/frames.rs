@@ -5,15 +5,10 @@ use crate::background::BackgroundModel;
 use crate::clip::{clip_frames, recency_biased_start, ClipSpec, HiddenPattern};
 use crate::composite::{to_signed, to_unit};
 use crate::train::Batch;
-use crate::working::{network_inputs, resize_area, MASK_THRESHOLD};
+use crate::working::{masks_cover, network_inputs, resize_area, MASK_THRESHOLD};
 use rand::Rng;
 use std::collections::VecDeque;
 use tch::{Kind, Tensor};
-
-/// Where masks [L, 1, h, w] cover a frame: [1, h, w].
-fn masks_cover(masks: &Tensor) -> Tensor {
-    masks.sum_dim_intlist(0, false, Kind::Float).gt(0.0)
-}
 
 pub struct TrainingFrames {
     capacity: usize,

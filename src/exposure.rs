@@ -6,6 +6,8 @@
 //! estimate over the pixels no mask covers, per channel (white balance drifts too), so that
 //! objects and their effects, a minority of those pixels, do not move it.
 
+use crate::composite::{to_signed, to_unit};
+use crate::working::masks_cover;
 use tch::{Kind, Tensor};
 
 /// Gains outside this range are not taken for exposure (a light switched, a scene cut):
@@ -48,6 +50,21 @@ pub fn exposure_gain(frame: &Tensor, background: &Tensor, free: &Tensor) -> Tens
 pub fn matched(background: &Tensor, gain: &Tensor) -> Tensor {
     // In place on the product: at 720p each full-size pass is a few milliseconds.
     (background * gain.to_kind(background.kind())).clamp_(0.0, 1.0)
+}
+
+/// `background` [1, 3, h, w] in [-1, 1] at the working size brought to the exposure of the
+/// frame whose image and masks are `frame` [1, 3, h, w] and `masks` [L, 1, h, w]
+/// ([`exposure_gain`], read where no mask covers): the matched background, and the gain that
+/// made it (for the estimate at full size).
+pub fn at_exposure_of(frame: &Tensor, masks: &Tensor, background: &Tensor) -> (Tensor, Tensor) {
+    let free = masks_cover(masks).select(0, 0).logical_not();
+    let background = to_unit(background);
+    let gain = exposure_gain(
+        &to_unit(&frame.select(0, 0)),
+        &background.select(0, 0),
+        &free,
+    );
+    (to_signed(&matched(&background, &gain)), gain)
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
 use crate::background::{layers_cover, BackgroundMedian, BackgroundModel};
 use crate::clip::{inference_plan, ClipSpec, OutputFrame, OutputFrameChoice};
-use crate::composite::{composite, to_signed, to_unit};
-use crate::exposure::{exposure_gain, matched};
+use crate::composite::{composite, to_unit};
+use crate::exposure::{at_exposure_of, matched};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
-use crate::working::{masks_cover, network_inputs, object_masks, working_image, MASK_THRESHOLD};
+use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -588,19 +588,4 @@ impl Decomposer {
             self.window.pop_front();
         }
     }
-}
-
-/// `background` [1, 3, h, w] in [-1, 1] at the working size brought to the exposure of the
-/// window frame whose image and masks are `frame` [1, 3, h, w] and `masks` [L, 1, h, w]
-/// ([`exposure_gain`], read where no mask covers): the matched background, and the gain that
-/// made it (for the estimate at full size).
-fn at_exposure_of(frame: &Tensor, masks: &Tensor, background: &Tensor) -> (Tensor, Tensor) {
-    let free = masks_cover(masks).select(0, 0).logical_not();
-    let background = to_unit(background);
-    let gain = exposure_gain(
-        &to_unit(&frame.select(0, 0)),
-        &background.select(0, 0),
-        &free,
-    );
-    (to_signed(&matched(&background, &gain)), gain)
 }

@@ -259,6 +259,43 @@ fn the_training_background_keeps_dark_colours() {
 }
 
 #[test]
+fn the_training_background_follows_each_clip_frames_exposure() {
+    // A textured wall whose camera hunts for exposure: every other frame 15% darker, a small
+    // object in the middle. Matched, each clip frame's background is that frame's wall; the
+    // one median of them all is off by several percent on half of the frames.
+    let wall = Tensor::rand([1, 3, 32, 48], (Kind::Float, Device::Cpu)) * 0.6 + 0.2;
+    let error_to_frames = |matching: bool| {
+        let mut frames = TrainingFrames::new(8, MEDIAN).matching_exposure(matching);
+        for t in 0..8 {
+            let image = if t % 2 == 0 {
+                wall.copy()
+            } else {
+                &wall * 0.85
+            };
+            let masks = Tensor::zeros([1, 1, 32, 48], (Kind::Float, Device::Cpu));
+            let _ = masks.narrow(2, 12, 8).narrow(3, 20, 8).fill_(1.0);
+            let _ = image.narrow(2, 12, 8).narrow(3, 20, 8).fill_(0.95);
+            frames.push(image * 2.0 - 1.0, masks);
+        }
+        let batch = frames.batch(ClipSpec::default(), 2, 0.0, &mut StdRng::seed_from_u64(3));
+        let t = batch.frames.size()[1];
+        assert_eq!(batch.background.size()[1], if matching { t } else { 1 });
+        let free = batch.masks.select(1, 0).eq(0.0); // [B, T, 1, H, W]
+        (to_unit(&batch.background) - to_unit(&batch.frames))
+            .abs()
+            .masked_select(&free)
+            .mean(Kind::Float)
+            .double_value(&[])
+    };
+    let (matched, one_median) = (error_to_frames(true), error_to_frames(false));
+    assert!(matched < 0.01, "matched: {matched} from the frames");
+    assert!(
+        one_median > 0.03,
+        "one median: {one_median} from the frames"
+    );
+}
+
+#[test]
 fn covering_a_lingering_shadow_takes_it_out_of_the_training_background() {
     // A dark patch beside the object in three of four frames: the median under the masks
     // keeps it. Covered in those frames (as a decomposition that found it would), the
@@ -422,6 +459,7 @@ fn paced_config() -> ContinuousConfig {
         warmup_steps: 0,
         recent_share: 0.0,
         background_quantile: MEDIAN,
+        exposure_match: true,
         zero_shot_output: OutputFrame::Visible,
         seed: 0,
     }

@@ -596,7 +596,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecBoolean::builder("exposure-match")
                     .nick("Exposure match")
-                    .blurb("Bring the background estimate to each frame's exposure before the network sees the frame's difference to it and before the background, removal and reconstruction are made from it: per colour channel, the median ratio of the frame to the estimate over the pixels no mask covers (between 0.8 and 1.25; outside that it is taken for a change of scene, not of exposure). Cameras hunt for exposure, and a median over many frames shows the scene at their typical exposure: on the real clip the clean background's error away from the objects 6.8 -> 3.2 of 255 (docs/measurements.md, session 35)")
+                    .blurb("Bring the background estimate to each frame's exposure before the network sees the frame's difference to it and before the background, removal and reconstruction are made from it (and test-time training's background to each frame it trains on): per colour channel, the median ratio of the frame to the estimate over the pixels no mask covers (between 0.8 and 1.25; outside that it is taken for a change of scene, not of exposure). Cameras hunt for exposure, and a median over many frames shows the scene at their typical exposure: on the real clip the clean background's error away from the objects 6.8 -> 3.2 of 255 (docs/measurements.md, session 35)")
                     .default_value(d.exposure_match)
                     .mutable_ready()
                     .build(),

@@ -349,6 +349,7 @@ impl Settings {
             warmup_steps: self.ttt_warmup_steps as u64,
             recent_share: defaults::TTT_RECENT_SHARE,
             background_quantile: self.background_quantile,
+            exposure_match: self.exposure_match,
             zero_shot_output: self.zero_shot_output_frame(),
             seed: 0,
         })

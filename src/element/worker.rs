@@ -80,7 +80,8 @@ impl Worker {
             TttMode::Off => TestTime::Off,
             TttMode::BeforeOutput => {
                 let mut frames =
-                    TrainingFrames::new(settings.ttt_frames as usize, settings.background_quantile);
+                    TrainingFrames::new(settings.ttt_frames as usize, settings.background_quantile)
+                        .matching_exposure(settings.exposure_match);
                 if let Some(plate) = &plate {
                     frames.set_background_plate(plate, h, w);
                 }

@@ -44,6 +44,9 @@ pub struct ContinuousConfig {
     pub warmup_steps: u64,
     /// Which quantile of the frames' free values is their background (0.5: the median).
     pub background_quantile: f64,
+    /// Whether each clip frame's background is brought to its exposure
+    /// ([`TrainingFrames::matching_exposure`]), as the stream does with `exposure_match`.
+    pub exposure_match: bool,
     /// Whether the network as loaded sees the frame it decomposes when it finds the effects
     /// the training background leaves out ([`ZeroShotCovers`]).
     pub zero_shot_output: OutputFrame,
@@ -95,7 +98,8 @@ impl ContinuousTraining {
         let shared = Arc::new(Shared {
             frames: Mutex::new(
                 TrainingFrames::new(config.frames, config.background_quantile)
-                    .median_of_covered_frames_only(),
+                    .median_of_covered_frames_only()
+                    .matching_exposure(config.exposure_match),
             ),
             weights: Mutex::new(None),
             stop: AtomicBool::new(false),

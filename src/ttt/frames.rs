@@ -4,6 +4,7 @@
 use crate::background::BackgroundModel;
 use crate::clip::{clip_frames, recency_biased_start, ClipSpec, HiddenPattern};
 use crate::composite::{to_signed, to_unit};
+use crate::exposure::at_exposure_of;
 use crate::train::Batch;
 use crate::working::{masks_cover, network_inputs, resize_area, MASK_THRESHOLD};
 use rand::Rng;
@@ -26,6 +27,9 @@ pub struct TrainingFrames {
     /// Whether a frame weighs in the background only once covered (see
     /// [`median_of_covered_frames_only`](Self::median_of_covered_frames_only)).
     covered_only: bool,
+    /// Whether each clip frame's background is brought to that frame's exposure
+    /// ([`matching_exposure`](Self::matching_exposure)).
+    exposure_match: bool,
 }
 
 impl TrainingFrames {
@@ -40,7 +44,17 @@ impl TrainingFrames {
             added: 0,
             clears: 0,
             covered_only: false,
+            exposure_match: false,
         }
+    }
+
+    /// With `on`, [`batch`](Self::batch) brings the background to each clip frame's exposure
+    /// ([`crate::exposure`]), as inference with `exposure_match` does: otherwise the layers
+    /// are fitted to explain a camera's exposure drift, a wash over the frame, and the network
+    /// is tuned on differences to a background that inference no longer shows it.
+    pub fn matching_exposure(mut self, on: bool) -> Self {
+        self.exposure_match = on;
+        self
     }
 
     /// Trains against `plate` [3, H, W] in [0, 1] (a clean background, any size: it is brought
@@ -235,11 +249,22 @@ impl TrainingFrames {
         let background = self.background();
         let n = self.len();
         let (mut frames, mut masks, mut visible) = (Vec::new(), Vec::new(), Vec::new());
+        let mut backgrounds = Vec::new();
         for _ in 0..batch_size.max(1) {
             let idx = clip_frames(clip, recency_biased_start(clip, n, recent_share, rng), n);
             let (images, clip_masks) = self.clip(&idx);
             frames.push(images);
             masks.push(clip_masks);
+            backgrounds.push(if self.exposure_match {
+                // [T, 3, h, w]: one per clip frame.
+                let matched: Vec<Tensor> = idx
+                    .iter()
+                    .map(|&i| at_exposure_of(&self.images[i], &self.masks[i], &background).0)
+                    .collect();
+                Tensor::cat(&matched, 0)
+            } else {
+                background.shallow_clone() // [1, 3, h, w]: the same for every frame
+            });
             let v: Vec<f32> = HiddenPattern::Predict
                 .sample(clip.length, rng)
                 .into_iter()
@@ -247,11 +272,10 @@ impl TrainingFrames {
                 .collect();
             visible.push(Tensor::from_slice(&v));
         }
-        let b = frames.len() as i64;
         Batch {
             frames: Tensor::stack(&frames, 0),
             masks: Tensor::stack(&masks, 0),
-            background: background.unsqueeze(0).expand([b, 1, -1, -1, -1], false),
+            background: Tensor::stack(&backgrounds, 0), // [B, T or 1, 3, h, w]
             visible: Tensor::stack(&visible, 0).to_device(background.device()),
             // A real video: no true layers, the game's losses only.
             targets: None,

@@ -45,7 +45,8 @@ impl PacedTraining {
             learner: ContinuousLearner::new(model, initial, device, config)?,
             frames: Mutex::new(
                 TrainingFrames::new(config.frames, config.background_quantile)
-                    .median_of_covered_frames_only(),
+                    .median_of_covered_frames_only()
+                    .matching_exposure(config.exposure_match),
             ),
             steps_per_frame,
             swaps: 0,

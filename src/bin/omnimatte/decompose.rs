@@ -298,7 +298,8 @@ pub fn decompose_video(
     } = ttt;
     if ttt_steps > 0 {
         // Frame by frame: the whole video in float at full size may not fit in memory.
-        let mut frames = TrainingFrames::new(video.len() as usize, config.background_quantile);
+        let mut frames = TrainingFrames::new(video.len() as usize, config.background_quantile)
+            .matching_exposure(config.exposure_match);
         // The plate first: frames pushed over it are not kept for a median.
         if let Some(plate) = plate {
             frames.set_background_plate(&plate.to_device(device), h, w);

@@ -258,7 +258,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 let mut frames = TrainingFrames::new(
                     video.frames.size()[0] as usize,
                     args.layers.background_quantile,
-                );
+                )
+                .matching_exposure(args.layers.exposure_match);
                 // The plate first: over it, no frame is held for a median.
                 if let Some(plate) = &plate {
                     frames.set_background_plate(&plate.to_device(device), h, w);
@@ -483,6 +484,7 @@ impl EvalArgs {
             warmup_steps: self.ttt_warmup_steps,
             recent_share: self.live_recent_share,
             background_quantile: self.layers.background_quantile,
+            exposure_match: self.layers.exposure_match,
             // As `leave_out_layers` runs the network as loaded before `--ttt-steps`.
             zero_shot_output: self
                 .layers

@@ -51,7 +51,8 @@ pub struct LayerArgs {
     pub mirror_average: bool,
     /// Bring the background estimate to each frame's exposure (per channel, the median ratio
     /// of the frame to the estimate where no mask covers it) before the network and the
-    /// outputs use it: true or false (the element's `exposure-match`; docs/measurements.md).
+    /// outputs use it, and test-time training's to each frame it trains on: true or false
+    /// (the element's `exposure-match`; docs/measurements.md).
     #[arg(long, default_value_t = defaults::EXPOSURE_MATCH, action = clap::ArgAction::Set)]
     pub exposure_match: bool,
 }

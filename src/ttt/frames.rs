@@ -57,6 +57,12 @@ impl TrainingFrames {
         self
     }
 
+    /// Whether [`matching_exposure`](Self::matching_exposure) was asked for: the zero-shot
+    /// passes that find what to leave out of the background run the stream the same way.
+    pub fn matches_exposure(&self) -> bool {
+        self.exposure_match
+    }
+
     /// Trains against `plate` [3, H, W] in [0, 1] (a clean background, any size: it is brought
     /// to the working size of the frames) instead of the frames' masked median.
     pub fn set_background_plate(&mut self, plate: &Tensor, height: i64, width: i64) {

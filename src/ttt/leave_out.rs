@@ -34,7 +34,13 @@ pub fn leave_out_layers(
         // encodings shared between the clips that use them.
         let background = to_unit(&frames.background().squeeze_dim(0)); // [3, h, w]
         let (first_image, first_masks) = frames.frame(0);
-        let mut decomposer = working_decomposer(first_image, first_masks, clip, output)?;
+        let mut decomposer = working_decomposer(
+            first_image,
+            first_masks,
+            clip,
+            output,
+            frames.matches_exposure(),
+        )?;
         decomposer.set_background_plate(&background);
         let mut covers = Vec::with_capacity(n);
         for i in 0..n {
@@ -53,12 +59,14 @@ pub fn leave_out_layers(
 }
 
 /// A decomposer for training frames like `image` [1, 3, h, w] with `masks` [L, 1, h, w]: at
-/// their working size, on their device, without mirror averaging.
+/// their working size, on their device, without mirror averaging, matching exposure as the
+/// training does (`exposure_match`, [`TrainingFrames::matches_exposure`]).
 pub(super) fn working_decomposer(
     image: &Tensor,
     masks: &Tensor,
     clip: ClipSpec,
     output: OutputFrame,
+    exposure_match: bool,
 ) -> anyhow::Result<Decomposer> {
     let [_, _, h, w] = image.size()[..] else {
         anyhow::bail!("a training frame is not [1, 3, h, w]")
@@ -71,6 +79,7 @@ pub(super) fn working_decomposer(
             objects: masks.size()[0] as usize,
             output_frame: output,
             mirror_average: false,
+            exposure_match,
             ..StreamConfig::default()
         },
         image.device(),

@@ -72,7 +72,7 @@ impl ZeroShotCovers {
         frames: &Mutex<TrainingFrames>,
         budget: Option<Duration>,
     ) -> anyhow::Result<()> {
-        let (new, clears) = {
+        let (new, clears, exposure_match) = {
             let frames = lock(frames);
             if frames.has_plate() {
                 // A clean plate shows no effect to leave out.
@@ -99,7 +99,7 @@ impl ZeroShotCovers {
             if new.is_empty() {
                 return Ok(());
             }
-            (new, frames.clears())
+            (new, frames.clears(), frames.matches_exposure())
         };
         let started = Instant::now();
         let covers = tch::no_grad(|| -> anyhow::Result<Vec<(u64, Tensor)>> {
@@ -115,6 +115,7 @@ impl ZeroShotCovers {
                         masks,
                         self.clip,
                         self.output_frame,
+                        exposure_match,
                     )?);
                 }
                 let decomposer = self.decomposer.as_mut().expect("made above");

@@ -1,7 +1,8 @@
 //! Background estimation (supplementary Sec. 4): per RGB channel, the temporal median of the
 //! pixels no object mask covers (sum_i M_t^i = 0). Another quantile can be asked for (the
 //! element's `background-quantile`, the command line's `--background-quantile` and
-//! `--whole-video-quantile`; the median by default, [`crate::defaults::BACKGROUND_QUANTILE`]).
+//! `--whole-video-quantile`; the median while streaming, [`crate::defaults::BACKGROUND_QUANTILE`],
+//! and the 0.75 quantile for a whole clip, [`crate::defaults::WHOLE_VIDEO_QUANTILE`]).
 //!
 //! Pixels covered in every frame have no observation. Their documented fallback is a fill from
 //! the nearest observed pixels: a coarse-to-fine pyramid of observed-only averages, so holes get

@@ -14,7 +14,7 @@
 use crate::background_memory::FreeMemory;
 use crate::cpu_slices::floats;
 use crate::eight_bit::quantise_all;
-use crate::median::masked_quantile_u8;
+use crate::median::{masked_quantile_u8, masked_quantile_u8_at};
 use tch::{Device, Kind, Tensor};
 
 /// Which pixels of a frame the background median leaves out.
@@ -112,6 +112,15 @@ pub fn layers_cover(layers: &Tensor) -> Tensor {
         .narrow(1, 3, 1)
         .sum_dim_intlist(0, false, Kind::Float)
         .gt(EFFECT_COVER_ALPHA)
+}
+
+/// Of a frame's layers' `cover` [1, H, W] (bool, [`layers_cover`]), the part outside every
+/// object's mask (`labels` [H, W], 0: no object): where its effects are.
+pub fn effects_outside_masks(cover: &Tensor, labels: &Tensor) -> Tensor {
+    let [h, w] = labels.size()[..] else {
+        panic!("labels are [H, W]")
+    };
+    cover.logical_and(&labels.eq(0).view([1, h, w]))
 }
 
 /// The layers' summed alpha above which [`BackgroundMedian::Layers`] leaves a pixel out.
@@ -219,6 +228,113 @@ fn median_of(
     }
 }
 
+/// What counts as covered in the frame of `frames` pushed `age` pushes ago, and `covered`
+/// [1, H, W] as the same bytes; None for a frame no longer held.
+fn coverage_of<'a>(
+    frames: &'a mut std::collections::VecDeque<Observation>,
+    age: usize,
+    covered: &Tensor,
+) -> Option<(&'a mut Vec<u8>, Vec<u8>)> {
+    let index = frames.len().checked_sub(age + 1)?;
+    let observation = &mut frames[index];
+    let new = coverage_bytes(covered);
+    assert_eq!(
+        new.len(),
+        observation.covered.len(),
+        "coverage of another size than the frame"
+    );
+    Some((&mut observation.covered, new))
+}
+
+/// The estimate last made, and the pixels whose coverage changed since (covers came), which
+/// the next [`BackgroundModel::estimate`] makes again alone when the whole is not due.
+struct Estimate {
+    /// [C, H, W] in the frames' range.
+    image: Tensor,
+    /// [H, W], made with the first mark.
+    changed: Vec<bool>,
+}
+
+impl Estimate {
+    fn new(image: Tensor) -> Self {
+        Self {
+            image,
+            changed: Vec::new(),
+        }
+    }
+}
+
+/// Where to mark the pixels a cover changes: the estimate's marks, made for `pixels` pixels
+/// if there are none yet; None without an estimate (the next is made whole).
+fn changed_marks(estimate: &mut Option<Box<Estimate>>, pixels: usize) -> Option<&mut [bool]> {
+    estimate.as_deref_mut().map(|estimate| {
+        if estimate.changed.len() != pixels {
+            estimate.changed = vec![false; pixels];
+        }
+        estimate.changed.as_mut_slice()
+    })
+}
+
+/// ORs the coverage bytes `extra` into `held`, marking in `changed` the pixels it covers anew.
+fn or_into(held: &mut [u8], extra: &[u8], changed: Option<&mut [bool]>) {
+    match changed {
+        Some(changed) => {
+            for ((held, &new), changed) in held.iter_mut().zip(extra).zip(changed) {
+                *changed |= new & !*held & 1 != 0;
+                *held |= new;
+            }
+        }
+        None => {
+            for (held, &new) in held.iter_mut().zip(extra) {
+                *held |= new;
+            }
+        }
+    }
+}
+
+/// `estimate` [C, H, W] with the quantile made again at the `changed` pixels ([H, W]) from
+/// `observations`, where any of them leaves the pixel free (elsewhere it keeps its value: a
+/// fill or the memory's, until the next whole remake). A new tensor: estimates handed out
+/// before stay as they were.
+fn remade_at(
+    estimate: &Tensor,
+    observations: &[Observation],
+    changed: &[bool],
+    quantile: f64,
+) -> Tensor {
+    let [c, h, w] = observations[0].size;
+    let pixels = (h * w) as usize;
+    let at: Vec<usize> = (0..pixels).filter(|&p| changed[p]).collect();
+    let frames: Vec<&[u8]> = observations.iter().map(|o| o.frame.as_slice()).collect();
+    let covered: Vec<&[u8]> = observations.iter().map(|o| o.covered.as_slice()).collect();
+    let threads = tch::get_num_threads().max(1) as usize;
+    let median = masked_quantile_u8_at(
+        &frames, &covered, c as usize, pixels, &at, quantile, threads,
+    );
+    let seen: Vec<usize> = (0..at.len()).filter(|&i| median.seen[i]).collect();
+    if seen.is_empty() {
+        return estimate.shallow_clone();
+    }
+    let index: Vec<i64> = seen.iter().map(|&i| at[i] as i64).collect();
+    let values: Vec<f32> = (0..c as usize)
+        .flat_map(|plane| {
+            let plane = &median.values[plane * at.len()..(plane + 1) * at.len()];
+            seen.iter().map(move |&i| plane[i] as f32 / 255.0)
+        })
+        .collect();
+    let device = estimate.device();
+    estimate
+        .view([c, h * w])
+        .index_copy(
+            1,
+            &Tensor::from_slice(&index).to_device(device),
+            &Tensor::from_slice(&values)
+                .view([c, seen.len() as i64])
+                .to_device(device),
+        )
+        .view([c, h, w])
+}
+
 /// Fills the pixels where `known` [1, H, W] is false from their known surroundings: averages
 /// of known pixels at half resolution (recursively, until every pixel is known), upsampled.
 fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
@@ -245,8 +361,10 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
 /// Frames leaving the ring leave their free pixels in a [`FreeMemory`], read where the ring
 /// sees a pixel nowhere free.
 ///
-/// The median is remade once a quarter of the frames held changed (it moves slowly, and
-/// remaking it per frame would cost more than the network at small sizes).
+/// The median is remade whole once a quarter of the frames held changed (it moves slowly,
+/// and at 720p a remake costs about 30 ms on two cores, a third of the network's time);
+/// covers that come in between are taken in at once, at the pixels whose coverage they
+/// change.
 pub struct BackgroundModel {
     capacity: usize,
     /// Which quantile of a pixel's free values is the estimate ([`MEDIAN`]: the paper's).
@@ -254,7 +372,8 @@ pub struct BackgroundModel {
     /// Frames at 8 bits (the median's input), and the device estimates go to.
     frames: std::collections::VecDeque<Observation>,
     device: Device,
-    estimate: Option<Tensor>,
+    /// Boxed, like the memory: the model is held inline in larger states.
+    estimate: Option<Box<Estimate>>,
     pushes_since_estimate: usize,
     plate: Option<Tensor>,
     /// Free values of frames that left the ring (made with the first frame that leaves; boxed:
@@ -330,38 +449,48 @@ impl BackgroundModel {
     /// pixels where `covered` [1, H, W] is non-zero: the effects its layers were found to
     /// have, which a median under the masks alone keeps wherever they stayed on a pixel most
     /// of the time (the shadows of slow objects). A frame no longer held is left alone. The
-    /// estimate takes it in when it is next remade.
+    /// next estimate takes it in.
     pub fn cover(&mut self, age: usize, covered: &Tensor) {
-        if let Some((held, extra)) = self.coverage_of(age, covered) {
-            for (held, new) in held.iter_mut().zip(extra) {
-                *held |= new;
-            }
+        let changed = changed_marks(&mut self.estimate, covered.numel());
+        if let Some((held, extra)) = coverage_of(&mut self.frames, age, covered) {
+            or_into(held, &extra, changed);
         }
-        // Taken in at the next scheduled remake: remaking the median for every cover too
-        // would double its cost, which at 720p is more than the network's.
+        // Taken in at the next estimate for the pixels it changed alone: remaking the whole
+        // median for every cover would double its cost, which at 720p is more than the
+        // network's.
+    }
+
+    /// Also counts as covered, in each of the `count` frames pushed last (ages 0 to count - 1),
+    /// the pixels where `covered` [1, H, W] is non-zero: where the frames not decomposed yet
+    /// are expected to hold effects ([`crate::stream`] gives them those of the frame just
+    /// decomposed). Taken in like [`cover`](Self::cover).
+    pub fn cover_newest(&mut self, count: usize, covered: &Tensor) {
+        let extra = coverage_bytes(covered);
+        let mut changed = changed_marks(&mut self.estimate, extra.len());
+        let held = self.frames.len();
+        for observation in self.frames.range_mut(held - count.min(held)..) {
+            assert_eq!(
+                extra.len(),
+                observation.covered.len(),
+                "coverage of another size than the frame"
+            );
+            or_into(&mut observation.covered, &extra, changed.as_deref_mut());
+        }
     }
 
     /// Replaces what counts as covered in the frame pushed `age` pushes ago with `covered`
     /// [1, H, W] (non-zero: covered): a frame pushed fully covered, so that it weighs in no
     /// median until its effects are known, is let in. A frame no longer held is left alone.
     pub fn set_cover(&mut self, age: usize, covered: &Tensor) {
-        if let Some((held, new)) = self.coverage_of(age, covered) {
+        let changed = changed_marks(&mut self.estimate, covered.numel());
+        if let Some((held, new)) = coverage_of(&mut self.frames, age, covered) {
+            if let Some(changed) = changed {
+                for ((held, new), changed) in held.iter().zip(&new).zip(changed) {
+                    *changed |= held != new;
+                }
+            }
             *held = new;
         }
-    }
-
-    /// What counts as covered in the frame pushed `age` pushes ago, and `covered` [1, H, W]
-    /// as the same bytes; None for a frame no longer held.
-    fn coverage_of(&mut self, age: usize, covered: &Tensor) -> Option<(&mut Vec<u8>, Vec<u8>)> {
-        let index = self.frames.len().checked_sub(age + 1)?;
-        let observation = &mut self.frames[index];
-        let new = coverage_bytes(covered);
-        assert_eq!(
-            new.len(),
-            observation.covered.len(),
-            "coverage of another size than the frame"
-        );
-        Some((&mut observation.covered, new))
     }
 
     /// Makes the next [`estimate`](Self::estimate) afresh, taking in every cover so far (a
@@ -394,12 +523,22 @@ impl BackgroundModel {
             let memory = self.memory.as_deref();
             let quantile = self.quantile;
             let median = tch::no_grad(|| median_of(observations, memory, quantile, self.device));
-            self.estimate = Some(median.image);
+            self.estimate = Some(Box::new(Estimate::new(median.image)));
             self.pushes_since_estimate = 0;
         }
-        self.estimate
-            .as_ref()
-            .expect("estimated above")
-            .shallow_clone()
+        let estimate = self.estimate.as_mut().expect("estimated above");
+        if estimate.changed.iter().any(|&c| c) {
+            let observations = self.frames.make_contiguous();
+            estimate.image = tch::no_grad(|| {
+                remade_at(
+                    &estimate.image,
+                    observations,
+                    &estimate.changed,
+                    self.quantile,
+                )
+            });
+            estimate.changed.fill(false);
+        }
+        estimate.image.shallow_clone()
     }
 }

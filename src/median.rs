@@ -132,6 +132,30 @@ pub fn masked_quantile_u8(
     Median { values, seen }
 }
 
+/// [`masked_quantile_u8`] of the pixels `at` (indices into the frames' `pixels`) alone: its
+/// `values` are planar [C, at.len()], its `seen` [at.len()]. For a few pixels whose coverage
+/// changed, without sorting the rest again.
+pub fn masked_quantile_u8_at(
+    frames: &[&[u8]],
+    covered: &[&[u8]],
+    channels: usize,
+    pixels: usize,
+    at: &[usize],
+    quantile: f64,
+    threads: usize,
+) -> Median {
+    let gather = |bytes: &[u8], planes: usize| -> Vec<u8> {
+        (0..planes)
+            .flat_map(|plane| at.iter().map(move |&p| bytes[plane * pixels + p]))
+            .collect()
+    };
+    let frames: Vec<Vec<u8>> = frames.iter().map(|f| gather(f, channels)).collect();
+    let covered: Vec<Vec<u8>> = covered.iter().map(|c| gather(c, 1)).collect();
+    let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let covered: Vec<&[u8]> = covered.iter().map(Vec::as_slice).collect();
+    masked_quantile_u8(&frames, &covered, channels, at.len(), quantile, threads)
+}
+
 /// The quantile (`ranks`, by count of free values) of the pixels `range` of every channel,
 /// into `out` (one slice per channel, the band's length) and `seen`.
 #[allow(clippy::too_many_arguments)]
@@ -206,6 +230,33 @@ mod tests {
         assert_eq!(quantile_rank(16, 0.75), 11);
         assert_eq!(quantile_rank(5, 1.0), 4);
         assert_eq!(quantile_rank(5, 0.0), 0);
+    }
+
+    #[test]
+    fn the_quantile_at_some_pixels_is_the_whole_ones_there() {
+        // 5 frames of 2 channels x 7 pixels, some covered.
+        let (channels, pixels) = (2, 7);
+        let frames: Vec<Vec<u8>> = (0..5u8)
+            .map(|f| {
+                (0..14u8)
+                    .map(|i| i.wrapping_mul(37).wrapping_add(f * 91))
+                    .collect()
+            })
+            .collect();
+        let covered: Vec<Vec<u8>> = (0..5u8)
+            .map(|f| (0..7u8).map(|p| ((p + f) % 3 == 0) as u8).collect())
+            .collect();
+        let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let covered: Vec<&[u8]> = covered.iter().map(Vec::as_slice).collect();
+        let whole = masked_quantile_u8(&frames, &covered, channels, pixels, 0.5, 1);
+        let at = [6, 1, 3];
+        let some = masked_quantile_u8_at(&frames, &covered, channels, pixels, &at, 0.5, 2);
+        for (i, &p) in at.iter().enumerate() {
+            assert_eq!(some.seen[i], whole.seen[p]);
+            for c in 0..channels {
+                assert_eq!(some.values[c * at.len() + i], whole.values[c * pixels + p]);
+            }
+        }
     }
 
     #[test]

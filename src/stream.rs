@@ -10,7 +10,7 @@
 //! `look_back + look_ahead + 1` frames and the background reservoir a bounded number.
 
 use crate::alpha::{upsample_layers, AlphaMode, Upsampling};
-use crate::background::{layers_cover, BackgroundMedian, BackgroundModel};
+use crate::background::{effects_outside_masks, layers_cover, BackgroundMedian, BackgroundModel};
 use crate::clip::{inference_plan, ClipSpec, OutputFrame, OutputFrameChoice};
 use crate::composite::{composite, to_unit};
 use crate::exposure::{at_exposure_of, matched};
@@ -561,7 +561,15 @@ impl Decomposer {
             let median_in_use = self.background.plate().is_none();
             if median_in_use && self.config.background_median == BackgroundMedian::Layers {
                 let age = (self.received - 1 - f) as usize;
-                self.background.cover(age, &layers_cover(&out.layers));
+                let cover = layers_cover(&out.layers);
+                // The frames after f in the window have no layers yet, so their masks alone
+                // cover them, and a slow object's shadow there weighs in the next estimates.
+                // Effects move with their objects, a little from one frame to the next: f's
+                // (its cover outside its masks) stand in for theirs. They stay counted when
+                // those frames' own covers come (session 38: ghosts -11%).
+                self.background
+                    .cover_newest(age, &effects_outside_masks(&cover, &entry.labels));
+                self.background.cover(age, &cover);
             }
             Ok(FrameLayers {
                 index: f,

@@ -1,8 +1,8 @@
 //! Masked temporal median: exact where the background was ever seen, a fill where not.
 
 use gstomnimatte::background::{
-    layers_cover, masked_temporal_median, whole_video_background, BackgroundModel,
-    EFFECT_COVER_ALPHA, MEDIAN, WHOLE_VIDEO_FRAMES,
+    effects_outside_masks, layers_cover, masked_temporal_median, whole_video_background,
+    BackgroundModel, EFFECT_COVER_ALPHA, MEDIAN, WHOLE_VIDEO_FRAMES,
 };
 use gstomnimatte::dataset::Video;
 use gstomnimatte::eval::whole_video_median;
@@ -149,6 +149,102 @@ fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
     // Covering two of the three shadowed frames leaves one dark against two seen as ground.
     let partly = model(&[4, 3]).estimate();
     assert!(partly.allclose(&ground, 1e-6, 1e-6, false));
+}
+
+#[test]
+fn covering_the_newest_frames_leaves_their_expected_effects_out() {
+    // The shadow lies on the left half in the 3 newest of 5 frames, which are not decomposed
+    // yet: the masked median keeps it until those frames are covered where it is expected.
+    let (h, w) = (4, 6);
+    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
+    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+    let shadow = no_mask.copy();
+    let _ = shadow.narrow(2, 0, 3).fill_(1.0);
+    let estimate_after = |count: usize| {
+        let mut model = BackgroundModel::new(5, MEDIAN);
+        for i in 0..5 {
+            let frame = ground.copy();
+            if i >= 2 {
+                let _ = frame.narrow(2, 0, 3).fill_(0.2);
+            }
+            model.push(&eight_bit(frame), &no_mask);
+        }
+        model.cover_newest(count, &shadow);
+        model.estimate()
+    };
+    let left = |estimate: &Tensor| estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
+    assert!(
+        (left(&estimate_after(0)) - 0.2).abs() < 0.01,
+        "nothing covered"
+    );
+    // Two of the three covered: one dark value against two of the ground, the median is ground.
+    for count in [2, 3, 7] {
+        let estimate = estimate_after(count);
+        assert!(
+            estimate.allclose(&ground, 1e-6, 1e-6, false),
+            "{count} newest covered: the shadow is still there ({})",
+            left(&estimate)
+        );
+    }
+    // The right half was never covered: it is the ground whatever the count.
+    let right = estimate_after(3).narrow(2, 3, 3);
+    assert!(right.allclose(&ground.narrow(2, 3, 3), 1e-6, 1e-6, false));
+}
+
+#[test]
+fn covers_are_taken_in_at_the_next_estimate_between_whole_remakes() {
+    // 16 frames, the left half shadowed in the 10 newest: the median keeps the shadow. Covers
+    // for those frames come one estimate later, before a whole remake is due (one push since
+    // the last); the next estimate takes them in where they changed the coverage alone.
+    let (h, w) = (4, 6);
+    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
+    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+    let shadow = no_mask.copy();
+    let _ = shadow.narrow(2, 0, 3).fill_(1.0);
+    let frame = |shadowed: bool| {
+        let frame = ground.copy();
+        if shadowed {
+            let _ = frame.narrow(2, 0, 3).fill_(0.2);
+        }
+        eight_bit(frame)
+    };
+    let mut model = BackgroundModel::new(16, MEDIAN);
+    for i in 0..16 {
+        model.push(&frame(i >= 6), &no_mask);
+    }
+    let before = model.estimate();
+    let left = |estimate: &Tensor| estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
+    assert!(
+        (left(&before) - 0.2).abs() < 0.01,
+        "the median keeps the shadow"
+    );
+    model.push(&frame(true), &no_mask);
+    model.cover_newest(11, &shadow);
+    let after = model.estimate();
+    assert!(
+        after.allclose(&ground, 1e-6, 1e-6, false),
+        "the covers were not taken in: the left half is {}",
+        left(&after)
+    );
+    assert!(
+        (left(&before) - 0.2).abs() < 0.01,
+        "an estimate handed out before changed"
+    );
+    // The right half, whose coverage did not change, is what the last whole remake made.
+    assert!(after.narrow(2, 3, 3).equal(&before.narrow(2, 3, 3)));
+}
+
+#[test]
+fn the_effects_outside_the_masks_are_the_cover_less_every_objects_mask() {
+    let cover = Tensor::from_slice(&[1u8, 1, 1, 0, 0, 1])
+        .view([1, 2, 3])
+        .gt(0);
+    let labels = Tensor::from_slice(&[0u8, 1, 2, 0, 1, 0]).view([2, 3]);
+    let effects = effects_outside_masks(&cover, &labels);
+    let expected = Tensor::from_slice(&[1u8, 0, 0, 0, 0, 1])
+        .view([1, 2, 3])
+        .gt(0);
+    assert!(effects.equal(&expected), "{effects}");
 }
 
 #[test]

@@ -292,13 +292,14 @@ fn or_into(held: &mut [u8], extra: &[u8], changed: Option<&mut [bool]>) {
     }
 }
 
-/// `estimate` [C, H, W] with the quantile made again at the `changed` pixels ([H, W]) from
-/// `observations`, where any of them leaves the pixel free (elsewhere it keeps its value: a
-/// fill or the memory's, until the next whole remake). A new tensor: estimates handed out
-/// before stay as they were.
+/// `estimate` [C, H, W] made again at the `changed` pixels ([H, W]) as a whole remake makes
+/// them: the quantile of `observations` where any leaves the pixel free, else what `memory`
+/// remembers, else the fill from the neighbours. A new tensor: estimates handed out before
+/// stay as they were.
 fn remade_at(
     estimate: &Tensor,
     observations: &[Observation],
+    memory: Option<&FreeMemory>,
     changed: &[bool],
     quantile: f64,
 ) -> Tensor {
@@ -308,13 +309,13 @@ fn remade_at(
     let frames: Vec<&[u8]> = observations.iter().map(|o| o.frame.as_slice()).collect();
     let covered: Vec<&[u8]> = observations.iter().map(|o| o.covered.as_slice()).collect();
     let threads = tch::get_num_threads().max(1) as usize;
-    let median = masked_quantile_u8_at(
+    let mut median = masked_quantile_u8_at(
         &frames, &covered, c as usize, pixels, &at, quantile, threads,
     );
-    let seen: Vec<usize> = (0..at.len()).filter(|&i| median.seen[i]).collect();
-    if seen.is_empty() {
-        return estimate.shallow_clone();
+    if let Some(memory) = memory {
+        memory.fill_unseen_at(&mut median, &at, quantile, threads);
     }
+    let (seen, unseen): (Vec<usize>, Vec<usize>) = (0..at.len()).partition(|&i| median.seen[i]);
     let index: Vec<i64> = seen.iter().map(|&i| at[i] as i64).collect();
     let values: Vec<f32> = (0..c as usize)
         .flat_map(|plane| {
@@ -323,7 +324,7 @@ fn remade_at(
         })
         .collect();
     let device = estimate.device();
-    estimate
+    let image = estimate
         .view([c, h * w])
         .index_copy(
             1,
@@ -332,7 +333,16 @@ fn remade_at(
                 .view([c, seen.len() as i64])
                 .to_device(device),
         )
-        .view([c, h, w])
+        .view([c, h, w]);
+    if unseen.is_empty() {
+        return image;
+    }
+    let mut known = vec![true; pixels];
+    for &i in &unseen {
+        known[at[i]] = false;
+    }
+    let known = Tensor::from_slice(&known).view([1, h, w]).to_device(device);
+    fill_from_neighbours(&image, &known)
 }
 
 /// Fills the pixels where `known` [1, H, W] is false from their known surroundings: averages
@@ -529,10 +539,12 @@ impl BackgroundModel {
         let estimate = self.estimate.as_mut().expect("estimated above");
         if estimate.changed.iter().any(|&c| c) {
             let observations = self.frames.make_contiguous();
+            let memory = self.memory.as_deref();
             estimate.image = tch::no_grad(|| {
                 remade_at(
                     &estimate.image,
                     observations,
+                    memory,
                     &estimate.changed,
                     self.quantile,
                 )

@@ -9,7 +9,7 @@
 //! frames that have left the window, so that the estimate can use them there instead of a fill.
 //! It costs [`MEMORY_SAMPLES`] frames at 8 bits, and is read only where the window has nothing.
 
-use crate::median::{masked_quantile_u8, Median};
+use crate::median::{masked_quantile_u8, masked_quantile_u8_at, Median};
 
 /// Values kept per pixel: their quantile (the window's) is used, robust to one stray value
 /// among them (an effect the layers did not find, camera noise).
@@ -74,13 +74,33 @@ impl FreeMemory {
         let empty: Vec<&[u8]> = self.empty.iter().map(Vec::as_slice).collect();
         let (channels, pixels) = (self.channels, self.pixels);
         let remembered = masked_quantile_u8(&values, &empty, channels, pixels, quantile, threads);
-        for p in 0..self.pixels {
-            if !median.seen[p] && remembered.seen[p] {
-                for c in 0..self.channels {
-                    median.values[c * self.pixels + p] = remembered.values[c * self.pixels + p];
-                }
-                median.seen[p] = true;
+        take_where_unseen(median, &remembered, channels);
+    }
+
+    /// The same for a `median` of the pixels `at` alone
+    /// ([`crate::median::masked_quantile_u8_at`]).
+    pub fn fill_unseen_at(&self, median: &mut Median, at: &[usize], quantile: f64, threads: usize) {
+        if median.seen.iter().all(|&s| s) {
+            return;
+        }
+        let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
+        let empty: Vec<&[u8]> = self.empty.iter().map(Vec::as_slice).collect();
+        let (channels, pixels) = (self.channels, self.pixels);
+        let remembered =
+            masked_quantile_u8_at(&values, &empty, channels, pixels, at, quantile, threads);
+        take_where_unseen(median, &remembered, channels);
+    }
+}
+
+/// `remembered`'s values where `median` (of the same pixels) saw nothing and it saw some.
+fn take_where_unseen(median: &mut Median, remembered: &Median, channels: usize) {
+    let pixels = median.seen.len();
+    for p in 0..pixels {
+        if !median.seen[p] && remembered.seen[p] {
+            for c in 0..channels {
+                median.values[c * pixels + p] = remembered.values[c * pixels + p];
             }
+            median.seen[p] = true;
         }
     }
 }

@@ -232,6 +232,22 @@ fn covers_are_taken_in_at_the_next_estimate_between_whole_remakes() {
     );
     // The right half, whose coverage did not change, is what the last whole remake made.
     assert!(after.narrow(2, 3, 3).equal(&before.narrow(2, 3, 3)));
+
+    // Covered in every frame held, the left half is filled from its neighbours, as a whole
+    // remake fills it, rather than keeping the shadow it showed before.
+    let mut model = BackgroundModel::new(16, MEDIAN);
+    for i in 0..16 {
+        model.push(&frame(i >= 6), &no_mask);
+    }
+    let _ = model.estimate();
+    model.push(&frame(true), &no_mask);
+    model.cover_newest(16, &shadow);
+    let filled = model.estimate();
+    assert!(
+        filled.allclose(&ground, 1e-6, 1e-6, false),
+        "a pixel no frame leaves free kept its old value: the left half is {}",
+        left(&filled)
+    );
 }
 
 #[test]

@@ -111,142 +111,148 @@ fn the_median_equals_libtorchs_nanmedian_for_any_count_of_uncovered_frames() {
     }
 }
 
-#[test]
-fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
-    // A shadow lies on the left half in 3 of 5 frames; no mask covers it, so the masked
-    // median keeps it. Once those frames' effects are covered, the estimate is the ground.
-    let (h, w) = (4, 6);
-    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
-    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
-    let shadow = no_mask.copy();
-    let _ = shadow.narrow(2, 0, 3).fill_(1.0);
-    let model = |covered_ages: &[usize]| {
-        let mut model = BackgroundModel::new(5, MEDIAN);
-        for i in 0..5 {
-            let frame = ground.copy();
-            if i < 3 {
-                let _ = frame.narrow(2, 0, 3).fill_(0.2);
-            }
-            model.push(&eight_bit(frame), &no_mask);
+/// A flat ground of 4x6 pixels whose left half a shadow darkens in some frames, with no mask
+/// anywhere: the masked median keeps the shadow where it lies in most frames.
+struct ShadowedGround {
+    ground: Tensor,
+    no_mask: Tensor,
+    /// [1, H, W]: the left half, where the shadow lies.
+    shadow: Tensor,
+}
+
+impl ShadowedGround {
+    fn new() -> Self {
+        let (h, w) = (4, 6);
+        let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
+        let shadow = no_mask.copy();
+        let _ = shadow.narrow(2, 0, 3).fill_(1.0);
+        Self {
+            ground: eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu))),
+            no_mask,
+            shadow,
         }
-        for &age in covered_ages {
-            model.cover(age, &shadow);
+    }
+
+    /// A model of `capacity` frames pushed with `shadowed(i)` frames, no mask covering them.
+    fn model(
+        &self,
+        capacity: usize,
+        frames: usize,
+        shadowed: impl Fn(usize) -> bool,
+    ) -> BackgroundModel {
+        let mut model = BackgroundModel::new(capacity, MEDIAN);
+        for i in 0..frames {
+            model.push(&self.frame(shadowed(i)), &self.no_mask);
         }
         model
-    };
-    let dark = model(&[]).estimate().narrow(2, 0, 3).mean(Kind::Float);
-    assert!(
-        (dark.double_value(&[]) - 0.2).abs() < 0.01,
-        "the median keeps the shadow: {dark}"
-    );
-    // Frames 0..3 were pushed 4, 3 and 2 pushes before the latest; age 5 is no longer held.
-    let after = model(&[4, 3, 2, 5]).estimate();
-    assert!(
-        after.allclose(&ground, 1e-6, 1e-6, false),
-        "the shadow is still in the estimate: {}",
-        (&after - &ground).abs().max()
-    );
-    // Covering two of the three shadowed frames leaves one dark against two seen as ground.
-    let partly = model(&[4, 3]).estimate();
-    assert!(partly.allclose(&ground, 1e-6, 1e-6, false));
-}
-
-#[test]
-fn covering_the_newest_frames_leaves_their_expected_effects_out() {
-    // The shadow lies on the left half in the 3 newest of 5 frames, which are not decomposed
-    // yet: the masked median keeps it until those frames are covered where it is expected.
-    let (h, w) = (4, 6);
-    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
-    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
-    let shadow = no_mask.copy();
-    let _ = shadow.narrow(2, 0, 3).fill_(1.0);
-    let estimate_after = |count: usize| {
-        let mut model = BackgroundModel::new(5, MEDIAN);
-        for i in 0..5 {
-            let frame = ground.copy();
-            if i >= 2 {
-                let _ = frame.narrow(2, 0, 3).fill_(0.2);
-            }
-            model.push(&eight_bit(frame), &no_mask);
-        }
-        model.cover_newest(count, &shadow);
-        model.estimate()
-    };
-    let left = |estimate: &Tensor| estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
-    assert!(
-        (left(&estimate_after(0)) - 0.2).abs() < 0.01,
-        "nothing covered"
-    );
-    // Two of the three covered: one dark value against two of the ground, the median is ground.
-    for count in [2, 3, 7] {
-        let estimate = estimate_after(count);
-        assert!(
-            estimate.allclose(&ground, 1e-6, 1e-6, false),
-            "{count} newest covered: the shadow is still there ({})",
-            left(&estimate)
-        );
     }
-    // The right half was never covered: it is the ground whatever the count.
-    let right = estimate_after(3).narrow(2, 3, 3);
-    assert!(right.allclose(&ground.narrow(2, 3, 3), 1e-6, 1e-6, false));
-}
 
-#[test]
-fn covers_are_taken_in_at_the_next_estimate_between_whole_remakes() {
-    // 16 frames, the left half shadowed in the 10 newest: the median keeps the shadow. Covers
-    // for those frames come one estimate later, before a whole remake is due (one push since
-    // the last); the next estimate takes them in where they changed the coverage alone.
-    let (h, w) = (4, 6);
-    let ground = eight_bit(Tensor::full([3, h, w], 0.8, (Kind::Float, Device::Cpu)));
-    let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
-    let shadow = no_mask.copy();
-    let _ = shadow.narrow(2, 0, 3).fill_(1.0);
-    let frame = |shadowed: bool| {
-        let frame = ground.copy();
+    fn frame(&self, shadowed: bool) -> Tensor {
+        let frame = self.ground.copy();
         if shadowed {
             let _ = frame.narrow(2, 0, 3).fill_(0.2);
         }
         eight_bit(frame)
-    };
-    let mut model = BackgroundModel::new(16, MEDIAN);
-    for i in 0..16 {
-        model.push(&frame(i >= 6), &no_mask);
     }
+
+    /// The mean of an estimate's left half (0.2 in the shadow, 0.8 on the ground).
+    fn left(estimate: &Tensor) -> f64 {
+        estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[])
+    }
+
+    fn is_ground(&self, estimate: &Tensor) -> bool {
+        estimate.allclose(&self.ground, 1e-6, 1e-6, false)
+    }
+
+    fn assert_ground(&self, estimate: &Tensor, what: &str) {
+        assert!(
+            self.is_ground(estimate),
+            "{what}: the left half is {}",
+            Self::left(estimate)
+        );
+    }
+}
+
+#[test]
+fn covering_a_frames_effects_leaves_them_out_of_later_estimates() {
+    // The shadow lies in 3 of 5 frames; no mask covers it, so the masked median keeps it.
+    // Once those frames' effects are covered, the estimate is the ground.
+    let scene = ShadowedGround::new();
+    let model = |covered_ages: &[usize]| {
+        let mut model = scene.model(5, 5, |i| i < 3);
+        for &age in covered_ages {
+            model.cover(age, &scene.shadow);
+        }
+        model
+    };
+    let dark = ShadowedGround::left(&model(&[]).estimate());
+    assert!(
+        (dark - 0.2).abs() < 0.01,
+        "the median keeps the shadow: {dark}"
+    );
+    // Frames 0..3 were pushed 4, 3 and 2 pushes before the latest; age 5 is no longer held.
+    scene.assert_ground(
+        &model(&[4, 3, 2, 5]).estimate(),
+        "the shadow is still in the estimate",
+    );
+    // Covering two of the three shadowed frames leaves one dark against two seen as ground.
+    scene.assert_ground(&model(&[4, 3]).estimate(), "two of three covered");
+}
+
+#[test]
+fn covering_the_newest_frames_leaves_their_expected_effects_out() {
+    // The shadow lies in the 3 newest of 5 frames, which are not decomposed yet: the masked
+    // median keeps it until those frames are covered where it is expected.
+    let scene = ShadowedGround::new();
+    let estimate_after = |count: usize| {
+        let mut model = scene.model(5, 5, |i| i >= 2);
+        model.cover_newest(count, &scene.shadow);
+        model.estimate()
+    };
+    let dark = ShadowedGround::left(&estimate_after(0));
+    assert!((dark - 0.2).abs() < 0.01, "nothing covered: {dark}");
+    // Two of the three covered: one dark value against two of the ground, the median is ground.
+    for count in [2, 3, 7] {
+        scene.assert_ground(
+            &estimate_after(count),
+            &format!("{count} newest covered: the shadow is still there"),
+        );
+    }
+}
+
+#[test]
+fn covers_are_taken_in_at_the_next_estimate_between_whole_remakes() {
+    // 16 frames, the shadow in the 10 newest: the median keeps it. Covers for those frames
+    // come one estimate later, before a whole remake is due (one push since the last); the
+    // next estimate takes them in where they changed the coverage alone.
+    let scene = ShadowedGround::new();
+    let mut model = scene.model(16, 16, |i| i >= 6);
     let before = model.estimate();
-    let left = |estimate: &Tensor| estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[]);
+    let dark = ShadowedGround::left(&before);
     assert!(
-        (left(&before) - 0.2).abs() < 0.01,
-        "the median keeps the shadow"
+        (dark - 0.2).abs() < 0.01,
+        "the median keeps the shadow: {dark}"
     );
-    model.push(&frame(true), &no_mask);
-    model.cover_newest(11, &shadow);
+    model.push(&scene.frame(true), &scene.no_mask);
+    model.cover_newest(11, &scene.shadow);
     let after = model.estimate();
+    scene.assert_ground(&after, "the covers were not taken in");
     assert!(
-        after.allclose(&ground, 1e-6, 1e-6, false),
-        "the covers were not taken in: the left half is {}",
-        left(&after)
-    );
-    assert!(
-        (left(&before) - 0.2).abs() < 0.01,
+        (ShadowedGround::left(&before) - 0.2).abs() < 0.01,
         "an estimate handed out before changed"
     );
     // The right half, whose coverage did not change, is what the last whole remake made.
     assert!(after.narrow(2, 3, 3).equal(&before.narrow(2, 3, 3)));
 
-    // Covered in every frame held, the left half is filled from its neighbours, as a whole
-    // remake fills it, rather than keeping the shadow it showed before.
-    let mut model = BackgroundModel::new(16, MEDIAN);
-    for i in 0..16 {
-        model.push(&frame(i >= 6), &no_mask);
-    }
+    // Covered in every frame held, the left half is what a whole remake makes there (the
+    // memory's values, else the neighbours' fill), not the shadow it showed before.
+    let mut model = scene.model(16, 16, |i| i >= 6);
     let _ = model.estimate();
-    model.push(&frame(true), &no_mask);
-    model.cover_newest(16, &shadow);
-    let filled = model.estimate();
-    assert!(
-        filled.allclose(&ground, 1e-6, 1e-6, false),
-        "a pixel no frame leaves free kept its old value: the left half is {}",
-        left(&filled)
+    model.push(&scene.frame(true), &scene.no_mask);
+    model.cover_newest(16, &scene.shadow);
+    scene.assert_ground(
+        &model.estimate(),
+        "a pixel no frame leaves free kept its old value",
     );
 }
 

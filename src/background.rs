@@ -23,8 +23,10 @@ pub enum BackgroundMedian {
     /// The pixels any object mask covers (supplementary Sec. 4).
     Masks,
     /// Those, and the effects the layers found there (alpha above [`EFFECT_COVER_ALPHA`]
-    /// outside the masks), once the frame's layers are made: later estimates keep less of
-    /// the shadows that slow objects leave on a pixel most of the time.
+    /// outside the masks), once the frame's layers are made, and in the frames after it that
+    /// are not decomposed yet, where its effects were ([`BackgroundModel::cover_newest`]):
+    /// later estimates keep less of the shadows that slow objects leave on a pixel most of
+    /// the time.
     #[default]
     Layers,
 }

@@ -566,7 +566,7 @@ impl Decomposer {
                 // cover them, and a slow object's shadow there weighs in the next estimates.
                 // Effects move with their objects, a little from one frame to the next: f's
                 // (its cover outside its masks) stand in for theirs. They stay counted when
-                // those frames' own covers come (session 38: ghosts -11%).
+                // those frames' own covers come (docs/measurements.md, session 38).
                 self.background
                     .cover_newest(age, &effects_outside_masks(&cover, &entry.labels));
                 self.background.cover(age, &cover);

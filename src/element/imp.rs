@@ -585,7 +585,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecEnum::builder_with_default("background-median", d.background_median)
                     .nick("Background median")
-                    .blurb("What the background estimate's masked temporal median leaves out: masks (the pixels the input masks cover, the paper's) or layers (those and the effects the layers found, once each frame's layers are made, so that shadows slow objects leave on a pixel stay out of the background)")
+                    .blurb("What the background estimate's masked temporal median leaves out: masks (the pixels the input masks cover, the paper's) or layers (those and the effects the layers found, once each frame's layers are made, and in the frames after it not decomposed yet where its effects were, so that shadows slow objects leave on a pixel stay out of the background)")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecBoolean::builder("mirror-average")

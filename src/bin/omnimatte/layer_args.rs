@@ -26,7 +26,8 @@ pub struct LayerArgs {
     #[arg(long, default_value = "auto")]
     pub output_frame: OutputFrameChoice,
     /// What the background median leaves out: masks (the pixels the input masks cover, the
-    /// paper's) or layers (those and the effects the layers found, once each frame is made).
+    /// paper's) or layers (those and the effects the layers found, once each frame is made,
+    /// and in the frames after it not made yet where its effects were).
     #[arg(long, default_value = "layers")]
     pub background_median: BackgroundMedian,
     /// Recent frames in the background's masked median while streaming (the element's

@@ -467,9 +467,8 @@ impl BackgroundModel {
         if let Some((held, extra)) = coverage_of(&mut self.frames, age, covered) {
             or_into(held, &extra, changed);
         }
-        // Taken in at the next estimate for the pixels it changed alone: remaking the whole
-        // median for every cover would double its cost, which at 720p is more than the
-        // network's.
+        // Taken in at the next estimate, at the pixels it changed alone: a whole remake for
+        // every cover would cost, at 720p, a third of the network's time.
     }
 
     /// Also counts as covered, in each of the `count` frames pushed last (ages 0 to count - 1),

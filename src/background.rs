@@ -376,7 +376,7 @@ fn fill_from_neighbours(image: &Tensor, known: &Tensor) -> Tensor {
 /// The median is remade whole once a quarter of the frames held changed (it moves slowly,
 /// and at 720p a remake costs about 30 ms on two cores, a third of the network's time);
 /// covers that come in between are taken in at once, at the pixels whose coverage they
-/// change.
+/// change, unless they change more than a quarter of them.
 pub struct BackgroundModel {
     capacity: usize,
     /// Which quantile of a pixel's free values is the estimate ([`MEDIAN`]: the paper's).
@@ -538,7 +538,11 @@ impl BackgroundModel {
             self.pushes_since_estimate = 0;
         }
         let estimate = self.estimate.as_mut().expect("estimated above");
-        if estimate.changed.iter().any(|&c| c) {
+        let changed = estimate.changed.iter().filter(|&&c| c).count();
+        // Covers over more than a quarter of the frame (layers that hold much of it, as a
+        // random network's do) wait for the next whole remake: made again pixel by pixel
+        // they would cost more than it, and a fill needs pixels known around them.
+        if changed > 0 && changed * 4 <= estimate.changed.len() {
             let observations = self.frames.make_contiguous();
             let memory = self.memory.as_deref();
             estimate.image = tch::no_grad(|| {

@@ -111,18 +111,18 @@ fn the_median_equals_libtorchs_nanmedian_for_any_count_of_uncovered_frames() {
     }
 }
 
-/// A flat ground of 4x6 pixels whose left half a shadow darkens in some frames, with no mask
+/// A flat ground of 4x12 pixels whose left quarter a shadow darkens in some frames, with no mask
 /// anywhere: the masked median keeps the shadow where it lies in most frames.
 struct ShadowedGround {
     ground: Tensor,
     no_mask: Tensor,
-    /// [1, H, W]: the left half, where the shadow lies.
+    /// [1, H, W]: the left quarter, where the shadow lies.
     shadow: Tensor,
 }
 
 impl ShadowedGround {
     fn new() -> Self {
-        let (h, w) = (4, 6);
+        let (h, w) = (4, 12);
         let no_mask = Tensor::zeros([1, h, w], (Kind::Float, Device::Cpu));
         let shadow = no_mask.copy();
         let _ = shadow.narrow(2, 0, 3).fill_(1.0);
@@ -155,7 +155,7 @@ impl ShadowedGround {
         eight_bit(frame)
     }
 
-    /// The mean of an estimate's left half (0.2 in the shadow, 0.8 on the ground).
+    /// The mean of an estimate's left quarter (0.2 in the shadow, 0.8 on the ground).
     fn left(estimate: &Tensor) -> f64 {
         estimate.narrow(2, 0, 3).mean(Kind::Float).double_value(&[])
     }
@@ -167,7 +167,7 @@ impl ShadowedGround {
     fn assert_ground(&self, estimate: &Tensor, what: &str) {
         assert!(
             self.is_ground(estimate),
-            "{what}: the left half is {}",
+            "{what}: the left quarter is {}",
             Self::left(estimate)
         );
     }
@@ -241,8 +241,25 @@ fn covers_are_taken_in_at_the_next_estimate_between_whole_remakes() {
         (ShadowedGround::left(&before) - 0.2).abs() < 0.01,
         "an estimate handed out before changed"
     );
-    // The right half, whose coverage did not change, is what the last whole remake made.
-    assert!(after.narrow(2, 3, 3).equal(&before.narrow(2, 3, 3)));
+    // The rest, whose coverage did not change, is what the last whole remake made.
+    assert!(after.narrow(2, 3, 9).equal(&before.narrow(2, 3, 9)));
+
+    // Covers over more than a quarter of the frame (here half of it) wait for the next whole
+    // remake, four frames on, which takes them in.
+    let mut model = scene.model(16, 16, |i| i >= 6);
+    let before = model.estimate();
+    model.push(&scene.frame(true), &scene.no_mask);
+    let half = scene.no_mask.copy();
+    let _ = half.narrow(2, 0, 6).fill_(1.0);
+    model.cover_newest(11, &half);
+    assert!(
+        model.estimate().equal(&before),
+        "taken in before the whole remake"
+    );
+    for _ in 0..3 {
+        model.push(&scene.frame(false), &scene.no_mask);
+    }
+    scene.assert_ground(&model.estimate(), "the whole remake did not take them in");
 
     // Covered in every frame held, the left half is what a whole remake makes there (the
     // memory's values, else the neighbours' fill), not the shadow it showed before.

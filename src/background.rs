@@ -463,9 +463,8 @@ impl BackgroundModel {
     /// of the time (the shadows of slow objects). A frame no longer held is left alone. The
     /// next estimate takes it in.
     pub fn cover(&mut self, age: usize, covered: &Tensor) {
-        let changed = changed_marks(&mut self.estimate, covered.numel());
-        if let Some((held, extra)) = coverage_of(&mut self.frames, age, covered) {
-            or_into(held, &extra, changed);
+        if let Some(index) = self.frames.len().checked_sub(age + 1) {
+            self.cover_frames(index..index + 1, covered);
         }
         // Taken in at the next estimate, at the pixels it changed alone: a whole remake for
         // every cover would cost, at 720p, a third of the network's time.
@@ -476,10 +475,16 @@ impl BackgroundModel {
     /// are expected to hold effects ([`crate::stream`] gives them those of the frame just
     /// decomposed). Taken in like [`cover`](Self::cover).
     pub fn cover_newest(&mut self, count: usize, covered: &Tensor) {
+        let held = self.frames.len();
+        self.cover_frames(held - count.min(held)..held, covered);
+    }
+
+    /// ORs `covered` [1, H, W] into what counts as covered in the frames held at `indices`
+    /// (oldest first), marking the pixels it covers anew for the next estimate.
+    fn cover_frames(&mut self, indices: std::ops::Range<usize>, covered: &Tensor) {
         let extra = coverage_bytes(covered);
         let mut changed = changed_marks(&mut self.estimate, extra.len());
-        let held = self.frames.len();
-        for observation in self.frames.range_mut(held - count.min(held)..) {
+        for observation in self.frames.range_mut(indices) {
             assert_eq!(
                 extra.len(),
                 observation.covered.len(),

@@ -67,40 +67,40 @@ impl FreeMemory {
     /// Where `median` (the window's quantile `quantile`) saw nothing and the memory holds
     /// values, their quantile instead; those pixels then count as seen.
     pub fn fill_unseen(&self, median: &mut Median, quantile: f64, threads: usize) {
-        if median.seen.iter().all(|&s| s) {
-            return;
-        }
-        let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
-        let empty: Vec<&[u8]> = self.empty.iter().map(Vec::as_slice).collect();
-        let (channels, pixels) = (self.channels, self.pixels);
-        let remembered = masked_quantile_u8(&values, &empty, channels, pixels, quantile, threads);
-        take_where_unseen(median, &remembered, channels);
+        self.fill_where_unseen(median, |values, empty, channels, pixels| {
+            masked_quantile_u8(values, empty, channels, pixels, quantile, threads)
+        });
     }
 
     /// The same for a `median` of the pixels `at` alone
     /// ([`crate::median::masked_quantile_u8_at`]).
     pub fn fill_unseen_at(&self, median: &mut Median, at: &[usize], quantile: f64, threads: usize) {
+        self.fill_where_unseen(median, |values, empty, channels, pixels| {
+            masked_quantile_u8_at(values, empty, channels, pixels, at, quantile, threads)
+        });
+    }
+
+    /// `median`'s pixels it saw nothing at take what `remembered` makes of the memory's
+    /// values and emptiness (its quantile, of the same pixels as `median`).
+    fn fill_where_unseen(
+        &self,
+        median: &mut Median,
+        remembered: impl FnOnce(&[&[u8]], &[&[u8]], usize, usize) -> Median,
+    ) {
         if median.seen.iter().all(|&s| s) {
             return;
         }
         let values: Vec<&[u8]> = self.values.iter().map(Vec::as_slice).collect();
         let empty: Vec<&[u8]> = self.empty.iter().map(Vec::as_slice).collect();
-        let (channels, pixels) = (self.channels, self.pixels);
-        let remembered =
-            masked_quantile_u8_at(&values, &empty, channels, pixels, at, quantile, threads);
-        take_where_unseen(median, &remembered, channels);
-    }
-}
-
-/// `remembered`'s values where `median` (of the same pixels) saw nothing and it saw some.
-fn take_where_unseen(median: &mut Median, remembered: &Median, channels: usize) {
-    let pixels = median.seen.len();
-    for p in 0..pixels {
-        if !median.seen[p] && remembered.seen[p] {
-            for c in 0..channels {
-                median.values[c * pixels + p] = remembered.values[c * pixels + p];
+        let remembered = remembered(&values, &empty, self.channels, self.pixels);
+        let pixels = median.seen.len();
+        for p in 0..pixels {
+            if !median.seen[p] && remembered.seen[p] {
+                for c in 0..self.channels {
+                    median.values[c * pixels + p] = remembered.values[c * pixels + p];
+                }
+                median.seen[p] = true;
             }
-            median.seen[p] = true;
         }
     }
 }

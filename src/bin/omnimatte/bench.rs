@@ -14,6 +14,9 @@
 //!   background, upsampling and detail transfer;
 //! - naive: a whole 5-frame clip forward per output frame, what a simple element would do.
 //!
+//! Every measurement runs the same weights (`--weights`; by default the bundled ones, as the
+//! element loads them): what the layers cover decides how much of the background is remade.
+//!
 //! The network always gets frames of the working size (for an input row, the input frames
 //! resized beforehand), so it is the bare network's time. The element's overhead is (element
 //! time - network time) / network time, and each row splits a frame's time into the network,
@@ -24,12 +27,12 @@
 use anyhow::Context;
 use gst::prelude::*;
 use gstomnimatte::clip::{inference_plan, PREDICT_VISIBLE};
-use gstomnimatte::model::loading::parse_device;
+use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
 use gstomnimatte::model::precision::hold_for_inference;
-use gstomnimatte::model::{ModelConfig, OmnimatteNet, Precision, PrecisionChoice};
+use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
 use gstomnimatte::stream::{Decomposer, StreamConfig};
 use std::time::Instant;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -56,6 +59,12 @@ pub struct BenchArgs {
     /// `exposure-match`).
     #[arg(long, default_value_t = gstomnimatte::defaults::EXPOSURE_MATCH, action = clap::ArgAction::Set)]
     exposure_match: bool,
+    /// Safetensors weights for every measurement; empty: the bundled weights, as the element
+    /// loads them (a seeded random initialisation where none exist, as in the element). The
+    /// weights decide how much of the frame the layers cover, and so how much of the background
+    /// the element remakes.
+    #[arg(long, default_value = "")]
+    weights: String,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long)]
     threads: Option<i32>,
@@ -147,8 +156,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
     gst::init()?;
     gstomnimatte::plugin_register_static()?;
+    let weights = match load_model(
+        &args.weights,
+        device,
+        StreamConfig::default().clip.length,
+        PrecisionChoice::Fp32,
+    )?
+    .source
+    {
+        WeightsSource::File(path) => path.display().to_string(),
+        WeightsSource::RandomInit => "NONE FOUND, a seeded random initialisation".into(),
+    };
     println!(
-        "omnimatte bench: device {device:?}, {} libtorch CPU threads, {} objects, {} frames per row (+{WARMUP} warm-up), random-init weights",
+        "omnimatte bench: device {device:?}, {} libtorch CPU threads, {} objects, {} frames per row (+{WARMUP} warm-up), weights {weights}",
         tch::get_num_threads(),
         args.objects,
         args.frames
@@ -200,7 +220,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// Measures and prints one row.
 fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()> {
     let ((wh, ww), (ih, iw)) = (row.working, row.input);
-    let precision = row.precision.resolve(device);
     let config = StreamConfig {
         working_height: wh as i64,
         working_width: ww as i64,
@@ -213,11 +232,16 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
     // Each measurement runs on a thread of its own, as the element's worker does: libtorch's
     // OpenMP team belongs to the calling thread, and a team left idle by one measurement would
     // spin against the next one on a small machine. Tensors are not Sync, so every thread
-    // builds the same seeded network and frames.
+    // loads the same network and makes the same frames.
     let measure = |f: Measurement, (h, w): (usize, usize)| {
         on_own_thread(|| {
-            let (_vs, net) = seeded_net(device, precision)?;
-            f(&net, &config, &frames(total, h, w, args.objects), device)
+            let model = network(&args.weights, device, row.precision, &config)?;
+            f(
+                &model.net,
+                &config,
+                &frames(total, h, w, args.objects),
+                device,
+            )
         })
     };
     // A measurement left out with --measure shows as NaN.
@@ -242,7 +266,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
         "{:>9} {:>10} {:>5} {:>12.2} {:>10.2} {:>12.2} {:>10.2} {:>8.1}% | {:>9.1} + {:>8.1} + {:>8.1}",
         format!("{wh}x{ww}"),
         format!("{ih}x{iw}"),
-        precision.name(),
+        row.precision.resolve(device).name(),
         fps(args.frames, element),
         fps(args.frames, core),
         fps(args.frames, network),
@@ -255,22 +279,17 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
     Ok(())
 }
 
-fn seeded_net(
+/// The network the element would run with these weights and precision.
+fn network(
+    weights: &str,
     device: Device,
-    precision: Precision,
-) -> anyhow::Result<(nn::VarStore, OmnimatteNet)> {
-    tch::manual_seed(0);
-    let vs = nn::VarStore::new(device);
-    let net = OmnimatteNet::new(
-        &vs.root(),
-        ModelConfig {
-            precision,
-            ..ModelConfig::default()
-        },
-    )?;
+    precision: PrecisionChoice,
+    config: &StreamConfig,
+) -> anyhow::Result<LoadedModel> {
+    let model = load_model(weights, device, config.clip.length, precision)?;
     // As the element holds them when it does not train.
-    hold_for_inference(&vs, precision);
-    Ok((vs, net))
+    hold_for_inference(&model.vs, model.precision);
+    Ok(model)
 }
 
 fn on_own_thread<T: Send>(f: impl FnOnce() -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
@@ -417,12 +436,17 @@ fn time_element(
         PrecisionChoice::Bf16 => "bf16",
     };
     let total = buffers.len();
+    // The element's own default where no file is named.
+    let weights = match args.weights.as_str() {
+        "" => String::new(),
+        path => format!(" weights=\"{path}\""),
+    };
     let layers: String = (1..=args.objects)
         .map(|k| format!(" om.layer_{k} ! fakesink sync=false"))
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e}{weights} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,

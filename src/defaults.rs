@@ -34,6 +34,10 @@ pub const MIRROR_AVERAGE: bool = true;
 /// cameras hunt for exposure (the real clip's wall drifts by about 12 of 255), and a median
 /// shows the scene at the frames' typical exposure (docs/measurements.md, session 35).
 pub const EXPOSURE_MATCH: bool = true;
+/// Give each object the darkening outside every mask that joins its mask
+/// ([`crate::residual_shadows`]): long shadows the network leaves in the background.
+/// Measured on the validation sets (docs/measurements.md, session 39).
+pub const RESIDUAL_SHADOWS: bool = true;
 
 /// Test-time training: the paper's learning rate (supplementary Sec. 3).
 pub const TTT_LEARNING_RATE: f64 = 5e-4;

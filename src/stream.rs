@@ -17,6 +17,7 @@ use crate::exposure::{at_exposure_of, matched};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
+use crate::residual_shadows::add_residual_shadows;
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
@@ -50,6 +51,9 @@ pub struct StreamConfig {
     /// Bring the background estimate to each frame's exposure ([`crate::exposure`]) before
     /// the network sees the frame's difference to it and before the outputs are made from it.
     pub exposure_match: bool,
+    /// Give each object the darkening outside every mask that joins its mask, where the
+    /// network's layers leave it in the background ([`crate::residual_shadows`]).
+    pub residual_shadows: bool,
 }
 
 impl Default for StreamConfig {
@@ -68,6 +72,7 @@ impl Default for StreamConfig {
             background_median: BackgroundMedian::default(),
             mirror_average: crate::defaults::MIRROR_AVERAGE,
             exposure_match: crate::defaults::EXPOSURE_MATCH,
+            residual_shadows: crate::defaults::RESIDUAL_SHADOWS,
         }
     }
 }
@@ -122,7 +127,9 @@ pub struct FrameLayers {
     /// [3, H, W] the clean background: the estimate (median or plate) the layers go over,
     /// with nothing of this frame's objects or their effects.
     pub background_estimate: Tensor,
-    /// [L, 4, h, w] the network's own layers at the working size.
+    /// [L, 4, h, w] the network's own layers at the working size (with the residual shadows,
+    /// where `residual_shadows` adds them: outside the masks, so the alpha inside them is the
+    /// network's).
     pub network_working: Tensor,
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
@@ -519,7 +526,8 @@ impl Decomposer {
             let sees_background = net.config().background_input;
             // The estimate at the working size, resized once (at 720p a resize costs more
             // than the gain): what the network sees, and where the gain is read.
-            let small = (sees_background || self.config.exposure_match)
+            let residual_shadows = self.config.residual_shadows;
+            let small = (sees_background || self.config.exposure_match || residual_shadows)
                 .then(|| working_image(&estimate, h, w));
             let (background, small) = match small {
                 Some(small) if self.config.exposure_match => {
@@ -529,13 +537,22 @@ impl Decomposer {
                 }
                 small => (estimate, small),
             };
-            let shown = small.filter(|_| sees_background);
-            let rgba = self.network_layers(net, f, video_len, shown.as_ref());
+            let shown = small.as_ref().filter(|_| sees_background);
+            let rgba = self.network_layers(net, f, video_len, shown);
             anyhow::ensure!(
                 rgba.isfinite().all().int64_value(&[]) != 0,
                 "the network produced NaN or infinite values for frame {f}: its weights or the input are broken"
             );
             let entry = &self.window[self.slot(f)];
+            let rgba = match &small {
+                Some(small) if residual_shadows => add_residual_shadows(
+                    &rgba,
+                    &to_unit(&entry.working.select(0, 0)),
+                    &to_unit(&small.select(0, 0)),
+                    &entry.masks,
+                ),
+                _ => rgba,
+            };
             let masks = match self.config.alpha_mode {
                 AlphaMode::Network => None,
                 AlphaMode::MaskGuided => Some(&entry.labels),

@@ -30,12 +30,18 @@ fn video(n: i64) -> Vec<(Tensor, Tensor)> {
         .collect()
 }
 
-/// The network's own layers at the working size of every frame of `frames`, in order.
+/// The network's own layers at the working size of every frame of `frames`, in order:
+/// without the residual shadows, a rule applied after the network that reads the frame
+/// whether the network sees it or not.
 fn network_layers_of(
     net: &gstomnimatte::model::OmnimatteNet,
     config: StreamConfig,
     frames: &[(Tensor, Tensor)],
 ) -> Vec<Tensor> {
+    let config = StreamConfig {
+        residual_shadows: false,
+        ..config
+    };
     let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
     let mut outputs = Vec::new();
     for (frame, labels) in frames {
@@ -273,4 +279,63 @@ fn the_clean_background_follows_each_frames_exposure() {
         matched < 0.5 * unmatched,
         "matched {matched:.4} against unmatched {unmatched:.4}"
     );
+}
+
+/// With `residual_shadows` the darkening joined to an object's mask outside every mask goes to
+/// that object's layer, black with the alpha that explains it, where the network's alpha is
+/// lower; nothing else changes. Over a clean plate, so that the network's input is the same
+/// either way.
+#[test]
+fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
+    let (_vs, net) = seeded_net(0);
+    let frames = video(8);
+    let (_, _, truth) = square_with_shadow(1, 64, 96);
+    let plate = (truth.view([3, 64, 96]) + 1.0) / 2.0;
+    let run = |residual_shadows: bool| {
+        let config = StreamConfig {
+            working_width: 96,
+            residual_shadows,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        dec.set_background_plate(&plate);
+        let mut outs = Vec::new();
+        for (frame, labels) in &frames {
+            outs.extend(dec.push(&net, frame, labels).unwrap());
+        }
+        outs.extend(dec.finish(&net).unwrap());
+        outs
+    };
+    let (with, without) = (run(true), run(false));
+    let mut taken = 0.0;
+    for (on, off) in with.iter().zip(&without) {
+        let (frame, labels) = &frames[on.index as usize];
+        let (on, off) = (&on.network_working, &off.network_working);
+        let changed = (on - off)
+            .abs()
+            .sum_dim_intlist(1, false, Kind::Float)
+            .gt(0.0); // [2, h, w]
+                      // The square's shadow: half as bright as the plate, outside every mask.
+        let brightness = |image: &Tensor| image.mean_dim(0, false, Kind::Float);
+        let shadow = (brightness(&plate) - brightness(frame))
+            .gt(0.1)
+            .logical_and(&labels.eq(0));
+        let outside_shadow = changed.logical_and(&shadow.logical_not().unsqueeze(0));
+        assert_eq!(outside_shadow.sum(Kind::Float).double_value(&[]), 0.0);
+        let second = changed.get(1).sum(Kind::Float).double_value(&[]);
+        assert_eq!(second, 0.0, "the static object is far from the shadow");
+        let first = changed.get(0);
+        let n = first.sum(Kind::Float).double_value(&[]);
+        if n > 0.0 {
+            let alpha = on.get(0).get(3).masked_select(&first);
+            assert!(
+                (alpha - 0.5).abs().max().double_value(&[]) < 1e-4,
+                "half as bright"
+            );
+            let colour = on.get(0).narrow(0, 0, 3).masked_select(&first.unsqueeze(0));
+            assert_eq!(colour.abs().max().double_value(&[]), 0.0, "black");
+        }
+        taken += n;
+    }
+    assert!(taken > 0.0, "no frame gave the square its shadow");
 }

@@ -197,6 +197,7 @@ pub struct Settings {
     pub output_frame: OutputFrameSetting,
     pub mirror_average: bool,
     pub exposure_match: bool,
+    pub residual_shadows: bool,
 }
 
 impl Default for Settings {
@@ -233,6 +234,7 @@ impl Default for Settings {
             output_frame: OutputFrameSetting::default(),
             mirror_average: defaults::MIRROR_AVERAGE,
             exposure_match: defaults::EXPOSURE_MATCH,
+            residual_shadows: defaults::RESIDUAL_SHADOWS,
         }
     }
 }
@@ -271,6 +273,7 @@ impl Settings {
             },
             mirror_average: inference.mirror_average,
             exposure_match: self.exposure_match,
+            residual_shadows: self.residual_shadows,
             ..StreamConfig::default()
         })
     }

@@ -59,6 +59,12 @@ pub struct LayerArgs {
     /// (the element's `exposure-match`; docs/measurements.md).
     #[arg(long, default_value_t = defaults::EXPOSURE_MATCH, action = clap::ArgAction::Set)]
     pub exposure_match: bool,
+    /// Give each object the darkening outside every mask that joins its mask (within 3/8 of
+    /// the working height), where the network's layers leave it in the background: long
+    /// shadows cast away from where the training scenes put them. True or false (the
+    /// element's `residual-shadows`; docs/measurements.md, session 39).
+    #[arg(long, default_value_t = defaults::RESIDUAL_SHADOWS, action = clap::ArgAction::Set)]
+    pub residual_shadows: bool,
 }
 
 impl LayerArgs {
@@ -78,6 +84,7 @@ impl LayerArgs {
             background_quantile: self.background_quantile,
             mirror_average: inference.mirror_average,
             exposure_match: self.exposure_match,
+            residual_shadows: self.residual_shadows,
             ..StreamConfig::default()
         }
     }

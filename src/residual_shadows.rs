@@ -1,0 +1,238 @@
+//! Shadows the network left in the background, found in the frame's residual.
+//!
+//! The network sees each frame's difference to the background estimate, yet zero-shot it
+//! renders the soft shadow below an object that its training scenes taught it, and leaves a
+//! long shadow cast in another direction in the background (docs/measurements.md, session 39:
+//! on the validation set's world scenes the streaks are plain in the difference, and in no
+//! layer). This is a rule, not the paper's: outside every mask, a pixel darker than the
+//! estimate by more than [`RESIDUAL_SHADOW_THRESHOLD`] and joined to an object's mask through
+//! such pixels goes to that object's layer as a black layer whose alpha explains the darkening,
+//! where that alpha is more than the network's. Effects are near their objects and move with
+//! them, so the connection carries the association the game would otherwise have to learn;
+//! a pixel two objects reach goes to the one whose mask is nearer (by the path through the
+//! residual). Brighter residual is left alone: measured, it is mostly the estimate's noise.
+
+use tch::{Kind, Tensor};
+
+/// How far the frame must be from the background (Euclidean over RGB in [0, 1]) for a pixel
+/// to count as residual: 10 of 255. Chosen on the validation set from 6, 10 and 20
+/// (docs/measurements.md, session 39).
+pub const RESIDUAL_SHADOW_THRESHOLD: f64 = 10.0 / 255.0;
+
+/// How far from its object's mask a residual shadow may reach, as a share of the working
+/// height: 48 pixels at the default 128 (shadows up to three times an object's height reach
+/// further; beyond this the link to one object is too weak to trust).
+pub const RESIDUAL_SHADOW_REACH: f64 = 0.375;
+
+/// `layers` [L, 4, h, w] (straight RGBA in [0, 1]) with the residual shadows added. `frame`
+/// and `background` [3, h, w] in [0, 1] (the background at the frame's exposure), `masks`
+/// [L, 1, h, w] in {0, 1}: all at the working size.
+pub fn add_residual_shadows(
+    layers: &Tensor,
+    frame: &Tensor,
+    background: &Tensor,
+    masks: &Tensor,
+) -> Tensor {
+    let h = frame.size()[1];
+    let reach = (RESIDUAL_SHADOW_REACH * h as f64).round() as i64;
+    let free = masks
+        .gt(0.5)
+        .any_dims(Some([0i64].as_slice()), true)
+        .logical_not(); // [1, 1, h, w]
+    let distance = (frame - background)
+        .square()
+        .sum_dim_intlist(0, true, Kind::Float)
+        .sqrt()
+        .unsqueeze(0); // [1, 1, h, w]
+    let residual = distance.gt(RESIDUAL_SHADOW_THRESHOLD).logical_and(&free);
+    let reached = reach_through(masks, &residual, reach); // [L, 1, h, w]
+
+    // A black layer of alpha a over the background b shows (1 - a) b: a = 1 - frame / b.
+    let brightness = |image: &Tensor| image.mean_dim(0, true, Kind::Float); // [1, h, w]
+    let (seen, expected) = (brightness(frame), brightness(background));
+    let darker = seen.lt_tensor(&expected);
+    let shadow_alpha = (seen.divide(&expected.clamp_min(1e-3)) * -1.0 + 1.0).clamp(0.0, 1.0);
+    let network_alpha = layers.narrow(1, 3, 1);
+    let takes = reached
+        .logical_and(&darker.unsqueeze(0))
+        .logical_and(&shadow_alpha.unsqueeze(0).gt_tensor(&network_alpha));
+    let l = layers.size()[0];
+    let shadow = Tensor::cat(
+        &[
+            frame
+                .zeros_like()
+                .unsqueeze(0)
+                .expand([l, -1, -1, -1], false),
+            shadow_alpha.unsqueeze(0).expand([l, -1, -1, -1], false),
+        ],
+        1,
+    );
+    shadow.where_self(&takes, layers)
+}
+
+/// The pixels of `through` [1, 1, h, w] (bool; none inside a mask) that each object's mask
+/// in `masks` [L, 1, h, w] reaches in at most `steps` 8-connected steps through them: [L, 1, h,
+/// w] bool. A pixel goes to the object that reaches it first, the lower index where two reach
+/// it in the same step. One breadth-first search on the CPU: at the working size a few
+/// hundred kilobytes, where growing the masks step by step with tensors cost a pass over the
+/// frame per step.
+fn reach_through(masks: &Tensor, through: &Tensor, steps: i64) -> Tensor {
+    let (l, h, w) = (masks.size()[0], masks.size()[2], masks.size()[3]);
+    let (hu, wu) = (h as usize, w as usize);
+    let bytes = |t: &Tensor| -> Vec<u8> {
+        let t = t
+            .to_device(tch::Device::Cpu)
+            .to_kind(Kind::Uint8)
+            .contiguous();
+        let mut v = vec![0u8; t.numel()];
+        t.copy_data(&mut v, t.numel());
+        v
+    };
+    let inside = bytes(&masks.gt(0.5));
+    let passable = bytes(through);
+    // owner[p] = k + 1 for a pixel of `through` object k reached; the queue holds (pixel,
+    // object, steps so far), seeded with every mask's pixels in object order, so that in each
+    // step the lower index claims first.
+    let mut owner = vec![0u8; hu * wu];
+    let mut queue = std::collections::VecDeque::new();
+    for k in 0..l as usize {
+        let plane = &inside[k * hu * wu..(k + 1) * hu * wu];
+        queue.extend(
+            plane
+                .iter()
+                .enumerate()
+                .filter(|(_, &m)| m != 0)
+                .map(|(p, _)| (p, k, 0i64)),
+        );
+    }
+    while let Some((p, k, d)) = queue.pop_front() {
+        if d == steps {
+            continue;
+        }
+        let (y, x) = (p / wu, p % wu);
+        for dy in -1i64..=1 {
+            for dx in -1i64..=1 {
+                let (ny, nx) = (y as i64 + dy, x as i64 + dx);
+                if ny < 0 || nx < 0 || ny >= h || nx >= w {
+                    continue;
+                }
+                let q = ny as usize * wu + nx as usize;
+                if passable[q] != 0 && owner[q] == 0 {
+                    owner[q] = k as u8 + 1;
+                    queue.push_back((q, k, d + 1));
+                }
+            }
+        }
+    }
+    let owner = Tensor::from_slice(&owner)
+        .view([1, 1, h, w])
+        .to_device(masks.device());
+    let objects = Tensor::arange_start(1, l + 1, (Kind::Uint8, masks.device())).view([l, 1, 1, 1]);
+    owner.eq_tensor(&objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    const OPTS: (Kind, Device) = (Kind::Float, Device::Cpu);
+
+    /// Grey ground 32x32 (a reach of 12 pixels), object 1 at columns 2..6 and object 2 at
+    /// columns 24..28 (rows 4..12), the network's layers grey and transparent.
+    fn scene() -> (Tensor, Tensor, Tensor, Tensor) {
+        let background = Tensor::full([3, 32, 32], 0.6, OPTS);
+        let frame = background.copy();
+        let masks = Tensor::zeros([2, 1, 32, 32], OPTS);
+        let _ = masks.get(0).narrow(1, 4, 8).narrow(2, 2, 4).fill_(1.0);
+        let _ = masks.get(1).narrow(1, 4, 8).narrow(2, 24, 4).fill_(1.0);
+        let _ = frame.narrow(1, 4, 8).narrow(2, 2, 4).fill_(0.9);
+        let _ = frame.narrow(1, 4, 8).narrow(2, 24, 4).fill_(0.2);
+        let layers = Tensor::cat(
+            &[
+                Tensor::full([2, 3, 32, 32], 0.5, OPTS),
+                Tensor::zeros([2, 1, 32, 32], OPTS),
+            ],
+            1,
+        );
+        (layers, frame, background, masks)
+    }
+
+    fn alpha_at(layers: &Tensor, k: i64, y: i64, x: i64) -> f64 {
+        layers.double_value(&[k, 3, y, x])
+    }
+
+    #[test]
+    fn a_shadow_joined_to_an_object_goes_to_its_layer_with_the_alpha_of_its_darkening() {
+        let (layers, frame, background, masks) = scene();
+        // A shadow right of object 1, touching its mask: 0.6 -> 0.45 is alpha 0.25.
+        let _ = frame.narrow(1, 6, 4).narrow(2, 6, 8).fill_(0.45);
+        let out = add_residual_shadows(&layers, &frame, &background, &masks);
+        assert!((alpha_at(&out, 0, 7, 10) - 0.25).abs() < 1e-5);
+        assert_eq!(alpha_at(&out, 1, 7, 10), 0.0, "not object 2's");
+        assert_eq!(out.double_value(&[0, 0, 7, 10]), 0.0, "a shadow is black");
+        // Nothing else changed: the masks' pixels and the ground away from the shadow.
+        let changed = (&out - &layers).abs().gt(0.0).sum(Kind::Float);
+        assert_eq!(
+            changed.double_value(&[]),
+            4.0 * 8.0 * 4.0,
+            "32 pixels, 4 channels"
+        );
+    }
+
+    #[test]
+    fn a_dark_patch_apart_from_every_object_stays_in_the_background() {
+        let (layers, frame, background, masks) = scene();
+        let _ = frame.narrow(1, 20, 6).narrow(2, 12, 6).fill_(0.3);
+        let out = add_residual_shadows(&layers, &frame, &background, &masks);
+        assert!(out.equal(&layers));
+    }
+
+    #[test]
+    fn brighter_residual_and_darkening_below_the_threshold_are_left_alone() {
+        let (layers, frame, background, masks) = scene();
+        let _ = frame.narrow(1, 6, 4).narrow(2, 6, 4).fill_(0.8);
+        // 0.6 - 0.005 on every channel: a distance of 0.0087, under 10/255.
+        let _ = frame.narrow(1, 6, 4).narrow(2, 10, 4).fill_(0.595);
+        let out = add_residual_shadows(&layers, &frame, &background, &masks);
+        assert!(out.equal(&layers));
+    }
+
+    #[test]
+    fn residual_between_two_objects_goes_to_the_nearer_one() {
+        let (layers, frame, background, masks) = scene();
+        // A dark band from object 1's mask (its last column 5) to object 2's (first 24).
+        let _ = frame.narrow(1, 8, 2).narrow(2, 6, 18).fill_(0.3);
+        let out = add_residual_shadows(&layers, &frame, &background, &masks);
+        for x in 6..24 {
+            let (one, two) = (alpha_at(&out, 0, 8, x), alpha_at(&out, 1, 8, x));
+            assert!((one > 0.0) != (two > 0.0), "column {x}: exactly one owner");
+            assert_eq!(one > 0.0, x < 15, "column {x}: the nearer object");
+        }
+    }
+
+    #[test]
+    fn the_networks_alpha_stays_where_it_is_larger_and_the_reach_is_bounded() {
+        let (layers, mut frame, background, masks) = scene();
+        // Object 2 absent; a long shadow from object 1 along rows 10..12 to the right edge.
+        let _ = masks.get(1).zero_();
+        frame.copy_(&background);
+        let _ = frame.narrow(1, 4, 8).narrow(2, 2, 4).fill_(0.9);
+        let _ = frame.narrow(1, 12, 2).narrow(2, 2, 30).fill_(0.45);
+        let _ = layers
+            .get(0)
+            .narrow(0, 3, 1)
+            .narrow(1, 12, 1)
+            .narrow(2, 8, 2)
+            .fill_(0.9);
+        let out = add_residual_shadows(&layers, &frame, &background, &masks);
+        assert!(
+            (alpha_at(&out, 0, 12, 8) - 0.9).abs() < 1e-6,
+            "the network's 0.9 kept"
+        );
+        assert!((alpha_at(&out, 0, 12, 12) - 0.25).abs() < 1e-5);
+        // 12 steps from the mask's last pixel (row 11, column 5): column 17 on row 12.
+        assert!(alpha_at(&out, 0, 12, 17) > 0.0);
+        assert_eq!(alpha_at(&out, 0, 12, 18), 0.0);
+    }
+}

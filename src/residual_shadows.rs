@@ -7,7 +7,7 @@
 //! layer). This is a rule, not the paper's: outside every mask, a pixel darker than the
 //! estimate by more than [`RESIDUAL_SHADOW_THRESHOLD`] and joined to an object's mask through
 //! such pixels goes to that object's layer as a black layer whose alpha explains the darkening,
-//! where that alpha is more than the network's. Effects are near their objects and move with
+//! where that alpha is more than every layer's alpha there. Effects are near their objects and move with
 //! them, so the connection carries the association the game would otherwise have to learn;
 //! a pixel two objects reach goes to the one whose mask is nearer (by the path through the
 //! residual). Brighter residual is left alone: measured, it is mostly the estimate's noise.
@@ -24,7 +24,8 @@ pub const RESIDUAL_SHADOW_THRESHOLD: f64 = 10.0 / 255.0;
 /// further; beyond this the link to one object is too weak to trust).
 pub const RESIDUAL_SHADOW_REACH: f64 = 0.375;
 
-/// `layers` [L, 4, h, w] (straight RGBA in [0, 1]) with the residual shadows added. `frame`
+/// `layers` [L, 4, h, w] (straight RGBA in [0, 1]) with the residual shadows added where no
+/// layer has as much alpha. `frame`
 /// and `background` [3, h, w] in [0, 1] (the background at the frame's exposure), `masks`
 /// [L, 1, h, w] in {0, 1}: all at the working size.
 pub fn add_residual_shadows(
@@ -52,7 +53,9 @@ pub fn add_residual_shadows(
     let (seen, expected) = (brightness(frame), brightness(background));
     let darker = seen.lt_tensor(&expected);
     let shadow_alpha = (seen.divide(&expected.clamp_min(1e-3)) * -1.0 + 1.0).clamp(0.0, 1.0);
-    let network_alpha = layers.narrow(1, 3, 1);
+    // Where any layer already explains the darkening as well, the network's attribution
+    // stands: a shadow between crowded objects is not given to the nearest mask as well.
+    let network_alpha = layers.narrow(1, 3, 1).amax(&[0i64][..], true); // [1, 1, h, w]
     let takes = reached
         .logical_and(&darker.unsqueeze(0))
         .logical_and(&shadow_alpha.unsqueeze(0).gt_tensor(&network_alpha));
@@ -212,24 +215,26 @@ mod tests {
     }
 
     #[test]
-    fn the_networks_alpha_stays_where_it_is_larger_and_the_reach_is_bounded() {
+    fn the_networks_alpha_stays_where_any_layer_has_more_and_the_reach_is_bounded() {
         let (layers, mut frame, background, masks) = scene();
-        // Object 2 absent; a long shadow from object 1 along rows 10..12 to the right edge.
+        // Object 2's mask absent; a long shadow from object 1 along rows 12 and 13 to the
+        // right edge.
         let _ = masks.get(1).zero_();
         frame.copy_(&background);
         let _ = frame.narrow(1, 4, 8).narrow(2, 2, 4).fill_(0.9);
         let _ = frame.narrow(1, 12, 2).narrow(2, 2, 30).fill_(0.45);
-        let _ = layers
-            .get(0)
-            .narrow(0, 3, 1)
-            .narrow(1, 12, 1)
-            .narrow(2, 8, 2)
-            .fill_(0.9);
+        let alpha_plane = |k: i64, y: i64| layers.get(k).narrow(0, 3, 1).narrow(1, y, 1);
+        let _ = alpha_plane(0, 12).narrow(2, 8, 2).fill_(0.9);
+        // Object 2's layer already explains the darkening at two pixels of row 13.
+        let _ = alpha_plane(1, 13).narrow(2, 8, 2).fill_(0.3);
         let out = add_residual_shadows(&layers, &frame, &background, &masks);
         assert!(
             (alpha_at(&out, 0, 12, 8) - 0.9).abs() < 1e-6,
-            "the network's 0.9 kept"
+            "its own 0.9 kept"
         );
+        assert_eq!(alpha_at(&out, 0, 13, 8), 0.0, "object 2's 0.3 stands");
+        assert!((alpha_at(&out, 1, 13, 8) - 0.3).abs() < 1e-6);
+        assert!((alpha_at(&out, 0, 13, 10) - 0.25).abs() < 1e-5);
         assert!((alpha_at(&out, 0, 12, 12) - 0.25).abs() < 1e-5);
         // 12 steps from the mask's last pixel (row 11, column 5): column 17 on row 12.
         assert!(alpha_at(&out, 0, 12, 17) > 0.0);

@@ -59,6 +59,10 @@ pub struct BenchArgs {
     /// `exposure-match`).
     #[arg(long, default_value_t = gstomnimatte::defaults::EXPOSURE_MATCH, action = clap::ArgAction::Set)]
     exposure_match: bool,
+    /// Give each object the darkening beside its mask (true or false; the element's
+    /// `residual-shadows`).
+    #[arg(long, default_value_t = gstomnimatte::defaults::RESIDUAL_SHADOWS, action = clap::ArgAction::Set)]
+    residual_shadows: bool,
     /// Safetensors weights for every measurement; empty: the bundled weights, as the element
     /// loads them (a seeded random initialisation where none exist, as in the element). The
     /// weights decide how much of the frame the layers cover, and so how much of the background
@@ -226,6 +230,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
         objects: args.objects,
         mirror_average: args.mirror_average,
         exposure_match: args.exposure_match,
+        residual_shadows: args.residual_shadows,
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;
@@ -446,13 +451,14 @@ fn time_element(
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e}{weights} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r}{weights} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,
         d = args.device,
         m = args.mirror_average,
-        e = args.exposure_match
+        e = args.exposure_match,
+        r = args.residual_shadows
     );
     let pipeline = gst::parse::launch(&desc)?
         .downcast::<gst::Pipeline>()

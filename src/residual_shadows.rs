@@ -7,10 +7,10 @@
 //! layer). This is a rule, not the paper's: outside every mask, a pixel darker than the
 //! estimate by more than [`RESIDUAL_SHADOW_THRESHOLD`] and joined to an object's mask through
 //! such pixels goes to that object's layer as a black layer whose alpha explains the darkening,
-//! where that alpha is more than every layer's alpha there. Effects are near their objects and move with
-//! them, so the connection carries the association the game would otherwise have to learn;
-//! a pixel two objects reach goes to the one whose mask is nearer (by the path through the
-//! residual). Brighter residual is left alone: measured, it is mostly the estimate's noise.
+//! where that alpha is more than every layer's alpha there. Effects are near their objects and
+//! move with them, so the connection carries the association the game would otherwise have to
+//! learn; a pixel two objects reach goes to the one whose mask is nearer (by the path through
+//! the residual). Brighter residual is left alone: measured, it is mostly the estimate's noise.
 
 use tch::{Kind, Tensor};
 
@@ -25,9 +25,8 @@ pub const RESIDUAL_SHADOW_THRESHOLD: f64 = 10.0 / 255.0;
 pub const RESIDUAL_SHADOW_REACH: f64 = 0.375;
 
 /// `layers` [L, 4, h, w] (straight RGBA in [0, 1]) with the residual shadows added where no
-/// layer has as much alpha. `frame`
-/// and `background` [3, h, w] in [0, 1] (the background at the frame's exposure), `masks`
-/// [L, 1, h, w] in {0, 1}: all at the working size.
+/// layer has as much alpha. `frame` and `background` [3, h, w] in [0, 1] (the background at
+/// the frame's exposure), `masks` [L, 1, h, w] in {0, 1}: all at the working size.
 pub fn add_residual_shadows(
     layers: &Tensor,
     frame: &Tensor,

@@ -4,7 +4,8 @@ mod common;
 
 use common::{seeded_net, square_with_shadow};
 use gstomnimatte::clip::OutputFrame;
-use gstomnimatte::stream::{Decomposer, StreamConfig};
+use gstomnimatte::model::OmnimatteNet;
+use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
 fn config() -> StreamConfig {
@@ -30,11 +31,25 @@ fn video(n: i64) -> Vec<(Tensor, Tensor)> {
         .collect()
 }
 
+/// Every frame of `frames` through `dec`, then the end of the stream: the outputs in order.
+fn decompose_all(
+    dec: &mut Decomposer,
+    net: &OmnimatteNet,
+    frames: &[(Tensor, Tensor)],
+) -> Vec<FrameLayers> {
+    let mut outputs = Vec::new();
+    for (frame, labels) in frames {
+        outputs.extend(dec.push(net, frame, labels).unwrap());
+    }
+    outputs.extend(dec.finish(net).unwrap());
+    outputs
+}
+
 /// The network's own layers at the working size of every frame of `frames`, in order:
 /// without the residual shadows, a rule applied after the network that reads the frame
 /// whether the network sees it or not.
 fn network_layers_of(
-    net: &gstomnimatte::model::OmnimatteNet,
+    net: &OmnimatteNet,
     config: StreamConfig,
     frames: &[(Tensor, Tensor)],
 ) -> Vec<Tensor> {
@@ -43,12 +58,7 @@ fn network_layers_of(
         ..config
     };
     let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-    let mut outputs = Vec::new();
-    for (frame, labels) in frames {
-        outputs.extend(dec.push(net, frame, labels).unwrap());
-    }
-    outputs.extend(dec.finish(net).unwrap());
-    outputs
+    decompose_all(&mut dec, net, frames)
         .iter()
         .map(|o| o.network_working.shallow_clone())
         .collect()
@@ -115,11 +125,7 @@ fn reset_starts_a_new_stream() {
     }
     dec.reset();
     assert_eq!(dec.pending(), 0);
-    let mut outputs = Vec::new();
-    for (frame, labels) in &frames[..3] {
-        outputs.extend(dec.push(&net, frame, labels).unwrap());
-    }
-    outputs.extend(dec.finish(&net).unwrap());
+    let outputs = decompose_all(&mut dec, &net, &frames[..3]);
     assert_eq!(
         outputs.iter().map(|o| o.index).collect::<Vec<_>>(),
         vec![0, 1, 2]
@@ -135,12 +141,7 @@ fn a_clean_plate_replaces_the_median_background() {
         if let Some(p) = plate {
             dec.set_background_plate(p);
         }
-        let mut outs = Vec::new();
-        for (frame, labels) in &frames {
-            outs.extend(dec.push(&net, frame, labels).unwrap());
-        }
-        outs.extend(dec.finish(&net).unwrap());
-        outs
+        decompose_all(&mut dec, &net, &frames)
     };
     // The scene's true background, as a clean plate.
     let (_, _, truth) = square_with_shadow(1, 64, 96);
@@ -258,11 +259,7 @@ fn the_clean_background_follows_each_frames_exposure() {
             ..config()
         };
         let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        let mut outs = Vec::new();
-        for (frame, labels) in &frames {
-            outs.extend(dec.push(&net, frame, labels).unwrap());
-        }
-        outs.extend(dec.finish(&net).unwrap());
+        let outs = decompose_all(&mut dec, &net, &frames);
         let (mut sum, mut count) = (0.0, 0.0);
         for out in outs.iter().filter(|o| o.index % 2 == 1) {
             let (frame, labels) = &frames[out.index as usize];
@@ -282,8 +279,8 @@ fn the_clean_background_follows_each_frames_exposure() {
 }
 
 /// With `residual_shadows` the darkening joined to an object's mask outside every mask goes to
-/// that object's layer, black with the alpha that explains it, where the network's alpha is
-/// lower; nothing else changes. Over a clean plate, so that the network's input is the same
+/// that object's layer, black with the alpha that explains it, where no layer's alpha is as
+/// high; nothing else changes. Over a clean plate, so that the network's input is the same
 /// either way.
 #[test]
 fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
@@ -299,12 +296,7 @@ fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
         };
         let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
         dec.set_background_plate(&plate);
-        let mut outs = Vec::new();
-        for (frame, labels) in &frames {
-            outs.extend(dec.push(&net, frame, labels).unwrap());
-        }
-        outs.extend(dec.finish(&net).unwrap());
-        outs
+        decompose_all(&mut dec, &net, &frames)
     };
     let (with, without) = (run(true), run(false));
     let mut taken = 0.0;

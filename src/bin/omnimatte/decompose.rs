@@ -548,7 +548,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     let second_plate = (args.background_plate.is_none()
         && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
         .then(|| SecondPlate {
-            first_pass: args.layers.stream_config(objects, tuned_file),
+            first_pass: args.layers.first_pass_config(objects, tuned_file),
             quantile: args.layers.whole_video_quantile,
         });
     let model = load_model(

@@ -89,6 +89,18 @@ impl LayerArgs {
         }
     }
 
+    /// The first pass of the whole clip's estimate made twice (`whole-video-layers`): the same
+    /// decomposition without residual shadows. That pass's layers only say what the second
+    /// estimate leaves out, and the rule's darkening left out as well left pixels with no
+    /// free frame, which then took the fill; the final pass adds the shadows (docs/
+    /// measurements.md, session 40).
+    pub fn first_pass_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
+        StreamConfig {
+            residual_shadows: false,
+            ..self.stream_config(objects, fine_tuned)
+        }
+    }
+
     /// How these flags run the network with weights that were (`fine_tuned`) or were not
     /// fine-tuned on the video.
     pub fn inference(&self, fine_tuned: bool) -> Inference {
@@ -134,6 +146,20 @@ mod tests {
         let layers = Command::parse_from(["omnimatte", "--whole-video-quantile", "0.5"]).layers;
         assert_eq!(layers.whole_video_quantile, 0.5);
         assert_eq!(layers.background_quantile, defaults::BACKGROUND_QUANTILE);
+    }
+
+    /// Residual shadows are the final pass's: the whole clip's first pass runs without them
+    /// whatever the flag, and the flag still reaches the decomposition itself.
+    #[test]
+    fn the_whole_clip_first_pass_runs_without_residual_shadows() {
+        let layers = Command::parse_from(["omnimatte", "--residual-shadows", "true"]).layers;
+        assert!(layers.stream_config(2, false).residual_shadows);
+        let first = layers.first_pass_config(2, false);
+        assert!(!first.residual_shadows);
+        assert_eq!(first.objects, 2);
+        assert_eq!(first.background_quantile, defaults::BACKGROUND_QUANTILE);
+        let layers = Command::parse_from(["omnimatte", "--residual-shadows", "false"]).layers;
+        assert!(!layers.stream_config(2, false).residual_shadows);
     }
 
     #[test]

@@ -62,7 +62,9 @@ pub struct LayerArgs {
     /// Give each object the darkening outside every mask that joins its mask (within 3/8 of
     /// the working height), where the network's layers leave it in the background: long
     /// shadows cast away from where the training scenes put them. True or false (the
-    /// element's `residual-shadows`; docs/measurements.md, session 39).
+    /// element's `residual-shadows`; docs/measurements.md, session 39). With
+    /// `--background-estimate whole-video-layers`, the final layers only: the estimate's first
+    /// pass runs without (session 40).
     #[arg(long, default_value_t = defaults::RESIDUAL_SHADOWS, action = clap::ArgAction::Set)]
     pub residual_shadows: bool,
 }
@@ -92,8 +94,8 @@ impl LayerArgs {
     /// The first pass of the whole clip's estimate made twice (`whole-video-layers`): the same
     /// decomposition without residual shadows. That pass's layers only say what the second
     /// estimate leaves out, and the rule's darkening left out as well left pixels with no
-    /// free frame, which then took the fill; the final pass adds the shadows (docs/
-    /// measurements.md, session 40).
+    /// free frame, which then took the fill; the final pass adds the shadows
+    /// (docs/measurements.md, session 40).
     pub fn first_pass_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
         StreamConfig {
             residual_shadows: false,

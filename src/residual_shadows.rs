@@ -35,17 +35,15 @@ pub fn add_residual_shadows(
 ) -> Tensor {
     let h = frame.size()[1];
     let reach = (RESIDUAL_SHADOW_REACH * h as f64).round() as i64;
-    let free = masks
-        .gt(0.5)
-        .any_dims(Some([0i64].as_slice()), true)
-        .logical_not(); // [1, 1, h, w]
+    let inside = masks.gt(0.5); // [L, 1, h, w]
+    let free = inside.any_dims(Some([0i64].as_slice()), true).logical_not(); // [1, 1, h, w]
     let distance = (frame - background)
         .square()
         .sum_dim_intlist(0, true, Kind::Float)
         .sqrt()
         .unsqueeze(0); // [1, 1, h, w]
     let residual = distance.gt(RESIDUAL_SHADOW_THRESHOLD).logical_and(&free);
-    let reached = reach_through(masks, &residual, reach); // [L, 1, h, w]
+    let reached = reach_through(&inside, &residual, reach); // [L, 1, h, w]
 
     // A black layer of alpha a over the background b shows (1 - a) b: a = 1 - frame / b.
     let brightness = |image: &Tensor| image.mean_dim(0, true, Kind::Float); // [1, h, w]
@@ -73,13 +71,13 @@ pub fn add_residual_shadows(
 }
 
 /// The pixels of `through` [1, 1, h, w] (bool; none inside a mask) that each object's mask
-/// in `masks` [L, 1, h, w] reaches in at most `steps` 8-connected steps through them: [L, 1, h,
-/// w] bool. A pixel goes to the object that reaches it first, the lower index where two reach
-/// it in the same step. One breadth-first search on the CPU: at the working size a few
+/// in `inside` [L, 1, h, w] (bool) reaches in at most `steps` 8-connected steps through them:
+/// [L, 1, h, w] bool. A pixel goes to the object that reaches it first, the lower index where
+/// two reach it in the same step. One breadth-first search on the CPU: at the working size a few
 /// hundred kilobytes, where growing the masks step by step with tensors cost a pass over the
 /// frame per step.
-fn reach_through(masks: &Tensor, through: &Tensor, steps: i64) -> Tensor {
-    let (l, h, w) = (masks.size()[0], masks.size()[2], masks.size()[3]);
+fn reach_through(inside: &Tensor, through: &Tensor, steps: i64) -> Tensor {
+    let (l, h, w) = (inside.size()[0], inside.size()[2], inside.size()[3]);
     let (hu, wu) = (h as usize, w as usize);
     let bytes = |t: &Tensor| -> Vec<u8> {
         let t = t
@@ -90,7 +88,8 @@ fn reach_through(masks: &Tensor, through: &Tensor, steps: i64) -> Tensor {
         t.copy_data(&mut v, t.numel());
         v
     };
-    let inside = bytes(&masks.gt(0.5));
+    let device = inside.device();
+    let inside = bytes(inside);
     let passable = bytes(through);
     // owner[p] = k + 1 for a pixel of `through` object k reached; the queue holds (pixel,
     // object, steps so far), seeded with every mask's pixels in object order, so that in each
@@ -128,8 +127,8 @@ fn reach_through(masks: &Tensor, through: &Tensor, steps: i64) -> Tensor {
     }
     let owner = Tensor::from_slice(&owner)
         .view([1, 1, h, w])
-        .to_device(masks.device());
-    let objects = Tensor::arange_start(1, l + 1, (Kind::Uint8, masks.device())).view([l, 1, 1, 1]);
+        .to_device(device);
+    let objects = Tensor::arange_start(1, l + 1, (Kind::Uint8, device)).view([l, 1, 1, 1]);
     owner.eq_tensor(&objects)
 }
 

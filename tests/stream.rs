@@ -299,17 +299,19 @@ fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
         decompose_all(&mut dec, &net, &frames)
     };
     let (with, without) = (run(true), run(false));
+    let brightness = |image: &Tensor| image.mean_dim(0, false, Kind::Float);
+    let plate_brightness = brightness(&plate);
     let mut taken = 0.0;
     for (on, off) in with.iter().zip(&without) {
         let (frame, labels) = &frames[on.index as usize];
         let (on, off) = (&on.network_working, &off.network_working);
+        // Where the rule changed each layer: [2, h, w].
         let changed = (on - off)
             .abs()
             .sum_dim_intlist(1, false, Kind::Float)
-            .gt(0.0); // [2, h, w]
-                      // The square's shadow: half as bright as the plate, outside every mask.
-        let brightness = |image: &Tensor| image.mean_dim(0, false, Kind::Float);
-        let shadow = (brightness(&plate) - brightness(frame))
+            .gt(0.0);
+        // The square's shadow: half as bright as the plate, outside every mask.
+        let shadow = (&plate_brightness - brightness(frame))
             .gt(0.1)
             .logical_and(&labels.eq(0));
         let outside_shadow = changed.logical_and(&shadow.logical_not().unsqueeze(0));

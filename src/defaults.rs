@@ -35,9 +35,13 @@ pub const MIRROR_AVERAGE: bool = true;
 /// shows the scene at the frames' typical exposure (docs/measurements.md, session 35).
 pub const EXPOSURE_MATCH: bool = true;
 /// Give each object the darkening outside every mask that joins its mask
-/// ([`crate::residual_shadows`]): long shadows the network leaves in the background.
+/// ([`crate::residual_effects`]): long shadows the network leaves in the background.
 /// Measured on the validation sets (docs/measurements.md, session 39).
 pub const RESIDUAL_SHADOWS: bool = true;
+/// Give each object the brighter residual of its colour outside every mask that joins its
+/// mask ([`crate::residual_effects`]): reflections the network leaves in the background.
+/// Measured on the validation sets (docs/measurements.md, session 41).
+pub const RESIDUAL_REFLECTIONS: bool = true;
 
 /// Test-time training: the paper's learning rate (supplementary Sec. 3).
 pub const TTT_LEARNING_RATE: f64 = 5e-4;

@@ -28,7 +28,7 @@ pub mod median;
 pub mod metrics;
 pub mod mirror;
 pub mod model;
-pub mod residual_shadows;
+pub mod residual_effects;
 pub mod stream;
 pub mod supervision;
 pub mod synth;

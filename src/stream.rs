@@ -17,7 +17,7 @@ use crate::exposure::{at_exposure_of, matched};
 use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensors};
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
-use crate::residual_shadows::add_residual_shadows;
+use crate::residual_effects::{add_residual_effects, ResidualEffects};
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
@@ -52,8 +52,12 @@ pub struct StreamConfig {
     /// the network sees the frame's difference to it and before the outputs are made from it.
     pub exposure_match: bool,
     /// Give each object the darkening outside every mask that joins its mask, where the
-    /// network's layers leave it in the background ([`crate::residual_shadows`]).
+    /// network's layers leave it in the background ([`crate::residual_effects`]).
     pub residual_shadows: bool,
+    /// Give each object the brighter residual of its colour outside every mask that joins its
+    /// mask: its reflection, where the network's layers leave it in the background
+    /// ([`crate::residual_effects`]).
+    pub residual_reflections: bool,
 }
 
 impl Default for StreamConfig {
@@ -73,6 +77,7 @@ impl Default for StreamConfig {
             mirror_average: crate::defaults::MIRROR_AVERAGE,
             exposure_match: crate::defaults::EXPOSURE_MATCH,
             residual_shadows: crate::defaults::RESIDUAL_SHADOWS,
+            residual_reflections: crate::defaults::RESIDUAL_REFLECTIONS,
         }
     }
 }
@@ -127,9 +132,9 @@ pub struct FrameLayers {
     /// [3, H, W] the clean background: the estimate (median or plate) the layers go over,
     /// with nothing of this frame's objects or their effects.
     pub background_estimate: Tensor,
-    /// [L, 4, h, w] the network's own layers at the working size (with the residual shadows,
-    /// where `residual_shadows` adds them: outside the masks, so the alpha inside them is the
-    /// network's).
+    /// [L, 4, h, w] the network's own layers at the working size (with the residual effects,
+    /// where `residual_shadows` and `residual_reflections` add them: outside the masks, so the
+    /// alpha inside them is the network's).
     pub network_working: Tensor,
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
@@ -526,8 +531,11 @@ impl Decomposer {
             let sees_background = net.config().background_input;
             // The estimate at the working size, resized once (at 720p a resize costs more
             // than the gain): what the network sees, and where the gain is read.
-            let residual_shadows = self.config.residual_shadows;
-            let small = (sees_background || self.config.exposure_match || residual_shadows)
+            let residual = ResidualEffects {
+                shadows: self.config.residual_shadows,
+                reflections: self.config.residual_reflections,
+            };
+            let small = (sees_background || self.config.exposure_match || residual.any())
                 .then(|| working_image(&estimate, h, w));
             let (background, small) = match small {
                 Some(small) if self.config.exposure_match => {
@@ -545,11 +553,12 @@ impl Decomposer {
             );
             let entry = &self.window[self.slot(f)];
             let rgba = match &small {
-                Some(small) if residual_shadows => add_residual_shadows(
+                Some(small) if residual.any() => add_residual_effects(
                     &rgba,
                     &to_unit(&entry.working.select(0, 0)),
                     &to_unit(&small.select(0, 0)),
                     &entry.masks,
+                    residual,
                 ),
                 _ => rgba,
             };

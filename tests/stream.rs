@@ -46,7 +46,7 @@ fn decompose_all(
 }
 
 /// The network's own layers at the working size of every frame of `frames`, in order:
-/// without the residual shadows, a rule applied after the network that reads the frame
+/// without the residual effects, rules applied after the network that read the frame
 /// whether the network sees it or not.
 fn network_layers_of(
     net: &OmnimatteNet,
@@ -55,6 +55,7 @@ fn network_layers_of(
 ) -> Vec<Tensor> {
     let config = StreamConfig {
         residual_shadows: false,
+        residual_reflections: false,
         ..config
     };
     let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
@@ -292,6 +293,7 @@ fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
         let config = StreamConfig {
             working_width: 96,
             residual_shadows,
+            residual_reflections: false,
             ..config()
         };
         let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
@@ -332,4 +334,82 @@ fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
         taken += n;
     }
     assert!(taken > 0.0, "no frame gave the square its shadow");
+}
+
+/// With `residual_reflections` the brighter residual of an object's colour joined to its mask
+/// outside every mask goes to that object's layer, in the object's colour with the alpha that
+/// explains it, where no layer's alpha is as high; nothing else changes. Over a clean plate.
+#[test]
+fn residual_reflections_give_the_objects_colour_below_it_to_its_layer() {
+    let (_vs, net) = seeded_net(0);
+    let (_, _, truth) = square_with_shadow(1, 64, 96);
+    let plate = (truth.view([3, 64, 96]) + 1.0) / 2.0;
+    let colour = Tensor::from_slice(&[0.95f32, 0.9, 0.85]).view([3, 1, 1]);
+    // A bright square (rows 16..32) moving right, its reflection below it (rows 32..40) half
+    // its colour over the plate, and a static second object.
+    let reflection_at = |x0: i64| (32i64, 8i64, x0, 16i64);
+    let frames: Vec<(Tensor, Tensor)> = (0..8)
+        .map(|i| {
+            let x0 = 8 + 4 * i;
+            let frame = plate.copy();
+            let labels = Tensor::zeros([64, 96], (Kind::Uint8, Device::Cpu));
+            frame
+                .narrow(1, 16, 16)
+                .narrow(2, x0, 16)
+                .copy_(&colour.expand([3, 16, 16], false));
+            let (y, h, x, w) = reflection_at(x0);
+            let below = frame.narrow(1, y, h).narrow(2, x, w);
+            let mixed = (&below + &colour) * 0.5;
+            frame.narrow(1, y, h).narrow(2, x, w).copy_(&mixed);
+            let _ = labels.narrow(0, 16, 16).narrow(1, x0, 16).fill_(1);
+            let _ = labels.narrow(0, 50, 8).narrow(1, 70, 10).fill_(2);
+            (frame, labels)
+        })
+        .collect();
+    let run = |residual_reflections: bool| {
+        let config = StreamConfig {
+            working_width: 96,
+            residual_shadows: false,
+            residual_reflections,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        dec.set_background_plate(&plate);
+        decompose_all(&mut dec, &net, &frames)
+    };
+    let (with, without) = (run(true), run(false));
+    let mut taken = 0.0;
+    for (on, off) in with.iter().zip(&without) {
+        let (y, h, x, w) = reflection_at(8 + 4 * on.index as i64);
+        let (on, off) = (&on.network_working, &off.network_working);
+        let changed = (on - off)
+            .abs()
+            .sum_dim_intlist(1, false, Kind::Float)
+            .gt(0.0); // [2, h, w]
+        let reflection = Tensor::zeros([64, 96], (Kind::Bool, Device::Cpu));
+        let _ = reflection.narrow(0, y, h).narrow(1, x, w).fill_(1);
+        let elsewhere = changed.logical_and(&reflection.logical_not().unsqueeze(0));
+        assert_eq!(elsewhere.sum(Kind::Float).double_value(&[]), 0.0);
+        let second = changed.get(1).sum(Kind::Float).double_value(&[]);
+        assert_eq!(second, 0.0, "not the static object's");
+        let first = changed.get(0);
+        let n = first.sum(Kind::Float).double_value(&[]);
+        if n > 0.0 {
+            let alpha = on.get(0).get(3).masked_select(&first);
+            assert!(
+                (alpha - 0.5).abs().max().double_value(&[]) < 1e-4,
+                "half its colour"
+            );
+            for c in 0..3 {
+                let channel = on.get(0).get(c).masked_select(&first);
+                let expected = colour.double_value(&[c, 0, 0]);
+                assert!(
+                    (channel - expected).abs().max().double_value(&[]) < 1e-4,
+                    "the object's colour"
+                );
+            }
+        }
+        taken += n;
+    }
+    assert!(taken > 0.0, "no frame gave the square its reflection");
 }

@@ -198,6 +198,7 @@ pub struct Settings {
     pub mirror_average: bool,
     pub exposure_match: bool,
     pub residual_shadows: bool,
+    pub residual_reflections: bool,
 }
 
 impl Default for Settings {
@@ -235,6 +236,7 @@ impl Default for Settings {
             mirror_average: defaults::MIRROR_AVERAGE,
             exposure_match: defaults::EXPOSURE_MATCH,
             residual_shadows: defaults::RESIDUAL_SHADOWS,
+            residual_reflections: defaults::RESIDUAL_REFLECTIONS,
         }
     }
 }
@@ -274,6 +276,7 @@ impl Settings {
             mirror_average: inference.mirror_average,
             exposure_match: self.exposure_match,
             residual_shadows: self.residual_shadows,
+            residual_reflections: self.residual_reflections,
             ..StreamConfig::default()
         })
     }

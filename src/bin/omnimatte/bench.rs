@@ -63,6 +63,10 @@ pub struct BenchArgs {
     /// `residual-shadows`).
     #[arg(long, default_value_t = gstomnimatte::defaults::RESIDUAL_SHADOWS, action = clap::ArgAction::Set)]
     residual_shadows: bool,
+    /// Give each object the brighter residual of its colour beside its mask (true or false;
+    /// the element's `residual-reflections`).
+    #[arg(long, default_value_t = gstomnimatte::defaults::RESIDUAL_REFLECTIONS, action = clap::ArgAction::Set)]
+    residual_reflections: bool,
     /// Safetensors weights for every measurement; empty: the bundled weights, as the element
     /// loads them (a seeded random initialisation where none exist, as in the element). The
     /// weights decide how much of the frame the layers cover, and so how much of the background
@@ -231,6 +235,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
         mirror_average: args.mirror_average,
         exposure_match: args.exposure_match,
         residual_shadows: args.residual_shadows,
+        residual_reflections: args.residual_reflections,
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;
@@ -451,14 +456,15 @@ fn time_element(
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r}{weights} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r} residual-reflections={rr}{weights} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,
         d = args.device,
         m = args.mirror_average,
         e = args.exposure_match,
-        r = args.residual_shadows
+        r = args.residual_shadows,
+        rr = args.residual_reflections
     );
     let pipeline = gst::parse::launch(&desc)?
         .downcast::<gst::Pipeline>()

@@ -67,6 +67,14 @@ pub struct LayerArgs {
     /// pass runs without (session 40).
     #[arg(long, default_value_t = defaults::RESIDUAL_SHADOWS, action = clap::ArgAction::Set)]
     pub residual_shadows: bool,
+    /// Give each object the brighter residual outside every mask that joins its mask and
+    /// points from the background towards the object's colour (within 3/8 of the working
+    /// height), where the network's layers leave it in the background: the reflections of
+    /// bright objects. True or false (the element's `residual-reflections`;
+    /// docs/measurements.md, session 41). With `--background-estimate whole-video-layers`, the
+    /// final layers only, as `--residual-shadows`.
+    #[arg(long, default_value_t = defaults::RESIDUAL_REFLECTIONS, action = clap::ArgAction::Set)]
+    pub residual_reflections: bool,
 }
 
 impl LayerArgs {
@@ -87,18 +95,20 @@ impl LayerArgs {
             mirror_average: inference.mirror_average,
             exposure_match: self.exposure_match,
             residual_shadows: self.residual_shadows,
+            residual_reflections: self.residual_reflections,
             ..StreamConfig::default()
         }
     }
 
     /// The first pass of the whole clip's estimate made twice (`whole-video-layers`): the same
-    /// decomposition without residual shadows. That pass's layers only say what the second
+    /// decomposition without residual effects. That pass's layers only say what the second
     /// estimate leaves out, and the rule's darkening left out as well left pixels with no
-    /// free frame, which then took the fill; the final pass adds the shadows
+    /// free frame, which then took the fill; the final pass adds the effects
     /// (docs/measurements.md, session 40).
     pub fn first_pass_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
         StreamConfig {
             residual_shadows: false,
+            residual_reflections: false,
             ..self.stream_config(objects, fine_tuned)
         }
     }
@@ -150,18 +160,24 @@ mod tests {
         assert_eq!(layers.background_quantile, defaults::BACKGROUND_QUANTILE);
     }
 
-    /// Residual shadows are the final pass's: the whole clip's first pass runs without them
-    /// whatever the flag, and the flag still reaches the decomposition itself.
+    /// Residual effects are the final pass's: the whole clip's first pass runs without them
+    /// whatever the flags, and each flag still reaches the decomposition itself.
     #[test]
-    fn the_whole_clip_first_pass_runs_without_residual_shadows() {
-        let layers = Command::parse_from(["omnimatte", "--residual-shadows", "true"]).layers;
+    fn the_whole_clip_first_pass_runs_without_residual_effects() {
+        let layers = Command::parse_from(["omnimatte"]).layers;
         assert!(layers.stream_config(2, false).residual_shadows);
+        assert!(layers.stream_config(2, false).residual_reflections);
         let first = layers.first_pass_config(2, false);
         assert!(!first.residual_shadows);
+        assert!(!first.residual_reflections);
         assert_eq!(first.objects, 2);
         assert_eq!(first.background_quantile, defaults::BACKGROUND_QUANTILE);
         let layers = Command::parse_from(["omnimatte", "--residual-shadows", "false"]).layers;
         assert!(!layers.stream_config(2, false).residual_shadows);
+        assert!(layers.stream_config(2, false).residual_reflections);
+        let layers = Command::parse_from(["omnimatte", "--residual-reflections", "false"]).layers;
+        assert!(layers.stream_config(2, false).residual_shadows);
+        assert!(!layers.stream_config(2, false).residual_reflections);
     }
 
     #[test]

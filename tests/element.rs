@@ -182,6 +182,20 @@ fn mirror_average_changes_the_layers_and_keeps_every_frame() {
 }
 
 #[test]
+fn residual_reflections_is_a_documented_property_on_by_default() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    assert_eq!(
+        element.property::<bool>("residual-reflections"),
+        gstomnimatte::defaults::RESIDUAL_REFLECTIONS
+    );
+    element.set_property("residual-reflections", false);
+    assert!(!element.property::<bool>("residual-reflections"));
+    let spec = element.find_property("residual-reflections").unwrap();
+    assert!(spec.blurb().unwrap_or_default().contains("reflection"));
+}
+
+#[test]
 fn exposure_match_brings_the_background_pad_to_each_frames_exposure() {
     init();
     let element = gst::ElementFactory::make("omnimatte").build().unwrap();

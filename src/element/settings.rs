@@ -479,6 +479,26 @@ mod tests {
         );
     }
 
+    /// Each kind of residual effect has its own property, and each reaches the stream alone.
+    #[test]
+    fn residual_shadows_and_reflections_reach_the_stream_each_on_its_own() {
+        let config = Settings::default().stream_config().unwrap();
+        assert_eq!(config.residual_shadows, defaults::RESIDUAL_SHADOWS);
+        assert_eq!(config.residual_reflections, defaults::RESIDUAL_REFLECTIONS);
+        let config = |residual_shadows, residual_reflections| {
+            let config = Settings {
+                residual_shadows,
+                residual_reflections,
+                ..Settings::default()
+            }
+            .stream_config()
+            .unwrap();
+            (config.residual_shadows, config.residual_reflections)
+        };
+        assert_eq!(config(true, false), (true, false));
+        assert_eq!(config(false, true), (false, true));
+    }
+
     #[test]
     fn the_live_training_hands_over_first_after_ttt_first_swap_steps_then_every_swap_steps() {
         let config = Settings::default().continuous_config().unwrap();

@@ -56,7 +56,7 @@ pub enum BackgroundEstimate {
     /// The same median made twice: the second leaves out, beside the masks, the effects a
     /// first decomposition over the first put in the layers ([`layers_cover`]), so shadows
     /// that stay on a pixel most of the clip are not taken for the background. Twice the
-    /// network's work. (The first decomposition runs without residual shadows: session 40.)
+    /// network's work. (The first decomposition runs without residual effects: session 40.)
     WholeVideoLayers,
 }
 

@@ -230,7 +230,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 BackgroundEstimate::WholeVideo => Some(median.shallow_clone()),
                 BackgroundEstimate::WholeVideoLayers => {
                     // The first pass: the network as loaded, before any test-time training, over
-                    // the masks-only median (as `decompose` runs it: without residual shadows).
+                    // the masks-only median (as `decompose` runs it: without residual effects).
                     let config = args.layers.first_pass_config(objects, tuned_file);
                     let first =
                         tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;

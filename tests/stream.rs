@@ -279,6 +279,55 @@ fn the_clean_background_follows_each_frames_exposure() {
     );
 }
 
+/// The pixels of object 1's layer that a rule changed: `on` and `off` are a frame's
+/// `network_working` with the rule and without. Asserts that nothing changed outside `allowed`
+/// [h, w] or in object 2's layer, and that every changed pixel of object 1's has alpha 0.5 and
+/// the colour `colour`. Returns how many changed.
+fn changed_by_rule(on: &Tensor, off: &Tensor, allowed: &Tensor, colour: [f64; 3]) -> f64 {
+    let changed = (on - off)
+        .abs()
+        .sum_dim_intlist(1, false, Kind::Float)
+        .gt(0.0); // [2, h, w]
+    let elsewhere = changed.logical_and(&allowed.logical_not().unsqueeze(0));
+    assert_eq!(elsewhere.sum(Kind::Float).double_value(&[]), 0.0);
+    let second = changed.get(1).sum(Kind::Float).double_value(&[]);
+    assert_eq!(second, 0.0, "object 2 is far from the effect");
+    let first = changed.get(0);
+    let alpha = on.get(0).get(3).masked_select(&first);
+    let error = |t: Tensor, expected: f64| (t - expected).abs().max().double_value(&[]);
+    let n = first.sum(Kind::Float).double_value(&[]);
+    if n > 0.0 {
+        assert!(error(alpha, 0.5) < 1e-4, "the alpha that explains it");
+        for (c, expected) in colour.iter().enumerate() {
+            let channel = on.get(0).get(c as i64).masked_select(&first);
+            assert!(error(channel, *expected) < 1e-4, "colour {c}");
+        }
+    }
+    n
+}
+
+/// `frames` decomposed over `plate` with one rule (residual shadows where `shadows`, else
+/// residual reflections) and with neither: the outputs of both runs.
+fn with_and_without(
+    net: &OmnimatteNet,
+    frames: &[(Tensor, Tensor)],
+    plate: &Tensor,
+    shadows: bool,
+) -> (Vec<FrameLayers>, Vec<FrameLayers>) {
+    let run = |on: bool| {
+        let config = StreamConfig {
+            working_width: 96,
+            residual_shadows: on && shadows,
+            residual_reflections: on && !shadows,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        dec.set_background_plate(plate);
+        decompose_all(&mut dec, net, frames)
+    };
+    (run(true), run(false))
+}
+
 /// With `residual_shadows` the darkening joined to an object's mask outside every mask goes to
 /// that object's layer, black with the alpha that explains it, where no layer's alpha is as
 /// high; nothing else changes. Over a clean plate, so that the network's input is the same
@@ -289,49 +338,18 @@ fn residual_shadows_give_the_darkening_beside_a_mask_to_its_object() {
     let frames = video(8);
     let (_, _, truth) = square_with_shadow(1, 64, 96);
     let plate = (truth.view([3, 64, 96]) + 1.0) / 2.0;
-    let run = |residual_shadows: bool| {
-        let config = StreamConfig {
-            working_width: 96,
-            residual_shadows,
-            residual_reflections: false,
-            ..config()
-        };
-        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        dec.set_background_plate(&plate);
-        decompose_all(&mut dec, &net, &frames)
-    };
-    let (with, without) = (run(true), run(false));
+    let (with, without) = with_and_without(&net, &frames, &plate, true);
     let brightness = |image: &Tensor| image.mean_dim(0, false, Kind::Float);
     let plate_brightness = brightness(&plate);
     let mut taken = 0.0;
     for (on, off) in with.iter().zip(&without) {
         let (frame, labels) = &frames[on.index as usize];
-        let (on, off) = (&on.network_working, &off.network_working);
-        // Where the rule changed each layer: [2, h, w].
-        let changed = (on - off)
-            .abs()
-            .sum_dim_intlist(1, false, Kind::Float)
-            .gt(0.0);
         // The square's shadow: half as bright as the plate, outside every mask.
         let shadow = (&plate_brightness - brightness(frame))
             .gt(0.1)
             .logical_and(&labels.eq(0));
-        let outside_shadow = changed.logical_and(&shadow.logical_not().unsqueeze(0));
-        assert_eq!(outside_shadow.sum(Kind::Float).double_value(&[]), 0.0);
-        let second = changed.get(1).sum(Kind::Float).double_value(&[]);
-        assert_eq!(second, 0.0, "the static object is far from the shadow");
-        let first = changed.get(0);
-        let n = first.sum(Kind::Float).double_value(&[]);
-        if n > 0.0 {
-            let alpha = on.get(0).get(3).masked_select(&first);
-            assert!(
-                (alpha - 0.5).abs().max().double_value(&[]) < 1e-4,
-                "half as bright"
-            );
-            let colour = on.get(0).narrow(0, 0, 3).masked_select(&first.unsqueeze(0));
-            assert_eq!(colour.abs().max().double_value(&[]), 0.0, "black");
-        }
-        taken += n;
+        let (on, off) = (&on.network_working, &off.network_working);
+        taken += changed_by_rule(on, off, &shadow, [0.0; 3]);
     }
     assert!(taken > 0.0, "no frame gave the square its shadow");
 }
@@ -344,72 +362,38 @@ fn residual_reflections_give_the_objects_colour_below_it_to_its_layer() {
     let (_vs, net) = seeded_net(0);
     let (_, _, truth) = square_with_shadow(1, 64, 96);
     let plate = (truth.view([3, 64, 96]) + 1.0) / 2.0;
-    let colour = Tensor::from_slice(&[0.95f32, 0.9, 0.85]).view([3, 1, 1]);
+    let rgb = [0.95, 0.9, 0.85];
+    let colour = Tensor::from_slice(&rgb)
+        .to_kind(Kind::Float)
+        .view([3, 1, 1]);
     // A bright square (rows 16..32) moving right, its reflection below it (rows 32..40) half
     // its colour over the plate, and a static second object.
-    let reflection_at = |x0: i64| (32i64, 8i64, x0, 16i64);
+    let x_at = |i: i64| 8 + 4 * i;
     let frames: Vec<(Tensor, Tensor)> = (0..8)
         .map(|i| {
-            let x0 = 8 + 4 * i;
             let frame = plate.copy();
             let labels = Tensor::zeros([64, 96], (Kind::Uint8, Device::Cpu));
             frame
                 .narrow(1, 16, 16)
-                .narrow(2, x0, 16)
+                .narrow(2, x_at(i), 16)
                 .copy_(&colour.expand([3, 16, 16], false));
-            let (y, h, x, w) = reflection_at(x0);
-            let below = frame.narrow(1, y, h).narrow(2, x, w);
-            let mixed = (&below + &colour) * 0.5;
-            frame.narrow(1, y, h).narrow(2, x, w).copy_(&mixed);
-            let _ = labels.narrow(0, 16, 16).narrow(1, x0, 16).fill_(1);
+            let mixed = (frame.narrow(1, 32, 8).narrow(2, x_at(i), 16) + &colour) * 0.5;
+            frame.narrow(1, 32, 8).narrow(2, x_at(i), 16).copy_(&mixed);
+            let _ = labels.narrow(0, 16, 16).narrow(1, x_at(i), 16).fill_(1);
             let _ = labels.narrow(0, 50, 8).narrow(1, 70, 10).fill_(2);
             (frame, labels)
         })
         .collect();
-    let run = |residual_reflections: bool| {
-        let config = StreamConfig {
-            working_width: 96,
-            residual_shadows: false,
-            residual_reflections,
-            ..config()
-        };
-        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        dec.set_background_plate(&plate);
-        decompose_all(&mut dec, &net, &frames)
-    };
-    let (with, without) = (run(true), run(false));
+    let (with, without) = with_and_without(&net, &frames, &plate, false);
     let mut taken = 0.0;
     for (on, off) in with.iter().zip(&without) {
-        let (y, h, x, w) = reflection_at(8 + 4 * on.index as i64);
-        let (on, off) = (&on.network_working, &off.network_working);
-        let changed = (on - off)
-            .abs()
-            .sum_dim_intlist(1, false, Kind::Float)
-            .gt(0.0); // [2, h, w]
         let reflection = Tensor::zeros([64, 96], (Kind::Bool, Device::Cpu));
-        let _ = reflection.narrow(0, y, h).narrow(1, x, w).fill_(1);
-        let elsewhere = changed.logical_and(&reflection.logical_not().unsqueeze(0));
-        assert_eq!(elsewhere.sum(Kind::Float).double_value(&[]), 0.0);
-        let second = changed.get(1).sum(Kind::Float).double_value(&[]);
-        assert_eq!(second, 0.0, "not the static object's");
-        let first = changed.get(0);
-        let n = first.sum(Kind::Float).double_value(&[]);
-        if n > 0.0 {
-            let alpha = on.get(0).get(3).masked_select(&first);
-            assert!(
-                (alpha - 0.5).abs().max().double_value(&[]) < 1e-4,
-                "half its colour"
-            );
-            for c in 0..3 {
-                let channel = on.get(0).get(c).masked_select(&first);
-                let expected = colour.double_value(&[c, 0, 0]);
-                assert!(
-                    (channel - expected).abs().max().double_value(&[]) < 1e-4,
-                    "the object's colour"
-                );
-            }
-        }
-        taken += n;
+        let _ = reflection
+            .narrow(0, 32, 8)
+            .narrow(1, x_at(on.index as i64), 16)
+            .fill_(1);
+        let (on, off) = (&on.network_working, &off.network_working);
+        taken += changed_by_rule(on, off, &reflection, rgb);
     }
     assert!(taken > 0.0, "no frame gave the square its reflection");
 }

@@ -78,8 +78,9 @@ pub fn add_residual_effects(
         .sqrt(); // [1, 1, h, w]
     let residual = distance.gt(RESIDUAL_THRESHOLD).logical_and(&free);
     let reached = reach_through(&inside, &residual, reach); // [L, 1, h, w]
-                                                            // Where any layer already explains the residual as well, the network's attribution
-                                                            // stands: an effect between crowded objects is not given to the nearest mask as well.
+
+    // Where any layer already explains the residual as well, the network's attribution
+    // stands: an effect between crowded objects is not given to the nearest mask as well.
     let network_alpha = layers.narrow(1, 3, 1).amax(&[0i64][..], true); // [1, 1, h, w]
     let brightness = |image: &Tensor| image.mean_dim(0, true, Kind::Float).unsqueeze(0);
     let (seen, expected) = (brightness(frame), brightness(background)); // [1, 1, h, w]

@@ -51,13 +51,10 @@ pub struct StreamConfig {
     /// Bring the background estimate to each frame's exposure ([`crate::exposure`]) before
     /// the network sees the frame's difference to it and before the outputs are made from it.
     pub exposure_match: bool,
-    /// Give each object the darkening outside every mask that joins its mask, where the
-    /// network's layers leave it in the background ([`crate::residual_effects`]).
-    pub residual_shadows: bool,
-    /// Give each object the brighter residual of its colour outside every mask that joins its
-    /// mask: its reflection, where the network's layers leave it in the background
-    /// ([`crate::residual_effects`]).
-    pub residual_reflections: bool,
+    /// Which effects the network's layers leave in the background are given to the object
+    /// whose mask they join: darkening (shadows), brighter residual of its colour
+    /// (reflections) ([`crate::residual_effects`]).
+    pub residual: ResidualEffects,
 }
 
 impl Default for StreamConfig {
@@ -76,8 +73,10 @@ impl Default for StreamConfig {
             background_median: BackgroundMedian::default(),
             mirror_average: crate::defaults::MIRROR_AVERAGE,
             exposure_match: crate::defaults::EXPOSURE_MATCH,
-            residual_shadows: crate::defaults::RESIDUAL_SHADOWS,
-            residual_reflections: crate::defaults::RESIDUAL_REFLECTIONS,
+            residual: ResidualEffects {
+                shadows: crate::defaults::RESIDUAL_SHADOWS,
+                reflections: crate::defaults::RESIDUAL_REFLECTIONS,
+            },
         }
     }
 }
@@ -133,8 +132,8 @@ pub struct FrameLayers {
     /// with nothing of this frame's objects or their effects.
     pub background_estimate: Tensor,
     /// [L, 4, h, w] the network's own layers at the working size (with the residual effects,
-    /// where `residual_shadows` and `residual_reflections` add them: outside the masks, so the
-    /// alpha inside them is the network's).
+    /// where `residual` adds them: outside the masks, so the alpha inside them is the
+    /// network's).
     pub network_working: Tensor,
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
@@ -531,10 +530,7 @@ impl Decomposer {
             let sees_background = net.config().background_input;
             // The estimate at the working size, resized once (at 720p a resize costs more
             // than the gain): what the network sees, and where the gain is read.
-            let residual = ResidualEffects {
-                shadows: self.config.residual_shadows,
-                reflections: self.config.residual_reflections,
-            };
+            let residual = self.config.residual;
             let small = (sees_background || self.config.exposure_match || residual.any())
                 .then(|| working_image(&estimate, h, w));
             let (background, small) = match small {

@@ -5,6 +5,7 @@ mod common;
 use common::{seeded_net, square_with_shadow};
 use gstomnimatte::clip::OutputFrame;
 use gstomnimatte::model::OmnimatteNet;
+use gstomnimatte::residual_effects::ResidualEffects;
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -54,8 +55,7 @@ fn network_layers_of(
     frames: &[(Tensor, Tensor)],
 ) -> Vec<Tensor> {
     let config = StreamConfig {
-        residual_shadows: false,
-        residual_reflections: false,
+        residual: ResidualEffects::default(),
         ..config
     };
     let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
@@ -317,8 +317,10 @@ fn with_and_without(
     let run = |on: bool| {
         let config = StreamConfig {
             working_width: 96,
-            residual_shadows: on && shadows,
-            residual_reflections: on && !shadows,
+            residual: ResidualEffects {
+                shadows: on && shadows,
+                reflections: on && !shadows,
+            },
             ..config()
         };
         let mut dec = Decomposer::new(config, Device::Cpu).unwrap();

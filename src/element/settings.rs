@@ -7,6 +7,7 @@ use crate::clip::{ClipSpec, OutputFrame, OutputFrameChoice};
 use crate::defaults;
 use crate::model::loading::{fine_tuned_weights, load_model, parse_device, LoadedModel};
 use crate::model::PrecisionChoice;
+use crate::residual_effects::ResidualEffects;
 use crate::stream::{Inference, StreamConfig};
 use crate::ttt::{ContinuousConfig, FineTuneConfig};
 use anyhow::Context;
@@ -275,8 +276,10 @@ impl Settings {
             },
             mirror_average: inference.mirror_average,
             exposure_match: self.exposure_match,
-            residual_shadows: self.residual_shadows,
-            residual_reflections: self.residual_reflections,
+            residual: ResidualEffects {
+                shadows: self.residual_shadows,
+                reflections: self.residual_reflections,
+            },
             ..StreamConfig::default()
         })
     }
@@ -483,8 +486,8 @@ mod tests {
     #[test]
     fn residual_shadows_and_reflections_reach_the_stream_each_on_its_own() {
         let config = Settings::default().stream_config().unwrap();
-        assert_eq!(config.residual_shadows, defaults::RESIDUAL_SHADOWS);
-        assert_eq!(config.residual_reflections, defaults::RESIDUAL_REFLECTIONS);
+        assert_eq!(config.residual.shadows, defaults::RESIDUAL_SHADOWS);
+        assert_eq!(config.residual.reflections, defaults::RESIDUAL_REFLECTIONS);
         let config = |residual_shadows, residual_reflections| {
             let config = Settings {
                 residual_shadows,
@@ -493,7 +496,7 @@ mod tests {
             }
             .stream_config()
             .unwrap();
-            (config.residual_shadows, config.residual_reflections)
+            (config.residual.shadows, config.residual.reflections)
         };
         assert_eq!(config(true, false), (true, false));
         assert_eq!(config(false, true), (false, true));

@@ -30,6 +30,7 @@ use gstomnimatte::clip::{inference_plan, PREDICT_VISIBLE};
 use gstomnimatte::model::loading::{load_model, parse_device, LoadedModel, WeightsSource};
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
+use gstomnimatte::residual_effects::ResidualEffects;
 use gstomnimatte::stream::{Decomposer, StreamConfig};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -234,8 +235,10 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
         objects: args.objects,
         mirror_average: args.mirror_average,
         exposure_match: args.exposure_match,
-        residual_shadows: args.residual_shadows,
-        residual_reflections: args.residual_reflections,
+        residual: ResidualEffects {
+            shadows: args.residual_shadows,
+            reflections: args.residual_reflections,
+        },
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;

@@ -5,6 +5,7 @@ use gstomnimatte::alpha::{AlphaMode, Upsampling};
 use gstomnimatte::background::BackgroundMedian;
 use gstomnimatte::clip::OutputFrameChoice;
 use gstomnimatte::defaults;
+use gstomnimatte::residual_effects::ResidualEffects;
 use gstomnimatte::stream::{Inference, StreamConfig};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -94,8 +95,10 @@ impl LayerArgs {
             background_quantile: self.background_quantile,
             mirror_average: inference.mirror_average,
             exposure_match: self.exposure_match,
-            residual_shadows: self.residual_shadows,
-            residual_reflections: self.residual_reflections,
+            residual: ResidualEffects {
+                shadows: self.residual_shadows,
+                reflections: self.residual_reflections,
+            },
             ..StreamConfig::default()
         }
     }
@@ -107,8 +110,7 @@ impl LayerArgs {
     /// (docs/measurements.md, session 40).
     pub fn first_pass_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
         StreamConfig {
-            residual_shadows: false,
-            residual_reflections: false,
+            residual: ResidualEffects::default(),
             ..self.stream_config(objects, fine_tuned)
         }
     }
@@ -165,19 +167,19 @@ mod tests {
     #[test]
     fn the_whole_clip_first_pass_runs_without_residual_effects() {
         let layers = Command::parse_from(["omnimatte"]).layers;
-        assert!(layers.stream_config(2, false).residual_shadows);
-        assert!(layers.stream_config(2, false).residual_reflections);
+        assert!(layers.stream_config(2, false).residual.shadows);
+        assert!(layers.stream_config(2, false).residual.reflections);
         let first = layers.first_pass_config(2, false);
-        assert!(!first.residual_shadows);
-        assert!(!first.residual_reflections);
+        assert!(!first.residual.shadows);
+        assert!(!first.residual.reflections);
         assert_eq!(first.objects, 2);
         assert_eq!(first.background_quantile, defaults::BACKGROUND_QUANTILE);
         let layers = Command::parse_from(["omnimatte", "--residual-shadows", "false"]).layers;
-        assert!(!layers.stream_config(2, false).residual_shadows);
-        assert!(layers.stream_config(2, false).residual_reflections);
+        assert!(!layers.stream_config(2, false).residual.shadows);
+        assert!(layers.stream_config(2, false).residual.reflections);
         let layers = Command::parse_from(["omnimatte", "--residual-reflections", "false"]).layers;
-        assert!(layers.stream_config(2, false).residual_shadows);
-        assert!(!layers.stream_config(2, false).residual_reflections);
+        assert!(layers.stream_config(2, false).residual.shadows);
+        assert!(!layers.stream_config(2, false).residual.reflections);
     }
 
     #[test]

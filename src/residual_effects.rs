@@ -18,8 +18,10 @@
 //!   twice the precision.
 //!
 //! Effects are near their objects and move with them, so the connection carries the
-//! association the game would otherwise have to learn; a pixel two objects reach goes to the
-//! one whose mask is nearer (by the path through the residual).
+//! association the game would otherwise have to learn. A pixel two objects reach goes to the
+//! one from whose centre it lies most nearly in the frame's shadow direction (one light casts
+//! every shadow the same way), or, where the frame shows too little shadow to tell the
+//! direction, to the one whose mask is nearer (by the path through the residual).
 
 use tch::{Kind, Tensor};
 
@@ -37,6 +39,10 @@ pub const RESIDUAL_REACH: f64 = 0.375;
 /// colour's difference to it for the pixel to count as the object's reflection. Chosen on the
 /// validation sets from 0.9 and 0.97 (docs/measurements.md, session 41).
 pub const REFLECTION_COSINE: f64 = 0.97;
+
+/// The least number of shadow pixels only one mask reaches from which a frame's shadow
+/// direction is read; with fewer, a pixel two masks reach goes to the nearer one.
+pub const DIRECTION_EVIDENCE: f64 = 20.0;
 
 /// Which residual effects are given to the objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,14 +83,15 @@ pub fn add_residual_effects(
         .sum_dim_intlist(1, true, Kind::Float)
         .sqrt(); // [1, 1, h, w]
     let residual = distance.gt(RESIDUAL_THRESHOLD).logical_and(&free);
-    let reached = reach_through(&inside, &residual, reach); // [L, 1, h, w]
+    let brightness = |image: &Tensor| image.mean_dim(0, true, Kind::Float).unsqueeze(0);
+    let (seen, expected) = (brightness(frame), brightness(background)); // [1, 1, h, w]
+    let darker = seen.lt_tensor(&expected);
+    let nearest = reach_through(&inside, &residual, reach); // [L, 1, h, w]
+    let reached = along_shadow_direction(&inside, &residual, reach, &nearest, &darker);
 
     // Where any layer already explains the residual as well, the network's attribution
     // stands: an effect between crowded objects is not given to the nearest mask as well.
     let network_alpha = layers.narrow(1, 3, 1).amax(&[0i64][..], true); // [1, 1, h, w]
-    let brightness = |image: &Tensor| image.mean_dim(0, true, Kind::Float).unsqueeze(0);
-    let (seen, expected) = (brightness(frame), brightness(background)); // [1, 1, h, w]
-    let darker = seen.lt_tensor(&expected);
 
     let mut out = layers.shallow_clone();
     if kinds.shadows {
@@ -106,6 +113,72 @@ pub fn add_residual_effects(
         out = reflection.where_self(&takes, &out);
     }
     out
+}
+
+/// `nearest` [L, 1, h, w] (each residual pixel's nearest mask, from [`reach_through`]) with
+/// every pixel that more than one mask reaches within `reach` given instead to the object from
+/// whose centre it lies most nearly in the frame's shadow direction: one light casts every
+/// object's shadow the same way, so a shadow passing beside another object stays its caster's
+/// (docs/measurements.md, session 42). The direction is the summed offset, from their object's
+/// centre, of the darker residual pixels only one mask reaches; where there are fewer than
+/// [`DIRECTION_EVIDENCE`] of them, or no direction, `nearest` stands. `inside` [L, 1, h, w],
+/// `residual` and `darker` [1, 1, h, w], all bool.
+fn along_shadow_direction(
+    inside: &Tensor,
+    residual: &Tensor,
+    reach: i64,
+    nearest: &Tensor,
+    darker: &Tensor,
+) -> Tensor {
+    let (l, h, w) = (inside.size()[0], inside.size()[2], inside.size()[3]);
+    if l < 2 {
+        return nearest.shallow_clone();
+    }
+    // Each object's reach on its own, as if no other object were there.
+    let each: Vec<Tensor> = (0..l)
+        .map(|k| reach_through(&inside.narrow(0, k, 1), residual, reach))
+        .collect();
+    let each = Tensor::cat(&each, 0); // [L, 1, h, w]
+    let reachers = each.sum_dim_intlist(0, true, Kind::Float);
+    let shared = reachers.gt(1.5); // [1, 1, h, w]
+
+    let float = (Kind::Float, inside.device());
+    let ys = Tensor::arange(h, float).view([1, 1, h, 1]);
+    let xs = Tensor::arange(w, float).view([1, 1, 1, w]);
+    let mask = inside.to_kind(Kind::Float);
+    let area = mask
+        .sum_dim_intlist(&[2i64, 3][..], true, Kind::Float)
+        .clamp_min(1.0);
+    let centre = |coordinate: &Tensor| {
+        (&mask * coordinate).sum_dim_intlist(&[2i64, 3][..], true, Kind::Float) / &area
+    }; // [L, 1, 1, 1]
+    let (dy, dx) = (&ys - centre(&ys), &xs - centre(&xs)); // [L, 1, h, w]
+
+    let sure = each
+        .logical_and(&shared.logical_not())
+        .logical_and(darker)
+        .to_kind(Kind::Float);
+    if sure.sum(Kind::Float).double_value(&[]) < DIRECTION_EVIDENCE {
+        return nearest.shallow_clone();
+    }
+    let (vy, vx) = (
+        (&sure * &dy).sum(Kind::Float).double_value(&[]),
+        (&sure * &dx).sum(Kind::Float).double_value(&[]),
+    );
+    let length = vy.hypot(vx);
+    if length < 1e-6 {
+        return nearest.shallow_clone();
+    }
+    let cosine = (&dy * (vy / length) + &dx * (vx / length))
+        / (dy.square() + dx.square()).sqrt().clamp_min(1e-3);
+    // Only the objects that reach a pixel compete for it.
+    let cosine = cosine.where_self(&each, &Tensor::full([1], -2.0, float));
+    let best = cosine.argmax(0, true); // [1, 1, h, w]
+    let objects = Tensor::arange(l, (Kind::Int64, inside.device())).view([l, 1, 1, 1]);
+    objects
+        .eq_tensor(&best)
+        .logical_and(&each)
+        .where_self(&shared, nearest)
 }
 
 /// Each object's reflection layer [L, 4, h, w]: its mean colour c in the frame (inside its
@@ -282,6 +355,39 @@ mod tests {
             assert!((one > 0.0) != (two > 0.0), "column {x}: exactly one owner");
             assert_eq!(one > 0.0, x < 15, "column {x}: the nearer object");
         }
+    }
+
+    #[test]
+    fn a_shadow_both_masks_reach_goes_to_the_object_it_lies_in_the_light_s_direction_from() {
+        let (layers, frame, background, masks) = scene();
+        // Light from the left: object 1's shadow runs right along rows 7 and 8 (its centre's
+        // rows) up to object 2's mask (column 24), and object 2's from its mask to the edge.
+        let _ = frame.narrow(1, 7, 2).narrow(2, 6, 18).fill_(0.45);
+        let _ = frame.narrow(1, 7, 2).narrow(2, 28, 4).fill_(0.45);
+        let out = add_residual_effects(&layers, &frame, &background, &masks, SHADOWS);
+        // Both masks reach columns 12..17 (12 steps each); the nearer mask would have taken
+        // 15..17 for object 2, but they lie behind object 2 and ahead of object 1.
+        for x in 6..18 {
+            assert!(
+                alpha_at(&out, 0, 7, x) > 0.0,
+                "column {x}: object 1's shadow"
+            );
+            assert_eq!(alpha_at(&out, 1, 7, x), 0.0, "column {x}: not object 2's");
+        }
+        // Only object 2 reaches 18..23: the rule cannot give them back (a limit of the reach).
+        assert!(alpha_at(&out, 1, 7, 20) > 0.0);
+        assert!(alpha_at(&out, 1, 7, 30) > 0.0, "object 2's own shadow");
+    }
+
+    #[test]
+    fn with_too_little_shadow_to_read_a_direction_the_nearer_mask_takes_a_shared_pixel() {
+        let (layers, frame, background, masks) = scene();
+        // One row from mask to mask: both reach 12..17, and only one mask reaches 12 pixels
+        // of it (6..11 and 18..23), fewer than a direction needs.
+        let _ = frame.narrow(1, 7, 1).narrow(2, 6, 18).fill_(0.45);
+        let out = add_residual_effects(&layers, &frame, &background, &masks, SHADOWS);
+        assert!(alpha_at(&out, 1, 7, 17) > 0.0, "nearer to object 2's mask");
+        assert_eq!(alpha_at(&out, 0, 7, 17), 0.0);
     }
 
     #[test]

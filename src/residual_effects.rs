@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shadow_both_masks_reach_goes_to_the_object_it_lies_in_the_light_s_direction_from() {
+    fn a_shadow_both_masks_reach_goes_to_the_object_it_runs_away_from_along_the_light() {
         let (layers, frame, background, masks) = scene();
         // Light from the left: object 1's shadow runs right along rows 7 and 8 (its centre's
         // rows) up to object 2's mask (column 24), and object 2's from its mask to the edge.

@@ -8,6 +8,11 @@ pub const WORKING_WIDTH: i64 = 224;
 pub const OBJECTS: usize = 2;
 /// Recent frames in the masked-median background reservoir.
 pub const BACKGROUND_FRAMES: usize = 16;
+/// Frames held at the start of a stream before the first output, so that the first frames'
+/// background is the median of this many frames, each decomposed once first to leave its
+/// effects out of it (`StreamConfig::warm_up_frames`). Measured with 16 on the validation sets
+/// (docs/measurements.md, session 43).
+pub const BACKGROUND_WARM_UP: usize = 16;
 /// Which quantile of a pixel's free values is its background while streaming (the element, and
 /// its test-time training's own estimate): the paper's median. The 0.75 quantile (brighter
 /// values: it leaves out shadows that lie on a pixel in most frames) was level on the

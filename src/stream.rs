@@ -55,6 +55,13 @@ pub struct StreamConfig {
     /// whose mask they join: darkening (shadows), brighter residual of its colour
     /// (reflections) ([`crate::residual_effects`]).
     pub residual: ResidualEffects,
+    /// Frames held at the start before the first output (at most `background_frames`; only
+    /// where the median leaves out the layers' effects and no plate is set): the first frames'
+    /// background is then the median of this many frames, and each held frame is decomposed
+    /// once first, without the residual effects, so that its effects are left out of that
+    /// median as `decompose`'s whole-clip estimate leaves them out. 0: output from the
+    /// look-ahead on. [`warm_up_held`](Self::warm_up_held) is what is held.
+    pub warm_up_frames: usize,
 }
 
 impl Default for StreamConfig {
@@ -77,6 +84,7 @@ impl Default for StreamConfig {
                 shadows: crate::defaults::RESIDUAL_SHADOWS,
                 reflections: crate::defaults::RESIDUAL_REFLECTIONS,
             },
+            warm_up_frames: crate::defaults::BACKGROUND_WARM_UP,
         }
     }
 }
@@ -109,6 +117,16 @@ impl Inference {
 }
 
 impl StreamConfig {
+    /// Frames held at the start before the first output without a background plate (with
+    /// one, none): the warm-up where the median leaves out the layers' effects, at most the
+    /// median's own frames (a frame it no longer holds cannot take a cover).
+    pub fn warm_up_held(&self) -> usize {
+        match self.background_median {
+            BackgroundMedian::Layers => self.warm_up_frames.min(self.background_frames),
+            BackgroundMedian::Masks => 0,
+        }
+    }
+
     pub fn inference(&self) -> Inference {
         Inference {
             output_frame: self.output_frame,
@@ -191,6 +209,9 @@ pub struct Decomposer {
     hidden: Option<Encoded>,
     /// The masked median of recent frames, or the user's clean plate.
     background: BackgroundModel,
+    /// Frames received when the warm-up decomposed them all once (0: no warm-up since the
+    /// start). Until the next frame comes, the held frames are going out at once.
+    warmed_up_at: u64,
 }
 
 impl Decomposer {
@@ -211,6 +232,7 @@ impl Decomposer {
             next_output: 0,
             frame_size: None,
             hidden: None,
+            warmed_up_at: 0,
         })
     }
 
@@ -225,6 +247,7 @@ impl Decomposer {
         self.next_output = 0;
         self.frame_size = None;
         self.background.clear();
+        self.warmed_up_at = 0;
     }
 
     /// Uses `plate` [3, H, W] in [0, 1] (the frames' size) as the background instead of the
@@ -279,10 +302,56 @@ impl Decomposer {
     ) -> anyhow::Result<Vec<FrameLayers>> {
         self.admit(frame, labels, true)?;
         let mut ready = Vec::new();
+        if self.warming_up() {
+            if self.received < self.warm_up_held() {
+                return Ok(ready);
+            }
+            self.warm_up(net)?;
+        }
         while self.next_output + self.look_ahead() < self.received {
             ready.push(self.emit(net, None)?);
         }
         Ok(ready)
+    }
+
+    /// Frames held at the start before the first output (docs/method.md, "The warm-up"): the
+    /// config's, where the median makes the background.
+    fn warm_up_held(&self) -> u64 {
+        match self.background.plate() {
+            Some(_) => 0,
+            None => self.config.warm_up_held() as u64,
+        }
+    }
+
+    /// Whether frames are still held for the warm-up.
+    fn warming_up(&self) -> bool {
+        self.next_output == 0 && self.warmed_up_at == 0 && self.warm_up_held() > 0
+    }
+
+    /// The warm-up's first pass: decomposes every held frame once, without the residual
+    /// effects (as the whole clip's first pass, docs/method.md), over the median of all of
+    /// them, and leaves what its layers cover out of that median. The frames are decomposed
+    /// again for output, over the estimate made without their effects: the first frames'
+    /// estimate otherwise comes from the few frames up to their look-ahead, where a slow
+    /// object's shadow stays (docs/measurements.md, session 43).
+    fn warm_up(&mut self, net: &OmnimatteNet) -> anyhow::Result<()> {
+        let held = self.next_output..self.received;
+        for f in held.clone() {
+            let out = self.decompose(
+                net,
+                f,
+                Some(self.received as usize),
+                ResidualEffects::default(),
+            )?;
+            let age = (self.received - 1 - f) as usize;
+            self.background.cover(age, &layers_cover(&out.layers));
+        }
+        // The encodings showed the network each frame's difference to the estimate before.
+        for entry in self.window.iter_mut() {
+            entry.encoded = [None, None];
+        }
+        self.warmed_up_at = held.end;
+        Ok(())
     }
 
     /// The network's share of [`push`](Self::push), for `omnimatte bench`: the same window,
@@ -346,6 +415,10 @@ impl Decomposer {
     /// End of stream: produces every pending frame, clamping clips at the last frame.
     pub fn finish(&mut self, net: &OmnimatteNet) -> anyhow::Result<Vec<FrameLayers>> {
         let mut ready = Vec::new();
+        if self.warming_up() && self.received > 0 {
+            // A stream shorter than the warm-up: all of it is held.
+            self.warm_up(net)?;
+        }
         while self.next_output < self.received {
             ready.push(self.emit(net, Some(self.received as usize))?);
         }
@@ -524,13 +597,47 @@ impl Decomposer {
         video_len: Option<usize>,
     ) -> anyhow::Result<FrameLayers> {
         let f = self.next_output;
-        let output = tch::no_grad(|| -> anyhow::Result<FrameLayers> {
+        let output = self.decompose(net, f, video_len, self.config.residual)?;
+        let median_in_use = self.background.plate().is_none();
+        if median_in_use && self.config.background_median == BackgroundMedian::Layers {
+            let age = (self.received - 1 - f) as usize;
+            let cover = layers_cover(&output.layers);
+            // The frames after f in the window have no layers yet, so their masks alone
+            // cover them, and a slow object's shadow there weighs in the next estimates.
+            // Effects move with their objects, a little from one frame to the next: f's
+            // (its cover outside its masks) stand in for theirs. They stay counted when
+            // those frames' own covers come (docs/measurements.md, session 38). While the
+            // warm-up's frames go out at once, every frame after f has its own from the
+            // warm-up, and f's, handed to up to 15 frames, only took more values out of
+            // their median: measured, the warm-up then lost; without them it gains (session
+            // 43, where leaving them out for the warm-up's frames after that too lost a
+            // little: the warm-up's covers lack the residual effects).
+            let burst = self.received == self.warmed_up_at;
+            let ahead = if burst { 0 } else { age };
+            let entry = &self.window[self.slot(f)];
+            self.background
+                .cover_newest(ahead, &effects_outside_masks(&cover, &entry.labels));
+            self.background.cover(age, &cover);
+        }
+        self.next_output += 1;
+        self.prune();
+        Ok(output)
+    }
+
+    /// Frame `f`'s layers over the current estimate, with the residual effects `residual`.
+    fn decompose(
+        &mut self,
+        net: &OmnimatteNet,
+        f: u64,
+        video_len: Option<usize>,
+        residual: ResidualEffects,
+    ) -> anyhow::Result<FrameLayers> {
+        tch::no_grad(|| -> anyhow::Result<FrameLayers> {
             let (h, w) = (self.config.working_height, self.config.working_width);
             let estimate = self.background.estimate();
             let sees_background = net.config().background_input;
             // The estimate at the working size, resized once (at 720p a resize costs more
             // than the gain): what the network sees, and where the gain is read.
-            let residual = self.config.residual;
             let small = (sees_background || self.config.exposure_match || residual.any())
                 .then(|| working_image(&estimate, h, w));
             let (background, small) = match small {
@@ -580,19 +687,6 @@ impl Decomposer {
                     self.config.upsampling,
                 )
             };
-            let median_in_use = self.background.plate().is_none();
-            if median_in_use && self.config.background_median == BackgroundMedian::Layers {
-                let age = (self.received - 1 - f) as usize;
-                let cover = layers_cover(&out.layers);
-                // The frames after f in the window have no layers yet, so their masks alone
-                // cover them, and a slow object's shadow there weighs in the next estimates.
-                // Effects move with their objects, a little from one frame to the next: f's
-                // (its cover outside its masks) stand in for theirs. They stay counted when
-                // those frames' own covers come (docs/measurements.md, session 38).
-                self.background
-                    .cover_newest(age, &effects_outside_masks(&cover, &entry.labels));
-                self.background.cover(age, &cover);
-            }
             Ok(FrameLayers {
                 index: f,
                 layers: out.layers,
@@ -603,10 +697,7 @@ impl Decomposer {
                 frame: entry.full.shallow_clone(),
                 upsampling: self.config.upsampling,
             })
-        })?;
-        self.next_output += 1;
-        self.prune();
-        Ok(output)
+        })
     }
 
     /// Drops frames no future clip needs: the oldest is look_back frames before the next output.

@@ -79,7 +79,12 @@ fn every_frame_comes_out_once_in_order_and_reconstructs_the_input() {
         let mut outputs = Vec::new();
         for (frame, labels) in &frames {
             outputs.extend(dec.push(&net, frame, labels).unwrap());
-            assert!(dec.pending() <= 6, "more than the look-ahead is pending");
+            // The warm-up holds the first 16 frames; after it, the look-ahead's 6.
+            let held = if dec.received() < 16 { 15 } else { 6 };
+            assert!(
+                dec.pending() <= held,
+                "more than the frames held are pending"
+            );
         }
         outputs.extend(dec.finish(&net).unwrap());
         assert_eq!(outputs.len(), n as usize);
@@ -91,6 +96,71 @@ fn every_frame_comes_out_once_in_order_and_reconstructs_the_input() {
             assert!(p > 40.0, "frame {i} of {n}: reconstruction PSNR {p:.1} dB");
         }
     }
+}
+
+/// How many frames each push of `frames` let out.
+fn let_out_per_push(config: StreamConfig, frames: &[(Tensor, Tensor)]) -> Vec<usize> {
+    let (_vs, net) = seeded_net(0);
+    let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+    frames
+        .iter()
+        .map(|(frame, labels)| dec.push(&net, frame, labels).unwrap().len())
+        .collect()
+}
+
+#[test]
+fn the_warm_up_holds_the_first_frames_then_lets_them_out_at_once() {
+    let frames = video(18);
+    // 16 held; then the 10 whose look-ahead came, then one a frame.
+    let mut expected = vec![0; 15];
+    expected.extend([10, 1, 1]);
+    assert_eq!(let_out_per_push(config(), &frames), expected);
+    // At most the median's own frames are held.
+    let short = StreamConfig {
+        background_frames: 8,
+        ..config()
+    };
+    let mut expected = vec![0; 7];
+    expected.push(2);
+    expected.extend([1; 10]);
+    assert_eq!(let_out_per_push(short, &frames), expected);
+    // Without it, from the look-ahead on.
+    let none = StreamConfig {
+        warm_up_frames: 0,
+        ..config()
+    };
+    let mut expected = vec![0; 6];
+    expected.extend([1; 12]);
+    assert_eq!(let_out_per_push(none, &frames), expected);
+}
+
+#[test]
+fn with_the_warm_up_the_first_frames_background_comes_from_all_the_held_frames() {
+    let (_vs, net) = seeded_net(0);
+    let (_, _, truth) = square_with_shadow(1, 64, 96);
+    let truth = (truth.view([3, 64, 96]) + 1.0) / 2.0;
+    // Something dark, in no mask, lies on the ground in the first 5 frames of 16 only: the
+    // first frame's look-ahead (7 frames) shows it in most, the warm-up's 16 in few.
+    let mut frames = video(16);
+    for (frame, _) in frames.iter_mut().take(5) {
+        let _ = frame.narrow(1, 40, 8).narrow(2, 10, 20).g_mul_scalar_(0.5);
+    }
+    let first_estimate_error = |warm_up_frames| {
+        let config = StreamConfig {
+            warm_up_frames,
+            ..config()
+        };
+        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+        let outputs = decompose_all(&mut dec, &net, &frames);
+        let patch = |t: &Tensor| t.narrow(1, 40, 8).narrow(2, 10, 20);
+        (patch(&outputs[0].background_estimate) - patch(&truth))
+            .abs()
+            .mean(Kind::Float)
+            .double_value(&[])
+    };
+    let (held, not_held) = (first_estimate_error(16), first_estimate_error(0));
+    assert!(held < 0.02, "with the warm-up: {held:.3}");
+    assert!(not_held > 0.1, "without it: {not_held:.3}");
 }
 
 #[test]

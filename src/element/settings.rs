@@ -172,6 +172,7 @@ pub struct Settings {
     pub clip_length: u32,
     pub clip_gap: u32,
     pub background_frames: u32,
+    pub background_warm_up: u32,
     /// Which quantile of a pixel's free values is its background (0.5: the paper's median).
     pub background_quantile: f64,
     /// A clean plate (PNG of the empty scene, the frames' size); empty = the median estimate.
@@ -214,6 +215,7 @@ impl Default for Settings {
             clip_length: clip.length as u32,
             clip_gap: clip.gap as u32,
             background_frames: defaults::BACKGROUND_FRAMES as u32,
+            background_warm_up: defaults::BACKGROUND_WARM_UP as u32,
             background_quantile: defaults::BACKGROUND_QUANTILE,
             background_plate: String::new(),
             processing_latency_ms: defaults::PROCESSING_LATENCY_MS,
@@ -280,6 +282,7 @@ impl Settings {
                 shadows: self.residual_shadows,
                 reflections: self.residual_reflections,
             },
+            warm_up_frames: self.background_warm_up as usize,
             ..StreamConfig::default()
         })
     }

@@ -68,6 +68,11 @@ pub struct BenchArgs {
     /// the element's `residual-reflections`).
     #[arg(long, default_value_t = gstomnimatte::defaults::RESIDUAL_REFLECTIONS, action = clap::ArgAction::Set)]
     residual_reflections: bool,
+    /// Frames held at the start for the background's warm-up (the element's
+    /// `background-warm-up`). 0 by default here: the rows measure the steady state, and the
+    /// warm-up is a one-off cost at a stream's start (each held frame decomposed once more).
+    #[arg(long, default_value_t = 0)]
+    background_warm_up: usize,
     /// Safetensors weights for every measurement; empty: the bundled weights, as the element
     /// loads them (a seeded random initialisation where none exist, as in the element). The
     /// weights decide how much of the frame the layers cover, and so how much of the background
@@ -239,6 +244,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
             shadows: args.residual_shadows,
             reflections: args.residual_reflections,
         },
+        warm_up_frames: args.background_warm_up,
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;
@@ -459,7 +465,7 @@ fn time_element(
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r} residual-reflections={rr}{weights} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r} residual-reflections={rr} background-warm-up={wu}{weights} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,
@@ -467,7 +473,8 @@ fn time_element(
         m = args.mirror_average,
         e = args.exposure_match,
         r = args.residual_shadows,
-        rr = args.residual_reflections
+        rr = args.residual_reflections,
+        wu = args.background_warm_up
     );
     let pipeline = gst::parse::launch(&desc)?
         .downcast::<gst::Pipeline>()

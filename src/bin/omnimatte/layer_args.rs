@@ -76,6 +76,13 @@ pub struct LayerArgs {
     /// final layers only, as `--residual-shadows`.
     #[arg(long, default_value_t = defaults::RESIDUAL_REFLECTIONS, action = clap::ArgAction::Set)]
     pub residual_reflections: bool,
+    /// Frames held at the start before the first output while streaming (at most
+    /// `--background-frames`): each is decomposed once first, so that the first frames'
+    /// background is the median of this many frames without their objects' effects. 0 outputs
+    /// from the look-ahead on (the element's `background-warm-up`; only `--background-estimate
+    /// stream` with `decompose`; docs/measurements.md, session 43).
+    #[arg(long, default_value_t = defaults::BACKGROUND_WARM_UP)]
+    pub background_warm_up: usize,
 }
 
 impl LayerArgs {
@@ -99,6 +106,7 @@ impl LayerArgs {
                 shadows: self.residual_shadows,
                 reflections: self.residual_reflections,
             },
+            warm_up_frames: self.background_warm_up,
             ..StreamConfig::default()
         }
     }

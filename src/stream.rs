@@ -314,7 +314,7 @@ impl Decomposer {
         Ok(ready)
     }
 
-    /// Frames held at the start before the first output (docs/method.md, "The warm-up"): the
+    /// Frames held at the start before the first output (docs/method.md, "Background"): the
     /// config's, where the median makes the background.
     fn warm_up_held(&self) -> u64 {
         match self.background.plate() {
@@ -606,12 +606,10 @@ impl Decomposer {
             // cover them, and a slow object's shadow there weighs in the next estimates.
             // Effects move with their objects, a little from one frame to the next: f's
             // (its cover outside its masks) stand in for theirs. They stay counted when
-            // those frames' own covers come (docs/measurements.md, session 38). While the
-            // warm-up's frames go out at once, every frame after f has its own from the
-            // warm-up, and f's, handed to up to 15 frames, only took more values out of
-            // their median: measured, the warm-up then lost; without them it gains (session
-            // 43, where leaving them out for the warm-up's frames after that too lost a
-            // little: the warm-up's covers lack the residual effects).
+            // those frames' own covers come (docs/measurements.md, session 38). Not while the
+            // warm-up's frames go out at once: the frames after f have their own covers from
+            // the warm-up, and f's, handed to up to 15 of them, took so many values out of
+            // their median that the warm-up lost (session 43).
             let burst = self.received == self.warmed_up_at;
             let ahead = if burst { 0 } else { age };
             let entry = &self.window[self.slot(f)];

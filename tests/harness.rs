@@ -29,6 +29,8 @@ fn rig() -> Rig {
         .property("objects", 2u32)
         .property("working-height", 64u32)
         .property("working-width", 64u32)
+        // Output from the look-ahead on: these tests wait for buffers mid-stream.
+        .property("background-warm-up", 0u32)
         .build()
         .unwrap();
     let mut video = Harness::with_element(&element, Some("sink"), Some("src"));

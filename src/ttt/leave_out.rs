@@ -59,8 +59,8 @@ pub fn leave_out_layers(
 }
 
 /// A decomposer for training frames like `image` [1, 3, h, w] with `masks` [L, 1, h, w]: at
-/// their working size, on their device, without mirror averaging, matching exposure as the
-/// training does (`exposure_match`, [`TrainingFrames::matches_exposure`]).
+/// their working size, on their device, without mirror averaging or the warm-up, matching
+/// exposure as the training does (`exposure_match`, [`TrainingFrames::matches_exposure`]).
 pub(super) fn working_decomposer(
     image: &Tensor,
     masks: &Tensor,
@@ -80,6 +80,9 @@ pub(super) fn working_decomposer(
             output_frame: output,
             mirror_average: false,
             exposure_match,
+            // Covers as soon as a frame's look-ahead came (the live mode's training waits for
+            // them; it was measured so); over a plate nothing is held anyway.
+            warm_up_frames: 0,
             ..StreamConfig::default()
         },
         image.device(),

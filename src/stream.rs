@@ -58,9 +58,9 @@ pub struct StreamConfig {
     /// Frames held at the start before the first output (at most `background_frames`; only
     /// where the median leaves out the layers' effects and no plate is set): the first frames'
     /// background is then the median of this many frames, and each held frame is decomposed
-    /// once first, without the residual effects, so that its effects are left out of that
-    /// median as `decompose`'s whole-clip estimate leaves them out. 0: output from the
-    /// look-ahead on. [`warm_up_held`](Self::warm_up_held) is what is held.
+    /// once first so that its effects are left out of that median, as `decompose`'s
+    /// whole-clip estimate leaves them out. 0: output from the look-ahead on.
+    /// [`warm_up_held`](Self::warm_up_held) is what is held.
     pub warm_up_frames: usize,
 }
 
@@ -328,21 +328,17 @@ impl Decomposer {
         self.next_output == 0 && self.warmed_up_at == 0 && self.warm_up_held() > 0
     }
 
-    /// The warm-up's first pass: decomposes every held frame once, without the residual
-    /// effects (as the whole clip's first pass, docs/method.md), over the median of all of
-    /// them, and leaves what its layers cover out of that median. The frames are decomposed
+    /// The warm-up's first pass: decomposes every held frame once over the median of all of
+    /// them and leaves what its layers cover out of that median. The frames are decomposed
     /// again for output, over the estimate made without their effects: the first frames'
     /// estimate otherwise comes from the few frames up to their look-ahead, where a slow
-    /// object's shadow stays (docs/measurements.md, session 43).
+    /// object's shadow stays. With the residual effects, unlike the whole clip's first pass
+    /// (docs/method.md): measured here, +0.001 to +0.002 effect IoU on four sets
+    /// (docs/measurements.md, session 43).
     fn warm_up(&mut self, net: &OmnimatteNet) -> anyhow::Result<()> {
         let held = self.next_output..self.received;
         for f in held.clone() {
-            let out = self.decompose(
-                net,
-                f,
-                Some(self.received as usize),
-                ResidualEffects::default(),
-            )?;
+            let out = self.decompose(net, f, Some(self.received as usize), self.config.residual)?;
             let age = (self.received - 1 - f) as usize;
             self.background.cover(age, &layers_cover(&out.layers));
         }

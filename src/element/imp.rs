@@ -554,7 +554,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecUInt::builder("background-warm-up")
                     .nick("Background warm-up")
-                    .blurb("Frames held at the start (and after a flush or new caps) before the first output, at most background-frames: each is decomposed once first, so that the first frames' background is the median of this many frames without their objects' effects (measured: +0.007 to +0.008 effect IoU on three validation sets, +0.003 and +0.010 on the two test sets, ghosts a fifth lower); the held frames then go out at once, and the latency reported grows to this many frames less one. 0: output from the look-ahead on (live pipelines that want the least latency). No effect with background-plate or background-median=masks")
+                    .blurb("Frames held at the start (and after a flush or new caps) before the first output, at most background-frames: each is decomposed once first, so that the first frames' background is the median of this many frames without their objects' effects (measured: +0.008 to +0.009 effect IoU on three validation sets, +0.003 and +0.011 on the two test sets, ghosts a fifth lower); the held frames then go out at once, and the latency reported grows to this many frames less one. 0: output from the look-ahead on (live pipelines that want the least latency). No effect with background-plate or background-median=masks")
                     .maximum(1000)
                     .default_value(d.background_warm_up)
                     .mutable_ready()

@@ -338,7 +338,7 @@ impl Decomposer {
     fn warm_up(&mut self, net: &OmnimatteNet) -> anyhow::Result<()> {
         let held = self.next_output..self.received;
         for f in held.clone() {
-            let out = self.decompose(net, f, Some(self.received as usize), self.config.residual)?;
+            let out = self.decompose(net, f, Some(self.received as usize))?;
             let age = (self.received - 1 - f) as usize;
             self.background.cover(age, &layers_cover(&out.layers));
         }
@@ -593,7 +593,7 @@ impl Decomposer {
         video_len: Option<usize>,
     ) -> anyhow::Result<FrameLayers> {
         let f = self.next_output;
-        let output = self.decompose(net, f, video_len, self.config.residual)?;
+        let output = self.decompose(net, f, video_len)?;
         let median_in_use = self.background.plate().is_none();
         if median_in_use && self.config.background_median == BackgroundMedian::Layers {
             let age = (self.received - 1 - f) as usize;
@@ -618,15 +618,15 @@ impl Decomposer {
         Ok(output)
     }
 
-    /// Frame `f`'s layers over the current estimate, with the residual effects `residual`.
+    /// Frame `f`'s layers over the current estimate.
     fn decompose(
         &mut self,
         net: &OmnimatteNet,
         f: u64,
         video_len: Option<usize>,
-        residual: ResidualEffects,
     ) -> anyhow::Result<FrameLayers> {
         tch::no_grad(|| -> anyhow::Result<FrameLayers> {
+            let residual = self.config.residual;
             let (h, w) = (self.config.working_height, self.config.working_width);
             let estimate = self.background.estimate();
             let sees_background = net.config().background_input;

@@ -169,6 +169,8 @@ fn train_writes_weights_that_eval_and_the_element_load() {
         })
         .collect();
     assert_eq!(mirrored, [(0, true), (2, false)], "{scores}");
+    assert_eq!(scores["complete"], true, "{scores}");
+    assert!(!json.with_extension("json.partial").exists());
 
     // The element runs with these weights (learnt at 64x64, run at 64x64).
     helpers::init();
@@ -185,6 +187,28 @@ fn train_writes_weights_that_eval_and_the_element_load() {
         "the element loads the trained weights"
     );
     pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn a_run_stopped_part_way_keeps_the_scores_of_the_videos_it_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tiny_set(&data, 2);
+    // The second video cannot be scored: the run stops there with an error.
+    std::fs::remove_file(data.join("video_0001").join("bg.png")).unwrap();
+    let json = dir.path().join("scores.json");
+    let (d, j) = (data.to_str().unwrap(), json.to_str().unwrap());
+    let out = omnimatte(&[&["eval", "--data", d, "--json", j][..], &TINY].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no bg.png"), "{stderr}");
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let videos = scores["videos"].as_array().unwrap();
+    assert_eq!(videos.len(), 1, "{scores}");
+    assert_eq!(videos[0]["video"], "video_0000");
+    assert_eq!(scores["complete"], false, "{scores}");
+    assert_eq!(scores["mean"]["effect_iou"], videos[0]["effect_iou"]);
 }
 
 #[test]

@@ -27,9 +27,9 @@ use gstomnimatte::ttt::{
     WeightsSnapshot,
 };
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -41,7 +41,8 @@ pub struct EvalArgs {
     weights: String,
     #[command(flatten)]
     layers: LayerArgs,
-    /// Write the scores here as JSON.
+    /// Write the scores here as JSON, again after each video (`"complete": false` until the
+    /// last is in), so that a run stopped part way keeps what it measured.
     #[arg(long)]
     json: Option<PathBuf>,
     /// auto, cpu or cuda:N.
@@ -192,6 +193,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "train s",
         "s"
     );
+    let settings = settings_json(&args, &source, device, precision.name());
     let mut rows = Vec::new();
     let dirs: Vec<_> = video_dirs(&args.data)?
         .into_iter()
@@ -382,34 +384,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "layers_psnr_versus_precision": versus_db,
             }));
         }
+        // Each video's scores reach the file as soon as it is scored: a long run stopped
+        // part way keeps what it measured.
+        if let Some(path) = &args.json {
+            write_scores(path, &settings, &rows, &args.ttt_steps, false)?;
+        }
     }
-    let mut means = serde_json::Map::new();
     for &steps in &args.ttt_steps {
-        let of_n: Vec<_> = rows
-            .iter()
-            .filter(|r| r["ttt_steps"].as_u64() == Some(steps))
-            .collect();
-        let mean = |key: &str| {
-            of_n.iter()
-                .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
-                .sum::<f64>()
-                / of_n.len() as f64
-        };
-        let m = serde_json::json!({
-            "effect_iou": mean("effect_iou"), "mask_only_effect_iou": mean("mask_only_effect_iou"),
-            "effect_precision": mean("effect_precision"), "effect_recall": mean("effect_recall"),
-            "beyond_mask_recall": mean("beyond_mask_recall"),
-            "network_alpha_in_mask": mean("network_alpha_in_mask"), "output_alpha_in_mask": mean("output_alpha_in_mask"),
-            "network_alpha_on_object": mean("network_alpha_on_object"),
-            "truth_alpha_in_mask": mean("truth_alpha_in_mask"),
-            "alpha_error": mean("alpha_error"),
-            "ghost_clean": mean("ghost_clean"), "ghost_residual": mean("ghost_residual"),
-            "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
-            "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
-            "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
-            "live_steps_per_video": mean("live_steps"),
-            "layers_psnr_versus_precision": mean("layers_psnr_versus_precision"),
-        });
+        let mean = |key: &str| mean_over(&rows, steps, key);
         let versus_mean = mean("layers_psnr_versus_precision");
         if versus_mean.is_finite() {
             println!("mean layers vs the other precision: {versus_mean:.2} dB");
@@ -433,26 +415,84 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             mean("train_seconds"),
             mean("seconds")
         );
-        means.insert(steps.to_string(), m);
     }
     if let Some(path) = &args.json {
-        let weights = match &source {
-            WeightsSource::File(p) => p.display().to_string(),
-            WeightsSource::RandomInit => "random-init".into(),
-        };
-        let first = args.ttt_steps[0].to_string();
-        let report = serde_json::json!({
-            "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
-            "device": format!("{device:?}"), "precision": precision.name(),
-            "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "exposure_match": args.layers.exposure_match, "residual_shadows": args.layers.residual_shadows, "residual_reflections": args.layers.residual_reflections, "background_warm_up": args.layers.background_warm_up, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
-            "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_first_swap_steps": args.live_first_swap_steps, "live_swap_steps": args.live_swap_steps, "live_recent_share": args.live_recent_share, "ttt_warmup_steps": args.ttt_warmup_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
-            "mean": means[&first], "mean_by_ttt_steps": means, "videos": rows,
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_scores(path, &settings, &rows, &args.ttt_steps, true)?;
         println!("scores: {}", path.display());
     }
     Ok(())
+}
+
+/// The mean of `key` over the scored rows of `steps` test-time steps (NaN where none).
+fn mean_over(rows: &[serde_json::Value], steps: u64, key: &str) -> f64 {
+    let of_n: Vec<_> = rows
+        .iter()
+        .filter(|r| r["ttt_steps"].as_u64() == Some(steps))
+        .collect();
+    of_n.iter()
+        .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
+        .sum::<f64>()
+        / of_n.len() as f64
+}
+
+/// Writes the scores so far to `path` (through a temporary file, so that a run stopped
+/// while writing leaves the previous file whole): the run's `settings`, each video's `rows`,
+/// their means per test-time step count, and whether every video is in (`complete`).
+fn write_scores(
+    path: &Path,
+    settings: &serde_json::Value,
+    rows: &[serde_json::Value],
+    ttt_steps: &[u64],
+    complete: bool,
+) -> anyhow::Result<()> {
+    let mut means = serde_json::Map::new();
+    for &steps in ttt_steps {
+        let mean = |key: &str| mean_over(rows, steps, key);
+        let m = serde_json::json!({
+            "effect_iou": mean("effect_iou"), "mask_only_effect_iou": mean("mask_only_effect_iou"),
+            "effect_precision": mean("effect_precision"), "effect_recall": mean("effect_recall"),
+            "beyond_mask_recall": mean("beyond_mask_recall"),
+            "network_alpha_in_mask": mean("network_alpha_in_mask"), "output_alpha_in_mask": mean("output_alpha_in_mask"),
+            "network_alpha_on_object": mean("network_alpha_on_object"),
+            "truth_alpha_in_mask": mean("truth_alpha_in_mask"),
+            "alpha_error": mean("alpha_error"),
+            "ghost_clean": mean("ghost_clean"), "ghost_residual": mean("ghost_residual"),
+            "removal_psnr": mean("removal_psnr"), "mask_only_removal_psnr": mean("mask_only_removal_psnr"),
+            "reconstruction_psnr": mean("reconstruction_psnr"), "background_psnr": mean("background_psnr"),
+            "train_seconds_per_video": mean("train_seconds"), "seconds_per_video": mean("seconds"),
+            "live_steps_per_video": mean("live_steps"),
+            "layers_psnr_versus_precision": mean("layers_psnr_versus_precision"),
+        });
+        means.insert(steps.to_string(), m);
+    }
+    let mut report = settings.clone();
+    report["mean"] = means[&ttt_steps[0].to_string()].clone();
+    report["mean_by_ttt_steps"] = serde_json::Value::Object(means);
+    report["videos"] = serde_json::Value::Array(rows.to_vec());
+    report["complete"] = serde_json::Value::Bool(complete);
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The run's settings, as the scores file records them beside the scores.
+fn settings_json(
+    args: &EvalArgs,
+    source: &WeightsSource,
+    device: Device,
+    precision: &str,
+) -> serde_json::Value {
+    let weights = match source {
+        WeightsSource::File(p) => p.display().to_string(),
+        WeightsSource::RandomInit => "random-init".into(),
+    };
+    serde_json::json!({
+        "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
+        "device": format!("{device:?}"), "precision": precision,
+        "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "exposure_match": args.layers.exposure_match, "residual_shadows": args.layers.residual_shadows, "residual_reflections": args.layers.residual_reflections, "background_warm_up": args.layers.background_warm_up, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
+        "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_first_swap_steps": args.live_first_swap_steps, "live_swap_steps": args.live_swap_steps, "live_recent_share": args.live_recent_share, "ttt_warmup_steps": args.ttt_warmup_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
+    })
 }
 
 /// How the live mode infers once tuned weights are in.

@@ -212,6 +212,29 @@ fn a_run_stopped_part_way_keeps_the_scores_of_the_videos_it_finished() {
 }
 
 #[test]
+fn a_video_scores_the_same_after_test_time_training_whichever_videos_ran_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tiny_set(&data, 2);
+    let d = data.to_str().unwrap();
+    let score_of_second = |only: &[&str], json: &str| {
+        let json = dir.path().join(json);
+        let j = json.to_str().unwrap();
+        let run = ["eval", "--data", d, "--json", j, "--ttt-steps", "3"];
+        succeeds(&[&run[..], only, &TINY].concat());
+        let scores: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let videos = scores["videos"].as_array().unwrap().clone();
+        let second = videos.iter().find(|v| v["video"] == "video_0001").unwrap();
+        (videos.len(), second["effect_iou"].as_f64().unwrap())
+    };
+    let (all, after_the_first) = score_of_second(&[], "all.json");
+    let (one, alone) = score_of_second(&["--only", "video_0001"], "one.json");
+    assert_eq!((all, one), (2, 1));
+    assert_eq!(after_the_first, alone);
+}
+
+#[test]
 fn a_corrupt_weights_file_fails_the_element_with_its_name() {
     helpers::init();
     let dir = tempfile::tempdir().unwrap();

@@ -254,6 +254,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             if let Some(pretrained) = &pretrained {
                 pretrained.load_into(&vs)?;
             }
+            // Training's dropout draws from libtorch's one generator: seeded afresh for each
+            // run, so a video scores the same whichever videos ran before it (`--only`).
+            tch::manual_seed(0);
             let started = Instant::now();
             if steps > 0 {
                 let (h, w) = (args.layers.working_height, args.layers.working_width);

@@ -104,9 +104,10 @@ pub fn publish(
     let tmp = out.with_extension("tmp.safetensors");
     fs::copy(&files.weights, &tmp)?;
     fs::rename(&tmp, out)?;
-    let tmp = out.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_string_pretty(&state)?)?;
-    fs::rename(&tmp, out.with_extension("json"))?;
+    crate::whole_file::replace(
+        &out.with_extension("json"),
+        serde_json::to_string_pretty(&state)?,
+    )?;
 
     remove_older(out, files.step)
 }

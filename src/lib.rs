@@ -34,6 +34,7 @@ pub mod supervision;
 pub mod synth;
 pub mod train;
 pub mod ttt;
+pub mod whole_file;
 pub mod working;
 
 use gst::glib;

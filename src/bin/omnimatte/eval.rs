@@ -473,10 +473,7 @@ fn write_scores(
     report["mean_by_ttt_steps"] = serde_json::Value::Object(means);
     report["videos"] = serde_json::Value::Array(rows.to_vec());
     report["complete"] = serde_json::Value::Bool(complete);
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+    gstomnimatte::whole_file::replace(path, serde_json::to_string_pretty(&report)?)
 }
 
 /// The run's settings, as the scores file records them beside the scores.

@@ -251,13 +251,10 @@ fn truncate_log(path: &Path, start: u64) -> anyhow::Result<()> {
                 .is_some_and(|step| step < start)
         })
         .collect();
-    let tmp = path.with_extension("jsonl.tmp");
-    std::fs::write(
-        &tmp,
+    gstomnimatte::whole_file::replace(
+        path,
         kept.iter().map(|l| format!("{l}\n")).collect::<String>(),
-    )?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    )
 }
 
 /// Batches of fresh scenes for steps `start..args.steps`, made on `--generator-threads` threads

@@ -9,6 +9,7 @@
 //! ```
 
 pub use crate::image_io::{read_png, write_png};
+use crate::label_png::{read_mask_png, StoredMask};
 use crate::synth::Scene;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -118,22 +119,48 @@ fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    ensure_one_size(&images, files, 1)?;
+    Ok(Tensor::stack(&images, 0))
+}
+
+/// Every image of a sequence has the first one's height and width (dimensions `hw..hw + 2`).
+fn ensure_one_size(images: &[Tensor], files: &[PathBuf], hw: usize) -> anyhow::Result<()> {
     if let Some(first) = images.first() {
         let size = first.size();
         for (image, file) in images.iter().zip(files) {
             anyhow::ensure!(
-                image.size()[1..] == size[1..],
+                image.size()[hw..] == size[hw..],
                 "{} is {}x{} but {} is {}x{}: every image of a sequence must have the same size",
                 file.display(),
-                image.size()[2],
-                image.size()[1],
+                image.size()[hw + 1],
+                image.size()[hw],
                 files[0].display(),
-                size[2],
-                size[1]
+                size[hw + 1],
+                size[hw]
             );
         }
     }
-    Ok(Tensor::stack(&images, 0))
+    Ok(())
+}
+
+/// The stored values of a sequence of mask PNGs.
+fn read_mask_stack(files: &[PathBuf]) -> anyhow::Result<Vec<StoredMask>> {
+    let masks = files
+        .iter()
+        .map(|f| read_mask_png(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let values: Vec<Tensor> = masks.iter().map(|m| m.values.shallow_clone()).collect();
+    ensure_one_size(&values, files, 0)?;
+    Ok(masks)
+}
+
+/// [T, H, W] bool: one object's binary masks (0 or 255, any bit depth, or palette indices).
+fn read_object_masks(files: &[PathBuf]) -> anyhow::Result<Tensor> {
+    let masks = read_mask_stack(files)?;
+    Ok(Tensor::stack(
+        &masks.iter().map(StoredMask::covered).collect::<Vec<_>>(),
+        0,
+    ))
 }
 
 /// Reads a video folder in the Omnimatte layout.
@@ -162,7 +189,7 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
                 files.len(),
                 frame_files.len()
             );
-            Ok(read_stack(&files, 1)?.ge(0.5).to_kind(Kind::Float))
+            Ok(read_object_masks(&files)?.unsqueeze(1).to_kind(Kind::Float))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bg = dir.join("bg.png");
@@ -210,16 +237,15 @@ pub fn read_frames(dir: &Path) -> anyhow::Result<Tensor> {
 
 /// Label maps [T, H, W] (uint8: 0 = background, k = object k) from a mask folder: either
 /// per-object folders of binary PNGs (the Omnimatte `mask/01/`, `mask/02/`, ... layout; object
-/// 1 back-most, front objects win where masks overlap) or one folder of 8-bit label PNGs.
+/// 1 back-most, front objects win where masks overlap) or one folder of label PNGs: gray
+/// levels (8 or 16 bits) or a palette PNG's indices (DAVIS's layout). A folder of binary
+/// masks (every value 0 or white) is one object's.
 pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
     let object_dirs = subdirs(dir, "")?;
     if object_dirs.is_empty() {
         let files = pngs(dir)?;
         anyhow::ensure!(!files.is_empty(), "{}: no mask PNGs", dir.display());
-        // Stored 8-bit values come back as v / 255: undo that exactly.
-        return Ok((read_stack(&files, 1)?.squeeze_dim(1) * 255.0)
-            .round()
-            .to_kind(Kind::Uint8));
+        return labels_of_one_folder(dir, &read_mask_stack(&files)?);
     }
     let mut labels: Option<Tensor> = None;
     let mut count = None;
@@ -233,7 +259,7 @@ pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
             files.len(),
             object_dirs[0].display()
         );
-        let covered = read_stack(&files, 1)?.squeeze_dim(1).ge(0.5);
+        let covered = read_object_masks(&files)?;
         let l = labels.get_or_insert_with(|| covered.zeros_like().to_kind(Kind::Uint8));
         anyhow::ensure!(
             l.size() == covered.size(),
@@ -246,6 +272,73 @@ pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
         let _ = l.masked_fill_(&covered, k as i64 + 1);
     }
     Ok(labels.expect("at least one object folder"))
+}
+
+/// The label maps of one folder of mask PNGs.
+fn labels_of_one_folder(dir: &Path, masks: &[StoredMask]) -> anyhow::Result<Tensor> {
+    let binary = masks.iter().all(|m| {
+        !m.palette
+            && m.full_scale >= 255
+            && m.values
+                .eq(0)
+                .logical_or(&m.values.eq(m.full_scale))
+                .all()
+                .int64_value(&[])
+                == 1
+    });
+    let labels = Tensor::stack(
+        &masks
+            .iter()
+            .map(|m| {
+                if binary {
+                    // White is object 1: 255 is no label an 8-bit map can hold for an object.
+                    m.values.eq(m.full_scale).to_kind(Kind::Int)
+                } else {
+                    m.values.shallow_clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+        0,
+    );
+    let highest = labels.max().int64_value(&[]);
+    anyhow::ensure!(
+        highest <= 255,
+        "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
+        dir.display()
+    );
+    Ok(labels.to_kind(Kind::Uint8))
+}
+
+/// Objects inferred from the labels are at most this many: every object is a layer the
+/// network decomposes, and a higher label is far more often a mask stored another way (gray
+/// levels spread over 0-255 for visibility, colours) than that many objects.
+pub const MAX_INFERRED_OBJECTS: usize = 32;
+
+/// How many objects label maps [T, H, W] describe: `given`, which must hold every label, or else
+/// their highest label (at least 1, at most [`MAX_INFERRED_OBJECTS`]).
+pub fn object_count(labels: &Tensor, given: Option<usize>) -> anyhow::Result<usize> {
+    let highest = labels.max().int64_value(&[]) as usize;
+    match given {
+        Some(objects) => {
+            anyhow::ensure!(
+                highest <= objects,
+                "the masks hold label {highest} but --objects is {objects}"
+            );
+            Ok(objects)
+        }
+        None => {
+            let present: Vec<i64> =
+                Vec::try_from(labels.internal_unique(true, false).0.to_kind(Kind::Int64))
+                    .unwrap_or_default();
+            anyhow::ensure!(
+                highest <= MAX_INFERRED_OBJECTS,
+                "the masks hold label {highest} (the values in them: {present:?}), but labels are \
+                 0 = background and k = object k; store them so (a palette PNG's indices are \
+                 read as labels), or give --objects {highest} if there are that many objects"
+            );
+            Ok(highest.max(1))
+        }
+    }
 }
 
 /// Video folders under `root`: `root` itself if it has rgb/, else its sub-folders that do.

@@ -23,6 +23,7 @@ pub mod exposure;
 pub mod full_resolution;
 pub mod image_io;
 pub mod interior_opacity;
+pub mod label_png;
 pub mod loss;
 pub mod median;
 pub mod metrics;

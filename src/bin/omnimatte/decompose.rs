@@ -20,7 +20,9 @@ use gstomnimatte::background::{
     layers_cover, whole_video_background, whole_video_frames, BackgroundEstimate,
 };
 use gstomnimatte::clip::{ClipSpec, OutputFrame};
-use gstomnimatte::dataset::{read_frames, read_label_maps, read_png, read_video, write_png};
+use gstomnimatte::dataset::{
+    object_count, read_frames, read_label_maps, read_png, read_video, write_png,
+};
 use gstomnimatte::eval::label_maps;
 use gstomnimatte::eval::remove_object;
 use gstomnimatte::model::loading::{
@@ -43,8 +45,9 @@ pub struct DecomposeArgs {
     /// with them in rgb/) given with --masks, or a video file given with --masks.
     #[arg(long)]
     input: PathBuf,
-    /// The masks, unless INPUT is an Omnimatte folder: a folder of 8-bit label PNGs (0 = background, k =
-    /// object k), a folder of per-object folders of binary PNGs, or a losslessly coded video
+    /// The masks, unless INPUT is an Omnimatte folder: a folder of label PNGs (0 = background, k =
+    /// object k; 8- or 16-bit gray, or a palette PNG's indices as in DAVIS), of one object's
+    /// binary PNGs, a folder of per-object folders of binary PNGs, or a losslessly coded video
     /// of label maps.
     #[arg(long)]
     masks: Option<PathBuf>,
@@ -63,7 +66,7 @@ pub struct DecomposeArgs {
     device: String,
     #[command(flatten)]
     layers: LayerArgs,
-    /// Number of objects; default: the highest label in the masks.
+    /// Number of objects; default: the highest label in the masks (at most 32).
     #[arg(long)]
     objects: Option<usize>,
     /// Test-time training steps on this video before decomposing it (0: zero-shot).
@@ -482,12 +485,7 @@ fn prepare_outputs(args: &DecomposeArgs) -> anyhow::Result<()> {
 pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
     let video = read_input(&args.input, args.masks.as_deref())?;
-    let highest = video.labels.max().int64_value(&[]) as usize;
-    let objects = args.objects.unwrap_or(highest.max(1));
-    anyhow::ensure!(
-        highest <= objects,
-        "the masks hold label {highest} but --objects is {objects}"
-    );
+    let objects = object_count(&video.labels, args.objects)?;
     // Weights fine-tuned before (`--save-weights`) run as after test-time training.
     let tuned_file = fine_tuned_weights(&args.weights);
     let config = args
@@ -628,8 +626,9 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     };
     write_png(&out.join("background.png"), &used)?;
     println!(
-        "{} frames, {objects} objects in {:.1} s: {}",
+        "{} frames, {objects} object{} in {:.1} s: {}",
         video.len(),
+        if objects == 1 { "" } else { "s" },
         started.elapsed().as_secs_f64(),
         out.display()
     );

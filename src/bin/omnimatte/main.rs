@@ -4,6 +4,7 @@ mod bench;
 mod contact_sheet;
 mod decompose;
 mod eval;
+mod labels;
 mod layer_args;
 mod media;
 mod progress;
@@ -33,6 +34,9 @@ enum Command {
     Decompose(decompose::DecomposeArgs),
     /// Score decompositions of videos with ground truth (effect IoU, PSNR) against the mask-only baseline.
     Eval(eval::EvalArgs),
+    /// Write masks (palette, 16-bit, binary or per-object PNGs) as the 8-bit gray label maps
+    /// the element's mask pad takes.
+    Labels(labels::LabelsArgs),
     /// Write synthetic scenes with ground truth in the Omnimatte folder layout.
     Synth(synth::SynthArgs),
     /// Pretrain the network on synthetic scenes generated on the fly.
@@ -45,6 +49,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Decompose(args) => decompose::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Labels(args) => labels::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),
     };

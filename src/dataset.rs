@@ -8,6 +8,7 @@
 //! VIDEO/gt/region_01/00000.png     ground-truth region of object 1 with its effects (0 or 255)
 //! ```
 
+use crate::image_io::{is_jpeg, read_image};
 pub use crate::image_io::{read_png, write_png};
 use crate::label_png::{read_mask_png, StoredMask};
 use crate::synth::Scene;
@@ -61,10 +62,32 @@ pub fn write_scene(dir: &Path, scene: &Scene) -> anyhow::Result<()> {
 /// Sorted PNG files of a folder. A numbered sequence (every name a number) must have no gap:
 /// a missing frame would shift every later one onto the wrong time.
 fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    sequence(dir, |p| {
+        p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    })
+}
+
+/// Sorted frame files of a folder: its PNGs, or its JPEGs (DAVIS's and many datasets' frames),
+/// never a mix of the two.
+fn frame_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let png = pngs(dir)?;
+    let jpeg = sequence(dir, is_jpeg)?;
+    anyhow::ensure!(
+        png.is_empty() || jpeg.is_empty(),
+        "{}: both PNG and JPEG frames ({} and {}); keep one sequence in the folder",
+        dir.display(),
+        png.len(),
+        jpeg.len()
+    );
+    Ok(if png.is_empty() { jpeg } else { png })
+}
+
+/// Sorted files of a folder that `wanted` picks, a numbered sequence without gaps.
+fn sequence(dir: &Path, wanted: impl Fn(&Path) -> bool) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+        .filter(|p| wanted(p))
         .collect();
     files.sort();
     let numbers: Option<Vec<u64>> = files
@@ -108,7 +131,7 @@ fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
     let images = files
         .iter()
         .map(|f| {
-            let image = read_png(f)?;
+            let image = read_image(f)?;
             let c = image.size()[0];
             Ok(match (c, channels) {
                 (c, want) if c == want => image,
@@ -165,7 +188,7 @@ fn read_object_masks(files: &[PathBuf]) -> anyhow::Result<Tensor> {
 
 /// Reads a video folder in the Omnimatte layout.
 pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
-    let frame_files = pngs(&dir.join("rgb"))?;
+    let frame_files = frame_files(&dir.join("rgb"))?;
     anyhow::ensure!(
         !frame_files.is_empty(),
         "{}: no frames in rgb/",
@@ -230,8 +253,12 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
 
 /// The frames [T, 3, H, W] in [0, 1] of a folder of RGB PNGs (sorted by name).
 pub fn read_frames(dir: &Path) -> anyhow::Result<Tensor> {
-    let files = pngs(dir)?;
-    anyhow::ensure!(!files.is_empty(), "{}: no PNG frames", dir.display());
+    let files = frame_files(dir)?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no PNG or JPEG frames",
+        dir.display()
+    );
     read_stack(&files, 3)
 }
 

@@ -1,5 +1,6 @@
-//! 8-bit PNG files as tensors: what the element (clean plates), the CLI and the synthetic
-//! scenes' photographs read and write. Knows nothing of the folder layouts built on it.
+//! 8-bit PNG files (and JPEG frames) as tensors: what the element (clean plates), the CLI and
+//! the synthetic scenes' photographs read and write. Knows nothing of the folder layouts built
+//! on it.
 
 use anyhow::{bail, Context};
 use std::fs::File;
@@ -40,11 +41,15 @@ pub fn write_png(path: &Path, image: &Tensor) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Reads an 8-bit PNG as [C, H, W] in [0, 1] (gray, RGB or RGBA as stored).
-pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
+/// A PNG file's first image as the decoder gives it with `transformations`: its rows of bytes
+/// and what they hold.
+pub fn decode_png(
+    path: &Path,
+    transformations: png::Transformations,
+) -> anyhow::Result<(Vec<u8>, png::OutputInfo)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut decoder = png::Decoder::new(file);
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    decoder.set_transformations(transformations);
     let mut reader = decoder
         .read_info()
         .with_context(|| format!("reading {}", path.display()))?;
@@ -52,6 +57,15 @@ pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
     let info = reader
         .next_frame(&mut data)
         .with_context(|| format!("decoding {}", path.display()))?;
+    Ok((data, info))
+}
+
+/// Reads an 8-bit PNG as [C, H, W] in [0, 1] (gray, RGB or RGBA as stored).
+pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
+    let (mut data, info) = decode_png(
+        path,
+        png::Transformations::EXPAND | png::Transformations::STRIP_16,
+    )?;
     let c = match info.color_type {
         png::ColorType::Grayscale => 1,
         png::ColorType::GrayscaleAlpha => 2,
@@ -66,4 +80,47 @@ pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
         .permute([2, 0, 1])
         .to_kind(Kind::Float)
         / 255.0)
+}
+
+/// Reads a JPEG file as RGB [3, H, W] in [0, 1] (gray and CMYK files converted to RGB).
+pub fn read_jpeg(path: &Path) -> anyhow::Result<Tensor> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let options = zune_jpeg::zune_core::options::DecoderOptions::default()
+        .jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_jpeg::zune_core::bytestream::ZCursor::new(&bytes),
+        options,
+    );
+    let rgb = decoder
+        .decode()
+        .map_err(|e| anyhow::anyhow!("decoding {}: {e:?}", path.display()))?;
+    let (w, h) = decoder
+        .dimensions()
+        .with_context(|| format!("decoding {}: no size", path.display()))?;
+    anyhow::ensure!(
+        rgb.len() == 3 * w * h,
+        "decoding {}: {} bytes for {w}x{h} RGB",
+        path.display(),
+        rgb.len()
+    );
+    Ok(Tensor::from_slice(&rgb)
+        .view([h as i64, w as i64, 3])
+        .permute([2, 0, 1])
+        .to_kind(Kind::Float)
+        / 255.0)
+}
+
+/// Whether `path` names a JPEG file (.jpg or .jpeg, any case).
+pub fn is_jpeg(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+}
+
+/// Reads a PNG or, by its name, a JPEG file as [C, H, W] in [0, 1].
+pub fn read_image(path: &Path) -> anyhow::Result<Tensor> {
+    if is_jpeg(path) {
+        read_jpeg(path)
+    } else {
+        read_png(path)
+    }
 }

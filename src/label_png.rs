@@ -7,8 +7,8 @@
 //! pure green, whose red channel reads as background. So masks are read here sample by sample,
 //! before any colour conversion.
 
-use anyhow::{bail, Context};
-use std::fs::File;
+use crate::image_io::decode_png;
+use anyhow::bail;
 use std::path::Path;
 use tch::Tensor;
 
@@ -38,17 +38,8 @@ impl StoredMask {
 /// are an error otherwise: which colour stands for which object is not in the file (a palette
 /// PNG says it by its indices).
 pub fn read_mask_png(path: &Path) -> anyhow::Result<StoredMask> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut decoder = png::Decoder::new(file);
     // No expansion: a palette's indices and the gray levels as stored.
-    decoder.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("reading {}", path.display()))?;
-    let mut data = vec![0u8; reader.output_buffer_size()];
-    let info = reader
-        .next_frame(&mut data)
-        .with_context(|| format!("decoding {}", path.display()))?;
+    let (data, info) = decode_png(path, png::Transformations::IDENTITY)?;
     let samples = match info.color_type {
         png::ColorType::Indexed | png::ColorType::Grayscale => 1,
         png::ColorType::GrayscaleAlpha => 2,

@@ -41,8 +41,8 @@ use tch::{Device, Kind, Tensor};
 
 #[derive(clap::Args)]
 pub struct DecomposeArgs {
-    /// An Omnimatte folder (rgb/ and mask/01/, mask/02/, ...), a folder of PNG frames (or
-    /// with them in rgb/) given with --masks, or a video file given with --masks.
+    /// An Omnimatte folder (rgb/ and mask/01/, mask/02/, ...), a folder of PNG or JPEG frames
+    /// (or with them in rgb/) given with --masks, or a video file given with --masks.
     #[arg(long)]
     input: PathBuf,
     /// The masks, unless INPUT is an Omnimatte folder: a folder of label PNGs (0 = background, k =

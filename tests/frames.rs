@@ -1,0 +1,100 @@
+//! Frames stored as datasets store them: a folder of JPEGs (DAVIS's JPEGImages) read beside
+//! PNG masks, and a folder holding both kinds refused.
+
+#[path = "common/cli.rs"]
+mod cli;
+
+use cli::{fails_with, succeeds, tiny_scene, TINY};
+use gstomnimatte::dataset::{read_frames, read_video};
+use gstomnimatte::synth::EffectKind;
+use std::path::Path;
+use std::process::Command;
+
+/// Encodes the PNG frames of `rgb` as JPEG files `00000.jpg ...` in `out` with GStreamer.
+fn encode_jpegs(rgb: &Path, out: &Path, frames: usize) {
+    std::fs::create_dir_all(out).unwrap();
+    let status = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "multifilesrc",
+            &format!("location={}/%05d.png", rgb.display()),
+            &format!("stop-index={}", frames - 1),
+            "caps=image/png,framerate=25/1",
+            "!",
+            "pngdec",
+            "!",
+            "videoconvert",
+            "!",
+            "jpegenc",
+            "quality=95",
+            "!",
+            "multifilesink",
+            &format!("location={}/%05d.jpg", out.display()),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "encoding the JPEG frames failed");
+}
+
+#[test]
+fn a_folder_of_jpeg_frames_decomposes_with_its_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("video");
+    tiny_scene(&video, 6, EffectKind::Both, 5);
+    let jpegs = dir.path().join("jpegs");
+    encode_jpegs(&video.join("rgb"), &jpegs, 6);
+
+    // The frames are the PNGs' to JPEG's loss, in RGB order (a channel swap would be far off).
+    let from_jpeg = read_frames(&jpegs).unwrap();
+    let from_png = read_video(&video).unwrap().frames;
+    assert_eq!(from_jpeg.size(), from_png.size());
+    let error = (&from_jpeg - &from_png)
+        .abs()
+        .mean(tch::Kind::Float)
+        .double_value(&[]);
+    assert!(error < 0.01, "mean difference {error}");
+
+    let out = dir.path().join("out");
+    let masks = video.join("mask");
+    succeeds(
+        &[
+            &[
+                "decompose",
+                "--input",
+                jpegs.to_str().unwrap(),
+                "--masks",
+                masks.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &TINY,
+        ]
+        .concat(),
+    );
+    for layer in ["layer_01", "layer_02", "recon"] {
+        assert_eq!(
+            std::fs::read_dir(out.join(layer)).unwrap().count(),
+            6,
+            "{layer}"
+        );
+    }
+
+    // A PNG among the JPEGs: which sequence is the video is not for the reader to guess.
+    std::fs::copy(video.join("rgb/00000.png"), jpegs.join("00000.png")).unwrap();
+    fails_with(
+        &[
+            &[
+                "decompose",
+                "--input",
+                jpegs.to_str().unwrap(),
+                "--masks",
+                masks.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &TINY,
+        ]
+        .concat(),
+        "both PNG and JPEG frames (1 and 6)",
+    );
+}

@@ -82,7 +82,7 @@ pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
         / 255.0)
 }
 
-/// Reads a JPEG file as RGB [3, H, W] in [0, 1] (gray and CMYK files converted to RGB).
+/// Reads a JPEG file as RGB [3, H, W] in [0, 1] (a gray JPEG as three equal channels).
 pub fn read_jpeg(path: &Path) -> anyhow::Result<Tensor> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let options = zune_jpeg::zune_core::options::DecoderOptions::default()

@@ -313,27 +313,23 @@ fn labels_of_one_folder(dir: &Path, masks: &[StoredMask]) -> anyhow::Result<Tens
                 .int64_value(&[])
                 == 1
     });
-    let labels = Tensor::stack(
-        &masks
-            .iter()
-            .map(|m| {
-                if binary {
-                    // White is object 1: 255 is no label an 8-bit map can hold for an object.
-                    m.values.eq(m.full_scale).to_kind(Kind::Int)
-                } else {
-                    m.values.shallow_clone()
-                }
-            })
-            .collect::<Vec<_>>(),
-        0,
-    );
-    let highest = labels.max().int64_value(&[]);
-    anyhow::ensure!(
-        highest <= 255,
-        "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
-        dir.display()
-    );
-    Ok(labels.to_kind(Kind::Uint8))
+    let labels = masks
+        .iter()
+        .map(|m| {
+            if binary {
+                // White is object 1: 255 is no label an 8-bit map can hold for an object.
+                return Ok(m.values.eq(m.full_scale).to_kind(Kind::Uint8));
+            }
+            let highest = m.values.max().int64_value(&[]);
+            anyhow::ensure!(
+                highest <= 255,
+                "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
+                dir.display()
+            );
+            Ok(m.values.to_kind(Kind::Uint8))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&labels, 0))
 }
 
 /// Objects inferred from the labels are at most this many: every object is a layer the

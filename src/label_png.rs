@@ -14,7 +14,8 @@ use tch::Tensor;
 
 /// The values one mask PNG stores.
 pub struct StoredMask {
-    /// [H, W] int32: palette indices, or gray levels at the file's bit depth.
+    /// [H, W]: palette indices, or gray levels at the file's bit depth; uint8 up to 8 bits,
+    /// int32 at 16 (a long 1080p clip's masks stay a byte a pixel).
     pub values: Tensor,
     /// Whether the values are palette indices.
     pub palette: bool,
@@ -58,7 +59,7 @@ pub fn read_mask_png(path: &Path) -> anyhow::Result<StoredMask> {
             _ => i32::from((row[bit / 8] >> (8 - bits - bit % 8)) & ((1u8 << bits) - 1)),
         }
     };
-    let mut values = Vec::with_capacity(h * w);
+    let mut values: Vec<i32> = Vec::with_capacity(h * w);
     for y in 0..h {
         for x in 0..w {
             let v = sample(y, x, 0);
@@ -72,8 +73,13 @@ pub fn read_mask_png(path: &Path) -> anyhow::Result<StoredMask> {
             values.push(v);
         }
     }
+    let values = if bits <= 8 {
+        Tensor::from_slice(&values.iter().map(|&v| v as u8).collect::<Vec<u8>>())
+    } else {
+        Tensor::from_slice(&values)
+    };
     Ok(StoredMask {
-        values: Tensor::from_slice(&values).view([h as i64, w as i64]),
+        values: values.view([h as i64, w as i64]),
         palette: info.color_type == png::ColorType::Indexed,
         full_scale: (1i64 << bits) - 1,
     })

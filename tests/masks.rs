@@ -139,6 +139,21 @@ fn gray_label_maps_keep_their_labels_at_sixteen_bits_and_below_eight() {
             "{bits} bits"
         );
     }
+
+    // A 16-bit label no 8-bit label map holds is an error naming it, not its high byte.
+    let folder = dir.path().join("wide");
+    std::fs::create_dir(&folder).unwrap();
+    let wide: Vec<u16> = (0..10).map(|i| if i == 3 { 300 } else { i % 2 }).collect();
+    write_raw(
+        &folder.join("00000.png"),
+        5,
+        2,
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &pack(&wide, 5, 16),
+    );
+    let err = format!("{:#}", read_label_maps(&folder).unwrap_err());
+    assert!(err.contains("label 300"), "{err}");
 }
 
 #[test]

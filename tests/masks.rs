@@ -362,3 +362,62 @@ fn decompose_reads_davis_palette_masks_as_the_objects_they_label() {
         "a colour mask",
     );
 }
+
+#[test]
+fn masks_at_a_lower_resolution_of_the_same_shape_are_scaled_to_the_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("video");
+    tiny_scene(&video, 4, EffectKind::Both, 13);
+    let full = read_label_maps(&video.join("mask")).unwrap();
+    let write_maps = |folder: &Path, maps: &Tensor| {
+        std::fs::create_dir_all(folder).unwrap();
+        for t in 0..maps.size()[0] {
+            let map = maps.get(t).unsqueeze(0).to_kind(Kind::Float) / 255.0;
+            gstomnimatte::dataset::write_png(&folder.join(format!("{t:05}.png")), &map).unwrap();
+        }
+    };
+    // Every second pixel: a segmenter run at half the resolution.
+    let half = dir.path().join("half");
+    write_maps(&half, &full.slice(1, 0, 64, 2).slice(2, 0, 64, 2));
+    let out = dir.path().join("out");
+    let args = [
+        "decompose",
+        "--input",
+        video.to_str().unwrap(),
+        "--masks",
+        half.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--contact-sheet",
+        "0",
+    ];
+    let run = cli::omnimatte(&[&args[..], &TINY].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("masks 32x32 scaled to the frames' 64x64"),
+        "{stderr}"
+    );
+    let layer = gstomnimatte::dataset::read_png(&out.join("layer_01/00000.png")).unwrap();
+    assert_eq!(layer.size(), [4, 64, 64]);
+
+    // Another shape is no lower resolution of the frames: an error.
+    let narrow = dir.path().join("narrow");
+    write_maps(&narrow, &full.slice(2, 0, 64, 2));
+    fails_with(
+        &[
+            &[
+                "decompose",
+                "--input",
+                video.to_str().unwrap(),
+                "--masks",
+                narrow.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &TINY,
+        ]
+        .concat(),
+        "frames are 64x64 but masks 32x64",
+    );
+}

@@ -216,15 +216,41 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
     };
     let (fs, ls) = (video.frames.size(), video.labels.size());
     anyhow::ensure!(fs[0] == ls[0], "{} frames but {} masks", fs[0], ls[0]);
+    if fs[2..] == ls[1..] {
+        return Ok(video);
+    }
+    // Segmenters often run at a lower resolution than the video: masks of the frames' shape
+    // are brought to their size, each pixel taking its nearest mask pixel's label.
+    let same_shape = ((fs[3] * ls[1]) as f64 / (fs[2] * ls[2]) as f64 - 1.0).abs() < 0.01;
     anyhow::ensure!(
-        fs[2..] == ls[1..],
-        "frames are {}x{} but masks {}x{}: they must have the same size",
+        same_shape,
+        "frames are {}x{} but masks {}x{}: they must have the same size or at least the same \
+         shape",
         fs[3],
         fs[2],
         ls[2],
         ls[1]
     );
-    Ok(video)
+    eprintln!(
+        "masks {}x{} scaled to the frames' {}x{} (nearest neighbour)",
+        ls[2], ls[1], fs[3], fs[2]
+    );
+    let labels = (0..ls[0])
+        .map(|t| {
+            video
+                .labels
+                .get(t)
+                .view([1, 1, ls[1], ls[2]])
+                .to_kind(Kind::Float)
+                .upsample_nearest2d([fs[2], fs[3]], None, None)
+                .view([fs[2], fs[3]])
+                .to_kind(Kind::Uint8)
+        })
+        .collect::<Vec<_>>();
+    Ok(LabelledVideo {
+        labels: Tensor::stack(&labels, 0),
+        ..video
+    })
 }
 
 /// Test-time training before decomposing: `steps` (0: none) of `batch` clips, and where to

@@ -90,12 +90,25 @@ fn sequence(dir: &Path, wanted: impl Fn(&Path) -> bool) -> anyhow::Result<Vec<Pa
         .filter(|p| wanted(p))
         .collect();
     files.sort();
-    let numbers: Option<Vec<u64>> = files
-        .iter()
-        .map(|f| f.file_stem()?.to_str()?.parse::<u64>().ok())
-        .collect();
-    if let Some(numbers) = numbers {
+    // Names that are one prefix and a number (00001.png, frame_1.png ... frame_10.png, as
+    // ffmpeg's %d writes them) go in the numbers' order, not the names': "10" sorts before "2".
+    let numbered: Option<Vec<(String, u64)>> = files.iter().map(|f| numbered_name(f)).collect();
+    let numbers = numbered.filter(|n| n.iter().all(|(prefix, _)| *prefix == n[0].0));
+    if let Some(mut numbers) = numbers {
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.sort_by_key(|&i| numbers[i].1);
+        files = order.iter().map(|&i| files[i].clone()).collect();
+        numbers = order.iter().map(|&i| numbers[i].clone()).collect();
+        let numbers: Vec<u64> = numbers.into_iter().map(|(_, n)| n).collect();
         for (pair, names) in numbers.windows(2).zip(files.windows(2)) {
+            anyhow::ensure!(
+                pair[1] != pair[0],
+                "{}: {} and {} are both frame {}",
+                dir.display(),
+                names[0].file_name().unwrap_or_default().to_string_lossy(),
+                names[1].file_name().unwrap_or_default().to_string_lossy(),
+                pair[0]
+            );
             anyhow::ensure!(
                 pair[1] == pair[0] + 1,
                 "{}: the numbered sequence has a gap between {} and {} (frame {} is missing); every frame must be there",
@@ -107,6 +120,14 @@ fn sequence(dir: &Path, wanted: impl Fn(&Path) -> bool) -> anyhow::Result<Vec<Pa
         }
     }
     Ok(files)
+}
+
+/// A file name's stem split into its text and the number it ends with, if it ends with one.
+fn numbered_name(file: &Path) -> Option<(String, u64)> {
+    let stem = file.file_stem()?.to_str()?;
+    let text = stem.trim_end_matches(|c: char| c.is_ascii_digit());
+    let number = stem[text.len()..].parse().ok()?;
+    Some((text.to_string(), number))
 }
 
 /// Sorted sub-folders of `dir` whose names start with `prefix`.

@@ -123,3 +123,47 @@ fn a_folder_of_jpeg_frames_decomposes_with_its_masks() {
         "both PNG and JPEG frames (1 and 6)",
     );
 }
+
+/// Writes frames of one grey level each, `value(i)` / 255 for the i-th name, as `names` in `dir`.
+fn write_levels(dir: &Path, names: &[String]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let level = tch::Tensor::full(
+            [3, 4, 4],
+            (i + 1) as f64 / 255.0,
+            (tch::Kind::Float, tch::Device::Cpu),
+        );
+        gstomnimatte::dataset::write_png(&dir.join(name), &level).unwrap();
+    }
+}
+
+#[test]
+fn frames_numbered_without_padding_go_in_the_numbers_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // ffmpeg's frame_%d.png: frame_1 ... frame_12, where frame_10 sorts before frame_2 by name.
+    for prefix in ["frame_", ""] {
+        let folder = dir.path().join(format!("seq{prefix}"));
+        let names: Vec<String> = (1..=12).map(|i| format!("{prefix}{i}.png")).collect();
+        write_levels(&folder, &names);
+        let frames = read_frames(&folder).unwrap();
+        let levels: Vec<i64> = (0..12)
+            .map(|t| {
+                (frames.get(t).mean(tch::Kind::Float).double_value(&[]) * 255.0).round() as i64
+            })
+            .collect();
+        assert_eq!(levels, (1..=12).collect::<Vec<_>>(), "prefix {prefix:?}");
+    }
+
+    // A gap, and one number written twice, are named.
+    let gap = dir.path().join("gap");
+    write_levels(
+        &gap,
+        &["f_1.png".into(), "f_2.png".into(), "f_4.png".into()],
+    );
+    let err = format!("{:#}", read_frames(&gap).unwrap_err());
+    assert!(err.contains("frame 3 is missing"), "{err}");
+    let twice = dir.path().join("twice");
+    write_levels(&twice, &["1.png".into(), "01.png".into(), "2.png".into()]);
+    let err = format!("{:#}", read_frames(&twice).unwrap_err());
+    assert!(err.contains("01.png and 1.png are both frame 1"), "{err}");
+}

@@ -4,7 +4,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{fails_with, succeeds, tiny_scene, TINY};
+use cli::{decompose_args, fails_with, succeeds, tiny_scene};
 use gstomnimatte::dataset::{read_frames, read_video};
 use gstomnimatte::synth::EffectKind;
 use std::path::Path;
@@ -81,21 +81,7 @@ fn a_folder_of_jpeg_frames_decomposes_with_its_masks() {
 
     let out = dir.path().join("out");
     let masks = video.join("mask");
-    succeeds(
-        &[
-            &[
-                "decompose",
-                "--input",
-                jpegs.to_str().unwrap(),
-                "--masks",
-                masks.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ][..],
-            &TINY,
-        ]
-        .concat(),
-    );
+    succeeds(&decompose_args(&jpegs, Some(&masks), &out));
     for layer in ["layer_01", "layer_02", "recon"] {
         assert_eq!(
             std::fs::read_dir(out.join(layer)).unwrap().count(),
@@ -107,19 +93,7 @@ fn a_folder_of_jpeg_frames_decomposes_with_its_masks() {
     // A PNG among the JPEGs: which sequence is the video is not for the reader to guess.
     std::fs::copy(video.join("rgb/00000.png"), jpegs.join("00000.png")).unwrap();
     fails_with(
-        &[
-            &[
-                "decompose",
-                "--input",
-                jpegs.to_str().unwrap(),
-                "--masks",
-                masks.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ][..],
-            &TINY,
-        ]
-        .concat(),
+        &decompose_args(&jpegs, Some(&masks), &out),
         "both PNG and JPEG frames (1 and 6)",
     );
 }

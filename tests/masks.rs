@@ -5,7 +5,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{fails_with, succeeds, tiny_scene, TINY};
+use cli::{decompose_args, fails_with, succeeds, tiny_scene};
 use gstomnimatte::dataset::{object_count, read_label_maps, read_video};
 use gstomnimatte::label_png::read_mask_png;
 use gstomnimatte::synth::EffectKind;
@@ -271,21 +271,8 @@ fn decompose_reads_davis_palette_masks_as_the_objects_they_label() {
 
     let from_folders = dir.path().join("from_folders");
     let from_palette = dir.path().join("from_palette");
-    let run = |out: &Path, masks: Option<&Path>| {
-        let mut args = vec![
-            "decompose",
-            "--input",
-            video.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        if let Some(m) = masks {
-            args.extend(["--masks", m.to_str().unwrap()]);
-        }
-        succeeds(&[&args[..], &TINY].concat());
-    };
-    run(&from_folders, None);
-    run(&from_palette, Some(&palette));
+    succeeds(&decompose_args(&video, None, &from_folders));
+    succeeds(&decompose_args(&video, Some(&palette), &from_palette));
     for layer in ["layer_01", "layer_02"] {
         for f in 0..6 {
             let name = format!("{f:05}.png");
@@ -346,19 +333,7 @@ fn decompose_reads_davis_palette_masks_as_the_objects_they_label() {
         );
     }
     fails_with(
-        &[
-            &[
-                "decompose",
-                "--input",
-                video.to_str().unwrap(),
-                "--masks",
-                colour.to_str().unwrap(),
-                "--out",
-                dir.path().join("x").to_str().unwrap(),
-            ][..],
-            &TINY,
-        ]
-        .concat(),
+        &decompose_args(&video, Some(&colour), &dir.path().join("x")),
         "a colour mask",
     );
 }
@@ -380,18 +355,7 @@ fn masks_at_a_lower_resolution_of_the_same_shape_are_scaled_to_the_frames() {
     let half = dir.path().join("half");
     write_maps(&half, &full.slice(1, 0, 64, 2).slice(2, 0, 64, 2));
     let out = dir.path().join("out");
-    let args = [
-        "decompose",
-        "--input",
-        video.to_str().unwrap(),
-        "--masks",
-        half.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--contact-sheet",
-        "0",
-    ];
-    let run = cli::omnimatte(&[&args[..], &TINY].concat());
+    let run = cli::omnimatte(&decompose_args(&video, Some(&half), &out));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -405,19 +369,7 @@ fn masks_at_a_lower_resolution_of_the_same_shape_are_scaled_to_the_frames() {
     let narrow = dir.path().join("narrow");
     write_maps(&narrow, &full.slice(2, 0, 64, 2));
     fails_with(
-        &[
-            &[
-                "decompose",
-                "--input",
-                video.to_str().unwrap(),
-                "--masks",
-                narrow.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ][..],
-            &TINY,
-        ]
-        .concat(),
+        &decompose_args(&video, Some(&narrow), &out),
         "frames are 64x64 but masks 32x64",
     );
 }

@@ -55,3 +55,19 @@ pub fn fails_with(args: &[&str], needle: &str) {
     assert!(!out.status.success(), "expected a failure");
     assert!(err.contains(needle), "expected `{needle}` in: {err}");
 }
+
+/// `decompose --input INPUT [--masks MASKS] --out OUT` at the tiny test size.
+pub fn decompose_args<'a>(input: &'a Path, masks: Option<&'a Path>, out: &'a Path) -> Vec<&'a str> {
+    let mut args = vec![
+        "decompose",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(masks) = masks {
+        args.extend(["--masks", masks.to_str().unwrap()]);
+    }
+    args.extend(TINY);
+    args
+}

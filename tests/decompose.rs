@@ -7,7 +7,7 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{fails_with, omnimatte, succeeds, tiny_scene, TINY};
+use cli::{fails_with, gst_launch, omnimatte, succeeds, tiny_scene, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video};
 use gstomnimatte::model::loading::load_model;
@@ -15,7 +15,6 @@ use gstomnimatte::model::weights::fine_tuned_steps;
 use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::synth::EffectKind;
 use std::path::Path;
-use std::process::Command;
 use tch::Device;
 
 fn scene(dir: &Path, frames: i64) {
@@ -87,9 +86,8 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
     scene(&input, 6);
     // Encode the frames as an MPEG-4 AVI with GStreamer: a real, lossy video file.
     let movie = dir.path().join("movie.avi");
-    let status = Command::new("gst-launch-1.0")
-        .args([
-            "-q",
+    gst_launch(
+        &[
             "multifilesrc",
             &format!("location={}/rgb/%05d.png", input.display()),
             "caps=image/png,framerate=25/1",
@@ -105,10 +103,9 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
             "!",
             "filesink",
             &format!("location={}", movie.display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "encoding the test video failed");
+        ],
+        "encoding the test video failed",
+    );
     let out = dir.path().join("out");
     let masks = input.join("mask");
     let args = [

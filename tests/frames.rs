@@ -4,19 +4,17 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{decompose_args, fails_with, succeeds, tiny_scene};
+use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
 use gstomnimatte::dataset::{read_frames, read_video};
 use gstomnimatte::synth::EffectKind;
 use std::path::Path;
-use std::process::Command;
 
 /// Encodes the PNG frames of `rgb` as JPEG files `00000.jpg ...` in `out` with GStreamer, in
 /// `format` (Y444 for colour without chroma subsampling, GRAY8 for gray JPEGs).
 fn encode_jpegs(rgb: &Path, out: &Path, frames: usize, format: &str) {
     std::fs::create_dir_all(out).unwrap();
-    let status = Command::new("gst-launch-1.0")
-        .args([
-            "-q",
+    gst_launch(
+        &[
             "multifilesrc",
             &format!("location={}/%05d.png", rgb.display()),
             &format!("stop-index={}", frames - 1),
@@ -33,10 +31,9 @@ fn encode_jpegs(rgb: &Path, out: &Path, frames: usize, format: &str) {
             "!",
             "multifilesink",
             &format!("location={}/%05d.jpg", out.display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "encoding the JPEG frames failed");
+        ],
+        "encoding the JPEG frames failed",
+    );
 }
 
 #[test]

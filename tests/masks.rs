@@ -5,7 +5,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{decompose_args, fails_with, succeeds, tiny_scene};
+use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
 use gstomnimatte::dataset::{object_count, read_label_maps, read_video};
 use gstomnimatte::label_png::read_mask_png;
 use gstomnimatte::synth::EffectKind;
@@ -298,9 +298,8 @@ fn decompose_reads_davis_palette_masks_as_the_objects_they_label() {
     assert!(read_label_maps(&gray)
         .unwrap()
         .equal(&read_label_maps(&video.join("mask")).unwrap()));
-    let status = std::process::Command::new("gst-launch-1.0")
-        .args([
-            "-q",
+    gst_launch(
+        &[
             "multifilesrc",
             &format!("location={}/%05d.png", gray.display()),
             "stop-index=5",
@@ -311,10 +310,9 @@ fn decompose_reads_davis_palette_masks_as_the_objects_they_label() {
             "video/x-raw,format=GRAY8,width=64,height=64",
             "!",
             "fakesink",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "the label maps did not decode to GRAY8");
+        ],
+        "the label maps did not decode to GRAY8",
+    );
 
     // Masks stored as colours say nothing of which colour is which object.
     let colour = dir.path().join("colour");

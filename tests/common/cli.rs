@@ -1,4 +1,4 @@
-//! Running the `omnimatte` CLI from the integration tests.
+//! Running the `omnimatte` CLI, and gst-launch-1.0 for test media, from the integration tests.
 #![allow(dead_code)]
 
 use gstomnimatte::dataset::write_scene;
@@ -70,4 +70,14 @@ pub fn decompose_args<'a>(input: &'a Path, masks: Option<&'a Path>, out: &'a Pat
     }
     args.extend(TINY);
     args
+}
+
+/// Runs `gst-launch-1.0 -q ARGS`; fails the test with `failure` unless it succeeds.
+pub fn gst_launch(args: &[&str], failure: &str) {
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{failure}");
 }

@@ -94,12 +94,13 @@ fn sequence(dir: &Path, wanted: impl Fn(&Path) -> bool) -> anyhow::Result<Vec<Pa
     // ffmpeg's %d writes them) go in the numbers' order, not the names': "10" sorts before "2".
     let numbered: Option<Vec<(String, u64)>> = files.iter().map(|f| numbered_name(f)).collect();
     let numbers = numbered.filter(|n| n.iter().all(|(prefix, _)| *prefix == n[0].0));
-    if let Some(mut numbers) = numbers {
-        let mut order: Vec<usize> = (0..files.len()).collect();
-        order.sort_by_key(|&i| numbers[i].1);
-        files = order.iter().map(|&i| files[i].clone()).collect();
-        numbers = order.iter().map(|&i| numbers[i].clone()).collect();
-        let numbers: Vec<u64> = numbers.into_iter().map(|(_, n)| n).collect();
+    if let Some(numbers) = numbers {
+        // A stable sort: a number written twice keeps its names' order for the error below.
+        let mut by_number: Vec<(u64, PathBuf)> =
+            numbers.into_iter().map(|(_, n)| n).zip(files).collect();
+        by_number.sort_by_key(|(n, _)| *n);
+        let numbers: Vec<u64>;
+        (numbers, files) = by_number.into_iter().unzip();
         for (pair, names) in numbers.windows(2).zip(files.windows(2)) {
             anyhow::ensure!(
                 pair[1] != pair[0],

@@ -8,7 +8,7 @@
 //! VIDEO/gt/region_01/00000.png     ground-truth region of object 1 with its effects (0 or 255)
 //! ```
 
-use crate::image_io::{is_jpeg, read_image};
+use crate::image_io::{is_jpeg, read_image_8bit, unit_range};
 pub use crate::image_io::{read_png, write_png};
 use crate::label_png::{read_mask_png, StoredMask};
 use crate::synth::Scene;
@@ -149,42 +149,67 @@ fn subdirs(dir: &Path, prefix: &str) -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// The images' bytes [N, channels, H, W], each copied into the stack as it is read: a long
+/// 1080p clip is gigabytes even at a byte a sample, and must not be held twice.
 fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
-    let images = files
-        .iter()
-        .map(|f| {
-            let image = read_image(f)?;
-            let c = image.size()[0];
-            Ok(match (c, channels) {
-                (c, want) if c == want => image,
-                (_, 1) => image.narrow(0, 0, 1),
-                (1, 3) => image.expand([3, -1, -1], false).copy(),
-                (4, 3) => image.narrow(0, 0, 3),
-                _ => bail!("{}: {c} channels, expected {channels}", f.display()),
-            })
+    let read = |f: &PathBuf| -> anyhow::Result<Tensor> {
+        let image = read_image_8bit(f)?;
+        let c = image.size()[0];
+        Ok(match (c, channels) {
+            (c, want) if c == want => image,
+            (_, 1) => image.narrow(0, 0, 1),
+            (1, 3) => image.expand([3, -1, -1], false),
+            (4, 3) => image.narrow(0, 0, 3),
+            _ => bail!("{}: {c} channels, expected {channels}", f.display()),
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    ensure_one_size(&images, files, 1)?;
-    Ok(Tensor::stack(&images, 0))
+    };
+    let Some(first_file) = files.first() else {
+        bail!("no images to read");
+    };
+    let first = read(first_file)?;
+    let size = first.size();
+    let stack = Tensor::empty(
+        [files.len() as i64, size[0], size[1], size[2]],
+        (Kind::Uint8, first.device()),
+    );
+    stack.get(0).copy_(&first);
+    for (i, f) in files.iter().enumerate().skip(1) {
+        let image = read(f)?;
+        ensure_same_size(&image, f, &first, first_file, 1)?;
+        stack.get(i as i64).copy_(&image);
+    }
+    Ok(stack)
 }
 
 /// Every image of a sequence has the first one's height and width (dimensions `hw..hw + 2`).
 fn ensure_one_size(images: &[Tensor], files: &[PathBuf], hw: usize) -> anyhow::Result<()> {
-    if let Some(first) = images.first() {
-        let size = first.size();
+    if let (Some(first), Some(first_file)) = (images.first(), files.first()) {
         for (image, file) in images.iter().zip(files) {
-            anyhow::ensure!(
-                image.size()[hw..] == size[hw..],
-                "{} is {}x{} but {} is {}x{}: every image of a sequence must have the same size",
-                file.display(),
-                image.size()[hw + 1],
-                image.size()[hw],
-                files[0].display(),
-                size[hw + 1],
-                size[hw]
-            );
+            ensure_same_size(image, file, first, first_file, hw)?;
         }
     }
+    Ok(())
+}
+
+/// `image` (read from `file`) has the height and width of `first` (dimensions `hw..hw + 2`).
+fn ensure_same_size(
+    image: &Tensor,
+    file: &Path,
+    first: &Tensor,
+    first_file: &Path,
+    hw: usize,
+) -> anyhow::Result<()> {
+    let (size, want) = (image.size(), first.size());
+    anyhow::ensure!(
+        size[hw..] == want[hw..],
+        "{} is {}x{} but {} is {}x{}: every image of a sequence must have the same size",
+        file.display(),
+        size[hw + 1],
+        size[hw],
+        first_file.display(),
+        want[hw + 1],
+        want[hw]
+    );
     Ok(())
 }
 
@@ -216,7 +241,7 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
         "{}: no frames in rgb/",
         dir.display()
     );
-    let frames = read_stack(&frame_files, 3)?;
+    let frames = unit_range(&read_stack(&frame_files, 3)?);
     let mask_dirs = subdirs(&dir.join("mask"), "")?;
     anyhow::ensure!(
         !mask_dirs.is_empty(),
@@ -239,7 +264,7 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let bg = dir.join("bg.png");
     let background = if bg.exists() {
-        Some(read_stack(&[bg], 3)?.squeeze_dim(0))
+        Some(unit_range(&read_stack(&[bg], 3)?.squeeze_dim(0)))
     } else {
         None
     };
@@ -259,7 +284,7 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
                         files.len(),
                         frame_files.len()
                     );
-                    read_stack(&files, 4)
+                    read_stack(&files, 4).map(|bytes| unit_range(&bytes))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?,
             0,
@@ -273,8 +298,14 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
     })
 }
 
-/// The frames [T, 3, H, W] in [0, 1] of a folder of RGB PNGs (sorted by name).
+/// The frames [T, 3, H, W] in [0, 1] of a folder of PNG or JPEG frames (in their numbers'
+/// order).
 pub fn read_frames(dir: &Path) -> anyhow::Result<Tensor> {
+    read_frames_8bit(dir).map(|bytes| unit_range(&bytes))
+}
+
+/// The same frames as their bytes [T, 3, H, W] (uint8): a quarter of the memory.
+pub fn read_frames_8bit(dir: &Path) -> anyhow::Result<Tensor> {
     let files = frame_files(dir)?;
     anyhow::ensure!(
         !files.is_empty(),
@@ -372,15 +403,18 @@ pub fn object_count(labels: &Tensor, given: Option<usize>) -> anyhow::Result<usi
             Ok(objects)
         }
         None => {
-            let present: Vec<i64> =
-                Vec::try_from(labels.internal_unique(true, false).0.to_kind(Kind::Int64))
-                    .unwrap_or_default();
-            anyhow::ensure!(
-                highest <= MAX_INFERRED_OBJECTS,
-                "the masks hold label {highest} (the values in them: {present:?}), but labels are \
-                 0 = background and k = object k; store them so (a palette PNG's indices are \
-                 read as labels), or give --objects {highest} if there are that many objects"
-            );
+            if highest > MAX_INFERRED_OBJECTS {
+                // Only for the message: the values of a long 1080p clip's labels take a while.
+                let present: Vec<i64> =
+                    Vec::try_from(labels.internal_unique(true, false).0.to_kind(Kind::Int64))
+                        .unwrap_or_default();
+                bail!(
+                    "the masks hold label {highest} (the values in them: {present:?}), but labels \
+                     are 0 = background and k = object k; store them so (a palette PNG's indices \
+                     are read as labels), or give --objects {highest} if there are that many \
+                     objects"
+                );
+            }
             Ok(highest.max(1))
         }
     }

@@ -60,8 +60,8 @@ pub fn decode_png(
     Ok((data, info))
 }
 
-/// Reads an 8-bit PNG as [C, H, W] in [0, 1] (gray, RGB or RGBA as stored).
-pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
+/// Reads an 8-bit PNG as its bytes [C, H, W] (gray, RGB or RGBA as stored; 16-bit cut to 8).
+pub fn read_png_8bit(path: &Path) -> anyhow::Result<Tensor> {
     let (mut data, info) = decode_png(
         path,
         png::Transformations::EXPAND | png::Transformations::STRIP_16,
@@ -75,15 +75,16 @@ pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
     };
     let (h, w) = (info.height as i64, info.width as i64);
     data.truncate((c * h * w) as usize);
-    Ok(Tensor::from_slice(&data)
-        .view([h, w, c])
-        .permute([2, 0, 1])
-        .to_kind(Kind::Float)
-        / 255.0)
+    Ok(channels_first(&data, h, w, c))
 }
 
-/// Reads a JPEG file as RGB [3, H, W] in [0, 1] (a gray JPEG as three equal channels).
-pub fn read_jpeg(path: &Path) -> anyhow::Result<Tensor> {
+/// Reads an 8-bit PNG as [C, H, W] in [0, 1] (gray, RGB or RGBA as stored).
+pub fn read_png(path: &Path) -> anyhow::Result<Tensor> {
+    read_png_8bit(path).map(|bytes| unit_range(&bytes))
+}
+
+/// Reads a JPEG file as its RGB bytes [3, H, W] (a gray JPEG as three equal channels).
+pub fn read_jpeg_8bit(path: &Path) -> anyhow::Result<Tensor> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let options = zune_jpeg::zune_core::options::DecoderOptions::default()
         .jpeg_set_out_colorspace(zune_jpeg::zune_core::colorspace::ColorSpace::RGB);
@@ -103,11 +104,25 @@ pub fn read_jpeg(path: &Path) -> anyhow::Result<Tensor> {
         path.display(),
         rgb.len()
     );
-    Ok(Tensor::from_slice(&rgb)
-        .view([h as i64, w as i64, 3])
+    Ok(channels_first(&rgb, h as i64, w as i64, 3))
+}
+
+/// Reads a JPEG file as RGB [3, H, W] in [0, 1] (a gray JPEG as three equal channels).
+pub fn read_jpeg(path: &Path) -> anyhow::Result<Tensor> {
+    read_jpeg_8bit(path).map(|bytes| unit_range(&bytes))
+}
+
+/// Interleaved rows of bytes [H, W, C] as [C, H, W] bytes.
+fn channels_first(data: &[u8], h: i64, w: i64, c: i64) -> Tensor {
+    Tensor::from_slice(data)
+        .view([h, w, c])
         .permute([2, 0, 1])
-        .to_kind(Kind::Float)
-        / 255.0)
+        .contiguous()
+}
+
+/// Bytes as floats in [0, 1].
+pub fn unit_range(bytes: &Tensor) -> Tensor {
+    bytes.to_kind(Kind::Float) / 255.0
 }
 
 /// Whether `path` names a JPEG file (.jpg or .jpeg, any case).
@@ -116,11 +131,11 @@ pub fn is_jpeg(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
 }
 
-/// Reads a PNG or, by its name, a JPEG file as [C, H, W] in [0, 1].
-pub fn read_image(path: &Path) -> anyhow::Result<Tensor> {
+/// Reads a PNG or, by its name, a JPEG file as its bytes [C, H, W].
+pub fn read_image_8bit(path: &Path) -> anyhow::Result<Tensor> {
     if is_jpeg(path) {
-        read_jpeg(path)
+        read_jpeg_8bit(path)
     } else {
-        read_png(path)
+        read_png_8bit(path)
     }
 }

@@ -5,7 +5,7 @@
 mod cli;
 
 use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
-use gstomnimatte::dataset::{read_frames, read_video};
+use gstomnimatte::dataset::{read_frames, read_frames_8bit, read_video};
 use gstomnimatte::synth::EffectKind;
 use std::path::Path;
 
@@ -137,4 +137,37 @@ fn frames_numbered_without_padding_go_in_the_numbers_order() {
     write_levels(&twice, &["1.png".into(), "01.png".into(), "2.png".into()]);
     let err = format!("{:#}", read_frames(&twice).unwrap_err());
     assert!(err.contains("01.png and 1.png are both frame 1"), "{err}");
+}
+
+#[test]
+fn frames_are_read_as_their_bytes_and_a_frame_of_another_size_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("levels");
+    let names: Vec<String> = (0..3).map(|i| format!("{i:05}.png")).collect();
+    write_levels(&folder, &names);
+    // The bytes as stored (what `decompose` holds), and the same as floats in [0, 1].
+    let bytes = read_frames_8bit(&folder).unwrap();
+    assert_eq!(bytes.kind(), tch::Kind::Uint8);
+    assert_eq!(bytes.size(), [3, 3, 4, 4]);
+    let levels: Vec<i64> = (0..3)
+        .map(|t| bytes.get(t).max().int64_value(&[]))
+        .collect();
+    assert_eq!(levels, [1, 2, 3]);
+    let floats = read_frames(&folder).unwrap();
+    assert!((floats * 255.0)
+        .round()
+        .to_kind(tch::Kind::Uint8)
+        .equal(&bytes));
+
+    // A frame of another size is refused naming it and the first frame.
+    gstomnimatte::dataset::write_png(
+        &folder.join("00003.png"),
+        &tch::Tensor::zeros([3, 4, 5], (tch::Kind::Float, tch::Device::Cpu)),
+    )
+    .unwrap();
+    let err = format!("{:#}", read_frames_8bit(&folder).unwrap_err());
+    assert!(
+        err.contains("00003.png is 5x4 but") && err.contains("00000.png is 4x4"),
+        "{err}"
+    );
 }

@@ -20,10 +20,7 @@ use gstomnimatte::background::{
     layers_cover, whole_video_background, whole_video_frames, BackgroundEstimate,
 };
 use gstomnimatte::clip::{ClipSpec, OutputFrame};
-use gstomnimatte::dataset::{
-    object_count, read_frames, read_label_maps, read_png, read_video, write_png,
-};
-use gstomnimatte::eval::label_maps;
+use gstomnimatte::dataset::{object_count, read_frames_8bit, read_label_maps, read_png, write_png};
 use gstomnimatte::eval::remove_object;
 use gstomnimatte::model::loading::{
     fine_tuned_weights, load_model, parse_device, LoadedModel, WeightsSource,
@@ -163,25 +160,32 @@ impl LabelledVideo {
 /// Reads an Omnimatte folder, or a video file with its masks.
 pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<LabelledVideo> {
     let video = if input.is_dir() {
-        match masks {
+        // Frames stay bytes from the file on: a long 1080p clip in floats is gigabytes.
+        let (frames, labels) = match masks {
             // Frames in INPUT/rgb/ (or INPUT itself), masks elsewhere.
             Some(masks) => {
                 let rgb = input.join("rgb");
-                let frames = read_frames(if rgb.is_dir() { &rgb } else { input })?;
-                LabelledVideo {
-                    frames: (frames * 255.0).round().to_kind(Kind::Uint8),
-                    labels: read_label_maps(masks)?,
-                    fps: None,
-                }
+                let frames = read_frames_8bit(if rgb.is_dir() { &rgb } else { input })?;
+                (frames, read_label_maps(masks)?)
             }
+            // The Omnimatte layout: INPUT/rgb/ and INPUT/mask/01/, ...
             None => {
-                let v = read_video(input)?;
-                LabelledVideo {
-                    frames: (v.frames * 255.0).round().to_kind(Kind::Uint8),
-                    labels: label_maps(&v.masks),
-                    fps: None,
-                }
+                let mask = input.join("mask");
+                anyhow::ensure!(
+                    mask.is_dir(),
+                    "{} has no mask/ folder: give the masks with --masks",
+                    input.display()
+                );
+                (
+                    read_frames_8bit(&input.join("rgb"))?,
+                    read_label_maps(&mask)?,
+                )
             }
+        };
+        LabelledVideo {
+            frames,
+            labels,
+            fps: None,
         }
     } else {
         let masks = masks.with_context(|| {
@@ -196,10 +200,15 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
             decoded.height as i64,
             decoded.width as i64,
         );
-        let frames = Tensor::from_slice(&decoded.frames.concat())
-            .view([n, h, w, 3])
-            .permute([0, 3, 1, 2])
-            .contiguous();
+        // Each decoded frame copied in and let go: the clip is never held twice.
+        let frames = Tensor::empty([n, 3, h, w], (Kind::Uint8, Device::Cpu));
+        for (t, frame) in decoded.frames.into_iter().enumerate() {
+            frames.get(t as i64).copy_(
+                &Tensor::from_slice(&frame)
+                    .view([h, w, 3])
+                    .permute([2, 0, 1]),
+            );
+        }
         let labels = if masks.is_dir() {
             read_label_maps(masks)?
         } else {

@@ -1,7 +1,12 @@
 //! A contact sheet of a decomposition: one row per chosen frame, columns input | masks | each
 //! layer over a checkerboard (so transparency shows) | the frame's background | each removal.
 
+use gstomnimatte::working::resize_area;
 use tch::{Kind, Tensor};
+
+/// The most pixels a cell of the sheet is high: frames taller than this are shown smaller (a
+/// 1080p clip's four rows of six cells would be a 11520x4320 picture, a gigabyte to make).
+pub const CELL_HEIGHT: i64 = 270;
 
 /// What one row shows, at the input's size; colours in [0, 1].
 pub struct SheetRow {
@@ -50,24 +55,67 @@ fn colour_labels(labels: &Tensor) -> Tensor {
     image
 }
 
-/// The sheet [3, rows x H, (3 + L + removals) x W].
+/// The sheet [3, rows x h, (3 + L + removals) x w], where (h, w) is the frames' size, or no
+/// more than [`CELL_HEIGHT`] high in their shape.
 pub fn contact_sheet(rows: &[SheetRow]) -> Tensor {
     let lines: Vec<Tensor> = rows
         .iter()
         .map(|row| {
             let (h, w) = (row.input.size()[1], row.input.size()[2]);
+            let (cell_h, cell_w) = if h > CELL_HEIGHT {
+                (CELL_HEIGHT, (w * CELL_HEIGHT + h / 2) / h)
+            } else {
+                (h, w)
+            };
+            let shrink =
+                |cell: Tensor| resize_area(&cell.unsqueeze(0), cell_h, cell_w).squeeze_dim(0);
             let board = checkerboard(h, w);
-            let mut cells = vec![row.input.shallow_clone(), colour_labels(&row.labels)];
+            let mut cells = vec![
+                shrink(row.input.shallow_clone()),
+                shrink(colour_labels(&row.labels)),
+            ];
             for k in 0..row.layers.size()[0] {
                 let layer = row.layers.get(k);
                 let alpha = layer.narrow(0, 3, 1);
                 let rgb = layer.narrow(0, 0, 3);
-                cells.push(&alpha * rgb + (alpha.neg() + 1.0) * &board);
+                cells.push(shrink(&alpha * rgb + (alpha.neg() + 1.0) * &board));
             }
-            cells.push(row.background.shallow_clone());
-            cells.extend(row.removed.iter().map(Tensor::shallow_clone));
+            cells.push(shrink(row.background.shallow_clone()));
+            cells.extend(row.removed.iter().map(|r| shrink(r.shallow_clone())));
             Tensor::cat(&cells, 2)
         })
         .collect();
     Tensor::cat(&lines, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(h: i64, w: i64, objects: i64) -> SheetRow {
+        let grey = |c: i64| Tensor::full([c, h, w], 0.5, (Kind::Float, tch::Device::Cpu));
+        SheetRow {
+            input: grey(3),
+            labels: Tensor::ones([h, w], (Kind::Uint8, tch::Device::Cpu)),
+            layers: Tensor::stack(&(0..objects).map(|_| grey(4)).collect::<Vec<_>>(), 0),
+            background: grey(3),
+            removed: vec![grey(3)],
+        }
+    }
+
+    #[test]
+    fn frames_up_to_the_cell_height_keep_their_size() {
+        let sheet = contact_sheet(&[row(120, 160, 2), row(120, 160, 2)]);
+        assert_eq!(sheet.size(), [3, 240, 6 * 160]);
+    }
+
+    #[test]
+    fn taller_frames_are_shown_at_the_cell_height_in_their_shape() {
+        let sheet = contact_sheet(&[row(1080, 1920, 2), row(1080, 1920, 2)]);
+        assert_eq!(sheet.size(), [3, 2 * CELL_HEIGHT, 6 * 480]);
+        // Shrunk by averaging: a uniform frame stays its grey.
+        let input = sheet.narrow(1, 0, CELL_HEIGHT).narrow(2, 0, 480);
+        let spread = (input - 0.5).abs().max().double_value(&[]);
+        assert!(spread < 1e-6, "{spread}");
+    }
 }

@@ -15,6 +15,7 @@ use crate::background_memory::FreeMemory;
 use crate::cpu_slices::floats;
 use crate::eight_bit::quantise_all;
 use crate::median::{masked_quantile_u8, masked_quantile_u8_at};
+use std::convert::Infallible;
 use tch::{Device, Kind, Tensor};
 
 /// Which pixels of a frame the background median leaves out.
@@ -91,12 +92,25 @@ pub fn whole_video_background(
     quantile: f64,
     mut frame: impl FnMut(i64) -> (Tensor, Tensor),
 ) -> Tensor {
+    match try_whole_video_background(len, quantile, |t| Ok::<_, Infallible>(frame(t))) {
+        Ok(estimate) => estimate,
+        Err(never) => match never {},
+    }
+}
+
+/// [`whole_video_background`] of frames that can fail to be read (read again from their
+/// files): the first error stops it.
+pub fn try_whole_video_background<E>(
+    len: i64,
+    quantile: f64,
+    mut frame: impl FnMut(i64) -> Result<(Tensor, Tensor), E>,
+) -> Result<Tensor, E> {
     let mut model = BackgroundModel::new(len.min(WHOLE_VIDEO_FRAMES) as usize, quantile);
     for t in whole_video_frames(len) {
-        let (image, covered) = frame(t);
+        let (image, covered) = frame(t)?;
         model.push(&image, &covered);
     }
-    model.estimate()
+    Ok(model.estimate())
 }
 
 /// The frames [`whole_video_background`] reads of a video of `len` frames, in order: all of

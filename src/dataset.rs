@@ -69,7 +69,7 @@ fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Sorted frame files of a folder: its PNGs, or its JPEGs (DAVIS's and many datasets' frames),
 /// never a mix of the two.
-fn frame_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn frame_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let png = pngs(dir)?;
     let jpeg = sequence(dir, is_jpeg)?;
     anyhow::ensure!(
@@ -152,17 +152,7 @@ fn subdirs(dir: &Path, prefix: &str) -> anyhow::Result<Vec<PathBuf>> {
 /// The images' bytes [N, channels, H, W], each copied into the stack as it is read: a long
 /// 1080p clip is gigabytes even at a byte a sample, and must not be held twice.
 fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
-    let read = |f: &PathBuf| -> anyhow::Result<Tensor> {
-        let image = read_image_8bit(f)?;
-        let c = image.size()[0];
-        Ok(match (c, channels) {
-            (c, want) if c == want => image,
-            (_, 1) => image.narrow(0, 0, 1),
-            (1, 3) => image.expand([3, -1, -1], false),
-            (4, 3) => image.narrow(0, 0, 3),
-            _ => bail!("{}: {c} channels, expected {channels}", f.display()),
-        })
-    };
+    let read = |f: &PathBuf| read_image_channels(f, channels);
     let Some(first_file) = files.first() else {
         bail!("no images to read");
     };
@@ -179,6 +169,20 @@ fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
         stack.get(i as i64).copy_(&image);
     }
     Ok(stack)
+}
+
+/// An image file's bytes [channels, H, W]: gray given as three equal channels for RGB, alpha
+/// left off, the first channel for gray.
+pub fn read_image_channels(file: &Path, channels: i64) -> anyhow::Result<Tensor> {
+    let image = read_image_8bit(file)?;
+    let c = image.size()[0];
+    Ok(match (c, channels) {
+        (c, want) if c == want => image,
+        (_, 1) => image.narrow(0, 0, 1),
+        (1, 3) => image.expand([3, -1, -1], false),
+        (4, 3) => image.narrow(0, 0, 3),
+        _ => bail!("{}: {c} channels, expected {channels}", file.display()),
+    })
 }
 
 /// Every image of a sequence has the first one's height and width (dimensions `hw..hw + 2`).

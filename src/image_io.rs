@@ -125,6 +125,29 @@ pub fn unit_range(bytes: &Tensor) -> Tensor {
     bytes.to_kind(Kind::Float) / 255.0
 }
 
+/// A PNG or, by its name, a JPEG file's (height, width), read from its header alone.
+pub fn image_size(path: &Path) -> anyhow::Result<(i64, i64)> {
+    if is_jpeg(path) {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut decoder =
+            zune_jpeg::JpegDecoder::new(zune_jpeg::zune_core::bytestream::ZCursor::new(&bytes));
+        decoder
+            .decode_headers()
+            .map_err(|e| anyhow::anyhow!("decoding {}: {e:?}", path.display()))?;
+        let (w, h) = decoder
+            .dimensions()
+            .with_context(|| format!("decoding {}: no size", path.display()))?;
+        Ok((h as i64, w as i64))
+    } else {
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let reader = png::Decoder::new(file)
+            .read_info()
+            .with_context(|| format!("reading {}", path.display()))?;
+        let info = reader.info();
+        Ok((info.height as i64, info.width as i64))
+    }
+}
+
 /// Whether `path` names a JPEG file (.jpg or .jpeg, any case).
 pub fn is_jpeg(path: &Path) -> bool {
     path.extension()

@@ -20,6 +20,7 @@ pub mod eight_bit;
 pub mod element;
 pub mod eval;
 pub mod exposure;
+pub mod frame_sequence;
 pub mod full_resolution;
 pub mod image_io;
 pub mod interior_opacity;

@@ -6,6 +6,7 @@ mod cli;
 
 use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
 use gstomnimatte::dataset::{read_frames, read_frames_8bit, read_video};
+use gstomnimatte::frame_sequence::FrameSequence;
 use gstomnimatte::synth::EffectKind;
 use std::path::Path;
 
@@ -168,6 +169,72 @@ fn frames_are_read_as_their_bytes_and_a_frame_of_another_size_is_named() {
     let err = format!("{:#}", read_frames_8bit(&folder).unwrap_err());
     assert!(
         err.contains("00003.png is 5x4 but") && err.contains("00000.png is 4x4"),
+        "{err}"
+    );
+}
+
+/// Every file under `dir` (relative path, bytes), in order.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                found.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn a_clip_too_large_to_hold_is_read_from_its_files_with_the_same_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("video");
+    tiny_scene(&video, 6, EffectKind::Both, 9);
+    let rgb = video.join("rgb");
+    assert!(matches!(
+        FrameSequence::open(&rgb, u64::MAX).unwrap(),
+        FrameSequence::Held(_)
+    ));
+    let files = FrameSequence::open(&rgb, 0).unwrap();
+    assert!(matches!(files, FrameSequence::Files { .. }));
+    assert_eq!((files.len(), files.height_width()), (6, (64, 64)));
+    assert!(files
+        .frame_8bit(5)
+        .unwrap()
+        .equal(&read_frames_8bit(&rgb).unwrap().get(5)));
+
+    // Held, and read again from the files as needed (the background's two passes, the
+    // layers, the contact sheet): the same outputs to the byte.
+    let held = dir.path().join("held");
+    let read = dir.path().join("read");
+    succeeds(&decompose_args(&video, None, &held));
+    succeeds(
+        &[
+            &decompose_args(&video, None, &read)[..],
+            &["--hold-frames-mib", "0"],
+        ]
+        .concat(),
+    );
+    let (a, b) = (files_under(&held), files_under(&read));
+    assert!(a.len() > 20, "{} files", a.len());
+    assert!(a == b, "the outputs differ");
+
+    // A frame of another size is named before any work.
+    gstomnimatte::dataset::write_png(
+        &rgb.join("00006.png"),
+        &tch::Tensor::zeros([3, 64, 65], (tch::Kind::Float, tch::Device::Cpu)),
+    )
+    .unwrap();
+    let err = format!("{:#}", FrameSequence::open(&rgb, 0).err().unwrap());
+    assert!(
+        err.contains("00006.png is 65x64 but") && err.contains("00000.png is 64x64"),
         "{err}"
     );
 }

@@ -17,11 +17,13 @@ use crate::media::{self, Format, VideoWriter};
 use crate::progress::{bar, training_step};
 use anyhow::Context;
 use gstomnimatte::background::{
-    layers_cover, whole_video_background, whole_video_frames, BackgroundEstimate,
+    layers_cover, try_whole_video_background, whole_video_frames, BackgroundEstimate,
 };
 use gstomnimatte::clip::{ClipSpec, OutputFrame};
-use gstomnimatte::dataset::{object_count, read_frames_8bit, read_label_maps, read_png, write_png};
+use gstomnimatte::dataset::{object_count, read_label_maps, read_png, write_png};
 use gstomnimatte::eval::remove_object;
+use gstomnimatte::frame_sequence::FrameSequence;
+use gstomnimatte::image_io::unit_range;
 use gstomnimatte::model::loading::{
     fine_tuned_weights, load_model, parse_device, LoadedModel, WeightsSource,
 };
@@ -129,6 +131,11 @@ pub struct DecomposeArgs {
     /// elsewhere). Comma-separate for several.
     #[arg(long, value_delimiter = ',')]
     remove: Vec<usize>,
+    /// A folder of frames whose 8-bit RGB takes more than this many MiB (1080p: about 6 a
+    /// frame) is not held in memory but read again from its files each time a frame is
+    /// needed (two or three times: a little slower). Video files are held whole.
+    #[arg(long, default_value_t = 2048)]
+    hold_frames_mib: u64,
 }
 
 /// What the per-frame background output holds (the element's `background-mode`).
@@ -138,9 +145,9 @@ pub enum BackgroundOutput {
     Residual,
 }
 
-/// A video in memory as 8-bit frames [T, 3, H, W] and label maps [T, H, W].
+/// A video: its 8-bit frames and label maps [T, H, W] in memory.
 pub struct LabelledVideo {
-    pub frames: Tensor,
+    pub frames: FrameSequence,
     pub labels: Tensor,
     /// (numerator, denominator), when the input said.
     pub fps: Option<(i32, i32)>,
@@ -148,24 +155,32 @@ pub struct LabelledVideo {
 
 impl LabelledVideo {
     pub fn len(&self) -> i64 {
-        self.frames.size()[0]
+        self.frames.len()
     }
 
     /// Frame `t` as [3, H, W] float in [0, 1].
-    pub fn frame(&self, t: i64) -> Tensor {
-        self.frames.get(t).to_kind(Kind::Float) / 255.0
+    pub fn frame(&self, t: i64) -> anyhow::Result<Tensor> {
+        Ok(unit_range(&self.frames.frame_8bit(t)?))
     }
 }
 
 /// Reads an Omnimatte folder, or a video file with its masks.
-pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<LabelledVideo> {
+/// Frames of a folder are held in memory up to `hold_bytes` (else read from their files as
+/// needed, [`FrameSequence`]).
+pub fn read_input(
+    input: &Path,
+    masks: Option<&Path>,
+    hold_bytes: u64,
+) -> anyhow::Result<LabelledVideo> {
     let video = if input.is_dir() {
-        // Frames stay bytes from the file on: a long 1080p clip in floats is gigabytes.
+        // Frames stay bytes from the file on (or in their files): a long 1080p clip in floats
+        // is gigabytes.
         let (frames, labels) = match masks {
             // Frames in INPUT/rgb/ (or INPUT itself), masks elsewhere.
             Some(masks) => {
                 let rgb = input.join("rgb");
-                let frames = read_frames_8bit(if rgb.is_dir() { &rgb } else { input })?;
+                let frames =
+                    FrameSequence::open(if rgb.is_dir() { &rgb } else { input }, hold_bytes)?;
                 (frames, read_label_maps(masks)?)
             }
             // The Omnimatte layout: INPUT/rgb/ and INPUT/mask/01/, ...
@@ -177,7 +192,7 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
                     input.display()
                 );
                 (
-                    read_frames_8bit(&input.join("rgb"))?,
+                    FrameSequence::open(&input.join("rgb"), hold_bytes)?,
                     read_label_maps(&mask)?,
                 )
             }
@@ -218,12 +233,14 @@ pub fn read_input(input: &Path, masks: Option<&Path>) -> anyhow::Result<Labelled
         };
         let fps = Some(decoded.fps).filter(|&(n, d)| n > 0 && d > 0);
         LabelledVideo {
-            frames,
+            frames: FrameSequence::Held(frames),
             labels,
             fps,
         }
     };
-    let (fs, ls) = (video.frames.size(), video.labels.size());
+    let ls = video.labels.size();
+    let (height, width) = video.frames.height_width();
+    let fs = [video.len(), 3, height, width];
     anyhow::ensure!(fs[0] == ls[0], "{} frames but {} masks", fs[0], ls[0]);
     if fs[2..] == ls[1..] {
         return Ok(video);
@@ -343,7 +360,7 @@ pub fn decompose_video(
             frames.set_background_plate(&plate.to_device(device), h, w);
         }
         for t in 0..video.len() {
-            let (frame, labels) = (video.frame(t), video.labels.get(t));
+            let (frame, labels) = (video.frame(t)?, video.labels.get(t));
             let (frame, labels) = (frame.to_device(device), labels.to_device(device));
             frames.push_video_frame(&frame, &labels, config.objects, h, w);
         }
@@ -398,7 +415,7 @@ fn each_frame_layers(
     }
     tch::no_grad(|| -> anyhow::Result<()> {
         for t in 0..video.len() {
-            for out in decomposer.push(net, &video.frame(t), &video.labels.get(t))? {
+            for out in decomposer.push(net, &video.frame(t)?, &video.labels.get(t))? {
                 write(&out)?;
             }
         }
@@ -416,14 +433,14 @@ pub fn background_plate(
     video: &LabelledVideo,
     covers: Option<&HashMap<i64, Tensor>>,
     quantile: f64,
-) -> Tensor {
-    whole_video_background(video.len(), quantile, |t| {
+) -> anyhow::Result<Tensor> {
+    try_whole_video_background(video.len(), quantile, |t| {
         let masks = video.labels.get(t).gt(0).unsqueeze(0);
         let covered = match covers {
             Some(covers) => masks.logical_or(&covers[&t]),
             None => masks,
         };
-        (video.frame(t), covered)
+        Ok((video.frame(t)?, covered))
     })
 }
 
@@ -455,7 +472,7 @@ fn plate_without_layers(
         Ok(())
     })?;
     progress.finish();
-    Ok(background_plate(video, Some(&covers), quantile))
+    background_plate(video, Some(&covers), quantile)
 }
 
 /// Names decompose writes in its output folder.
@@ -519,7 +536,11 @@ fn prepare_outputs(args: &DecomposeArgs) -> anyhow::Result<()> {
 
 pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
-    let video = read_input(&args.input, args.masks.as_deref())?;
+    let video = read_input(
+        &args.input,
+        args.masks.as_deref(),
+        args.hold_frames_mib << 20,
+    )?;
     let objects = object_count(&video.labels, args.objects)?;
     // Weights fine-tuned before (`--save-weights`) run as after test-time training.
     let tuned_file = fine_tuned_weights(&args.weights);
@@ -541,7 +562,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     prepare_outputs(&args)?;
     let started = Instant::now();
     let out = &args.out;
-    let size = (video.frames.size()[2], video.frames.size()[3]);
+    let size = video.frames.height_width();
     let fps = video.fps.unwrap_or((args.fps, 1));
     let mut layers = (1..=objects)
         .map(|k| VideoWriter::create(out, &format!("layer_{k:02}"), args.format, size, fps))
@@ -573,7 +594,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         }
         None => match args.background_estimate {
             BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => Some(
-                background_plate(&video, None, args.layers.whole_video_quantile),
+                background_plate(&video, None, args.layers.whole_video_quantile)?,
             ),
             BackgroundEstimate::Stream => None,
         },
@@ -634,7 +655,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             }
             if sheet_frames.contains(&(frame.index as i64)) {
                 sheet_rows.push(SheetRow {
-                    input: video.frame(frame.index as i64),
+                    input: video.frame(frame.index as i64)?,
                     labels: video.labels.get(frame.index as i64),
                     layers: frame.layers.to_device(Device::Cpu),
                     background: background.shallow_clone(),
@@ -657,7 +678,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     }
     let used = match plate {
         Some(plate) => plate,
-        None => background_plate(&video, None, args.layers.whole_video_quantile),
+        None => background_plate(&video, None, args.layers.whole_video_quantile)?,
     };
     write_png(&out.join("background.png"), &used)?;
     println!(

@@ -1,0 +1,94 @@
+//! A clip's frames as 8-bit RGB, held in memory, or for a clip too large to hold read again from
+//! their files each time one is needed: a minute of 1080p is gigabytes even at a byte a sample,
+//! and `decompose` reads every frame two or three times (its background's two passes, then the
+//! layers).
+
+use crate::dataset::{frame_files, read_frames_8bit, read_image_channels};
+use crate::image_io::image_size;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+/// The frames of a clip, in order.
+pub enum FrameSequence {
+    /// [T, 3, H, W] uint8.
+    Held(Tensor),
+    /// The frame files (PNG or JPEG), every one `height` x `width` by its header.
+    Files {
+        files: Vec<PathBuf>,
+        height: i64,
+        width: i64,
+    },
+}
+
+impl FrameSequence {
+    /// The frames of the folder `dir` (its PNGs or its JPEGs, in their numbers' order): held
+    /// when their bytes come to at most `hold_bytes`, else left in their files, whose headers
+    /// are all read first so that a frame of another size is named before any work.
+    pub fn open(dir: &Path, hold_bytes: u64) -> anyhow::Result<Self> {
+        let files = frame_files(dir)?;
+        let Some(first) = files.first() else {
+            anyhow::bail!("{}: no PNG or JPEG frames", dir.display());
+        };
+        let (height, width) = image_size(first)?;
+        if files.len() as u64 * 3 * (height * width) as u64 <= hold_bytes {
+            return Ok(Self::Held(read_frames_8bit(dir)?));
+        }
+        for file in &files {
+            let (h, w) = image_size(file)?;
+            anyhow::ensure!(
+                (h, w) == (height, width),
+                "{} is {w}x{h} but {} is {width}x{height}: every image of a sequence must have \
+                 the same size",
+                file.display(),
+                first.display()
+            );
+        }
+        Ok(Self::Files {
+            files,
+            height,
+            width,
+        })
+    }
+
+    pub fn len(&self) -> i64 {
+        match self {
+            Self::Held(frames) => frames.size()[0],
+            Self::Files { files, .. } => files.len() as i64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frames' (height, width).
+    pub fn height_width(&self) -> (i64, i64) {
+        match self {
+            Self::Held(frames) => (frames.size()[2], frames.size()[3]),
+            Self::Files { height, width, .. } => (*height, *width),
+        }
+    }
+
+    /// Frame `t` as [3, H, W] uint8.
+    pub fn frame_8bit(&self, t: i64) -> anyhow::Result<Tensor> {
+        match self {
+            Self::Held(frames) => Ok(frames.get(t)),
+            Self::Files {
+                files,
+                height,
+                width,
+            } => {
+                let file = &files[t as usize];
+                let frame = read_image_channels(file, 3)?;
+                // The header said so; the data must too.
+                anyhow::ensure!(
+                    frame.size()[1..] == [*height, *width],
+                    "{}: decoded as {:?}, its header said {width}x{height}",
+                    file.display(),
+                    frame.size()
+                );
+                Ok(frame)
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{fails_with, gst_launch, omnimatte, succeeds, tiny_scene, TINY};
+use cli::{fails_with, files_under, gst_launch, omnimatte, succeeds, tiny_scene, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video};
 use gstomnimatte::model::loading::load_model;
@@ -121,6 +121,15 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
     assert_eq!(count_pngs(&out.join("layer_01")), 6);
     assert_eq!(count_pngs(&out.join("layer_02")), 6);
     assert_eq!(count_pngs(&out.join("recon")), 6);
+    // Decoded into a file rather than held (a long file): the same outputs to the byte, and
+    // that file gone from OUT.
+    let spilled = dir.path().join("spilled");
+    let spilled_args = [&args[..5], &["--out", spilled.to_str().unwrap()]].concat();
+    succeeds(&[&spilled_args[..], &["--hold-frames-mib", "0"], &TINY].concat());
+    assert!(
+        files_under(&out) == files_under(&spilled),
+        "the outputs differ"
+    );
 
     fails_with(
         &[

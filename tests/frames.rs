@@ -4,7 +4,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
+use cli::{decompose_args, fails_with, files_under, gst_launch, succeeds, tiny_scene};
 use gstomnimatte::dataset::{read_frames, read_frames_8bit, read_video};
 use gstomnimatte::frame_sequence::FrameSequence;
 use gstomnimatte::synth::EffectKind;
@@ -171,25 +171,6 @@ fn frames_are_read_as_their_bytes_and_a_frame_of_another_size_is_named() {
         err.contains("00003.png is 5x4 but") && err.contains("00000.png is 4x4"),
         "{err}"
     );
-}
-
-/// Every file under `dir` (relative path, bytes), in order.
-fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                found.push((path.strip_prefix(dir).unwrap().to_path_buf(), bytes));
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 #[test]

@@ -22,7 +22,7 @@ use gstomnimatte::background::{
 use gstomnimatte::clip::{ClipSpec, OutputFrame};
 use gstomnimatte::dataset::{object_count, read_label_maps, read_png, write_png};
 use gstomnimatte::eval::remove_object;
-use gstomnimatte::frame_sequence::FrameSequence;
+use gstomnimatte::frame_sequence::{FrameCollector, FrameSequence};
 use gstomnimatte::image_io::unit_range;
 use gstomnimatte::model::loading::{
     fine_tuned_weights, load_model, parse_device, LoadedModel, WeightsSource,
@@ -165,12 +165,13 @@ impl LabelledVideo {
 }
 
 /// Reads an Omnimatte folder, or a video file with its masks.
-/// Frames of a folder are held in memory up to `hold_bytes` (else read from their files as
-/// needed, [`FrameSequence`]).
+/// Frames are held in memory up to `hold_bytes`; beyond, a folder's are read from their files
+/// as needed, and a video file's decoded into a file in `spill_dir` ([`FrameSequence`]).
 pub fn read_input(
     input: &Path,
     masks: Option<&Path>,
     hold_bytes: u64,
+    spill_dir: &Path,
 ) -> anyhow::Result<LabelledVideo> {
     let video = if input.is_dir() {
         // Frames stay bytes from the file on (or in their files): a long 1080p clip in floats
@@ -209,31 +210,32 @@ pub fn read_input(
                 input.display()
             )
         })?;
-        let decoded = media::decode(input, "RGB")?;
-        let (n, h, w) = (
-            decoded.frames.len() as i64,
-            decoded.height as i64,
-            decoded.width as i64,
-        );
-        // Each decoded frame copied in and let go: the clip is never held twice.
-        let frames = Tensor::empty([n, 3, h, w], (Kind::Uint8, Device::Cpu));
-        for (t, frame) in decoded.frames.into_iter().enumerate() {
-            frames.get(t as i64).copy_(
-                &Tensor::from_slice(&frame)
+        // Each decoded frame kept as bytes, in a file once they come to more than hold_bytes.
+        let mut frames = FrameCollector::new(hold_bytes, spill_dir);
+        let decoded = media::decode_each(input, "RGB", |packed, w, h| {
+            let (h, w) = (h as i64, w as i64);
+            frames.push(
+                Tensor::from_slice(packed)
                     .view([h, w, 3])
-                    .permute([2, 0, 1]),
-            );
-        }
+                    .permute([2, 0, 1])
+                    .contiguous(),
+            )
+        })?;
+        let frames = frames.finish()?;
         let labels = if masks.is_dir() {
             read_label_maps(masks)?
         } else {
-            let m = media::decode(masks, "GRAY8")?;
-            let (mh, mw) = (m.height as i64, m.width as i64);
-            Tensor::from_slice(&m.frames.concat()).view([m.frames.len() as i64, mh, mw])
+            let (mut maps, mut count) = (Vec::new(), 0);
+            let m = media::decode_each(masks, "GRAY8", |packed, _, _| {
+                maps.extend_from_slice(packed);
+                count += 1;
+                Ok(())
+            })?;
+            Tensor::from_slice(&maps).view([count, m.height as i64, m.width as i64])
         };
         let fps = Some(decoded.fps).filter(|&(n, d)| n > 0 && d > 0);
         LabelledVideo {
-            frames: FrameSequence::Held(frames),
+            frames,
             labels,
             fps,
         }
@@ -540,6 +542,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         &args.input,
         args.masks.as_deref(),
         args.hold_frames_mib << 20,
+        &args.out,
     )?;
     let objects = object_count(&video.labels, args.objects)?;
     // Weights fine-tuned before (`--save-weights`) run as after test-time training.

@@ -7,9 +7,8 @@ use gst_video::prelude::*;
 use gstomnimatte::element::tensors_to_rgba_buffers;
 use std::path::Path;
 
-/// A decoded video: packed 8-bit frames of one format.
-pub struct DecodedVideo {
-    pub frames: Vec<Vec<u8>>,
+/// What [`decode_each`] found: the frames' size and rate.
+pub struct Decoded {
     pub width: usize,
     pub height: usize,
     /// Frames per second as (numerator, denominator).
@@ -38,8 +37,14 @@ fn pipeline_on_file<T: IsA<gst::Element>>(
     Ok((pipeline, app))
 }
 
-/// Decodes every frame of `path` to `format` ("RGB" or "GRAY8").
-pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
+/// Decodes every frame of `path` to `format` ("RGB" or "GRAY8") and gives each, packed rows of
+/// bytes with its width and height, to `on_frame` as it comes: a long file need never be in
+/// memory whole.
+pub fn decode_each(
+    path: &Path,
+    format: &str,
+    mut on_frame: impl FnMut(&[u8], usize, usize) -> anyhow::Result<()>,
+) -> anyhow::Result<Decoded> {
     gst::init()?;
     anyhow::ensure!(path.is_file(), "{} is not a file", path.display());
     let (pipeline, sink) = pipeline_on_file::<gst_app::AppSink>(
@@ -47,12 +52,12 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
         path,
     )?;
     pipeline.set_state(gst::State::Playing)?;
-    let mut video = DecodedVideo {
-        frames: Vec::new(),
+    let mut video = Decoded {
         width: 0,
         height: 0,
         fps: (0, 1),
     };
+    let mut count = 0usize;
     let bus = pipeline.bus().context("a pipeline without a bus")?;
     // An error on the bus (not a video, a truncated file) never reaches the appsink as EOS:
     // wait for samples in short slices and look at the bus between them.
@@ -77,6 +82,7 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
         }
     };
     let outcome = (|| -> anyhow::Result<()> {
+        let mut packed = Vec::new();
         while let Some(sample) = next_sample()? {
             let caps = sample.caps().context("a sample without caps")?;
             let info = gst_video::VideoInfo::from_caps(caps)?;
@@ -87,11 +93,11 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
             let bpp = if format == "GRAY8" { 1 } else { 3 };
             let stride = frame.plane_stride()[0] as usize;
             let data = frame.plane_data(0)?;
-            let mut packed = Vec::with_capacity(w * h * bpp);
+            packed.clear();
             for row in 0..h {
                 packed.extend_from_slice(&data[row * stride..row * stride + w * bpp]);
             }
-            if video.frames.is_empty() {
+            if count == 0 {
                 (video.width, video.height) = (w, h);
                 video.fps = (info.fps().numer(), info.fps().denom());
             }
@@ -102,7 +108,8 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
                 video.width,
                 video.height
             );
-            video.frames.push(packed);
+            on_frame(&packed, w, h)?;
+            count += 1;
         }
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(e) = msg.view() {
@@ -113,11 +120,7 @@ pub fn decode(path: &Path, format: &str) -> anyhow::Result<DecodedVideo> {
     })();
     pipeline.set_state(gst::State::Null)?;
     outcome?;
-    anyhow::ensure!(
-        !video.frames.is_empty(),
-        "{}: no video frames decoded",
-        path.display()
-    );
+    anyhow::ensure!(count > 0, "{}: no video frames decoded", path.display());
     Ok(video)
 }
 

@@ -131,9 +131,9 @@ pub struct DecomposeArgs {
     /// elsewhere). Comma-separate for several.
     #[arg(long, value_delimiter = ',')]
     remove: Vec<usize>,
-    /// A folder of frames whose 8-bit RGB takes more than this many MiB (1080p: about 6 a
-    /// frame) is not held in memory but read again from its files each time a frame is
-    /// needed (two or three times: a little slower). Video files are held whole.
+    /// Frames whose 8-bit RGB takes more than this many MiB (1080p: about 6 a frame) are not
+    /// held in memory: a folder's are read again from their files each time a frame is needed
+    /// (two or three times), a video file's decoded into a file in OUT that no folder lists.
     #[arg(long, default_value_t = 2048)]
     hold_frames_mib: u64,
 }

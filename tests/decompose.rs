@@ -49,7 +49,12 @@ fn an_omnimatte_folder_decomposes_into_layers_background_and_reconstruction() {
         "--save-weights",
         tuned.to_str().unwrap(),
     ];
-    succeeds(&[&args[..], &TINY].concat());
+    let log = succeeds(&[&args[..], &TINY].concat());
+    // Standard error is no terminal here: the progress comes as plain lines.
+    assert!(
+        log.contains("/2 test-time training steps") && log.contains("/8 frames"),
+        "{log}"
+    );
     for layer in ["layer_01", "layer_02"] {
         assert_eq!(count_pngs(&out.join(layer)), 8, "{layer}");
         let rgba = read_png(&out.join(layer).join("00000.png")).unwrap();

@@ -38,14 +38,12 @@ pub fn omnimatte(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Runs the CLI; fails the test with its stderr if the command fails.
-pub fn succeeds(args: &[&str]) {
+/// Runs the CLI; fails the test with its stderr if the command fails, else returns its stderr.
+pub fn succeeds(args: &[&str]) -> String {
     let out = omnimatte(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
 }
 
 /// Runs the CLI; fails the test unless the command fails with `needle` in its stderr.

@@ -173,6 +173,21 @@ fn an_output_folder_in_use_is_refused_unless_overwrite_clears_it() {
         out.to_str().unwrap(),
     ];
     fails_with(&[&args[..], &TINY].concat(), "is not empty");
+    // Said before the input is read (a long file takes minutes to decode).
+    let missing = dir.path().join("no-such-clip.mp4");
+    let masks = video.join("mask");
+    fails_with(
+        &[
+            "decompose",
+            "--input",
+            missing.to_str().unwrap(),
+            "--masks",
+            masks.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "is not empty",
+    );
     succeeds(&[&args[..], &TINY, &["--overwrite"]].concat());
     assert!(!out.join("layer_07").exists(), "old results are cleared");
     assert!(

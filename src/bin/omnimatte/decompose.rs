@@ -484,22 +484,34 @@ fn is_ours(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
 }
 
+/// A non-empty OUT is refused without `--overwrite`, so that two runs never mix.
+fn refuse_earlier_results(args: &DecomposeArgs) -> anyhow::Result<()> {
+    let out = &args.out;
+    let holds_something = out.is_dir()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("cannot read the output folder {}", out.display()))?
+            .next()
+            .is_some();
+    anyhow::ensure!(
+        args.overwrite || !holds_something,
+        "the output folder {} is not empty: give an empty folder, or --overwrite to replace the results of an earlier run",
+        out.display()
+    );
+    Ok(())
+}
+
 /// Checks, before any work, that the results can be written: OUT is empty (or, with
 /// `overwrite`, cleared of earlier results) and writable, and `--save-weights` can be created.
 fn prepare_outputs(args: &DecomposeArgs) -> anyhow::Result<()> {
     let out = &args.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    refuse_earlier_results(args)?;
     let entries: Vec<_> = std::fs::read_dir(out)
         .with_context(|| format!("cannot read the output folder {}", out.display()))?
         .filter_map(|e| e.ok())
         .collect();
     if !entries.is_empty() {
-        anyhow::ensure!(
-            args.overwrite,
-            "the output folder {} is not empty: give an empty folder, or --overwrite to replace the results of an earlier run",
-            out.display()
-        );
         for entry in entries {
             let name = entry.file_name().to_string_lossy().to_string();
             if !is_ours(&name) {
@@ -538,6 +550,13 @@ fn prepare_outputs(args: &DecomposeArgs) -> anyhow::Result<()> {
 
 pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     gstomnimatte::allocator::keep_freed_memory();
+    // What the arguments alone decide, before reading (decoding a long file takes minutes).
+    let device = parse_device(&args.device)?;
+    anyhow::ensure!(
+        args.format != Format::Vp9,
+        "--format vp9 has no alpha: layers need png or prores (vp9 is for --recon-format)"
+    );
+    refuse_earlier_results(&args)?;
     let video = read_input(
         &args.input,
         args.masks.as_deref(),
@@ -556,11 +575,6 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             "--remove {k}: objects are numbered 1..={objects}"
         );
     }
-    let device = parse_device(&args.device)?;
-    anyhow::ensure!(
-        args.format != Format::Vp9,
-        "--format vp9 has no alpha: layers need png or prores (vp9 is for --recon-format)"
-    );
     // Before the long work (test-time training, decomposing): where the results go.
     prepare_outputs(&args)?;
     let started = Instant::now();

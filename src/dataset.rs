@@ -179,7 +179,7 @@ pub fn read_image_channels(file: &Path, channels: i64) -> anyhow::Result<Tensor>
     Ok(match (c, channels) {
         (c, want) if c == want => image,
         (_, 1) => image.narrow(0, 0, 1),
-        (1, 3) => image.expand([3, -1, -1], false),
+        (1, 3) => image.expand([3, -1, -1], false).copy(),
         (4, 3) => image.narrow(0, 0, 3),
         _ => bail!("{}: {c} channels, expected {channels}", file.display()),
     })

@@ -145,7 +145,8 @@ pub enum BackgroundOutput {
     Residual,
 }
 
-/// A video: its 8-bit frames and label maps [T, H, W] in memory.
+/// A video: its 8-bit frames (held, or read as they are needed) and its label maps [T, H, W]
+/// in memory.
 pub struct LabelledVideo {
     pub frames: FrameSequence,
     pub labels: Tensor,
@@ -560,7 +561,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     let video = read_input(
         &args.input,
         args.masks.as_deref(),
-        args.hold_frames_mib << 20,
+        args.hold_frames_mib.saturating_mul(1 << 20),
         &args.out,
     )?;
     let objects = object_count(&video.labels, args.objects)?;

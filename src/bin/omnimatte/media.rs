@@ -48,7 +48,9 @@ pub fn decode_each(
     gst::init()?;
     anyhow::ensure!(path.is_file(), "{} is not a file", path.display());
     let (pipeline, sink) = pipeline_on_file::<gst_app::AppSink>(
-        &format!("filesrc name=file ! decodebin ! videoconvert ! videoscale ! video/x-raw,format={format} ! appsink name=app sync=false"),
+        // A short queue at the appsink: the decoder waits for `on_frame` instead of filling
+        // memory with frames not yet taken.
+        &format!("filesrc name=file ! decodebin ! videoconvert ! videoscale ! video/x-raw,format={format} ! appsink name=app sync=false max-buffers=4"),
         path,
     )?;
     pipeline.set_state(gst::State::Playing)?;

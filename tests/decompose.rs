@@ -136,18 +136,21 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
         "the outputs differ"
     );
 
+    // Into an empty folder: a used one is refused before the input is read.
+    let unused = dir.path().join("unused");
     fails_with(
         &[
             "decompose",
             "--input",
             movie.to_str().unwrap(),
             "--out",
-            out.to_str().unwrap(),
+            unused.to_str().unwrap(),
         ],
         "give its masks with --masks",
     );
+    let unused_args = [&args[..5], &["--out", unused.to_str().unwrap()]].concat();
     fails_with(
-        &[&args[..], &["--objects", "1"]].concat(),
+        &[&unused_args[..], &["--objects", "1"]].concat(),
         "the masks hold label 2 but --objects is 1",
     );
 }

@@ -91,7 +91,7 @@ fn a_folder_of_jpeg_frames_decomposes_with_its_masks() {
     // A PNG among the JPEGs: which sequence is the video is not for the reader to guess.
     std::fs::copy(video.join("rgb/00000.png"), jpegs.join("00000.png")).unwrap();
     fails_with(
-        &decompose_args(&jpegs, Some(&masks), &out),
+        &decompose_args(&jpegs, Some(&masks), &dir.path().join("unused")),
         "both PNG and JPEG frames (1 and 6)",
     );
 }

@@ -367,7 +367,7 @@ fn masks_at_a_lower_resolution_of_the_same_shape_are_scaled_to_the_frames() {
     let narrow = dir.path().join("narrow");
     write_maps(&narrow, &full.slice(2, 0, 64, 2));
     fails_with(
-        &decompose_args(&video, Some(&narrow), &out),
+        &decompose_args(&video, Some(&narrow), &dir.path().join("unused")),
         "frames are 64x64 but masks 32x64",
     );
 }

@@ -230,11 +230,28 @@ fn read_mask_stack(files: &[PathBuf]) -> anyhow::Result<Vec<StoredMask>> {
 
 /// [T, H, W] bool: one object's binary masks (0 or 255, any bit depth, or palette indices).
 fn read_object_masks(files: &[PathBuf]) -> anyhow::Result<Tensor> {
-    let masks = read_mask_stack(files)?;
-    Ok(Tensor::stack(
-        &masks.iter().map(StoredMask::covered).collect::<Vec<_>>(),
-        0,
-    ))
+    stack_each(read_mask_stack(files)?, |m| Ok(m.covered()))
+}
+
+/// Stacks what `convert` makes of each item, [N, ...], letting each item go once converted: a
+/// long clip's masks are held once, not twice.
+fn stack_each<T>(
+    items: Vec<T>,
+    mut convert: impl FnMut(T) -> anyhow::Result<Tensor>,
+) -> anyhow::Result<Tensor> {
+    let n = items.len() as i64;
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        bail!("nothing to stack");
+    };
+    let first = convert(first)?;
+    let size: Vec<i64> = [n].into_iter().chain(first.size()).collect();
+    let stack = Tensor::empty(size.as_slice(), (first.kind(), first.device()));
+    stack.get(0).copy_(&first);
+    for (i, item) in items.enumerate() {
+        stack.get(i as i64 + 1).copy_(&convert(item)?);
+    }
+    Ok(stack)
 }
 
 /// Reads a video folder in the Omnimatte layout.
@@ -329,7 +346,7 @@ pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
     if object_dirs.is_empty() {
         let files = pngs(dir)?;
         anyhow::ensure!(!files.is_empty(), "{}: no mask PNGs", dir.display());
-        return labels_of_one_folder(dir, &read_mask_stack(&files)?);
+        return labels_of_one_folder(dir, read_mask_stack(&files)?);
     }
     let mut labels: Option<Tensor> = None;
     let mut count = None;
@@ -359,7 +376,7 @@ pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
 }
 
 /// The label maps of one folder of mask PNGs.
-fn labels_of_one_folder(dir: &Path, masks: &[StoredMask]) -> anyhow::Result<Tensor> {
+fn labels_of_one_folder(dir: &Path, masks: Vec<StoredMask>) -> anyhow::Result<Tensor> {
     let binary = masks.iter().all(|m| {
         !m.palette
             && m.full_scale >= 255
@@ -370,23 +387,19 @@ fn labels_of_one_folder(dir: &Path, masks: &[StoredMask]) -> anyhow::Result<Tens
                 .int64_value(&[])
                 == 1
     });
-    let labels = masks
-        .iter()
-        .map(|m| {
-            if binary {
-                // White is object 1: 255 is no label an 8-bit map can hold for an object.
-                return Ok(m.values.eq(m.full_scale).to_kind(Kind::Uint8));
-            }
-            let highest = m.values.max().int64_value(&[]);
-            anyhow::ensure!(
-                highest <= 255,
-                "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
-                dir.display()
-            );
-            Ok(m.values.to_kind(Kind::Uint8))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Tensor::stack(&labels, 0))
+    stack_each(masks, |m| {
+        if binary {
+            // White is object 1: 255 is no label an 8-bit map can hold for an object.
+            return Ok(m.values.eq(m.full_scale).to_kind(Kind::Uint8));
+        }
+        let highest = m.values.max().int64_value(&[]);
+        anyhow::ensure!(
+            highest <= 255,
+            "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
+            dir.display()
+        );
+        Ok(m.values.to_kind(Kind::Uint8))
+    })
 }
 
 /// Objects inferred from the labels are at most this many: every object is a layer the

@@ -151,24 +151,16 @@ fn subdirs(dir: &Path, prefix: &str) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The images' bytes [N, channels, H, W], each copied into the stack as it is read: a long
 /// 1080p clip is gigabytes even at a byte a sample, and must not be held twice.
-fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
-    let read = |f: &PathBuf| read_image_channels(f, channels);
-    let Some(first_file) = files.first() else {
-        bail!("no images to read");
-    };
-    let first = read(first_file)?;
-    let size = first.size();
-    let stack = Tensor::empty(
-        [files.len() as i64, size[0], size[1], size[2]],
-        (Kind::Uint8, first.device()),
-    );
-    stack.get(0).copy_(&first);
-    for (i, f) in files.iter().enumerate().skip(1) {
-        let image = read(f)?;
-        ensure_same_size(&image, f, &first, first_file, 1)?;
-        stack.get(i as i64).copy_(&image);
-    }
-    Ok(stack)
+pub(crate) fn read_stack(files: &[PathBuf], channels: i64) -> anyhow::Result<Tensor> {
+    let mut first: Option<(Tensor, &PathBuf)> = None;
+    stack_each(files.iter().collect(), |f| {
+        let image = read_image_channels(f, channels)?;
+        match &first {
+            Some((first, first_file)) => ensure_same_size(&image, f, first, first_file, 1)?,
+            None => first = Some((image.shallow_clone(), f)),
+        }
+        Ok(image)
+    })
 }
 
 /// An image file's bytes [channels, H, W]: gray given as three equal channels for RGB, alpha
@@ -247,9 +239,9 @@ fn stack_each<T>(
     let first = convert(first)?;
     let size: Vec<i64> = [n].into_iter().chain(first.size()).collect();
     let stack = Tensor::empty(size.as_slice(), (first.kind(), first.device()));
-    stack.get(0).copy_(&first);
+    stack.get(0).f_copy_(&first)?;
     for (i, item) in items.enumerate() {
-        stack.get(i as i64 + 1).copy_(&convert(item)?);
+        stack.get(i as i64 + 1).f_copy_(&convert(item)?)?;
     }
     Ok(stack)
 }

@@ -3,7 +3,7 @@
 //! 1080p is gigabytes even at a byte a sample, and `decompose` reads every frame two or three
 //! times (its background's two passes, then the layers).
 
-use crate::dataset::{frame_files, read_frames_8bit, read_image_channels};
+use crate::dataset::{frame_files, read_image_channels, read_stack};
 use crate::image_io::image_size;
 use anyhow::Context;
 use std::fs::File;
@@ -43,9 +43,9 @@ impl FrameSequence {
         };
         let (height, width) = image_size(first)?;
         if files.len() as u64 * 3 * (height * width) as u64 <= hold_bytes {
-            return Ok(Self::Held(read_frames_8bit(dir)?.unbind(0)));
+            return Ok(Self::Held(read_stack(&files, 3)?.unbind(0)));
         }
-        for file in &files {
+        for file in &files[1..] {
             let (h, w) = image_size(file)?;
             anyhow::ensure!(
                 (h, w) == (height, width),

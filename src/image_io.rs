@@ -47,17 +47,25 @@ pub fn decode_png(
     path: &Path,
     transformations: png::Transformations,
 ) -> anyhow::Result<(Vec<u8>, png::OutputInfo)> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut decoder = png::Decoder::new(file);
-    decoder.set_transformations(transformations);
-    let mut reader = decoder
-        .read_info()
-        .with_context(|| format!("reading {}", path.display()))?;
+    let mut reader = png_reader(path, transformations)?;
     let mut data = vec![0u8; reader.output_buffer_size()];
     let info = reader
         .next_frame(&mut data)
         .with_context(|| format!("decoding {}", path.display()))?;
     Ok((data, info))
+}
+
+/// A PNG file opened and its header read, to be decoded with `transformations`.
+fn png_reader(
+    path: &Path,
+    transformations: png::Transformations,
+) -> anyhow::Result<png::Reader<File>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut decoder = png::Decoder::new(file);
+    decoder.set_transformations(transformations);
+    decoder
+        .read_info()
+        .with_context(|| format!("reading {}", path.display()))
 }
 
 /// Reads an 8-bit PNG as its bytes [C, H, W] (gray, RGB or RGBA as stored; 16-bit cut to 8).
@@ -139,10 +147,7 @@ pub fn image_size(path: &Path) -> anyhow::Result<(i64, i64)> {
             .with_context(|| format!("decoding {}: no size", path.display()))?;
         Ok((h as i64, w as i64))
     } else {
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let reader = png::Decoder::new(file)
-            .read_info()
-            .with_context(|| format!("reading {}", path.display()))?;
+        let reader = png_reader(path, png::Transformations::IDENTITY)?;
         let info = reader.info();
         Ok((info.height as i64, info.width as i64))
     }

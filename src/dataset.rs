@@ -10,6 +10,7 @@
 
 use crate::image_io::{is_jpeg, read_image_8bit, unit_range};
 pub use crate::image_io::{read_png, write_png};
+pub use crate::label_maps::{object_count, read_label_maps, MAX_INFERRED_OBJECTS};
 use crate::label_png::{read_mask_png, StoredMask};
 use crate::synth::Scene;
 use anyhow::{bail, Context};
@@ -61,7 +62,7 @@ pub fn write_scene(dir: &Path, scene: &Scene) -> anyhow::Result<()> {
 
 /// Sorted PNG files of a folder. A numbered sequence (every name a number) must have no gap:
 /// a missing frame would shift every later one onto the wrong time.
-fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn pngs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     sequence(dir, |p| {
         p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
     })
@@ -132,7 +133,7 @@ fn numbered_name(file: &Path) -> Option<(String, u64)> {
 }
 
 /// Sorted sub-folders of `dir` whose names start with `prefix`.
-fn subdirs(dir: &Path, prefix: &str) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn subdirs(dir: &Path, prefix: &str) -> anyhow::Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
@@ -326,107 +327,6 @@ pub fn read_frames_8bit(dir: &Path) -> anyhow::Result<Tensor> {
         dir.display()
     );
     read_stack(&files, 3)
-}
-
-/// Label maps [T, H, W] (uint8: 0 = background, k = object k) from a mask folder: either
-/// per-object folders of binary PNGs (the Omnimatte `mask/01/`, `mask/02/`, ... layout; object
-/// 1 back-most, front objects win where masks overlap) or one folder of label PNGs: gray
-/// levels (8 or 16 bits) or a palette PNG's indices (DAVIS's layout). A folder of binary
-/// masks (every value 0 or white) is one object's.
-pub fn read_label_maps(dir: &Path) -> anyhow::Result<Tensor> {
-    let object_dirs = subdirs(dir, "")?;
-    if object_dirs.is_empty() {
-        let files = pngs(dir)?;
-        anyhow::ensure!(!files.is_empty(), "{}: no mask PNGs", dir.display());
-        return labels_of_one_folder(dir, read_mask_stack(&files)?);
-    }
-    let mut labels: Option<Tensor> = None;
-    let mut count = None;
-    for (k, d) in object_dirs.iter().enumerate() {
-        let files = pngs(d)?;
-        let expected = *count.get_or_insert(files.len());
-        anyhow::ensure!(
-            files.len() == expected && expected > 0,
-            "{}: {} masks, but {} has {expected}",
-            d.display(),
-            files.len(),
-            object_dirs[0].display()
-        );
-        let covered = read_object_masks(&files)?;
-        let l = labels.get_or_insert_with(|| covered.zeros_like().to_kind(Kind::Uint8));
-        anyhow::ensure!(
-            l.size() == covered.size(),
-            "{}: masks of {:?} (frames, height, width), but {} has {:?}",
-            d.display(),
-            covered.size(),
-            object_dirs[0].display(),
-            l.size()
-        );
-        let _ = l.masked_fill_(&covered, k as i64 + 1);
-    }
-    Ok(labels.expect("at least one object folder"))
-}
-
-/// The label maps of one folder of mask PNGs.
-fn labels_of_one_folder(dir: &Path, masks: Vec<StoredMask>) -> anyhow::Result<Tensor> {
-    let binary = masks.iter().all(|m| {
-        !m.palette
-            && m.full_scale >= 255
-            && m.values
-                .eq(0)
-                .logical_or(&m.values.eq(m.full_scale))
-                .all()
-                .int64_value(&[])
-                == 1
-    });
-    stack_each(masks, |m| {
-        if binary {
-            // White is object 1: 255 is no label an 8-bit map can hold for an object.
-            return Ok(m.values.eq(m.full_scale).to_kind(Kind::Uint8));
-        }
-        let highest = m.values.max().int64_value(&[]);
-        anyhow::ensure!(
-            highest <= 255,
-            "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
-            dir.display()
-        );
-        Ok(m.values.to_kind(Kind::Uint8))
-    })
-}
-
-/// Objects inferred from the labels are at most this many: every object is a layer the
-/// network decomposes, and a higher label is far more often a mask stored another way (gray
-/// levels spread over 0-255 for visibility, colours) than that many objects.
-pub const MAX_INFERRED_OBJECTS: usize = 32;
-
-/// How many objects label maps [T, H, W] describe: `given`, which must hold every label, or else
-/// their highest label (at least 1, at most [`MAX_INFERRED_OBJECTS`]).
-pub fn object_count(labels: &Tensor, given: Option<usize>) -> anyhow::Result<usize> {
-    let highest = labels.max().int64_value(&[]) as usize;
-    match given {
-        Some(objects) => {
-            anyhow::ensure!(
-                highest <= objects,
-                "the masks hold label {highest} but --objects is {objects}"
-            );
-            Ok(objects)
-        }
-        None => {
-            if highest > MAX_INFERRED_OBJECTS {
-                // Only for the message: the values of a long 1080p clip's labels take a while.
-                let present: Vec<i64> =
-                    Vec::try_from(labels.internal_unique(true, false).0.to_kind(Kind::Int64))
-                        .unwrap_or_default();
-                bail!(
-                    "the masks hold label {highest} (the values in them: {present:?}), but labels \
-                     are 0 = background and k = object k; store them so (a palette PNG's indices \
-                     are read as labels), or give --objects {highest} if there are that many \
-                     objects"
-                );
-            }
-            Ok(highest.max(1))
-        }
-    }
 }
 
 /// Video folders under `root`: `root` itself if it has rgb/, else its sub-folders that do.

@@ -3,12 +3,9 @@
 //! 1080p is gigabytes even at a byte a sample, and `decompose` reads every frame two or three
 //! times (its background's two passes, then the layers).
 
+use crate::byte_stack::{ByteStack, ByteStackBuilder, SpillFile};
 use crate::dataset::{frame_files, read_image_channels, read_stack};
 use crate::image_io::image_size;
-use anyhow::Context;
-use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -22,14 +19,8 @@ pub enum FrameSequence {
         height: i64,
         width: i64,
     },
-    /// Decoded frames written one after another as [3, H, W] bytes into a file no folder
-    /// lists (it goes when the process does).
-    Spilled {
-        file: File,
-        len: i64,
-        height: i64,
-        width: i64,
-    },
+    /// Decoded frames, [3, H, W] bytes each, in a file no folder lists.
+    Spilled(SpillFile),
 }
 
 impl FrameSequence {
@@ -66,7 +57,7 @@ impl FrameSequence {
         match self {
             Self::Held(frames) => frames.len() as i64,
             Self::Files { files, .. } => files.len() as i64,
-            Self::Spilled { len, .. } => *len,
+            Self::Spilled(file) => file.len(),
         }
     }
 
@@ -80,9 +71,8 @@ impl FrameSequence {
             Self::Held(frames) => frames
                 .first()
                 .map_or((0, 0), |frame| (frame.size()[1], frame.size()[2])),
-            Self::Files { height, width, .. } | Self::Spilled { height, width, .. } => {
-                (*height, *width)
-            }
+            Self::Files { height, width, .. } => (*height, *width),
+            Self::Spilled(file) => (file.shape()[1], file.shape()[2]),
         }
     }
 
@@ -106,46 +96,18 @@ impl FrameSequence {
                 );
                 Ok(frame)
             }
-            Self::Spilled {
-                file,
-                height,
-                width,
-                ..
-            } => {
-                let bytes = (3 * height * width) as usize;
-                let mut frame = vec![0u8; bytes];
-                file.read_exact_at(&mut frame, t as u64 * bytes as u64)
-                    .with_context(|| format!("reading decoded frame {t} back"))?;
-                Ok(Tensor::from_slice(&frame).view([3, *height, *width]))
-            }
+            Self::Spilled(file) => file.get(t),
         }
     }
 }
 
 /// Gathers decoded frames one at a time into a [`FrameSequence`]: held while their bytes come
-/// to at most `hold_bytes`, then all written into a file in `spill_dir` that is removed from
-/// its folder at once.
-pub struct FrameCollector {
-    hold_bytes: u64,
-    spill_dir: PathBuf,
-    held: Vec<Tensor>,
-    spilled: Option<File>,
-    len: i64,
-    height: i64,
-    width: i64,
-}
+/// to at most `hold_bytes`, then all written into a file in `spill_dir` ([`ByteStackBuilder`]).
+pub struct FrameCollector(ByteStackBuilder);
 
 impl FrameCollector {
     pub fn new(hold_bytes: u64, spill_dir: &Path) -> Self {
-        Self {
-            hold_bytes,
-            spill_dir: spill_dir.to_path_buf(),
-            held: Vec::new(),
-            spilled: None,
-            len: 0,
-            height: 0,
-            width: 0,
-        }
+        Self(ByteStackBuilder::new(hold_bytes, spill_dir, "frames"))
     }
 
     /// Adds the next frame, [3, H, W] uint8 of the first frame's size.
@@ -156,72 +118,14 @@ impl FrameCollector {
             "a frame must be [3, H, W] bytes, not {size:?} {:?}",
             frame.kind()
         );
-        if self.len == 0 {
-            (self.height, self.width) = (size[1], size[2]);
-        }
-        anyhow::ensure!(
-            size[1..] == [self.height, self.width],
-            "frame {} is {}x{}, the first {}x{}",
-            self.len,
-            size[2],
-            size[1],
-            self.width,
-            self.height
-        );
-        self.len += 1;
-        if let Some(file) = self.spilled.as_mut() {
-            return write_frame(file, &frame);
-        }
-        self.held.push(frame);
-        let bytes = self.len as u64 * 3 * (self.height * self.width) as u64;
-        if bytes > self.hold_bytes {
-            let mut file = self.spill_file()?;
-            for held in std::mem::take(&mut self.held) {
-                write_frame(&mut file, &held)?;
-            }
-            self.spilled = Some(file);
-        }
-        Ok(())
+        self.0.push(frame)
     }
 
     /// The frames pushed, in order.
     pub fn finish(self) -> anyhow::Result<FrameSequence> {
-        Ok(match self.spilled {
-            Some(mut file) => {
-                file.flush()?;
-                FrameSequence::Spilled {
-                    file,
-                    len: self.len,
-                    height: self.height,
-                    width: self.width,
-                }
-            }
-            None if self.held.is_empty() => anyhow::bail!("no frames"),
-            None => FrameSequence::Held(self.held),
+        Ok(match self.0.finish()? {
+            ByteStack::Held(frames) => FrameSequence::Held(frames),
+            ByteStack::Spilled(file) => FrameSequence::Spilled(file),
         })
     }
-
-    /// A new file in the spill folder, unlinked at once: no run leaves it behind.
-    fn spill_file(&self) -> anyhow::Result<File> {
-        std::fs::create_dir_all(&self.spill_dir)
-            .with_context(|| format!("creating {}", self.spill_dir.display()))?;
-        let path = self
-            .spill_dir
-            .join(format!(".omnimatte-frames-{}", std::process::id()));
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .with_context(|| format!("creating {} for the decoded frames", path.display()))?;
-        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        Ok(file)
-    }
-}
-
-/// Appends `frame`'s bytes ([3, H, W] uint8) to `file`.
-fn write_frame(file: &mut File, frame: &Tensor) -> anyhow::Result<()> {
-    let bytes = Vec::<u8>::try_from(frame.contiguous().view([-1]))?;
-    file.write_all(&bytes)
-        .context("writing the decoded frames (is the disk full?)")
 }

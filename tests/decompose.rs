@@ -136,6 +136,54 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
         "the outputs differ"
     );
 
+    // The masks as a losslessly coded video of label maps (FFV1, 8-bit gray), read from it
+    // and kept in a file like the frames: the same outputs again.
+    let labels = dir.path().join("labels");
+    succeeds(&[
+        "labels",
+        "--masks",
+        masks.to_str().unwrap(),
+        "--out",
+        labels.to_str().unwrap(),
+    ]);
+    let mask_movie = dir.path().join("masks.mkv");
+    gst_launch(
+        &[
+            "multifilesrc",
+            &format!("location={}/%05d.png", labels.display()),
+            "caps=image/png,framerate=25/1",
+            "!",
+            "pngdec",
+            "!",
+            "videoconvert",
+            "!",
+            "video/x-raw,format=GRAY8",
+            "!",
+            "avenc_ffv1",
+            "!",
+            "matroskamux",
+            "!",
+            "filesink",
+            &format!("location={}", mask_movie.display()),
+        ],
+        "encoding the label maps failed",
+    );
+    let from_movie = dir.path().join("from_movie");
+    succeeds(
+        &[
+            &args[..3],
+            &["--masks", mask_movie.to_str().unwrap()],
+            &["--out", from_movie.to_str().unwrap()],
+            &["--hold-frames-mib", "0"],
+            &TINY,
+        ]
+        .concat(),
+    );
+    assert!(
+        files_under(&out) == files_under(&from_movie),
+        "the outputs differ"
+    );
+
     // Into an empty folder: a used one is refused before the input is read.
     let unused = dir.path().join("unused");
     fails_with(

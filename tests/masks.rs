@@ -7,6 +7,7 @@ mod cli;
 
 use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
 use gstomnimatte::dataset::{object_count, read_label_maps, read_video};
+use gstomnimatte::label_maps::LabelMaps;
 use gstomnimatte::label_png::read_mask_png;
 use gstomnimatte::synth::EffectKind;
 use std::fs::File;
@@ -369,5 +370,109 @@ fn masks_at_a_lower_resolution_of_the_same_shape_are_scaled_to_the_frames() {
     fails_with(
         &decompose_args(&video, Some(&narrow), &dir.path().join("unused")),
         "frames are 64x64 but masks 32x64",
+    );
+}
+
+/// Writes 8-bit gray masks of `values` (rows of width 5) as 00000.png, 00001.png, ...
+fn write_gray_masks(folder: &Path, frames: &[Vec<u16>]) {
+    std::fs::create_dir_all(folder).unwrap();
+    for (t, values) in frames.iter().enumerate() {
+        write_raw(
+            &folder.join(format!("{t:05}.png")),
+            5,
+            (values.len() / 5) as u32,
+            png::ColorType::Grayscale,
+            png::BitDepth::Eight,
+            &pack(values, 5, 8),
+        );
+    }
+}
+
+#[test]
+fn label_maps_over_the_limit_are_kept_in_a_file_and_read_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("video");
+    tiny_scene(&video, 5, EffectKind::Shadows, 4);
+    let palette = dir.path().join("palette");
+    write_palette_masks(&video, &palette);
+    let binary = dir.path().join("binary");
+    let white = |t: u16| (0..10).map(|i| if i % 4 == t { 255 } else { 0 }).collect();
+    write_gray_masks(&binary, &[white(0), vec![0; 10], white(3)]);
+    let spill = dir.path().join("spill");
+    for (folder, objects) in [(video.join("mask"), 2), (palette, 2), (binary.clone(), 1)] {
+        let held = LabelMaps::read_folder(&folder, u64::MAX, &spill, None).unwrap();
+        let spilled = LabelMaps::read_folder(&folder, 0, &spill, None).unwrap();
+        assert!(held.held() && !spilled.held(), "{}", folder.display());
+        let maps = spilled.to_tensor().unwrap();
+        assert!(
+            maps.equal(&held.to_tensor().unwrap()),
+            "{}",
+            folder.display()
+        );
+        assert_eq!(maps.max().int64_value(&[]), objects);
+        assert_eq!(spilled.object_count(None).unwrap(), objects as usize);
+        // The file is in no folder: nothing left behind.
+        assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+    }
+
+    // Masks brought to the frames' size when they have the frames' shape, refused otherwise.
+    let scaled = LabelMaps::read_folder(&binary, 0, &spill, Some((4, 10))).unwrap();
+    let small = read_label_maps(&binary).unwrap();
+    assert!(scaled.to_tensor().unwrap().equal(
+        &small
+            .repeat_interleave_self_int(2, 1, None)
+            .repeat_interleave_self_int(2, 2, None)
+    ));
+    let err = format!(
+        "{:#}",
+        LabelMaps::read_folder(&binary, 0, &spill, Some((4, 5)))
+            .err()
+            .unwrap()
+    );
+    assert!(err.contains("frames are 5x4 but masks 5x2"), "{err}");
+
+    // Spread gray levels: the error lists the values every map holds, read back from the file.
+    let spread = dir.path().join("spread");
+    write_gray_masks(
+        &spread,
+        &[vec![0; 10], [vec![100; 5], vec![200; 5]].concat()],
+    );
+    let maps = LabelMaps::read_folder(&spread, 0, &spill, None).unwrap();
+    let err = format!("{:#}", maps.object_count(None).unwrap_err());
+    assert!(
+        err.contains("label 200") && err.contains("[0, 100, 200]"),
+        "{err}"
+    );
+    assert_eq!(maps.object_count(Some(200)).unwrap(), 200);
+
+    // A 16-bit binary mask among label maps: its white is label 65535, not object 1.
+    let mixed = dir.path().join("mixed");
+    write_gray_masks(&mixed, &[labels(2)]);
+    let wide: Vec<u16> = (0..10).map(|i| if i < 3 { 65535 } else { 0 }).collect();
+    write_raw(
+        &mixed.join("00001.png"),
+        5,
+        2,
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &pack(&wide, 5, 16),
+    );
+    let err = format!("{:#}", read_label_maps(&mixed).unwrap_err());
+    assert!(err.contains("label 65535"), "{err}");
+
+    // Object folders of different lengths, and a mask of another size, are named.
+    let objects = dir.path().join("objects");
+    write_gray_masks(&objects.join("01"), &[white(0), white(1)]);
+    write_gray_masks(&objects.join("02"), &[white(2)]);
+    let err = format!("{:#}", read_label_maps(&objects).unwrap_err());
+    assert!(
+        err.contains("02: 1 masks, but") && err.contains("01 has 2"),
+        "{err}"
+    );
+    write_gray_masks(&objects.join("02"), &[white(2), vec![0; 15]]);
+    let err = format!("{:#}", read_label_maps(&objects).unwrap_err());
+    assert!(
+        err.contains("00001.png is 5x3 but") && err.contains("is 5x2"),
+        "{err}"
     );
 }

@@ -20,10 +20,11 @@ use gstomnimatte::background::{
     layers_cover, try_whole_video_background, whole_video_frames, BackgroundEstimate,
 };
 use gstomnimatte::clip::{ClipSpec, OutputFrame};
-use gstomnimatte::dataset::{object_count, read_label_maps, read_png, write_png};
+use gstomnimatte::dataset::{read_png, write_png};
 use gstomnimatte::eval::remove_object;
 use gstomnimatte::frame_sequence::{FrameCollector, FrameSequence};
 use gstomnimatte::image_io::unit_range;
+use gstomnimatte::label_maps::{LabelMaps, LabelMapsBuilder};
 use gstomnimatte::model::loading::{
     fine_tuned_weights, load_model, parse_device, LoadedModel, WeightsSource,
 };
@@ -36,7 +37,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 #[derive(clap::Args)]
 pub struct DecomposeArgs {
@@ -134,6 +135,8 @@ pub struct DecomposeArgs {
     /// Frames whose 8-bit RGB takes more than this many MiB (1080p: about 6 a frame) are not
     /// held in memory: a folder's are read again from their files each time a frame is needed
     /// (two or three times), a video file's decoded into a file in OUT that no folder lists.
+    /// Label maps (a byte a pixel: 1080p about 2 MiB a frame) over this many MiB go into such a
+    /// file too.
     #[arg(long, default_value_t = 2048)]
     hold_frames_mib: u64,
 }
@@ -145,11 +148,10 @@ pub enum BackgroundOutput {
     Residual,
 }
 
-/// A video: its 8-bit frames (held, or read as they are needed) and its label maps [T, H, W]
-/// in memory.
+/// A video: its 8-bit frames and its label maps, each held, or read as they are needed.
 pub struct LabelledVideo {
     pub frames: FrameSequence,
-    pub labels: Tensor,
+    pub labels: LabelMaps,
     /// (numerator, denominator), when the input said.
     pub fps: Option<(i32, i32)>,
 }
@@ -163,27 +165,34 @@ impl LabelledVideo {
     pub fn frame(&self, t: i64) -> anyhow::Result<Tensor> {
         Ok(unit_range(&self.frames.frame_8bit(t)?))
     }
+
+    /// Frame `t`'s label map, [H, W] uint8.
+    pub fn labels(&self, t: i64) -> anyhow::Result<Tensor> {
+        self.labels.get(t)
+    }
 }
 
 /// Reads an Omnimatte folder, or a video file with its masks.
-/// Frames are held in memory up to `hold_bytes`; beyond, a folder's are read from their files
-/// as needed, and a video file's decoded into a file in `spill_dir` ([`FrameSequence`]).
+/// Frames and label maps are each held in memory up to `hold_bytes`; beyond, a folder's frames
+/// are read from their files as needed, and a video file's frames and the label maps are kept
+/// in files in `spill_dir` ([`FrameSequence`], [`LabelMaps`]). Masks of the frames' shape but
+/// another size are scaled to the frames.
 pub fn read_input(
     input: &Path,
     masks: Option<&Path>,
     hold_bytes: u64,
     spill_dir: &Path,
 ) -> anyhow::Result<LabelledVideo> {
-    let video = if input.is_dir() {
+    let (frames, fps, masks) = if input.is_dir() {
         // Frames stay bytes from the file on (or in their files): a long 1080p clip in floats
         // is gigabytes.
-        let (frames, labels) = match masks {
+        match masks {
             // Frames in INPUT/rgb/ (or INPUT itself), masks elsewhere.
             Some(masks) => {
                 let rgb = input.join("rgb");
                 let frames =
                     FrameSequence::open(if rgb.is_dir() { &rgb } else { input }, hold_bytes)?;
-                (frames, read_label_maps(masks)?)
+                (frames, None, masks.to_path_buf())
             }
             // The Omnimatte layout: INPUT/rgb/ and INPUT/mask/01/, ...
             None => {
@@ -195,14 +204,10 @@ pub fn read_input(
                 );
                 (
                     FrameSequence::open(&input.join("rgb"), hold_bytes)?,
-                    read_label_maps(&mask)?,
+                    None,
+                    mask,
                 )
             }
-        };
-        LabelledVideo {
-            frames,
-            labels,
-            fps: None,
         }
     } else {
         let masks = masks.with_context(|| {
@@ -222,63 +227,29 @@ pub fn read_input(
                     .contiguous(),
             )
         })?;
-        let frames = frames.finish()?;
-        let labels = if masks.is_dir() {
-            read_label_maps(masks)?
-        } else {
-            let (mut maps, mut count) = (Vec::new(), 0);
-            let m = media::decode_each(masks, "GRAY8", |packed, _, _| {
-                maps.extend_from_slice(packed);
-                count += 1;
-                Ok(())
-            })?;
-            Tensor::from_slice(&maps).view([count, m.height as i64, m.width as i64])
-        };
         let fps = Some(decoded.fps).filter(|&(n, d)| n > 0 && d > 0);
-        LabelledVideo {
-            frames,
-            labels,
-            fps,
-        }
+        (frames.finish()?, fps, masks.to_path_buf())
     };
-    let ls = video.labels.size();
-    let (height, width) = video.frames.height_width();
-    let fs = [video.len(), 3, height, width];
-    anyhow::ensure!(fs[0] == ls[0], "{} frames but {} masks", fs[0], ls[0]);
-    if fs[2..] == ls[1..] {
-        return Ok(video);
-    }
-    // Segmenters often run at a lower resolution than the video: masks of the frames' shape
-    // are brought to their size, each pixel taking its nearest mask pixel's label.
-    let same_shape = ((fs[3] * ls[1]) as f64 / (fs[2] * ls[2]) as f64 - 1.0).abs() < 0.01;
+    let size = Some(frames.height_width());
+    let labels = if masks.is_dir() {
+        LabelMaps::read_folder(&masks, hold_bytes, spill_dir, size)?
+    } else {
+        let mut maps = LabelMapsBuilder::new(hold_bytes, spill_dir, size);
+        media::decode_each(&masks, "GRAY8", |packed, w, h| {
+            maps.push(Tensor::from_slice(packed).view([h as i64, w as i64]), false)
+        })?;
+        maps.finish()?
+    };
     anyhow::ensure!(
-        same_shape,
-        "frames are {}x{} but masks {}x{}: they must have the same size or at least the same \
-         shape",
-        fs[3],
-        fs[2],
-        ls[2],
-        ls[1]
+        frames.len() == labels.len(),
+        "{} frames but {} masks",
+        frames.len(),
+        labels.len()
     );
-    eprintln!(
-        "masks {}x{} scaled to the frames' {}x{} (nearest neighbour)",
-        ls[2], ls[1], fs[3], fs[2]
-    );
-    let labels = (0..ls[0])
-        .map(|t| {
-            video
-                .labels
-                .get(t)
-                .view([1, 1, ls[1], ls[2]])
-                .to_kind(Kind::Float)
-                .upsample_nearest2d([fs[2], fs[3]], None, None)
-                .view([fs[2], fs[3]])
-                .to_kind(Kind::Uint8)
-        })
-        .collect::<Vec<_>>();
     Ok(LabelledVideo {
-        labels: Tensor::stack(&labels, 0),
-        ..video
+        frames,
+        labels,
+        fps,
     })
 }
 
@@ -363,7 +334,7 @@ pub fn decompose_video(
             frames.set_background_plate(&plate.to_device(device), h, w);
         }
         for t in 0..video.len() {
-            let (frame, labels) = (video.frame(t)?, video.labels.get(t));
+            let (frame, labels) = (video.frame(t)?, video.labels(t)?);
             let (frame, labels) = (frame.to_device(device), labels.to_device(device));
             frames.push_video_frame(&frame, &labels, config.objects, h, w);
         }
@@ -418,7 +389,7 @@ fn each_frame_layers(
     }
     tch::no_grad(|| -> anyhow::Result<()> {
         for t in 0..video.len() {
-            for out in decomposer.push(net, &video.frame(t)?, &video.labels.get(t))? {
+            for out in decomposer.push(net, &video.frame(t)?, &video.labels(t)?)? {
                 write(&out)?;
             }
         }
@@ -438,7 +409,7 @@ pub fn background_plate(
     quantile: f64,
 ) -> anyhow::Result<Tensor> {
     try_whole_video_background(video.len(), quantile, |t| {
-        let masks = video.labels.get(t).gt(0).unsqueeze(0);
+        let masks = video.labels(t)?.gt(0).unsqueeze(0);
         let covered = match covers {
             Some(covers) => masks.logical_or(&covers[&t]),
             None => masks,
@@ -564,7 +535,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         args.hold_frames_mib.saturating_mul(1 << 20),
         &args.out,
     )?;
-    let objects = object_count(&video.labels, args.objects)?;
+    let objects = video.labels.object_count(args.objects)?;
     // Weights fine-tuned before (`--save-weights`) run as after test-time training.
     let tuned_file = fine_tuned_weights(&args.weights);
     let config = args
@@ -674,7 +645,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             if sheet_frames.contains(&(frame.index as i64)) {
                 sheet_rows.push(SheetRow {
                     input: video.frame(frame.index as i64)?,
-                    labels: video.labels.get(frame.index as i64),
+                    labels: video.labels(frame.index as i64)?,
                     layers: frame.layers.to_device(Device::Cpu),
                     background: background.shallow_clone(),
                     removed,

@@ -2,7 +2,8 @@
 //! label maps the element's `mask` pad takes (GStreamer's pngdec turns a palette PNG's indices
 //! into colours, and a 16-bit or binary mask into other labels).
 
-use gstomnimatte::dataset::{object_count, read_label_maps, write_png};
+use gstomnimatte::dataset::write_png;
+use gstomnimatte::label_maps::LabelMaps;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -20,11 +21,12 @@ pub struct LabelsArgs {
 }
 
 pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
-    let labels = read_label_maps(&args.masks)?;
-    let objects = object_count(&labels, args.objects)?;
-    let frames = labels.size()[0];
+    // Held (a byte a pixel) up to 2 GiB, beyond in a file in the output folder.
+    let labels = LabelMaps::read_folder(&args.masks, 2 << 30, &args.out, None)?;
+    let objects = labels.object_count(args.objects)?;
+    let frames = labels.len();
     for t in 0..frames {
-        let map = labels.get(t).unsqueeze(0).to_kind(tch::Kind::Float) / 255.0;
+        let map = labels.get(t)?.unsqueeze(0).to_kind(tch::Kind::Float) / 255.0;
         write_png(&args.out.join(format!("{t:05}.png")), &map)?;
     }
     println!(

@@ -5,6 +5,7 @@ use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
 use crate::model::OmnimatteNet;
+use crate::stabilise::{estimate_camera_shifts, CameraShifts};
 use crate::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -76,6 +77,54 @@ pub fn decompose_with(
         reconstruction: stack(0, |o| o.reconstruction.shallow_clone()),
         network_reconstruction: stack(0, |o| o.network_reconstruction()),
     })
+}
+
+impl Decomposition {
+    /// A decomposition of aligned frames ([`aligned_video`]) moved back to where each frame
+    /// shows it, so that it scores against the video's own true layers.
+    pub fn restored(&self, camera: &CameraShifts) -> Self {
+        // Each frame's outputs, frames along `dim`, moved back by that frame's shift.
+        let back = |x: &Tensor, dim: i64| {
+            let frames: Vec<Tensor> = (0..x.size()[dim as usize])
+                .map(|t| camera.restore(t, &x.select(dim, t)))
+                .collect();
+            Tensor::stack(&frames, dim)
+        };
+        Self {
+            layers: back(&self.layers, 1),
+            network_layers: back(&self.network_layers, 1),
+            residual_backgrounds: back(&self.residual_backgrounds, 0),
+            clean_backgrounds: back(&self.clean_backgrounds, 0),
+            reconstruction: back(&self.reconstruction, 0),
+            network_reconstruction: back(&self.network_reconstruction, 0),
+        }
+    }
+}
+
+/// The camera's shifts over a video ([`estimate_camera_shifts`]; `None`: a static camera).
+pub fn video_camera_shifts(video: &Video) -> anyhow::Result<Option<CameraShifts>> {
+    let covered = video.masks.amax([0], false).squeeze_dim(1).gt(0.5); // [T, H, W]
+    estimate_camera_shifts(video.frames.size()[0], |t| {
+        Ok((video.frames.get(t), covered.get(t)))
+    })
+}
+
+/// A video's frames and masks moved onto its first frame; its clean background and true
+/// layers as they were (outputs are scored once [`Decomposition::restored`]).
+pub fn aligned_video(video: &Video, camera: &CameraShifts) -> Video {
+    let t_len = video.frames.size()[0];
+    let frames: Vec<Tensor> = (0..t_len)
+        .map(|t| camera.align(t, &video.frames.get(t)))
+        .collect();
+    let masks: Vec<Tensor> = (0..t_len)
+        .map(|t| camera.align_nearest(t, &video.masks.select(1, t)))
+        .collect();
+    Video {
+        frames: Tensor::stack(&frames, 0),
+        masks: Tensor::stack(&masks, 1),
+        background: video.background.as_ref().map(|b| b.shallow_clone()),
+        gt_layers: video.gt_layers.as_ref().map(|g| g.shallow_clone()),
+    }
 }
 
 /// The mask-only baseline: each layer is the frame where the object's mask is, transparent elsewhere.

@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod model;
 pub mod residual_effects;
+pub mod stabilise;
 pub mod stream;
 pub mod supervision;
 pub mod synth;

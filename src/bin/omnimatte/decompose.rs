@@ -31,6 +31,7 @@ use gstomnimatte::model::loading::{
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
+use gstomnimatte::stabilise::{estimate_camera_shifts, CameraShifts};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, leave_out_layers, FineTuneConfig, TrainingFrames};
 use std::collections::HashMap;
@@ -154,6 +155,8 @@ pub struct LabelledVideo {
     pub labels: LabelMaps,
     /// (numerator, denominator), when the input said.
     pub fps: Option<(i32, i32)>,
+    /// A shaking camera's shifts: frames and labels are given out moved onto the first frame.
+    pub camera: Option<CameraShifts>,
 }
 
 impl LabelledVideo {
@@ -161,14 +164,51 @@ impl LabelledVideo {
         self.frames.len()
     }
 
-    /// Frame `t` as [3, H, W] float in [0, 1].
+    /// Frame `t` as [3, H, W] float in [0, 1] (aligned to the first frame where the camera
+    /// shakes).
     pub fn frame(&self, t: i64) -> anyhow::Result<Tensor> {
-        Ok(unit_range(&self.frames.frame_8bit(t)?))
+        let frame = unit_range(&self.frames.frame_8bit(t)?);
+        Ok(match &self.camera {
+            Some(camera) => camera.align(t, &frame),
+            None => frame,
+        })
     }
 
-    /// Frame `t`'s label map, [H, W] uint8.
+    /// Frame `t`'s label map, [H, W] uint8 (aligned as the frame).
     pub fn labels(&self, t: i64) -> anyhow::Result<Tensor> {
-        self.labels.get(t)
+        let labels = self.labels.get(t)?;
+        Ok(match &self.camera {
+            Some(camera) => camera.align_labels(t, &labels),
+            None => labels,
+        })
+    }
+
+    /// Finds a shaking camera's shifts ([`estimate_camera_shifts`]), after which frames and
+    /// labels are given out aligned to the first frame.
+    pub fn stabilise(&mut self) -> anyhow::Result<()> {
+        let progress = bar(self.len() as u64, "frames (camera shake)")?;
+        let camera = estimate_camera_shifts(self.len(), |t| {
+            progress.inc(1);
+            Ok((self.frame(t)?, self.labels(t)?.gt(0)))
+        })?;
+        progress.finish_and_clear();
+        if let Some(camera) = &camera {
+            eprintln!(
+                "the camera moves by up to {:.2} pixels: frames aligned to the first, outputs \
+                 moved back (--stabilise false to keep them as they are)",
+                camera.largest()
+            );
+        }
+        self.camera = camera;
+        Ok(())
+    }
+
+    /// An output of frame `t` ([..., C, H, W]) moved back to where frame `t` shows it.
+    pub fn restore(&self, t: i64, image: Tensor) -> Tensor {
+        match &self.camera {
+            Some(camera) => camera.restore(t, &image),
+            None => image,
+        }
     }
 }
 
@@ -250,6 +290,7 @@ pub fn read_input(
         frames,
         labels,
         fps,
+        camera: None,
     })
 }
 
@@ -529,13 +570,16 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         "--format vp9 has no alpha: layers need png or prores (vp9 is for --recon-format)"
     );
     refuse_earlier_results(&args)?;
-    let video = read_input(
+    let mut video = read_input(
         &args.input,
         args.masks.as_deref(),
         args.hold_frames_mib.saturating_mul(1 << 20),
         &args.out,
     )?;
     let objects = video.labels.object_count(args.objects)?;
+    if args.layers.stabilise {
+        video.stabilise()?;
+    }
     // Weights fine-tuned before (`--save-weights`) run as after test-time training.
     let tuned_file = fine_tuned_weights(&args.weights);
     let config = args
@@ -616,15 +660,18 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             zero_shot_output: args.layers.output_frame.resolve(tuned_file),
         },
         |frame| {
+            // Outputs go back to where the frame shows them when the camera shakes.
+            let t = frame.index as i64;
+            let frame_layers = video.restore(t, frame.layers.to_device(Device::Cpu));
             for (k, writer) in layers.iter_mut().enumerate() {
-                let layer = frame.layers.get(k as i64).to_device(Device::Cpu);
-                writer.write(frame.index, &layer)?;
+                writer.write(frame.index, &frame_layers.get(k as i64))?;
             }
             let background = match args.background_mode {
                 BackgroundOutput::Clean => &frame.background_estimate,
                 BackgroundOutput::Residual => &frame.background,
             }
             .to_device(Device::Cpu);
+            let background = video.restore(t, background);
             let removed: Vec<Tensor> = args
                 .remove
                 .iter()
@@ -638,21 +685,24 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
                     .squeeze_dim(0)
                     .to_device(Device::Cpu)
                 })
+                .map(|removed| video.restore(t, removed))
                 .collect();
             for (writer, image) in removals.iter_mut().zip(&removed) {
                 writer.write(frame.index, image)?;
             }
             if sheet_frames.contains(&(frame.index as i64)) {
+                // The frame as it came, beside its outputs moved back to it.
                 sheet_rows.push(SheetRow {
-                    input: video.frame(frame.index as i64)?,
-                    labels: video.labels(frame.index as i64)?,
-                    layers: frame.layers.to_device(Device::Cpu),
+                    input: unit_range(&video.frames.frame_8bit(t)?),
+                    labels: video.labels.get(t)?,
+                    layers: frame_layers.shallow_clone(),
                     background: background.shallow_clone(),
                     removed,
                 });
             }
             backgrounds.write(frame.index, &background)?;
-            recon.write(frame.index, &frame.reconstruction.to_device(Device::Cpu))
+            let reconstruction = video.restore(t, frame.reconstruction.to_device(Device::Cpu));
+            recon.write(frame.index, &reconstruction)
         },
     )?;
     if !sheet_rows.is_empty() {

@@ -11,9 +11,10 @@ use gstomnimatte::composite::{composite, detail_transfer};
 use gstomnimatte::dataset::{read_video, video_dirs, Video};
 use gstomnimatte::defaults;
 use gstomnimatte::eval::{
-    alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose, decompose_with,
-    effect_iou, effect_iou_over_time, label_maps, mask_only_layers, reconstruction_psnr,
-    removal_psnr, remove_object, whole_video_median, Decomposition,
+    aligned_video, alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose,
+    decompose_with, effect_iou, effect_iou_over_time, label_maps, mask_only_layers,
+    reconstruction_psnr, removal_psnr, remove_object, video_camera_shifts, whole_video_median,
+    Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{
@@ -209,6 +210,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
     for dir in dirs {
         let video = read_video(&dir)?;
+        // A shaking camera's frames and masks are decomposed aligned to the first frame, and
+        // the outputs moved back before they are scored against the video's own truth.
+        let camera = match args.layers.stabilise {
+            true => video_camera_shifts(&video)?,
+            false => None,
+        };
+        if let Some(c) = &camera {
+            eprintln!(
+                "{}: the camera moves by up to {:.2} pixels: frames aligned to the first",
+                dir.display(),
+                c.largest()
+            );
+        }
+        let aligned = camera.as_ref().map(|c| aligned_video(&video, c));
+        let seen = aligned.as_ref().unwrap_or(&video);
+        let restored = |d: Decomposition| match &camera {
+            Some(c) => d.restored(c),
+            None => d,
+        };
         let background = video
             .background
             .as_ref()
@@ -224,7 +244,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         // or lag): a property of the video, the same for every ttt count.
         let truth_alpha_in_mask = alpha_in_mask(gt, &video.masks);
         let quantile = args.layers.whole_video_quantile;
-        let median = whole_video_median(&video, None, quantile);
+        let median = whole_video_median(seen, None, quantile);
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
         } else {
@@ -235,8 +255,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     // the masks-only median (as `decompose` runs it: without residual effects).
                     let config = args.layers.first_pass_config(objects, tuned_file);
                     let first =
-                        tch::no_grad(|| decompose(&net, &video, &config, Some(&median), device))?;
-                    Some(whole_video_median(&video, Some(&first.layers), quantile))
+                        tch::no_grad(|| decompose(&net, seen, &config, Some(&median), device))?;
+                    Some(whole_video_median(seen, Some(&first.layers), quantile))
                 }
                 BackgroundEstimate::Stream => None,
             }
@@ -261,7 +281,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             if steps > 0 {
                 let (h, w) = (args.layers.working_height, args.layers.working_width);
                 let mut frames = TrainingFrames::new(
-                    video.frames.size()[0] as usize,
+                    seen.frames.size()[0] as usize,
                     args.layers.background_quantile,
                 )
                 .matching_exposure(args.layers.exposure_match);
@@ -271,8 +291,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 }
                 // The label maps the decomposition gets, so training sees what inference will.
                 frames.push_video(
-                    &video.frames.to_device(device),
-                    &label_maps(&video.masks).to_device(device),
+                    &seen.frames.to_device(device),
+                    &label_maps(&seen.masks).to_device(device),
                     objects,
                     h,
                     w,
@@ -332,13 +352,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         LiveInference::Unchanged => {}
                     }
                     let result =
-                        decompose_with(&net, &video, &config, plate.as_ref(), device, |d| {
+                        decompose_with(&net, seen, &config, plate.as_ref(), device, |d| {
                             paced.after_frame(d, &vs)
                         })?;
-                    (result, paced.steps())
+                    (restored(result), paced.steps())
                 }
                 _ => (
-                    tch::no_grad(|| decompose(&net, &video, &config, plate.as_ref(), device))?,
+                    restored(tch::no_grad(|| {
+                        decompose(&net, seen, &config, plate.as_ref(), device)
+                    })?),
                     steps,
                 ),
             };
@@ -351,9 +373,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
             let versus_db = match &versus {
                 Some(v) if steps == 0 => {
-                    let other = tch::no_grad(|| {
-                        decompose(&v.net, &video, &config, plate.as_ref(), device)
-                    })?;
+                    let other = restored(tch::no_grad(|| {
+                        decompose(&v.net, seen, &config, plate.as_ref(), device)
+                    })?);
                     psnr(&result.layers, &other.layers)
                 }
                 _ => f64::NAN,

@@ -83,6 +83,13 @@ pub struct LayerArgs {
     /// stream` with `decompose`; docs/measurements.md, session 43).
     #[arg(long, default_value_t = defaults::BACKGROUND_WARM_UP)]
     pub background_warm_up: usize,
+    /// Find a shaking camera's shifts (each frame's translation against the first, over the
+    /// pixels no mask covers), decompose the frames and masks moved onto the first frame, and
+    /// move the outputs back to their frames. A clip whose frames all lie within 1/4 pixel of
+    /// the first is left as it is. True or false (`decompose` and `eval`; the element assumes
+    /// a static camera; docs/measurements.md, session 47).
+    #[arg(long, default_value_t = defaults::STABILISE, action = clap::ArgAction::Set)]
+    pub stabilise: bool,
 }
 
 impl LayerArgs {

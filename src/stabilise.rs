@@ -1,0 +1,401 @@
+//! A shaking camera's frames brought back onto one another. The method assumes one background
+//! for the clip (a static camera, METHOD.md); a camera on a hand or in the wind moves by a few
+//! pixels, and a median over textured ground then leaves every frame's edges in its residual,
+//! which the layers take for effects (docs/measurements.md, session 47). Each frame's
+//! translation against the first is estimated over the pixels no mask covers, undone before
+//! the decomposition (frames and masks), and done again to its outputs.
+
+use tch::{Kind, Tensor};
+
+/// A frame whose shift is below this many pixels has not moved. Unless a quarter of the
+/// frames (1 / [`MOVED_SHARE_INVERSE`]) have, the clip is left as it is: a static camera's frames
+/// are not resampled (no blur, the same outputs as without stabilising).
+pub const STILL_PIXELS: f64 = 0.25;
+pub const MOVED_SHARE_INVERSE: usize = 4;
+
+/// The estimate runs on frames brought to at most this many pixels on their longer side (by
+/// whole factors): a 1080p frame at full size costs more than it adds.
+const MAX_SIDE: i64 = 512;
+
+/// Each frame's camera translation: frame t shows the first frame's content moved by
+/// `shifts[t]` = (dy, dx) pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraShifts {
+    shifts: Vec<[f64; 2]>,
+}
+
+impl CameraShifts {
+    pub fn new(shifts: Vec<[f64; 2]>) -> Self {
+        Self { shifts }
+    }
+
+    pub fn shifts(&self) -> &[[f64; 2]] {
+        &self.shifts
+    }
+
+    /// The largest shift of any frame along either axis, in pixels.
+    pub fn largest(&self) -> f64 {
+        self.shifts
+            .iter()
+            .flatten()
+            .fold(0.0, |m: f64, s| m.max(s.abs()))
+    }
+
+    /// Frame `t`'s image [C, H, W] (float in [0, 1]) moved onto the first frame (bicubic,
+    /// borders repeated).
+    pub fn align(&self, t: i64, image: &Tensor) -> Tensor {
+        let [dy, dx] = self.shifts[t as usize];
+        translate(image, dy, dx, Sampling::Bicubic)
+    }
+
+    /// Frame `t`'s label map [H, W] (uint8) moved onto the first frame (nearest label).
+    pub fn align_labels(&self, t: i64, labels: &Tensor) -> Tensor {
+        self.align_nearest(t, &labels.unsqueeze(0)).squeeze_dim(0)
+    }
+
+    /// Frame `t`'s masks or labels [..., H, W] (any kind) moved onto the first frame, each
+    /// pixel taking its nearest source pixel's value.
+    pub fn align_nearest(&self, t: i64, masks: &Tensor) -> Tensor {
+        let [dy, dx] = self.shifts[t as usize];
+        translate(masks, dy, dx, Sampling::Nearest)
+    }
+
+    /// An output of frame `t` ([..., C, H, W], float in [0, 1]) made on the aligned frame,
+    /// moved back to where frame `t` shows it.
+    pub fn restore(&self, t: i64, image: &Tensor) -> Tensor {
+        let [dy, dx] = self.shifts[t as usize];
+        translate(image, -dy, -dx, Sampling::Bicubic)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sampling {
+    Bilinear,
+    Bicubic,
+    Nearest,
+}
+
+/// `image` [..., C, H, W] sampled at (y + dy, x + dx): its content moved by (-dy, -dx).
+fn translate(image: &Tensor, dy: f64, dx: f64, sampling: Sampling) -> Tensor {
+    let size = image.size();
+    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
+    let kind = image.kind();
+    let flat = image.reshape([-1, 1, h, w]).to_kind(Kind::Float);
+    let n = flat.size()[0];
+    let opts = (Kind::Float, image.device());
+    // Pixel centres in grid_sample's [-1, 1] (align_corners false), moved by the shift.
+    let xs = (Tensor::arange(w, opts) + 0.5 + dx) * (2.0 / w as f64) - 1.0;
+    let ys = (Tensor::arange(h, opts) + 0.5 + dy) * (2.0 / h as f64) - 1.0;
+    let grid = Tensor::stack(
+        &[
+            xs.view([1, w]).expand([h, w], false),
+            ys.view([h, 1]).expand([h, w], false),
+        ],
+        -1,
+    )
+    .unsqueeze(0)
+    .expand([n, h, w, 2], false);
+    let (mode, clamp) = match sampling {
+        Sampling::Bilinear => (0, false),
+        Sampling::Bicubic => (2, true),
+        Sampling::Nearest => (1, false),
+    };
+    // Padding mode 1: the border's values repeated.
+    let moved = flat.grid_sampler(&grid, mode, 1, false);
+    let moved = if clamp { moved.clamp(0.0, 1.0) } else { moved };
+    moved.reshape(size.as_slice()).to_kind(kind)
+}
+
+/// The camera's shifts over a clip of `len` frames, `frame_at(t)` giving frame t [3, H, W]
+/// (float in [0, 1]) and the pixels its masks cover [H, W] (bool); `None` for a static camera
+/// (fewer than a quarter of the frames moved by [`STILL_PIXELS`]), or ground without texture
+/// to align by. Each frame's shift is found by Gauss-Newton steps on the pixels free of masks
+/// in both frames (Lucas and Kanade's, for a translation, with Cauchy's robust weights),
+/// coarse to fine from no shift and from the frame before's, and kept only where it explains
+/// the frame clearly better than no shift, across the whole frame, and is within a shake's
+/// reach.
+pub fn estimate_camera_shifts(
+    len: i64,
+    mut frame_at: impl FnMut(i64) -> anyhow::Result<(Tensor, Tensor)>,
+) -> anyhow::Result<Option<CameraShifts>> {
+    let (first, covered) = frame_at(0)?;
+    let (h, w) = (first.size()[1], first.size()[2]);
+    let factor = (h.max(w) + MAX_SIDE - 1) / MAX_SIDE;
+    let reference = pyramid(&first, &covered, factor);
+    // A bare wall or a smooth gradient: nothing to align by, and little a shake can spoil.
+    if median_gradient(&reference[0]) < MIN_GRADIENT {
+        return Ok(None);
+    }
+    let mut shifts = vec![[0.0, 0.0]];
+    for t in 1..len {
+        let (frame, covered) = frame_at(t)?;
+        let frame = pyramid(&frame, &covered, factor);
+        let before = *shifts.last().expect("the first frame's");
+        let before = [before[0] / factor as f64, before[1] / factor as f64];
+        let (fine, reference_fine) = (&frame[0], &reference[0]);
+        // From no shift and from the frame before's (a drifting camera), the better of the two;
+        // kept only where it explains the frame clearly better than no shift, and within reach
+        // of a shake (a repeating pattern matches itself a period away).
+        let mut best = [0.0, 0.0];
+        let mut best_cost = cost(fine, reference_fine, best, best);
+        let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
+        for start in [[0.0, 0.0], before] {
+            let d = coarse_to_fine(&frame, &reference, start);
+            let c = cost(fine, reference_fine, d, [0.0, 0.0]);
+            if d[0].abs().max(d[1].abs()) <= limit
+                && c < ACCEPT * cost(fine, reference_fine, [0.0, 0.0], d)
+                && c < best_cost
+                && whole_frame_agrees(fine, reference_fine, d)
+            {
+                (best, best_cost) = (d, c);
+            }
+            if before == [0.0, 0.0] {
+                break;
+            }
+        }
+        shifts.push([best[0] * factor as f64, best[1] * factor as f64]);
+    }
+    // A few frames off (a knock, or an estimate fooled) hardly move a median over the clip;
+    // a shaking camera moves most of them.
+    let moved = shifts
+        .iter()
+        .filter(|s| s[0].abs().max(s[1].abs()) >= STILL_PIXELS)
+        .count();
+    Ok((moved * MOVED_SHARE_INVERSE >= shifts.len()).then(|| CameraShifts::new(shifts)))
+}
+
+/// Gauss-Newton from `start` (at the finest level's scale) down the pyramid, finest last.
+fn coarse_to_fine(frame: &[Level], reference: &[Level], start: [f64; 2]) -> [f64; 2] {
+    let coarsest = (frame.len() - 1) as i32;
+    let mut d = start.map(|x| x / 2f64.powi(coarsest));
+    for (level, (frame, reference)) in frame.iter().zip(reference).enumerate().rev() {
+        d = refine(frame, reference, d);
+        if level > 0 {
+            d = d.map(|x| x * 2.0);
+        }
+    }
+    d
+}
+
+/// A shift's robust cost must be below this share of no shift's to be kept.
+const ACCEPT: f64 = 0.9;
+
+/// Shifts beyond this share of the frame's shorter side are no shake (a pan, or a pattern
+/// matching itself a period away) and are not followed.
+const MAX_SHIFT_SHARE: f64 = 0.08;
+
+/// The median of the free pixels' luminance gradient at the finest level must reach this
+/// (luminance in [0, 1] per pixel): the project's flat synthetic grounds and the real clip's
+/// white wall have 0.001-0.002, photographed ground 0.004-0.02 (session 47).
+const MIN_GRADIENT: f64 = 0.003;
+
+/// The median gradient magnitude over a level's free pixels.
+fn median_gradient(level: &Level) -> f64 {
+    let (h, w) = (level.gray.size()[0], level.gray.size()[1]);
+    let (gy, gx) = gradients(&level.gray);
+    let free = level.free.narrow(0, 1, h - 2).narrow(1, 1, w - 2).gt(0.5);
+    let magnitude = (gy.square() + gx.square()).sqrt().masked_select(&free);
+    if magnitude.numel() == 0 {
+        return 0.0;
+    }
+    magnitude.median().double_value(&[])
+}
+
+/// Central differences (dy, dx) of [h, w], [h - 2, w - 2].
+fn gradients(image: &Tensor) -> (Tensor, Tensor) {
+    let (h, w) = (image.size()[0], image.size()[1]);
+    let gy = (image.narrow(0, 2, h - 2) - image.narrow(0, 0, h - 2)).narrow(1, 1, w - 2) * 0.5;
+    let gx = (image.narrow(1, 2, w - 2) - image.narrow(1, 0, w - 2)).narrow(0, 1, h - 2) * 0.5;
+    (gy, gx)
+}
+
+/// Pixels at the borders left out of a comparison at shift `d`: the translation repeats the
+/// edge there.
+fn margin_for(d: [f64; 2]) -> i64 {
+    d[0].abs().max(d[1].abs()).ceil() as i64 + 2
+}
+
+/// frame(x + d) against the reference at one level, [h - 2, w - 2] each: the difference, the
+/// moved frame's gradients, and the weights (1 where both are free of masks and `margin` from
+/// the borders, else 0).
+struct Comparison {
+    residual: Tensor,
+    gy: Tensor,
+    gx: Tensor,
+    weight: Tensor,
+}
+
+fn compare(frame: &Level, reference: &Level, d: [f64; 2], margin: i64) -> Comparison {
+    let (h, w) = (reference.gray.size()[0], reference.gray.size()[1]);
+    let inner = |x: &Tensor| x.narrow(0, 1, h - 2).narrow(1, 1, w - 2);
+    let moved = translate(&frame.gray.unsqueeze(0), d[0], d[1], Sampling::Bilinear).squeeze_dim(0);
+    let moved_free =
+        translate(&frame.free.unsqueeze(0), d[0], d[1], Sampling::Nearest).squeeze_dim(0);
+    let weight = moved_free * &reference.free;
+    let margin = margin.min(h.min(w) / 2);
+    for dim in [0, 1] {
+        let n = weight.size()[dim as usize];
+        let _ = weight.narrow(dim, 0, margin).fill_(0.0);
+        let _ = weight.narrow(dim, n - margin, margin).fill_(0.0);
+    }
+    let (gy, gx) = gradients(&moved);
+    Comparison {
+        residual: inner(&(&moved - &reference.gray)),
+        gy,
+        gx,
+        weight: inner(&weight),
+    }
+}
+
+/// The mean robust (Cauchy) cost of the difference at shift `d`, over the pixels that are
+/// compared at shift `other` too: two shifts' costs are compared on the same pixels.
+fn cost(frame: &Level, reference: &Level, d: [f64; 2], other: [f64; 2]) -> f64 {
+    let margin = margin_for(d).max(margin_for(other));
+    let c = compare(frame, reference, d, margin);
+    let weight = c.weight * compare(frame, reference, other, margin).weight;
+    let rho = (c.residual.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0).log();
+    (rho * &weight).sum(Kind::Double).double_value(&[])
+        / weight.sum(Kind::Double).double_value(&[]).max(1.0)
+}
+
+/// Whether the textured parts of the frame all but agree that shift `d` explains them clearly
+/// better than no shift (by [`ACCEPT`]): a camera's shift moves all the ground, where an object's shadow or
+/// reflection that no mask holds, matched to the reference's, moves one part of it. The frame
+/// is cut into [`TILES`] x [`TILES`] parts; those with texture and free pixels enough vote.
+fn whole_frame_agrees(frame: &Level, reference: &Level, d: [f64; 2]) -> bool {
+    let margin = margin_for(d);
+    let (at_d, at_0) = (
+        compare(frame, reference, d, margin),
+        compare(frame, reference, [0.0, 0.0], margin),
+    );
+    let weight = &at_d.weight * &at_0.weight;
+    let rho = |r: &Tensor| (r.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0).log();
+    let (rho_d, rho_0) = (rho(&at_d.residual), rho(&at_0.residual));
+    let texture = (at_0.gy.square() + at_0.gx.square()).sqrt();
+    let (h, w) = (weight.size()[0], weight.size()[1]);
+    let (th, tw) = (h / TILES, w / TILES);
+    let (mut voters, mut for_d) = (0, 0);
+    for i in 0..TILES {
+        for j in 0..TILES {
+            let tile = |x: &Tensor| x.narrow(0, i * th, th).narrow(1, j * tw, tw);
+            let wt = tile(&weight);
+            let count = wt.sum(Kind::Double).double_value(&[]);
+            if count < 0.25 * (th * tw) as f64 {
+                continue;
+            }
+            let textured = tile(&texture).masked_select(&wt.gt(0.5));
+            if textured.median().double_value(&[]) < MIN_GRADIENT {
+                continue;
+            }
+            let mean = |r: &Tensor| (tile(r) * &wt).sum(Kind::Double).double_value(&[]) / count;
+            voters += 1;
+            if mean(&rho_d) < ACCEPT * mean(&rho_0) {
+                for_d += 1;
+            }
+        }
+    }
+    voters >= MIN_VOTERS && for_d as f64 >= AGREEMENT * voters as f64
+}
+
+/// The frame's parts along each side for [`whole_frame_agrees`].
+const TILES: i64 = 4;
+
+/// Parts that must vote, and the share of them that must agree.
+const MIN_VOTERS: i64 = 4;
+const AGREEMENT: f64 = 0.8;
+
+/// A level of what the estimate compares of a frame.
+struct Level {
+    /// Luminance [h, w], smoothed a little (a Gauss-Newton step reaches about the blur's width).
+    gray: Tensor,
+    /// [h, w]: 1 where no mask covers the pixel, else 0.
+    free: Tensor,
+}
+
+/// A frame's levels at 1/`factor` of its size, then halved down to [`COARSEST_SIDE`], finest
+/// first.
+fn pyramid(frame: &Tensor, covered: &Tensor, factor: i64) -> Vec<Level> {
+    let (h, w) = (covered.size()[0], covered.size()[1]);
+    let mut gray = frame
+        .to_kind(Kind::Float)
+        .mean_dim(0, true, Kind::Float)
+        .unsqueeze(0);
+    let mut covered = covered.to_kind(Kind::Float).view([1, 1, h, w]);
+    let mut levels = Vec::new();
+    let mut k = factor;
+    loop {
+        if k > 1 {
+            let kk = [k, k];
+            gray = gray.avg_pool2d(kk, kk, [0, 0], false, true, None::<i64>);
+            // A pixel any covered pixel falls in is covered.
+            covered = covered.max_pool2d(kk, kk, [0, 0], [1, 1], false);
+        }
+        let (lh, lw) = (gray.size()[2], gray.size()[3]);
+        let smooth = |x: &Tensor| x.avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>);
+        // The smoothing spreads an object's edge by two pixels: its masks too, and one more.
+        let grown = covered.max_pool2d([7, 7], [1, 1], [3, 3], [1, 1], false);
+        let free = grown.le(0.5).to_kind(Kind::Float).view([lh, lw]);
+        let gray = smooth(&smooth(&gray)).view([lh, lw]);
+        // At the free pixels' mean brightness 1/2: a camera hunting for exposure changes
+        // every pixel's value, which no shift explains.
+        let mean = (&gray * &free).sum(Kind::Float).double_value(&[])
+            / free.sum(Kind::Float).double_value(&[]).max(1.0);
+        levels.push(Level {
+            gray: gray * (0.5 / mean.max(1e-3)),
+            free,
+        });
+        if lh.min(lw) < 2 * COARSEST_SIDE {
+            return levels;
+        }
+        k = 2;
+    }
+}
+
+/// The pyramid stops above this many pixels on its shorter side.
+const COARSEST_SIDE: i64 = 24;
+
+/// Gauss-Newton steps from `start` for the shift d minimising the squared difference of
+/// frame(x + d) and the reference over the pixels free in both (and away from the borders).
+/// Without texture to align by (a bare wall) the shift stays where it started.
+fn refine(frame: &Level, reference: &Level, start: [f64; 2]) -> [f64; 2] {
+    let mut d = start;
+    for _ in 0..MAX_STEPS {
+        let Comparison {
+            residual,
+            gy,
+            gx,
+            weight,
+        } = compare(frame, reference, d, margin_for(d));
+        // Cauchy's weights: what no mask holds but moves against the ground (a shadow, a
+        // reflection) counts for little.
+        let weight = weight / (residual.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0);
+        let sum = |x: Tensor| (x * &weight).sum(Kind::Double).double_value(&[]);
+        let (yy, xx, yx) = (sum(&gy * &gy), sum(&gx * &gx), sum(&gy * &gx));
+        let (ry, rx) = (sum(&gy * &residual), sum(&gx * &residual));
+        let det = yy * xx - yx * yx;
+        // Too little texture in either direction: nothing to align by.
+        if det <= MIN_TEXTURE * (yy + xx).powi(2).max(1e-12) || yy + xx < 1e-6 {
+            return start;
+        }
+        let step = [-(xx * ry - yx * rx) / det, -(yy * rx - yx * ry) / det];
+        d = [
+            d[0] + step[0].clamp(-1.0, 1.0),
+            d[1] + step[1].clamp(-1.0, 1.0),
+        ];
+        if step[0].abs().max(step[1].abs()) < 1e-3 {
+            break;
+        }
+    }
+    d
+}
+
+/// Differences of luminance (in [0, 1]) about this large count half as much as small ones.
+const ROBUST_SCALE: f64 = 0.03;
+
+/// Gauss-Newton steps at most per level.
+const MAX_STEPS: usize = 30;
+
+/// The texture's weaker direction must hold at least this share of its gradients' energy
+/// (the determinant over the trace squared: 1/4 for texture alike in every direction, 0 for
+/// stripes, which fix no shift along them).
+const MIN_TEXTURE: f64 = 0.01;

@@ -10,7 +10,6 @@
 
 use crate::image_io::{is_jpeg, read_image_8bit, unit_range};
 pub use crate::image_io::{read_png, write_png};
-pub use crate::label_maps::{object_count, read_label_maps, MAX_INFERRED_OBJECTS};
 use crate::label_png::{read_mask_png, StoredMask};
 use crate::synth::Scene;
 use anyhow::{bail, Context};

@@ -17,6 +17,9 @@ pub const MOVED_SHARE_INVERSE: usize = 4;
 /// whole factors): a 1080p frame at full size costs more than it adds.
 const MAX_SIDE: i64 = 512;
 
+/// Frames with a shorter side below this many pixels are not aligned.
+const MIN_SIDE: i64 = 32;
+
 /// Each frame's camera translation: frame t shows the first frame's content moved by
 /// `shifts[t]` = (dy, dx) pixels.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,8 +124,12 @@ pub fn estimate_camera_shifts(
     let (first, covered) = frame_at(0)?;
     let (h, w) = (first.size()[1], first.size()[2]);
     let factor = (h.max(w) + MAX_SIDE - 1) / MAX_SIDE;
+    // Too small to align, or (a bare wall, a smooth gradient) nothing to align by, where a
+    // shake spoils little.
+    if h.min(w) < MIN_SIDE {
+        return Ok(None);
+    }
     let reference = pyramid(&first, &covered, factor);
-    // A bare wall or a smooth gradient: nothing to align by, and little a shake can spoil.
     if median_gradient(&reference[0]) < MIN_GRADIENT {
         return Ok(None);
     }
@@ -184,9 +191,10 @@ const ACCEPT: f64 = 0.9;
 /// matching itself a period away) and are not followed.
 const MAX_SHIFT_SHARE: f64 = 0.08;
 
-/// The median of the free pixels' luminance gradient at the finest level must reach this
-/// (luminance in [0, 1] per pixel): the project's flat synthetic grounds and the real clip's
-/// white wall have 0.001-0.002, photographed ground 0.004-0.02 (session 47).
+/// The median of the free pixels' luminance gradient at the finest level must reach this (per
+/// pixel, the luminance brought to a mean of 1/2): the project's flat synthetic grounds and
+/// the real clip's white wall have about 0.001-0.002, photographed ground 0.004-0.02
+/// (session 47).
 const MIN_GRADIENT: f64 = 0.003;
 
 /// The median gradient magnitude over a level's free pixels.
@@ -259,9 +267,10 @@ fn cost(frame: &Level, reference: &Level, d: [f64; 2], other: [f64; 2]) -> f64 {
 }
 
 /// Whether the textured parts of the frame all but agree that shift `d` explains them clearly
-/// better than no shift (by [`ACCEPT`]): a camera's shift moves all the ground, where an object's shadow or
-/// reflection that no mask holds, matched to the reference's, moves one part of it. The frame
-/// is cut into [`TILES`] x [`TILES`] parts; those with texture and free pixels enough vote.
+/// better than no shift (by [`ACCEPT`]): a camera's shift moves all the ground, where an
+/// object's shadow or reflection that no mask holds, matched to the reference's, moves one
+/// part of it. The frame is cut into [`TILES`] x [`TILES`] parts; those with texture and free
+/// pixels enough vote.
 fn whole_frame_agrees(frame: &Level, reference: &Level, d: [f64; 2]) -> bool {
     let margin = margin_for(d);
     let (at_d, at_0) = (
@@ -354,8 +363,9 @@ fn pyramid(frame: &Tensor, covered: &Tensor, factor: i64) -> Vec<Level> {
 /// The pyramid stops above this many pixels on its shorter side.
 const COARSEST_SIDE: i64 = 24;
 
-/// Gauss-Newton steps from `start` for the shift d minimising the squared difference of
-/// frame(x + d) and the reference over the pixels free in both (and away from the borders).
+/// Gauss-Newton steps from `start` for the shift d minimising the robustly weighted squared
+/// difference of frame(x + d) and the reference over the pixels free in both (and away from
+/// the borders).
 /// Without texture to align by (a bare wall) the shift stays where it started.
 fn refine(frame: &Level, reference: &Level, start: [f64; 2]) -> [f64; 2] {
     let mut d = start;

@@ -6,8 +6,8 @@
 mod cli;
 
 use cli::{decompose_args, fails_with, gst_launch, succeeds, tiny_scene};
-use gstomnimatte::dataset::{object_count, read_label_maps, read_video};
-use gstomnimatte::label_maps::LabelMaps;
+use gstomnimatte::dataset::read_video;
+use gstomnimatte::label_maps::{object_count, read_label_maps, LabelMaps};
 use gstomnimatte::label_png::read_mask_png;
 use gstomnimatte::synth::EffectKind;
 use std::fs::File;

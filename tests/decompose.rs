@@ -7,7 +7,7 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{fails_with, files_under, gst_launch, omnimatte, succeeds, tiny_scene, TINY};
+use cli::{encode_png_sequence, fails_with, files_under, omnimatte, succeeds, tiny_scene, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, read_video};
 use gstomnimatte::model::loading::load_model;
@@ -91,16 +91,9 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
     scene(&input, 6);
     // Encode the frames as an MPEG-4 AVI with GStreamer: a real, lossy video file.
     let movie = dir.path().join("movie.avi");
-    gst_launch(
+    encode_png_sequence(
+        &[&format!("location={}/rgb/%05d.png", input.display())],
         &[
-            "multifilesrc",
-            &format!("location={}/rgb/%05d.png", input.display()),
-            "caps=image/png,framerate=25/1",
-            "!",
-            "pngdec",
-            "!",
-            "videoconvert",
-            "!",
             "avenc_mpeg4",
             "bitrate=2000000",
             "!",
@@ -147,16 +140,9 @@ fn a_video_file_with_a_mask_folder_decomposes_frame_for_frame() {
         labels.to_str().unwrap(),
     ]);
     let mask_movie = dir.path().join("masks.mkv");
-    gst_launch(
+    encode_png_sequence(
+        &[&format!("location={}/%05d.png", labels.display())],
         &[
-            "multifilesrc",
-            &format!("location={}/%05d.png", labels.display()),
-            "caps=image/png,framerate=25/1",
-            "!",
-            "pngdec",
-            "!",
-            "videoconvert",
-            "!",
             "video/x-raw,format=GRAY8",
             "!",
             "avenc_ffv1",

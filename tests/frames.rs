@@ -4,7 +4,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{decompose_args, fails_with, files_under, gst_launch, succeeds, tiny_scene};
+use cli::{decompose_args, encode_png_sequence, fails_with, files_under, succeeds, tiny_scene};
 use gstomnimatte::dataset::{read_frames, read_frames_8bit, read_video};
 use gstomnimatte::frame_sequence::FrameSequence;
 use gstomnimatte::synth::EffectKind;
@@ -14,17 +14,12 @@ use std::path::Path;
 /// `format` (Y444 for colour without chroma subsampling, GRAY8 for gray JPEGs).
 fn encode_jpegs(rgb: &Path, out: &Path, frames: usize, format: &str) {
     std::fs::create_dir_all(out).unwrap();
-    gst_launch(
+    encode_png_sequence(
         &[
-            "multifilesrc",
             &format!("location={}/%05d.png", rgb.display()),
             &format!("stop-index={}", frames - 1),
-            "caps=image/png,framerate=25/1",
-            "!",
-            "pngdec",
-            "!",
-            "videoconvert",
-            "!",
+        ],
+        &[
             &format!("video/x-raw,format={format}"),
             "!",
             "jpegenc",

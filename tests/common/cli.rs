@@ -80,6 +80,26 @@ pub fn gst_launch(args: &[&str], failure: &str) {
     assert!(status.success(), "{failure}");
 }
 
+/// Encodes a PNG sequence at 25 fps with gst-launch: `multifilesrc` with `source` (its
+/// properties: `location=DIR/%05d.png`, ...), `pngdec ! videoconvert ! `, then `chain` (caps,
+/// encoder, muxer, sink); fails the test with `failure` unless it succeeds.
+pub fn encode_png_sequence(source: &[&str], chain: &[&str], failure: &str) {
+    let head = [
+        &["multifilesrc"][..],
+        source,
+        &[
+            "caps=image/png,framerate=25/1",
+            "!",
+            "pngdec",
+            "!",
+            "videoconvert",
+            "!",
+        ],
+    ]
+    .concat();
+    gst_launch(&[&head[..], chain].concat(), failure);
+}
+
 /// Every file under `dir` (relative path, bytes), in order.
 pub fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut found = Vec::new();

@@ -84,19 +84,22 @@ impl Decomposition {
     /// shows it, so that it scores against the video's own true layers.
     pub fn restored(&self, camera: &CameraShifts) -> Self {
         // Each frame's outputs, frames along `dim`, moved back by that frame's shift.
-        let back = |x: &Tensor, dim: i64| {
+        let back = |x: &Tensor, dim: i64, rgba: bool| {
             let frames: Vec<Tensor> = (0..x.size()[dim as usize])
-                .map(|t| camera.restore(t, &x.select(dim, t)))
+                .map(|t| match rgba {
+                    true => camera.restore_rgba(t, &x.select(dim, t)),
+                    false => camera.restore(t, &x.select(dim, t)),
+                })
                 .collect();
             Tensor::stack(&frames, dim)
         };
         Self {
-            layers: back(&self.layers, 1),
-            network_layers: back(&self.network_layers, 1),
-            residual_backgrounds: back(&self.residual_backgrounds, 0),
-            clean_backgrounds: back(&self.clean_backgrounds, 0),
-            reconstruction: back(&self.reconstruction, 0),
-            network_reconstruction: back(&self.network_reconstruction, 0),
+            layers: back(&self.layers, 1, true),
+            network_layers: back(&self.network_layers, 1, true),
+            residual_backgrounds: back(&self.residual_backgrounds, 0, false),
+            clean_backgrounds: back(&self.clean_backgrounds, 0, false),
+            reconstruction: back(&self.reconstruction, 0, false),
+            network_reconstruction: back(&self.network_reconstruction, 0, false),
         }
     }
 }

@@ -69,6 +69,18 @@ impl CameraShifts {
         let [dy, dx] = self.shifts[t as usize];
         translate(image, -dy, -dx, Sampling::Bicubic)
     }
+
+    /// Layers of frame `t` ([..., 4, H, W], straight alpha) moved back as [`Self::restore`]
+    /// does, their colours resampled premultiplied: a transparent pixel's colour, which
+    /// nothing shows, must not bleed into its visible neighbours.
+    pub fn restore_rgba(&self, t: i64, layers: &Tensor) -> Tensor {
+        let alpha = layers.narrow(-3, 3, 1);
+        let premultiplied = Tensor::cat(&[layers.narrow(-3, 0, 3) * &alpha, alpha], -3);
+        let moved = self.restore(t, &premultiplied);
+        let alpha = moved.narrow(-3, 3, 1);
+        let colour = (moved.narrow(-3, 0, 3) / alpha.clamp_min(1e-6)).clamp(0.0, 1.0);
+        Tensor::cat(&[colour, alpha], -3)
+    }
 }
 
 #[derive(Clone, Copy)]

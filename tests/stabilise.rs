@@ -6,7 +6,7 @@ mod cli;
 
 use cli::{decompose_args, files_under, succeeds};
 use gstomnimatte::dataset::{read_png, write_png};
-use gstomnimatte::stabilise::estimate_camera_shifts;
+use gstomnimatte::stabilise::{estimate_camera_shifts, CameraShifts};
 use tch::{Device, Kind, Tensor};
 
 const H: i64 = 96;
@@ -96,6 +96,32 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
             mask.sum(Kind::Int64).int64_value(&[])
         );
     }
+}
+
+#[test]
+fn layers_are_moved_back_premultiplied() {
+    // A layer opaque and black on its left half, transparent with a white colour nothing shows
+    // on its right: moved back by half a pixel, its visible pixels stay black.
+    let opts = (Kind::Float, Device::Cpu);
+    let layer = Tensor::zeros([4, 8, 8], opts);
+    let _ = layer.narrow(0, 0, 3).narrow(2, 4, 4).fill_(1.0);
+    let _ = layer.narrow(0, 3, 1).narrow(2, 0, 4).fill_(1.0);
+    let camera = CameraShifts::new(vec![[0.0, 0.5]]);
+    let moved = camera.restore_rgba(0, &layer);
+    let visible = moved.narrow(0, 3, 1).gt(0.01).expand([3, -1, -1], false);
+    let colour = moved.narrow(0, 0, 3).masked_select(&visible);
+    assert!(colour.numel() > 0);
+    assert!(colour.max().double_value(&[]) < 1e-4, "{colour:?}");
+    // Straight resampling mixes in the white.
+    let straight = camera.restore(0, &layer);
+    assert!(
+        straight
+            .narrow(0, 0, 3)
+            .masked_select(&visible)
+            .max()
+            .double_value(&[])
+            > 0.1
+    );
 }
 
 #[test]

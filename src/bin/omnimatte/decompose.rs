@@ -210,6 +210,14 @@ impl LabelledVideo {
             None => image,
         }
     }
+
+    /// Frame `t`'s layers ([..., 4, H, W], straight alpha) moved back likewise.
+    pub fn restore_layers(&self, t: i64, layers: Tensor) -> Tensor {
+        match &self.camera {
+            Some(camera) => camera.restore_rgba(t, &layers),
+            None => layers,
+        }
+    }
 }
 
 /// Reads an Omnimatte folder, or a video file with its masks.
@@ -577,9 +585,6 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         &args.out,
     )?;
     let objects = video.labels.object_count(args.objects)?;
-    if args.layers.stabilise {
-        video.stabilise()?;
-    }
     // Weights fine-tuned before (`--save-weights`) run as after test-time training.
     let tuned_file = fine_tuned_weights(&args.weights);
     let config = args
@@ -591,8 +596,12 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             "--remove {k}: objects are numbered 1..={objects}"
         );
     }
-    // Before the long work (test-time training, decomposing): where the results go.
+    // Before the long work (stabilising, test-time training, decomposing): where the results
+    // go.
     prepare_outputs(&args)?;
+    if args.layers.stabilise {
+        video.stabilise()?;
+    }
     let started = Instant::now();
     let out = &args.out;
     let size = video.frames.height_width();
@@ -662,7 +671,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         |frame| {
             // Outputs go back to where the frame shows them when the camera shakes.
             let t = frame.index as i64;
-            let frame_layers = video.restore(t, frame.layers.to_device(Device::Cpu));
+            let frame_layers = video.restore_layers(t, frame.layers.to_device(Device::Cpu));
             for (k, writer) in layers.iter_mut().enumerate() {
                 writer.write(frame.index, &frame_layers.get(k as i64))?;
             }

@@ -85,9 +85,10 @@ pub struct LayerArgs {
     pub background_warm_up: usize,
     /// Find a shaking camera's shifts (each frame's translation against the first, over the
     /// pixels no mask covers), decompose the frames and masks moved onto the first frame, and
-    /// move the outputs back to their frames. A clip whose frames all lie within 1/4 pixel of
-    /// the first is left as it is. True or false (`decompose` and `eval`; the element assumes
-    /// a static camera; docs/measurements.md, session 47).
+    /// move the outputs back to their frames. A clip where fewer than a quarter of the frames
+    /// moved by 1/4 pixel, or whose ground has no texture to align by, is left exactly as it
+    /// is. True or false (`decompose` and `eval`; the element assumes a static camera;
+    /// docs/measurements.md, session 47).
     #[arg(long, default_value_t = defaults::STABILISE, action = clap::ArgAction::Set)]
     pub stabilise: bool,
 }

@@ -389,7 +389,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 edits.network_alpha_in_mask, edits.network_alpha_on_object, edits.ghost_clean, edits.removal_psnr, edits.mask_only_removal_psnr
             );
             rows.push(serde_json::json!({
-                "video": name, "objects": objects, "ttt_steps": steps, "mirror_average": config.mirror_average,
+                "video": name, "objects": objects, "camera_shift_pixels": camera.as_ref().map_or(0.0, |c| c.largest()), "ttt_steps": steps, "mirror_average": config.mirror_average,
                 "live_steps_per_frame": args.live_steps_per_frame, "live_steps": live_steps,
                 "ttt_interior_opacity": args.ttt_interior_opacity, "ttt_warmup_steps": args.ttt_warmup_steps,
                 "effect_iou": model.effect_iou,
@@ -512,7 +512,7 @@ fn settings_json(
     serde_json::json!({
         "weights": weights, "working_size": [args.layers.working_height, args.layers.working_width],
         "device": format!("{device:?}"), "precision": precision,
-        "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "exposure_match": args.layers.exposure_match, "residual_shadows": args.layers.residual_shadows, "residual_reflections": args.layers.residual_reflections, "background_warm_up": args.layers.background_warm_up, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
+        "alpha_mode": format!("{:?}", args.layers.alpha_mode), "upsampling": format!("{:?}", args.layers.upsampling), "output_frame": format!("{:?}", args.layers.output_frame), "background_median": format!("{:?}", args.layers.background_median), "background_frames": args.layers.background_frames, "background_quantile": args.layers.background_quantile, "whole_video_quantile": args.layers.whole_video_quantile, "mirror_average": args.layers.mirror_average, "exposure_match": args.layers.exposure_match, "residual_shadows": args.layers.residual_shadows, "residual_reflections": args.layers.residual_reflections, "background_warm_up": args.layers.background_warm_up, "stabilise": args.layers.stabilise, "clean_plate": args.clean_plate, "background_estimate": format!("{:?}", args.background_estimate), "ttt_batch": args.ttt_batch, "ttt_learning_rate": args.ttt_lr, "ttt_mask_weight": args.ttt_mask_weight,
         "live_steps_per_frame": args.live_steps_per_frame, "live_frames": args.live_frames, "live_first_swap_steps": args.live_first_swap_steps, "live_swap_steps": args.live_swap_steps, "live_recent_share": args.live_recent_share, "ttt_warmup_steps": args.ttt_warmup_steps, "live_schedule_steps": args.live_schedule_steps, "live_inference_once_tuned": format!("{:?}", args.live_inference_once_tuned),
     })
 }

@@ -156,17 +156,16 @@ pub fn estimate_camera_shifts(
         // kept only where it explains the frame clearly better than no shift, and within reach
         // of a shake (a repeating pattern matches itself a period away).
         let mut best = [0.0, 0.0];
-        let mut best_cost = cost(fine, reference_fine, best, best);
+        let mut best_cost = still_cost(fine, reference_fine);
         let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
         for start in [[0.0, 0.0], before] {
             let d = coarse_to_fine(&frame, &reference, start);
-            let c = cost(fine, reference_fine, d, [0.0, 0.0]);
-            if d[0].abs().max(d[1].abs()) <= limit
-                && c < ACCEPT * cost(fine, reference_fine, [0.0, 0.0], d)
-                && c < best_cost
-                && whole_frame_agrees(fine, reference_fine, d)
-            {
-                (best, best_cost) = (d, c);
+            if d[0].abs().max(d[1].abs()) > limit {
+                continue;
+            }
+            match judged(fine, reference_fine, d) {
+                Some(c) if c < best_cost => (best, best_cost) = (d, c),
+                _ => {}
             }
             if before == [0.0, 0.0] {
                 break;
@@ -267,31 +266,37 @@ fn compare(frame: &Level, reference: &Level, d: [f64; 2], margin: i64) -> Compar
     }
 }
 
-/// The mean robust (Cauchy) cost of the difference at shift `d`, over the pixels that are
-/// compared at shift `other` too: two shifts' costs are compared on the same pixels.
-fn cost(frame: &Level, reference: &Level, d: [f64; 2], other: [f64; 2]) -> f64 {
-    let margin = margin_for(d).max(margin_for(other));
-    let c = compare(frame, reference, d, margin);
-    let weight = c.weight * compare(frame, reference, other, margin).weight;
-    let rho = (c.residual.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0).log();
-    (rho * &weight).sum(Kind::Double).double_value(&[])
-        / weight.sum(Kind::Double).double_value(&[]).max(1.0)
+/// The mean robust (Cauchy) cost of the difference with no shift.
+fn still_cost(frame: &Level, reference: &Level) -> f64 {
+    let still = [0.0, 0.0];
+    let c = compare(frame, reference, still, margin_for(still));
+    (cauchy(&c.residual) * &c.weight)
+        .sum(Kind::Double)
+        .double_value(&[])
+        / c.weight.sum(Kind::Double).double_value(&[]).max(1.0)
 }
 
-/// Whether the textured parts of the frame all but agree that shift `d` explains them clearly
-/// better than no shift (by [`ACCEPT`]): a camera's shift moves all the ground, where an
-/// object's shadow or reflection that no mask holds, matched to the reference's, moves one
-/// part of it. The frame is cut into [`TILES`] x [`TILES`] parts; those with texture and free
-/// pixels enough vote.
-fn whole_frame_agrees(frame: &Level, reference: &Level, d: [f64; 2]) -> bool {
+/// The robust cost of shift `d` where it explains the frame clearly better than no shift (by
+/// [`ACCEPT`], on the same pixels), and the frame's textured parts all but agree: a camera's
+/// shift moves all the ground, where an object's shadow or reflection that no mask holds,
+/// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
+/// [`TILES`] parts; those with texture and free pixels enough vote.
+fn judged(frame: &Level, reference: &Level, d: [f64; 2]) -> Option<f64> {
     let margin = margin_for(d);
     let (at_d, at_0) = (
         compare(frame, reference, d, margin),
         compare(frame, reference, [0.0, 0.0], margin),
     );
     let weight = &at_d.weight * &at_0.weight;
-    let rho = |r: &Tensor| (r.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0).log();
-    let (rho_d, rho_0) = (rho(&at_d.residual), rho(&at_0.residual));
+    let (rho_d, rho_0) = (cauchy(&at_d.residual), cauchy(&at_0.residual));
+    let mean = |rho: &Tensor| {
+        (rho * &weight).sum(Kind::Double).double_value(&[])
+            / weight.sum(Kind::Double).double_value(&[]).max(1.0)
+    };
+    let cost = mean(&rho_d);
+    if cost >= ACCEPT * mean(&rho_0) {
+        return None;
+    }
     let texture = (at_0.gy.square() + at_0.gx.square()).sqrt();
     let (h, w) = (weight.size()[0], weight.size()[1]);
     let (th, tw) = (h / TILES, w / TILES);
@@ -315,10 +320,15 @@ fn whole_frame_agrees(frame: &Level, reference: &Level, d: [f64; 2]) -> bool {
             }
         }
     }
-    voters >= MIN_VOTERS && for_d as f64 >= AGREEMENT * voters as f64
+    (voters >= MIN_VOTERS && for_d as f64 >= AGREEMENT * voters as f64).then_some(cost)
 }
 
-/// The frame's parts along each side for [`whole_frame_agrees`].
+/// Cauchy's robust cost of a difference: log(1 + (r / scale)^2).
+fn cauchy(residual: &Tensor) -> Tensor {
+    (residual.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0).log()
+}
+
+/// The frame's parts along each side for [`judged`].
 const TILES: i64 = 4;
 
 /// Parts that must vote, and the share of them that must agree.

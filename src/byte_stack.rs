@@ -49,6 +49,35 @@ pub enum ByteStack {
     Spilled(SpillFile),
 }
 
+impl ByteStack {
+    pub fn len(&self) -> i64 {
+        match self {
+            Self::Held(items) => items.len() as i64,
+            Self::Spilled(file) => file.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each item's shape (empty when there are none).
+    pub fn shape(&self) -> Vec<i64> {
+        match self {
+            Self::Held(items) => items.first().map_or_else(Vec::new, |item| item.size()),
+            Self::Spilled(file) => file.shape().to_vec(),
+        }
+    }
+
+    /// Item `t`, uint8.
+    pub fn get(&self, t: i64) -> anyhow::Result<Tensor> {
+        match self {
+            Self::Held(items) => Ok(items[t as usize].shallow_clone()),
+            Self::Spilled(file) => file.get(t),
+        }
+    }
+}
+
 /// Gathers uint8 tensors of the first one's shape: held while their bytes come to at most
 /// `hold_bytes`, then all written into a file in `spill_dir` that is removed from its folder
 /// at once, so that no run leaves it behind, even when killed.

@@ -188,7 +188,7 @@ fn ensure_one_size(images: &[Tensor], files: &[PathBuf], hw: usize) -> anyhow::R
 }
 
 /// `image` (read from `file`) has the height and width of `first` (dimensions `hw..hw + 2`).
-fn ensure_same_size(
+pub(crate) fn ensure_same_size(
     image: &Tensor,
     file: &Path,
     first: &Tensor,

@@ -10,7 +10,7 @@
 //! maps are given out.
 
 use crate::byte_stack::{ByteStack, ByteStackBuilder};
-use crate::dataset::{pngs, subdirs};
+use crate::dataset::{ensure_same_size, pngs, subdirs};
 use crate::label_png::{read_mask_png, StoredMask};
 use anyhow::bail;
 use std::path::{Path, PathBuf};
@@ -57,10 +57,7 @@ impl LabelMaps {
     }
 
     pub fn len(&self) -> i64 {
-        match &self.stack {
-            ByteStack::Held(maps) => maps.len() as i64,
-            ByteStack::Spilled(file) => file.len(),
-        }
+        self.stack.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,19 +71,13 @@ impl LabelMaps {
 
     /// The maps' (height, width).
     pub fn height_width(&self) -> (i64, i64) {
-        let shape = match &self.stack {
-            ByteStack::Held(maps) => maps[0].size(),
-            ByteStack::Spilled(file) => file.shape().to_vec(),
-        };
+        let shape = self.stack.shape();
         (shape[0], shape[1])
     }
 
     /// Map `t`, [H, W] uint8.
     pub fn get(&self, t: i64) -> anyhow::Result<Tensor> {
-        let stored = match &self.stack {
-            ByteStack::Held(maps) => maps[t as usize].shallow_clone(),
-            ByteStack::Spilled(file) => file.get(t)?,
-        };
+        let stored = self.stack.get(t)?;
         Ok(if self.binary {
             stored.eq(WHITE).to_kind(Kind::Uint8)
         } else {
@@ -247,7 +238,7 @@ fn read_label_pngs(
 ) -> anyhow::Result<()> {
     // A 16-bit binary mask's white is label 65535 unless every mask is binary: known at the end.
     let mut wide_white: Option<i64> = None;
-    let mut first: Option<(Vec<i64>, &PathBuf)> = None;
+    let mut first: Option<(Tensor, &Path)> = None;
     for file in files {
         let mask = read_mask_png(file)?;
         ensure_size(&mask, file, &mut first)?;
@@ -308,7 +299,7 @@ fn read_object_folders(object_dirs: &[PathBuf], maps: &mut LabelMapsBuilder) -> 
             object_dirs[0].display()
         );
     }
-    let mut first: Option<(Vec<i64>, &PathBuf)> = None;
+    let mut first: Option<(Tensor, &Path)> = None;
     for t in 0..count {
         let mut labels: Option<Tensor> = None;
         for (k, files) in folders.iter().enumerate() {
@@ -323,23 +314,12 @@ fn read_object_folders(object_dirs: &[PathBuf], maps: &mut LabelMapsBuilder) -> 
     Ok(())
 }
 
-/// Every mask of a folder has the first one's size.
+/// Every mask of a folder has the first one's size (`first` keeps the first's values and file).
 fn ensure_size<'a>(
     mask: &StoredMask,
-    file: &'a PathBuf,
-    first: &mut Option<(Vec<i64>, &'a PathBuf)>,
+    file: &'a Path,
+    first: &mut Option<(Tensor, &'a Path)>,
 ) -> anyhow::Result<()> {
-    let size = mask.values.size();
-    let (want, first_file) = first.get_or_insert_with(|| (size.clone(), file));
-    anyhow::ensure!(
-        size == *want,
-        "{} is {}x{} but {} is {}x{}: every mask must have the same size",
-        file.display(),
-        size[1],
-        size[0],
-        first_file.display(),
-        want[1],
-        want[0]
-    );
-    Ok(())
+    let (want, first_file) = first.get_or_insert_with(|| (mask.values.shallow_clone(), file));
+    ensure_same_size(&mask.values, file, want, first_file, 0)
 }

@@ -26,8 +26,8 @@ pub const BACKGROUND_QUANTILE: f64 = 0.5;
 /// transfer set (SE 0.0008), a fifth less ghost, and +0.02 after 200 test-time steps on four
 /// validation videos (docs/measurements.md, session 37).
 pub const WHOLE_VIDEO_QUANTILE: f64 = 0.75;
-/// Whether `decompose` and `eval` align a shaking camera's frames to the first before
-/// decomposing (`stabilise.rs`; docs/measurements.md, session 47).
+/// Whether `decompose`, `eval` and the element align a shaking camera's frames to the first
+/// before decomposing (`stabilise.rs`; docs/measurements.md, sessions 47 and 48).
 pub const STABILISE: bool = true;
 /// `auto`: CUDA when there is one, else the CPU.
 pub const DEVICE: &str = "auto";

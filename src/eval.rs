@@ -5,7 +5,7 @@ use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
 use crate::model::OmnimatteNet;
-use crate::stabilise::{estimate_camera_shifts, CameraShifts};
+use crate::stabilise::{estimate_camera_shifts, CameraShifts, StreamStabiliser};
 use crate::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -106,10 +106,28 @@ impl Decomposition {
 
 /// The camera's shifts over a video ([`estimate_camera_shifts`]; `None`: a static camera).
 pub fn video_camera_shifts(video: &Video) -> anyhow::Result<Option<CameraShifts>> {
-    let covered = video.masks.amax([0], false).squeeze_dim(1).gt(0.5); // [T, H, W]
+    let covered = covered_by_masks(video);
     estimate_camera_shifts(video.frames.size()[0], |t| {
         Ok((video.frames.get(t), covered.get(t)))
     })
+}
+
+/// The shifts a stream's stabiliser gives a video's frames, one after the other
+/// ([`StreamStabiliser`], as a [`Decomposer`] with `stabilise` finds them); `None` where it
+/// leaves every frame as it came.
+pub fn video_stream_shifts(video: &Video) -> Option<CameraShifts> {
+    let covered = covered_by_masks(video);
+    let mut stabiliser = StreamStabiliser::new();
+    let shifts: Vec<[f64; 2]> = (0..video.frames.size()[0])
+        .map(|t| stabiliser.follow(&video.frames.get(t), &covered.get(t)).0)
+        .collect();
+    let camera = CameraShifts::new(shifts);
+    (camera.largest() > 0.0).then_some(camera)
+}
+
+/// [T, H, W] bool: where any object's mask covers each frame.
+fn covered_by_masks(video: &Video) -> Tensor {
+    video.masks.amax([0], false).squeeze_dim(1).gt(0.5)
 }
 
 /// A video's frames and masks moved onto its first frame; its clean background and true

@@ -20,8 +20,72 @@ const MAX_SIDE: i64 = 512;
 /// Frames with a shorter side below this many pixels are not aligned.
 const MIN_SIDE: i64 = 32;
 
-/// Each frame's camera translation: frame t shows the first frame's content moved by
-/// `shifts[t]` = (dy, dx) pixels.
+/// One frame's camera translation: the frame shows the reference frame's content moved by
+/// (dy, dx) pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CameraShift(pub [f64; 2]);
+
+impl CameraShift {
+    /// No movement: aligning and restoring leave images as they are.
+    pub const NONE: Self = Self([0.0, 0.0]);
+
+    /// The larger of the two components, in pixels.
+    pub fn largest(self) -> f64 {
+        self.0[0].abs().max(self.0[1].abs())
+    }
+
+    /// The same movement in an image scaled by `sy` and `sx` (the working size).
+    pub fn scaled(self, sy: f64, sx: f64) -> Self {
+        Self([self.0[0] * sy, self.0[1] * sx])
+    }
+
+    /// The frame's image [C, H, W] (float in [0, 1]) moved onto the reference (bicubic,
+    /// borders repeated).
+    pub fn align(self, image: &Tensor) -> Tensor {
+        translate(image, self.0[0], self.0[1], Sampling::Bicubic)
+    }
+
+    /// A frame [3, H, W] and its label map [H, W] moved onto the reference ([`Self::align`],
+    /// [`Self::align_labels`]).
+    pub fn align_frame(self, frame: &Tensor, labels: &Tensor) -> (Tensor, Tensor) {
+        (self.align(frame), self.align_labels(labels))
+    }
+
+    /// The frame's label map [H, W] (uint8) moved onto the reference (nearest label).
+    pub fn align_labels(self, labels: &Tensor) -> Tensor {
+        self.align_nearest(&labels.unsqueeze(0)).squeeze_dim(0)
+    }
+
+    /// The frame's masks or labels [..., H, W] (any kind) moved onto the reference, each pixel
+    /// taking its nearest source pixel's value.
+    pub fn align_nearest(self, masks: &Tensor) -> Tensor {
+        translate(masks, self.0[0], self.0[1], Sampling::Nearest)
+    }
+
+    /// An output ([..., C, H, W], float in [0, 1]) made on the aligned frame, moved back to
+    /// where the frame shows it.
+    pub fn restore(self, image: &Tensor) -> Tensor {
+        translate(image, -self.0[0], -self.0[1], Sampling::Bicubic)
+    }
+
+    /// Layers ([..., 4, H, W], straight alpha) moved back as [`Self::restore`] does, their
+    /// colours resampled premultiplied: a transparent pixel's colour, which nothing shows,
+    /// must not bleed into its visible neighbours.
+    pub fn restore_rgba(self, layers: &Tensor) -> Tensor {
+        if self == Self::NONE {
+            return layers.shallow_clone();
+        }
+        let alpha = layers.narrow(-3, 3, 1);
+        let premultiplied = Tensor::cat(&[layers.narrow(-3, 0, 3) * &alpha, alpha], -3);
+        let moved = self.restore(&premultiplied);
+        let alpha = moved.narrow(-3, 3, 1);
+        let colour = (moved.narrow(-3, 0, 3) / alpha.clamp_min(1e-6)).clamp(0.0, 1.0);
+        Tensor::cat(&[colour, alpha], -3)
+    }
+}
+
+/// Each frame's camera translation against the first: frame t shows the first frame's content
+/// moved by `shifts[t]` = (dy, dx) pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraShifts {
     shifts: Vec<[f64; 2]>,
@@ -36,50 +100,41 @@ impl CameraShifts {
         &self.shifts
     }
 
+    /// Frame `t`'s shift.
+    pub fn at(&self, t: i64) -> CameraShift {
+        CameraShift(self.shifts[t as usize])
+    }
+
     /// The largest shift of any frame along either axis, in pixels.
     pub fn largest(&self) -> f64 {
         self.shifts
             .iter()
-            .flatten()
-            .fold(0.0, |m: f64, s| m.max(s.abs()))
+            .fold(0.0, |m: f64, &s| m.max(CameraShift(s).largest()))
     }
 
-    /// Frame `t`'s image [C, H, W] (float in [0, 1]) moved onto the first frame (bicubic,
-    /// borders repeated).
+    /// Frame `t`'s image moved onto the first frame ([`CameraShift::align`]).
     pub fn align(&self, t: i64, image: &Tensor) -> Tensor {
-        let [dy, dx] = self.shifts[t as usize];
-        translate(image, dy, dx, Sampling::Bicubic)
+        self.at(t).align(image)
     }
 
-    /// Frame `t`'s label map [H, W] (uint8) moved onto the first frame (nearest label).
+    /// Frame `t`'s label map moved onto the first frame ([`CameraShift::align_labels`]).
     pub fn align_labels(&self, t: i64, labels: &Tensor) -> Tensor {
-        self.align_nearest(t, &labels.unsqueeze(0)).squeeze_dim(0)
+        self.at(t).align_labels(labels)
     }
 
-    /// Frame `t`'s masks or labels [..., H, W] (any kind) moved onto the first frame, each
-    /// pixel taking its nearest source pixel's value.
+    /// Frame `t`'s masks moved onto the first frame ([`CameraShift::align_nearest`]).
     pub fn align_nearest(&self, t: i64, masks: &Tensor) -> Tensor {
-        let [dy, dx] = self.shifts[t as usize];
-        translate(masks, dy, dx, Sampling::Nearest)
+        self.at(t).align_nearest(masks)
     }
 
-    /// An output of frame `t` ([..., C, H, W], float in [0, 1]) made on the aligned frame,
-    /// moved back to where frame `t` shows it.
+    /// An output of frame `t` moved back to where the frame shows it ([`CameraShift::restore`]).
     pub fn restore(&self, t: i64, image: &Tensor) -> Tensor {
-        let [dy, dx] = self.shifts[t as usize];
-        translate(image, -dy, -dx, Sampling::Bicubic)
+        self.at(t).restore(image)
     }
 
-    /// Layers of frame `t` ([..., 4, H, W], straight alpha) moved back as [`Self::restore`]
-    /// does, their colours resampled premultiplied: a transparent pixel's colour, which
-    /// nothing shows, must not bleed into its visible neighbours.
+    /// Layers of frame `t` moved back ([`CameraShift::restore_rgba`]).
     pub fn restore_rgba(&self, t: i64, layers: &Tensor) -> Tensor {
-        let alpha = layers.narrow(-3, 3, 1);
-        let premultiplied = Tensor::cat(&[layers.narrow(-3, 0, 3) * &alpha, alpha], -3);
-        let moved = self.restore(t, &premultiplied);
-        let alpha = moved.narrow(-3, 3, 1);
-        let colour = (moved.narrow(-3, 0, 3) / alpha.clamp_min(1e-6)).clamp(0.0, 1.0);
-        Tensor::cat(&[colour, alpha], -3)
+        self.at(t).restore_rgba(layers)
     }
 }
 
@@ -90,8 +145,12 @@ enum Sampling {
     Nearest,
 }
 
-/// `image` [..., C, H, W] sampled at (y + dy, x + dx): its content moved by (-dy, -dx).
+/// `image` [..., C, H, W] sampled at (y + dy, x + dx): its content moved by (-dy, -dx). No
+/// shift leaves it as it is (not resampled).
 fn translate(image: &Tensor, dy: f64, dx: f64, sampling: Sampling) -> Tensor {
+    if dy == 0.0 && dx == 0.0 {
+        return image.shallow_clone();
+    }
     let size = image.size();
     let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
     let kind = image.kind();
@@ -124,34 +183,66 @@ fn translate(image: &Tensor, dy: f64, dx: f64, sampling: Sampling) -> Tensor {
 /// The camera's shifts over a clip of `len` frames, `frame_at(t)` giving frame t [3, H, W]
 /// (float in [0, 1]) and the pixels its masks cover [H, W] (bool); `None` for a static camera
 /// (fewer than a quarter of the frames moved by [`STILL_PIXELS`]), or ground without texture
-/// to align by. Each frame's shift is found by Gauss-Newton steps on the pixels free of masks
-/// in both frames (Lucas and Kanade's, for a translation, with Cauchy's robust weights),
-/// coarse to fine from no shift and from the frame before's, and kept only where it explains
-/// the frame clearly better than no shift, across the whole frame, and is within a shake's
-/// reach.
+/// to align by ([`CameraTracker`] finds each frame's shift).
 pub fn estimate_camera_shifts(
     len: i64,
     mut frame_at: impl FnMut(i64) -> anyhow::Result<(Tensor, Tensor)>,
 ) -> anyhow::Result<Option<CameraShifts>> {
     let (first, covered) = frame_at(0)?;
-    let (h, w) = (first.size()[1], first.size()[2]);
-    let factor = (h.max(w) + MAX_SIDE - 1) / MAX_SIDE;
-    // Too small to align, or (a bare wall, a smooth gradient) nothing to align by, where a
-    // shake spoils little.
-    if h.min(w) < MIN_SIDE {
+    let Some(mut tracker) = CameraTracker::new(&first, &covered) else {
         return Ok(None);
-    }
-    let reference = pyramid(&first, &covered, factor);
-    if median_gradient(&reference[0]) < MIN_GRADIENT {
-        return Ok(None);
-    }
+    };
     let mut shifts = vec![[0.0, 0.0]];
     for t in 1..len {
         let (frame, covered) = frame_at(t)?;
-        let frame = pyramid(&frame, &covered, factor);
-        let before = *shifts.last().expect("the first frame's");
-        let before = [before[0] / factor as f64, before[1] / factor as f64];
-        let (fine, reference_fine) = (&frame[0], &reference[0]);
+        shifts.push(tracker.follow(&frame, &covered).0);
+    }
+    // A few frames off (a knock, or an estimate fooled) hardly move a median over the clip;
+    // a shaking camera moves most of them.
+    let moved = shifts
+        .iter()
+        .filter(|&&s| CameraShift(s).largest() >= STILL_PIXELS)
+        .count();
+    Ok((moved * MOVED_SHARE_INVERSE >= shifts.len()).then(|| CameraShifts::new(shifts)))
+}
+
+/// Follows a camera frame by frame against a reference frame (a clip's or a stream's first).
+/// Each frame's shift is found by Gauss-Newton steps on the pixels free of masks in both
+/// frames (Lucas and Kanade's, for a translation, with Cauchy's robust weights), coarse to
+/// fine from no shift and from the frame before's, and kept only where it explains the frame
+/// clearly better than no shift, across the whole frame, and is within a shake's reach.
+pub struct CameraTracker {
+    reference: Vec<Level>,
+    /// The levels are at 1 / factor of the frames' size.
+    factor: i64,
+    previous: CameraShift,
+}
+
+impl CameraTracker {
+    /// A tracker against `first` [3, H, W] (float in [0, 1]), whose masks cover `covered`
+    /// [H, W] (bool); `None` where the frame is too small to align or (a bare wall, a smooth
+    /// gradient) has nothing to align by, where a shake spoils little.
+    pub fn new(first: &Tensor, covered: &Tensor) -> Option<Self> {
+        let (h, w) = (first.size()[1], first.size()[2]);
+        if h.min(w) < MIN_SIDE {
+            return None;
+        }
+        let factor = (h.max(w) + MAX_SIDE - 1) / MAX_SIDE;
+        let reference = pyramid(first, covered, factor);
+        (median_gradient(&reference[0]) >= MIN_GRADIENT).then_some(Self {
+            reference,
+            factor,
+            previous: CameraShift::NONE,
+        })
+    }
+
+    /// The next frame's shift against the reference (frames as in [`Self::new`]): none where
+    /// no shift explains it clearly better than none.
+    pub fn follow(&mut self, frame: &Tensor, covered: &Tensor) -> CameraShift {
+        let factor = self.factor as f64;
+        let frame = pyramid(frame, covered, self.factor);
+        let before = self.previous.0.map(|x| x / factor);
+        let (fine, reference_fine) = (&frame[0], &self.reference[0]);
         // From no shift and from the frame before's (a drifting camera), the better of the two;
         // kept only where it explains the frame clearly better than no shift, and within reach
         // of a shake (a repeating pattern matches itself a period away).
@@ -159,7 +250,7 @@ pub fn estimate_camera_shifts(
         let mut best_cost = still_cost(fine, reference_fine);
         let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
         for start in [[0.0, 0.0], before] {
-            let d = coarse_to_fine(&frame, &reference, start);
+            let d = coarse_to_fine(&frame, &self.reference, start);
             if d[0].abs().max(d[1].abs()) > limit {
                 continue;
             }
@@ -171,15 +262,62 @@ pub fn estimate_camera_shifts(
                 break;
             }
         }
-        shifts.push([best[0] * factor as f64, best[1] * factor as f64]);
+        self.previous = CameraShift(best).scaled(factor, factor);
+        self.previous
     }
-    // A few frames off (a knock, or an estimate fooled) hardly move a median over the clip;
-    // a shaking camera moves most of them.
-    let moved = shifts
-        .iter()
-        .filter(|s| s[0].abs().max(s[1].abs()) >= STILL_PIXELS)
-        .count();
-    Ok((moved * MOVED_SHARE_INVERSE >= shifts.len()).then(|| CameraShifts::new(shifts)))
+}
+
+/// A stream's camera followed frame by frame against its first frame, for a decomposition
+/// that cannot wait for the clip's end ([`crate::stream`]). The clip's rule of
+/// [`estimate_camera_shifts`] on the frames so far: a frame is aligned by its shift while at
+/// least a quarter of the frames up to it moved by [`STILL_PIXELS`], else left as it came
+/// (a static camera's stream is never resampled; a knock or a fooled estimate in a long still
+/// stream is outvoted).
+#[derive(Default)]
+pub struct StreamStabiliser {
+    state: Following,
+    /// Frames followed, and those among them that moved.
+    seen: usize,
+    moved: usize,
+}
+
+#[derive(Default)]
+enum Following {
+    /// No frame yet: the next is the reference.
+    #[default]
+    Waiting,
+    Tracking(CameraTracker),
+    /// The first frame had nothing to align by: every frame is left as it came.
+    Off,
+}
+
+impl StreamStabiliser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next frame [3, H, W] (float in [0, 1], its masks covering `covered` [H, W]): the
+    /// shift that brings it onto the stream's first frame ([`CameraShift::align`]), or
+    /// [`CameraShift::NONE`] where it is left as it came.
+    pub fn follow(&mut self, frame: &Tensor, covered: &Tensor) -> CameraShift {
+        let shift = match &mut self.state {
+            Following::Waiting => {
+                self.state = match CameraTracker::new(frame, covered) {
+                    Some(tracker) => Following::Tracking(tracker),
+                    None => Following::Off,
+                };
+                CameraShift::NONE
+            }
+            Following::Tracking(tracker) => tracker.follow(frame, covered),
+            Following::Off => CameraShift::NONE,
+        };
+        self.seen += 1;
+        self.moved += (shift.largest() >= STILL_PIXELS) as usize;
+        match self.moved * MOVED_SHARE_INVERSE >= self.seen {
+            true => shift,
+            false => CameraShift::NONE,
+        }
+    }
 }
 
 /// Gauss-Newton from `start` (at the finest level's scale) down the pyramid, finest last.

@@ -18,6 +18,7 @@ use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensor
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::residual_effects::{add_residual_effects, ResidualEffects};
+use crate::stabilise::{CameraShift, StreamStabiliser};
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
@@ -62,6 +63,11 @@ pub struct StreamConfig {
     /// whole-clip estimate leaves them out. 0: output from the look-ahead on.
     /// [`warm_up_held`](Self::warm_up_held) is what is held.
     pub warm_up_frames: usize,
+    /// Follow a shaking camera ([`StreamStabiliser`]): each frame the network and the
+    /// background median see is moved onto the stream's first frame, and its layers and
+    /// background are moved back before they are made at full resolution, so that the outputs
+    /// stay where the frame shows them. A static camera's frames are left as they came.
+    pub stabilise: bool,
 }
 
 impl Default for StreamConfig {
@@ -85,6 +91,7 @@ impl Default for StreamConfig {
                 reflections: crate::defaults::RESIDUAL_REFLECTIONS,
             },
             warm_up_frames: crate::defaults::BACKGROUND_WARM_UP,
+            stabilise: crate::defaults::STABILISE,
         }
     }
 }
@@ -189,12 +196,23 @@ struct WindowFrame {
     /// [H, W] the label map at full resolution, 8-bit (mask guidance needs it; check_input
     /// allows at most 254 objects, and 8 bits keep the window small at 1080p).
     labels: Tensor,
+    /// What moves the frame onto the stream's first (`working` and `masks` are moved, `full`
+    /// and `labels` are as the frame came).
+    shift: CameraShift,
     /// Image encoding, made the first time a clip sees this frame: as given ([0]) and mirrored
     /// ([1], with `mirror_average` only).
     encoded: [Option<Encoded>; 2],
     /// [L, D, h/16, w/16] mask tokens of every object, made the first time a clip needs them;
     /// as given and mirrored like `encoded`.
     mask_tokens: [Option<Tensor>; 2],
+}
+
+impl WindowFrame {
+    /// A mask of the frame as it came [..., H, W] moved as the network and the median saw the
+    /// frame (onto the stream's first).
+    fn as_seen(&self, mask: &Tensor) -> Tensor {
+        self.shift.align_nearest(mask)
+    }
 }
 
 /// The streaming decomposer. Not thread-safe by itself: one worker owns it.
@@ -212,6 +230,8 @@ pub struct Decomposer {
     /// Frames received when the warm-up decomposed them all once (0: no warm-up since the
     /// start). Until the next frame comes, the held frames are going out at once.
     warmed_up_at: u64,
+    /// Where `stabilise` is set.
+    stabiliser: Option<StreamStabiliser>,
 }
 
 impl Decomposer {
@@ -225,6 +245,7 @@ impl Decomposer {
         );
         Ok(Self {
             background: BackgroundModel::new(config.background_frames, config.background_quantile),
+            stabiliser: config.stabilise.then(StreamStabiliser::new),
             config,
             device,
             window: VecDeque::new(),
@@ -248,6 +269,9 @@ impl Decomposer {
         self.frame_size = None;
         self.background.clear();
         self.warmed_up_at = 0;
+        if self.stabiliser.is_some() {
+            self.stabiliser = Some(StreamStabiliser::new());
+        }
     }
 
     /// Uses `plate` [3, H, W] in [0, 1] (the frames' size) as the background instead of the
@@ -340,7 +364,8 @@ impl Decomposer {
         for f in held.clone() {
             let out = self.decompose(net, f, Some(self.received as usize))?;
             let age = (self.received - 1 - f) as usize;
-            self.background.cover(age, &layers_cover(&out.layers));
+            let cover = self.window[self.slot(f)].as_seen(&layers_cover(&out.layers));
+            self.background.cover(age, &cover);
         }
         // The encodings showed the network each frame's difference to the estimate before.
         for entry in self.window.iter_mut() {
@@ -385,15 +410,23 @@ impl Decomposer {
         // check_input bounded the labels to 0..=objects (at most 254): 8 bits hold them.
         let labels = labels.to_device(self.device).to_kind(Kind::Uint8);
 
+        // The network and the median see the frame moved onto the stream's first; the
+        // outputs are made at full resolution where the frame shows them (`decompose`).
+        let shift = match &mut self.stabiliser {
+            Some(stabiliser) if background => stabiliser.follow(&frame, &labels.gt(0)),
+            _ => CameraShift::NONE,
+        };
+        let (seen, seen_labels) = shift.align_frame(&frame, &labels);
         let (working, masks) = network_inputs(
-            &frame,
-            &labels,
+            &seen,
+            &seen_labels,
             self.config.objects,
             (wh, ww),
             self.config.mask_threshold,
         );
         if background {
-            self.background.push(&frame, &labels.gt(0).view([1, h, w]));
+            self.background
+                .push(&seen, &seen_labels.gt(0).view([1, h, w]));
         }
         self.window.push_back(WindowFrame {
             index: self.received,
@@ -401,6 +434,7 @@ impl Decomposer {
             working,
             masks,
             labels,
+            shift,
             encoded: [None, None],
             mask_tokens: [None, None],
         });
@@ -609,9 +643,9 @@ impl Decomposer {
             let burst = self.received == self.warmed_up_at;
             let ahead = if burst { 0 } else { age };
             let entry = &self.window[self.slot(f)];
-            self.background
-                .cover_newest(ahead, &effects_outside_masks(&cover, &entry.labels));
-            self.background.cover(age, &cover);
+            let effects = entry.as_seen(&effects_outside_masks(&cover, &entry.labels));
+            self.background.cover_newest(ahead, &effects);
+            self.background.cover(age, &entry.as_seen(&cover));
         }
         self.next_output += 1;
         self.prune();
@@ -659,6 +693,16 @@ impl Decomposer {
                 ),
                 _ => rgba,
             };
+            // Made on the frame moved onto the stream's first: moved back to where the frame
+            // shows them, so that detail transfer and mask guidance use the frame as it came.
+            let (big_h, big_w) = (entry.full.size()[1], entry.full.size()[2]);
+            let at_working = entry
+                .shift
+                .scaled(h as f64 / big_h as f64, w as f64 / big_w as f64);
+            let (rgba, background) = (
+                at_working.restore_rgba(&rgba),
+                entry.shift.restore(&background),
+            );
             let masks = match self.config.alpha_mode {
                 AlphaMode::Network => None,
                 AlphaMode::MaskGuided => Some(&entry.labels),

@@ -3,10 +3,18 @@
 
 #[path = "common/cli.rs"]
 mod cli;
+mod common;
+#[path = "common/gst_helpers.rs"]
+mod helpers;
 
 use cli::{decompose_args, files_under, succeeds};
+use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, write_png};
-use gstomnimatte::stabilise::{estimate_camera_shifts, CameraShifts};
+use gstomnimatte::stabilise::{
+    estimate_camera_shifts, CameraShift, CameraShifts, StreamStabiliser,
+};
+use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
+use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 
 const H: i64 = 96;
@@ -251,4 +259,199 @@ fn decompose_aligns_a_shaking_clip_and_gives_its_outputs_back_in_place() {
         .concat(),
     );
     assert!(files_under(&a) == files_under(&b), "the outputs differ");
+}
+
+/// The camera's places of a shaking clip (frame t shows the first frame's content moved by
+/// the first place minus its own).
+const SHAKING: [(i64, i64); 8] = [
+    (30, 30),
+    (32, 27),
+    (28, 33),
+    (31, 34),
+    (27, 29),
+    (33, 31),
+    (29, 26),
+    (30, 32),
+];
+
+/// The clip the camera at `places` sees, the object moving across the ground.
+fn clip(ground: &Tensor, places: &[(i64, i64)]) -> Vec<(Tensor, Tensor)> {
+    places
+        .iter()
+        .enumerate()
+        .map(|(t, &(y, x))| view(ground, y, x, (40, 10 + 8 * t as i64)))
+        .collect()
+}
+
+#[test]
+fn a_streams_stabiliser_follows_a_shaking_camera_and_leaves_a_still_one_alone() {
+    let ground = ground(11);
+    let mut stabiliser = StreamStabiliser::new();
+    for (t, (frame, mask)) in clip(&ground, &SHAKING).iter().enumerate() {
+        let got = stabiliser.follow(frame, mask).0;
+        let want = [
+            (SHAKING[0].0 - SHAKING[t].0) as f64,
+            (SHAKING[0].1 - SHAKING[t].1) as f64,
+        ];
+        assert!(
+            (got[0] - want[0]).abs() < 0.05 && (got[1] - want[1]).abs() < 0.05,
+            "frame {t}: {got:?}, moved by {want:?}"
+        );
+    }
+    // A still camera with the sensor's noise, knocked by three pixels at one frame late in the
+    // stream: no frame is moved (the knock is outvoted by the still frames before it).
+    let mut places = [(30, 30); 12];
+    places[9] = (33, 30);
+    let mut stabiliser = StreamStabiliser::new();
+    for (t, (frame, mask)) in clip(&ground, &places).iter().enumerate() {
+        let noise = Tensor::randn([3, H, W], (Kind::Float, Device::Cpu)) * 0.01;
+        let shift = stabiliser.follow(&(frame + noise), mask);
+        assert_eq!(shift, CameraShift::NONE, "frame {t}");
+    }
+}
+
+/// Every frame of `frames` (label maps from the masks) through a decomposer of `config`.
+fn stream(config: &StreamConfig, frames: &[(Tensor, Tensor)]) -> Vec<FrameLayers> {
+    let (_vs, net) = common::seeded_net(0);
+    let mut decomposer = Decomposer::new(config.clone(), Device::Cpu).unwrap();
+    let mut outputs = Vec::new();
+    for (frame, mask) in frames {
+        let labels = mask.to_kind(Kind::Uint8);
+        outputs.extend(decomposer.push(&net, frame, &labels).unwrap());
+    }
+    outputs.extend(decomposer.finish(&net).unwrap());
+    outputs
+}
+
+/// Mean difference of each frame's clean background (`backgrounds`, [3, H, W] in [0, 1]) to
+/// the frame, away from the object (its mask grown by 4 pixels) and the borders.
+fn background_error_of(backgrounds: &[Tensor], frames: &[(Tensor, Tensor)]) -> f64 {
+    let errors: Vec<f64> = backgrounds
+        .iter()
+        .zip(frames)
+        .map(|(background, (frame, mask))| {
+            let near = mask
+                .to_kind(Kind::Float)
+                .view([1, 1, H, W])
+                .max_pool2d([9, 9], [1, 1], [4, 4], [1, 1], false)
+                .view([1, H, W]);
+            let inner = |x: Tensor| x.narrow(1, 8, H - 16).narrow(2, 8, W - 16);
+            let away = inner(near * -1.0 + 1.0);
+            let error = inner((background - frame).abs()) * &away;
+            error.sum(Kind::Float).double_value(&[])
+                / (3.0 * away.sum(Kind::Float).double_value(&[]))
+        })
+        .collect();
+    errors.iter().sum::<f64>() / errors.len() as f64
+}
+
+#[test]
+fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
+    let frames = clip(&ground(7), &SHAKING);
+    let config = StreamConfig {
+        working_height: 64,
+        working_width: 64,
+        objects: 1,
+        ..StreamConfig::default()
+    };
+    assert!(config.stabilise, "the stream follows the camera by default");
+    let still_config = StreamConfig {
+        stabilise: false,
+        ..config.clone()
+    };
+    let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
+    assert_eq!(with.len(), frames.len());
+    let backgrounds = |outputs: &[FrameLayers]| -> Vec<Tensor> {
+        outputs
+            .iter()
+            .map(|o| o.background_estimate.shallow_clone())
+            .collect()
+    };
+    // Each frame's clean background shows that frame's ground; the median of the shaken frames
+    // shows none of them.
+    let (with_error, without_error) = (
+        background_error_of(&backgrounds(&with), &frames),
+        background_error_of(&backgrounds(&without), &frames),
+    );
+    assert!(
+        with_error < 0.02 && with_error < without_error / 2.0,
+        "{with_error} against {without_error}"
+    );
+    // The layers over the residual background are the frame as it came (made where the frame
+    // shows them, detail transferred from it).
+    for (out, (frame, _)) in with.iter().zip(&frames) {
+        let error = (&out.reconstruction - frame).abs().max().double_value(&[]);
+        assert!(error < 1e-4, "frame {}: {error}", out.index);
+    }
+
+    // A still camera: the same outputs as without following it.
+    let still = clip(&ground(7), &[(30, 30); 6]);
+    for (a, b) in stream(&config, &still)
+        .iter()
+        .zip(&stream(&still_config, &still))
+    {
+        assert!(a.layers.equal(&b.layers) && a.background.equal(&b.background));
+    }
+}
+
+/// A clip as the element takes it: RGB bytes and label maps.
+fn as_bytes(frames: &[(Tensor, Tensor)]) -> Vec<helpers::Frame> {
+    frames
+        .iter()
+        .map(|(frame, mask)| {
+            let rgb = (frame * 255.0)
+                .round()
+                .to_kind(Kind::Uint8)
+                .permute([1, 2, 0])
+                .contiguous();
+            let labels = mask.to_kind(Kind::Uint8).contiguous();
+            (
+                Vec::<u8>::try_from(rgb.view([-1])).unwrap(),
+                Vec::<u8>::try_from(labels.view([-1])).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_element_follows_a_shaking_camera() {
+    helpers::init();
+    let frames = clip(&ground(7), &SHAKING);
+    let video = as_bytes(&frames);
+    let backgrounds = |props: &str| -> Vec<Tensor> {
+        let result = helpers::run_frames(
+            props,
+            (W as usize, H as usize),
+            &video,
+            &["background"],
+            Duration::from_secs(120),
+        );
+        assert!(result.error.is_none(), "{props}: {:?}", result.error);
+        // The layers over the residual background reproduce the frame as it came.
+        for (i, out) in result.outputs["src"].iter().enumerate() {
+            let psnr = helpers::psnr_rgb(&out.bytes, &video[i].0);
+            assert!(psnr > 40.0, "{props}: frame {i}: PSNR {psnr:.1} dB");
+        }
+        result.outputs["background"]
+            .iter()
+            .map(|b| {
+                Tensor::from_slice(&b.bytes)
+                    .view([H, W, 4])
+                    .permute([2, 0, 1])
+                    .narrow(0, 0, 3)
+                    .to_kind(Kind::Float)
+                    / 255.0
+            })
+            .collect()
+    };
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    assert!(element.property::<bool>("stabilise"));
+    let (with, without) = (
+        background_error_of(&backgrounds("stabilise=true"), &frames),
+        background_error_of(&backgrounds("stabilise=false"), &frames),
+    );
+    assert!(
+        with < 0.02 && with < without / 2.0,
+        "{with} against {without}"
+    );
 }

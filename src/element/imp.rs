@@ -625,6 +625,12 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.residual_reflections)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("stabilise")
+                    .nick("Stabilise")
+                    .blurb("Follow a camera that shakes by a few pixels (on a hand, in the wind): each frame's translation against the stream's first frame is found over the pixels no mask covers, the network and the background median see the frame moved onto the first, and its layers and background are moved back before they are made at full resolution, so every output stays where the frame shows it. A frame is moved only while at least a quarter of the frames so far moved by 1/4 pixel or more, only where the first frame's ground has texture, and never by more than 8% of its shorter side: a static camera's frames are left as they came. Translation only (no zoom, rotation or pan beyond that reach). About 0.1 s a 1080p frame on two cores")
+                    .default_value(d.stabilise)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("upsampling", d.upsampling)
                     .nick("Upsampling")
                     .blurb("How layers reach the input size from the working size: guided (alpha follows the frame's edges by a guided filter) or bilinear (a plain resize)")
@@ -750,6 +756,7 @@ impl ObjectImpl for Omnimatte {
             "exposure-match" => s.exposure_match = value.get().unwrap(),
             "residual-shadows" => s.residual_shadows = value.get().unwrap(),
             "residual-reflections" => s.residual_reflections = value.get().unwrap(),
+            "stabilise" => s.stabilise = value.get().unwrap(),
             "upsampling" => s.upsampling = value.get().unwrap(),
             "output-frame" => s.output_frame = value.get().unwrap(),
             "precision" => s.precision = value.get().unwrap(),
@@ -797,6 +804,7 @@ impl ObjectImpl for Omnimatte {
             "exposure-match" => s.exposure_match.to_value(),
             "residual-shadows" => s.residual_shadows.to_value(),
             "residual-reflections" => s.residual_reflections.to_value(),
+            "stabilise" => s.stabilise.to_value(),
             "upsampling" => s.upsampling.to_value(),
             "output-frame" => s.output_frame.to_value(),
             "precision" => s.precision.to_value(),

@@ -201,6 +201,7 @@ pub struct Settings {
     pub exposure_match: bool,
     pub residual_shadows: bool,
     pub residual_reflections: bool,
+    pub stabilise: bool,
 }
 
 impl Default for Settings {
@@ -240,6 +241,7 @@ impl Default for Settings {
             exposure_match: defaults::EXPOSURE_MATCH,
             residual_shadows: defaults::RESIDUAL_SHADOWS,
             residual_reflections: defaults::RESIDUAL_REFLECTIONS,
+            stabilise: defaults::STABILISE,
         }
     }
 }
@@ -283,6 +285,7 @@ impl Settings {
                 reflections: self.residual_reflections,
             },
             warm_up_frames: self.background_warm_up as usize,
+            stabilise: self.stabilise,
             ..StreamConfig::default()
         })
     }

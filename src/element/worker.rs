@@ -11,6 +11,7 @@ use super::settings::{Settings, TttMode};
 use super::streaming::Streaming;
 use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
+use crate::stabilise::StreamStabiliser;
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{
     fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot,
@@ -35,6 +36,9 @@ enum TestTime {
     Gathering {
         held: Vec<Work>,
         frames: TrainingFrames,
+        /// With `stabilise`: the network trains on the frames as the decomposer will show
+        /// them (its stabiliser, following the same frames, finds the same shifts).
+        camera: Option<Box<StreamStabiliser>>,
     },
     /// `background`: a training thread fine-tunes a copy of the network on recent frames.
     Continuous {
@@ -88,6 +92,7 @@ impl Worker {
                 TestTime::Gathering {
                     held: Vec::new(),
                     frames,
+                    camera: settings.stabilise.then(Box::default),
                 }
             }
             TttMode::Background => {
@@ -151,7 +156,12 @@ impl Worker {
 
     /// Routes work through test-time training first: `before-output` holds it back.
     fn handle(&mut self, element: &gst::Element, work: Work) -> Outcome {
-        let TestTime::Gathering { held, frames } = &mut self.test_time else {
+        let TestTime::Gathering {
+            held,
+            frames,
+            camera,
+        } = &mut self.test_time
+        else {
             return self.process(element, work);
         };
         match work {
@@ -162,6 +172,12 @@ impl Worker {
                 );
                 let frame = self.reader.frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
+                let (frame, labels) = match camera {
+                    Some(camera) => camera
+                        .follow(&frame, &labels.gt(0))
+                        .align_frame(&frame, &labels),
+                    None => (frame, labels),
+                };
                 frames.push_video_frame(&frame, &labels, self.settings.objects as usize, h, w);
                 // Held as the buffers and converted again on release: a float frame is four
                 // times the bytes (60 held 1080p frames: 1.5 GB instead of 370 MB).
@@ -174,6 +190,9 @@ impl Worker {
             Work::Reset => {
                 held.clear();
                 frames.clear();
+                if let Some(camera) = camera {
+                    **camera = StreamStabiliser::new();
+                }
                 self.process(element, Work::Reset)
             }
             Work::Drain | Work::Caps(_) => {
@@ -194,7 +213,7 @@ impl Worker {
     /// `before-output`: fine-tunes on the held frames, then processes everything held. A
     /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
     fn train_then_release(&mut self, element: &gst::Element) -> Outcome {
-        let TestTime::Gathering { held, frames } = &mut self.test_time else {
+        let TestTime::Gathering { held, frames, .. } = &mut self.test_time else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
         if frames.is_empty() {

@@ -83,6 +83,9 @@ pub(super) fn working_decomposer(
             // Covers as soon as a frame's look-ahead came (the live mode's training waits for
             // them; it was measured so); over a plate nothing is held anyway.
             warm_up_frames: 0,
+            // Training frames come aligned where the camera shakes (they are what the
+            // network saw).
+            stabilise: false,
             ..StreamConfig::default()
         },
         image.device(),

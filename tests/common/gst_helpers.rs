@@ -220,8 +220,22 @@ pub fn run_synthetic(
     output_pads: &[&str],
     timeout: Duration,
 ) -> (Vec<Frame>, RunResult) {
-    init();
     let video = synthetic_video(n, w, h);
+    let result = run_frames(properties, (w, h), &video, output_pads, timeout);
+    (video, result)
+}
+
+/// Runs `video` (RGB frames and label maps of `w` x `h`) through an `omnimatte` element with
+/// `properties`, two objects and a 64x64 working size; `output_pads` beside `src` each go to an
+/// appsink of their name.
+pub fn run_frames(
+    properties: &str,
+    (w, h): (usize, usize),
+    video: &[Frame],
+    output_pads: &[&str],
+    timeout: Duration,
+) -> RunResult {
+    init();
     let caps = |format: &str| {
         format!("video/x-raw,format={format},width={w},height={h},framerate={FPS}/1")
     };
@@ -241,8 +255,7 @@ pub fn run_synthetic(
         .unwrap();
     let frames: Vec<Vec<u8>> = video.iter().map(|v| v.0.clone()).collect();
     let masks: Vec<Vec<u8>> = video.iter().map(|v| v.1.clone()).collect();
-    let result = run(&p, timeout, |p| {
+    run(&p, timeout, |p| {
         feed(&appsrc(p, "video"), &appsrc(p, "mask"), &frames, &masks)
-    });
-    (video, result)
+    })
 }

@@ -13,8 +13,8 @@ use gstomnimatte::defaults;
 use gstomnimatte::eval::{
     aligned_video, alpha_error, alpha_in_mask, alpha_on_object, background_ghost, decompose,
     decompose_with, effect_iou, effect_iou_over_time, label_maps, mask_only_layers,
-    reconstruction_psnr, removal_psnr, remove_object, video_camera_shifts, whole_video_median,
-    Decomposition,
+    reconstruction_psnr, removal_psnr, remove_object, video_camera_shifts, video_stream_shifts,
+    whole_video_median, Decomposition,
 };
 use gstomnimatte::metrics::{effect_region, psnr};
 use gstomnimatte::model::loading::{
@@ -22,7 +22,7 @@ use gstomnimatte::model::loading::{
 };
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
-use gstomnimatte::stream::Inference;
+use gstomnimatte::stream::{Inference, StreamConfig};
 use gstomnimatte::ttt::{
     fine_tune, leave_out_layers, ContinuousConfig, FineTuneConfig, PacedTraining, TrainingFrames,
     WeightsSnapshot,
@@ -211,10 +211,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     for dir in dirs {
         let video = read_video(&dir)?;
         // A shaking camera's frames and masks are decomposed aligned to the first frame, and
-        // the outputs moved back before they are scored against the video's own truth.
-        let camera = match args.layers.stabilise {
-            true => video_camera_shifts(&video)?,
-            false => None,
+        // the outputs moved back before they are scored against the video's own truth. The
+        // stream (the element's way) follows the camera itself, frame by frame: its shifts
+        // here only align what test-time training sees, as the element's before-output
+        // training does; the whole clip's estimates align the clip first.
+        let streamed = args.background_estimate == BackgroundEstimate::Stream;
+        let camera = match (args.layers.stabilise, streamed) {
+            (false, _) => None,
+            (true, false) => video_camera_shifts(&video)?,
+            (true, true) => video_stream_shifts(&video),
         };
         if let Some(c) = &camera {
             eprintln!(
@@ -225,7 +230,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         let aligned = camera.as_ref().map(|c| aligned_video(&video, c));
         let seen = aligned.as_ref().unwrap_or(&video);
-        let restored = |d: Decomposition| match &camera {
+        // What the decomposition is given, and what its outputs need.
+        let (decomposed, restored_by) = match streamed {
+            true => (&video, None),
+            false => (seen, camera.as_ref()),
+        };
+        let restored = |d: Decomposition| match restored_by {
             Some(c) => d.restored(c),
             None => d,
         };
@@ -324,7 +334,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 progress.finish_and_clear();
             }
             let train_seconds = started.elapsed().as_secs_f64();
-            let config = args.layers.stream_config(objects, steps > 0 || tuned_file);
+            let config = StreamConfig {
+                stabilise: streamed && args.layers.stabilise,
+                ..args.layers.stream_config(objects, steps > 0 || tuned_file)
+            };
             let (result, live_steps) = match &pretrained {
                 Some(pretrained) if live => {
                     let mut paced = PacedTraining::new(
@@ -352,14 +365,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         LiveInference::Unchanged => {}
                     }
                     let result =
-                        decompose_with(&net, seen, &config, plate.as_ref(), device, |d| {
+                        decompose_with(&net, decomposed, &config, plate.as_ref(), device, |d| {
                             paced.after_frame(d, &vs)
                         })?;
                     (restored(result), paced.steps())
                 }
                 _ => (
                     restored(tch::no_grad(|| {
-                        decompose(&net, seen, &config, plate.as_ref(), device)
+                        decompose(&net, decomposed, &config, plate.as_ref(), device)
                     })?),
                     steps,
                 ),
@@ -374,7 +387,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let versus_db = match &versus {
                 Some(v) if steps == 0 => {
                     let other = restored(tch::no_grad(|| {
-                        decompose(&v.net, seen, &config, plate.as_ref(), device)
+                        decompose(&v.net, decomposed, &config, plate.as_ref(), device)
                     })?);
                     psnr(&result.layers, &other.layers)
                 }

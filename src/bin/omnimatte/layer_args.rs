@@ -87,8 +87,10 @@ pub struct LayerArgs {
     /// pixels no mask covers), decompose the frames and masks moved onto the first frame, and
     /// move the outputs back to their frames. A clip where fewer than a quarter of the frames
     /// moved by 1/4 pixel, or whose ground has no texture to align by, is left exactly as it
-    /// is. True or false (`decompose` and `eval`; the element assumes a static camera;
-    /// docs/measurements.md, session 47).
+    /// is. True or false. `decompose` aligns the whole clip first; `eval --background-estimate
+    /// stream` follows the camera frame by frame as the element's `stabilise` does (a frame is
+    /// moved while a quarter of the frames up to it moved; docs/measurements.md, sessions 47
+    /// and 48).
     #[arg(long, default_value_t = defaults::STABILISE, action = clap::ArgAction::Set)]
     pub stabilise: bool,
 }
@@ -115,6 +117,9 @@ impl LayerArgs {
                 reflections: self.residual_reflections,
             },
             warm_up_frames: self.background_warm_up,
+            // `decompose` and `eval` align a shaking camera's whole clip first
+            // (`--stabilise`), with the clip's rule: the stream's own rule would only repeat it.
+            stabilise: false,
             ..StreamConfig::default()
         }
     }

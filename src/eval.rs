@@ -79,31 +79,6 @@ pub fn decompose_with(
     })
 }
 
-impl Decomposition {
-    /// A decomposition of aligned frames ([`aligned_video`]) moved back to where each frame
-    /// shows it, so that it scores against the video's own true layers.
-    pub fn restored(&self, camera: &CameraShifts) -> Self {
-        // Each frame's outputs, frames along `dim`, moved back by that frame's shift.
-        let back = |x: &Tensor, dim: i64, rgba: bool| {
-            let frames: Vec<Tensor> = (0..x.size()[dim as usize])
-                .map(|t| match rgba {
-                    true => camera.restore_rgba(t, &x.select(dim, t)),
-                    false => camera.restore(t, &x.select(dim, t)),
-                })
-                .collect();
-            Tensor::stack(&frames, dim)
-        };
-        Self {
-            layers: back(&self.layers, 1, true),
-            network_layers: back(&self.network_layers, 1, true),
-            residual_backgrounds: back(&self.residual_backgrounds, 0, false),
-            clean_backgrounds: back(&self.clean_backgrounds, 0, false),
-            reconstruction: back(&self.reconstruction, 0, false),
-            network_reconstruction: back(&self.network_reconstruction, 0, false),
-        }
-    }
-}
-
 /// The camera's shifts over a video ([`estimate_camera_shifts`]; `None`: a static camera).
 pub fn video_camera_shifts(video: &Video) -> anyhow::Result<Option<CameraShifts>> {
     let covered = covered_by_masks(video);
@@ -130,8 +105,8 @@ fn covered_by_masks(video: &Video) -> Tensor {
     video.masks.amax([0], false).squeeze_dim(1).gt(0.5)
 }
 
-/// A video's frames and masks moved onto its first frame; its clean background and true
-/// layers as they were (outputs are scored once [`Decomposition::restored`]).
+/// A video's frames and masks moved onto its first frame (what test-time training and the
+/// whole-video medians see); its clean background and true layers as they were.
 pub fn aligned_video(video: &Video, camera: &CameraShifts) -> Video {
     let t_len = video.frames.size()[0];
     let frames: Vec<Tensor> = (0..t_len)

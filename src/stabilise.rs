@@ -105,6 +105,11 @@ impl CameraShifts {
         CameraShift(self.shifts[t as usize])
     }
 
+    /// Frame `t`'s shift, `None` beyond the clip.
+    pub fn get(&self, t: u64) -> Option<CameraShift> {
+        self.shifts.get(t as usize).copied().map(CameraShift)
+    }
+
     /// The largest shift of any frame along either axis, in pixels.
     pub fn largest(&self) -> f64 {
         self.shifts
@@ -265,6 +270,18 @@ impl CameraTracker {
         self.previous = CameraShift(best).scaled(factor, factor);
         self.previous
     }
+}
+
+/// How a decomposition treats its camera.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CameraMotion {
+    /// A static camera: frames are decomposed as they come.
+    Still,
+    /// Followed frame by frame ([`StreamStabiliser`]): a stream's, whose end is not known.
+    Followed,
+    /// Frame i moved by the i-th of a clip's shifts found beforehand (the whole clip's rule,
+    /// [`estimate_camera_shifts`]).
+    Given(CameraShifts),
 }
 
 /// A stream's camera followed frame by frame against its first frame, for a decomposition

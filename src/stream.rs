@@ -18,8 +18,9 @@ use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensor
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::residual_effects::{add_residual_effects, ResidualEffects};
-use crate::stabilise::{CameraShift, StreamStabiliser};
+use crate::stabilise::{CameraMotion, CameraShift, StreamStabiliser};
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
+use anyhow::Context;
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
@@ -63,11 +64,12 @@ pub struct StreamConfig {
     /// whole-clip estimate leaves them out. 0: output from the look-ahead on.
     /// [`warm_up_held`](Self::warm_up_held) is what is held.
     pub warm_up_frames: usize,
-    /// Follow a shaking camera ([`StreamStabiliser`]): each frame the network and the
-    /// background median see is moved onto the stream's first frame, and its layers and
-    /// background are moved back before they are made at full resolution, so that the outputs
-    /// stay where the frame shows them. A static camera's frames are left as they came.
-    pub stabilise: bool,
+    /// A shaking camera, followed ([`StreamStabiliser`]) or its shifts given: each frame the
+    /// network and the background median see is moved onto the first frame, and its layers
+    /// and background are moved back before they are made at full resolution, so that the
+    /// outputs stay where the frame shows them, detail transferred from the frame as it came.
+    /// A static camera's frames are left as they came.
+    pub camera: CameraMotion,
 }
 
 impl Default for StreamConfig {
@@ -91,7 +93,10 @@ impl Default for StreamConfig {
                 reflections: crate::defaults::RESIDUAL_REFLECTIONS,
             },
             warm_up_frames: crate::defaults::BACKGROUND_WARM_UP,
-            stabilise: crate::defaults::STABILISE,
+            camera: match crate::defaults::STABILISE {
+                true => CameraMotion::Followed,
+                false => CameraMotion::Still,
+            },
         }
     }
 }
@@ -230,7 +235,7 @@ pub struct Decomposer {
     /// Frames received when the warm-up decomposed them all once (0: no warm-up since the
     /// start). Until the next frame comes, the held frames are going out at once.
     warmed_up_at: u64,
-    /// Where `stabilise` is set.
+    /// Where the camera is [`CameraMotion::Followed`].
     stabiliser: Option<StreamStabiliser>,
 }
 
@@ -245,7 +250,7 @@ impl Decomposer {
         );
         Ok(Self {
             background: BackgroundModel::new(config.background_frames, config.background_quantile),
-            stabiliser: config.stabilise.then(StreamStabiliser::new),
+            stabiliser: (config.camera == CameraMotion::Followed).then(StreamStabiliser::new),
             config,
             device,
             window: VecDeque::new(),
@@ -412,8 +417,15 @@ impl Decomposer {
 
         // The network and the median see the frame moved onto the stream's first; the
         // outputs are made at full resolution where the frame shows them (`decompose`).
-        let shift = match &mut self.stabiliser {
-            Some(stabiliser) if background => stabiliser.follow(&frame, &labels.gt(0)),
+        let shift = match (&mut self.stabiliser, &self.config.camera) {
+            (Some(stabiliser), _) if background => stabiliser.follow(&frame, &labels.gt(0)),
+            (_, CameraMotion::Given(shifts)) => shifts.get(self.received).with_context(|| {
+                format!(
+                    "frame {} came, but the camera's shifts were given for {} frames",
+                    self.received,
+                    shifts.shifts().len()
+                )
+            })?,
             _ => CameraShift::NONE,
         };
         let (seen, seen_labels) = shift.align_frame(&frame, &labels);

@@ -8,6 +8,7 @@ use crate::defaults;
 use crate::model::loading::{fine_tuned_weights, load_model, parse_device, LoadedModel};
 use crate::model::PrecisionChoice;
 use crate::residual_effects::ResidualEffects;
+use crate::stabilise::CameraMotion;
 use crate::stream::{Inference, StreamConfig};
 use crate::ttt::{ContinuousConfig, FineTuneConfig};
 use anyhow::Context;
@@ -285,7 +286,10 @@ impl Settings {
                 reflections: self.residual_reflections,
             },
             warm_up_frames: self.background_warm_up as usize,
-            stabilise: self.stabilise,
+            camera: match self.stabilise {
+                true => CameraMotion::Followed,
+                false => CameraMotion::Still,
+            },
             ..StreamConfig::default()
         })
     }

@@ -10,6 +10,7 @@ use crate::background::layers_cover;
 use crate::clip::{ClipSpec, OutputFrame};
 use crate::composite::to_unit;
 use crate::model::OmnimatteNet;
+use crate::stabilise::CameraMotion;
 use crate::stream::{Decomposer, FrameLayers, StreamConfig};
 use crate::working::label_maps;
 use tch::Tensor;
@@ -85,7 +86,7 @@ pub(super) fn working_decomposer(
             warm_up_frames: 0,
             // Training frames come aligned where the camera shakes (they are what the
             // network saw).
-            stabilise: false,
+            camera: CameraMotion::Still,
             ..StreamConfig::default()
         },
         image.device(),

@@ -31,7 +31,7 @@ use gstomnimatte::model::loading::{
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
-use gstomnimatte::stabilise::{estimate_camera_shifts, CameraShifts};
+use gstomnimatte::stabilise::{estimate_camera_shifts, CameraMotion, CameraShifts};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use gstomnimatte::ttt::{fine_tune, leave_out_layers, FineTuneConfig, TrainingFrames};
 use std::collections::HashMap;
@@ -155,7 +155,8 @@ pub struct LabelledVideo {
     pub labels: LabelMaps,
     /// (numerator, denominator), when the input said.
     pub fps: Option<(i32, i32)>,
-    /// A shaking camera's shifts: frames and labels are given out moved onto the first frame.
+    /// A shaking camera's shifts: [`Self::frame`] and [`Self::labels`] give frames and labels
+    /// out moved onto the first frame.
     pub camera: Option<CameraShifts>,
 }
 
@@ -167,11 +168,16 @@ impl LabelledVideo {
     /// Frame `t` as [3, H, W] float in [0, 1] (aligned to the first frame where the camera
     /// shakes).
     pub fn frame(&self, t: i64) -> anyhow::Result<Tensor> {
-        let frame = unit_range(&self.frames.frame_8bit(t)?);
+        let frame = self.frame_as_it_came(t)?;
         Ok(match &self.camera {
             Some(camera) => camera.align(t, &frame),
             None => frame,
         })
+    }
+
+    /// Frame `t` as [3, H, W] float in [0, 1], as the input gives it.
+    pub fn frame_as_it_came(&self, t: i64) -> anyhow::Result<Tensor> {
+        Ok(unit_range(&self.frames.frame_8bit(t)?))
     }
 
     /// Frame `t`'s label map, [H, W] uint8 (aligned as the frame).
@@ -201,22 +207,6 @@ impl LabelledVideo {
         }
         self.camera = camera;
         Ok(())
-    }
-
-    /// An output of frame `t` ([..., C, H, W]) moved back to where frame `t` shows it.
-    pub fn restore(&self, t: i64, image: Tensor) -> Tensor {
-        match &self.camera {
-            Some(camera) => camera.restore(t, &image),
-            None => image,
-        }
-    }
-
-    /// Frame `t`'s layers ([..., 4, H, W], straight alpha) moved back likewise.
-    pub fn restore_layers(&self, t: i64, layers: Tensor) -> Tensor {
-        match &self.camera {
-            Some(camera) => camera.restore_rgba(t, &layers),
-            None => layers,
-        }
     }
 }
 
@@ -413,6 +403,15 @@ pub fn decompose_video(
         anyhow::bail!("--save-weights needs --ttt-steps above 0: nothing was fine-tuned");
     }
     hold_for_inference(&vs, precision);
+    // Where the camera shakes, the decomposer moves each frame by the clip's shift and makes
+    // its outputs where the frame shows them.
+    let config = StreamConfig {
+        camera: video
+            .camera
+            .clone()
+            .map_or(CameraMotion::Still, CameraMotion::Given),
+        ..config
+    };
     let progress = bar(video.len() as u64, "frames")?;
     each_frame_layers(video, plate, &net, config, device, |out| {
         progress.inc(1);
@@ -432,13 +431,21 @@ fn each_frame_layers(
     device: Device,
     mut write: impl FnMut(&FrameLayers) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    // A decomposer given the clip's shifts moves the frames itself, and makes the outputs
+    // where the frames as they came show them; the first pass of the plate made twice takes
+    // them aligned, as the median that reads its covers does.
+    let given_shifts = matches!(config.camera, CameraMotion::Given(_));
     let mut decomposer = Decomposer::new(config, device)?;
     if let Some(plate) = plate {
         decomposer.set_background_plate(plate);
     }
     tch::no_grad(|| -> anyhow::Result<()> {
         for t in 0..video.len() {
-            for out in decomposer.push(net, &video.frame(t)?, &video.labels(t)?)? {
+            let (frame, labels) = match given_shifts {
+                true => (video.frame_as_it_came(t)?, video.labels.get(t)?),
+                false => (video.frame(t)?, video.labels(t)?),
+            };
+            for out in decomposer.push(net, &frame, &labels)? {
                 write(&out)?;
             }
         }
@@ -669,9 +676,9 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             zero_shot_output: args.layers.output_frame.resolve(tuned_file),
         },
         |frame| {
-            // Outputs go back to where the frame shows them when the camera shakes.
+            // Where the frame as it came shows them, whether the camera shakes or not.
             let t = frame.index as i64;
-            let frame_layers = video.restore_layers(t, frame.layers.to_device(Device::Cpu));
+            let frame_layers = frame.layers.to_device(Device::Cpu);
             for (k, writer) in layers.iter_mut().enumerate() {
                 writer.write(frame.index, &frame_layers.get(k as i64))?;
             }
@@ -680,7 +687,6 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
                 BackgroundOutput::Residual => &frame.background,
             }
             .to_device(Device::Cpu);
-            let background = video.restore(t, background);
             let removed: Vec<Tensor> = args
                 .remove
                 .iter()
@@ -694,15 +700,14 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
                     .squeeze_dim(0)
                     .to_device(Device::Cpu)
                 })
-                .map(|removed| video.restore(t, removed))
                 .collect();
             for (writer, image) in removals.iter_mut().zip(&removed) {
                 writer.write(frame.index, image)?;
             }
             if sheet_frames.contains(&(frame.index as i64)) {
-                // The frame as it came, beside its outputs moved back to it.
+                // The frame as it came, beside its outputs.
                 sheet_rows.push(SheetRow {
-                    input: unit_range(&video.frames.frame_8bit(t)?),
+                    input: video.frame_as_it_came(t)?,
                     labels: video.labels.get(t)?,
                     layers: frame_layers.shallow_clone(),
                     background: background.shallow_clone(),
@@ -710,7 +715,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
                 });
             }
             backgrounds.write(frame.index, &background)?;
-            let reconstruction = video.restore(t, frame.reconstruction.to_device(Device::Cpu));
+            let reconstruction = frame.reconstruction.to_device(Device::Cpu);
             recon.write(frame.index, &reconstruction)
         },
     )?;

@@ -22,6 +22,7 @@ use gstomnimatte::model::loading::{
 };
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
+use gstomnimatte::stabilise::CameraMotion;
 use gstomnimatte::stream::{Inference, StreamConfig};
 use gstomnimatte::ttt::{
     fine_tune, leave_out_layers, ContinuousConfig, FineTuneConfig, PacedTraining, TrainingFrames,
@@ -210,11 +211,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
     for dir in dirs {
         let video = read_video(&dir)?;
-        // A shaking camera's frames and masks are decomposed aligned to the first frame, and
-        // the outputs moved back before they are scored against the video's own truth. The
-        // stream (the element's way) follows the camera itself, frame by frame: its shifts
-        // here only align what test-time training sees, as the element's before-output
-        // training does; the whole clip's estimates align the clip first.
+        // A shaking camera: the network and the background medians see the frames and masks
+        // moved onto the first frame, and the outputs are made where each frame shows them.
+        // The stream (the element's way) follows the camera itself, frame by frame; the whole
+        // clip's estimates (`decompose`'s) use the whole clip's shifts. Test-time training
+        // and the whole-video medians see the video aligned by the same shifts.
         let streamed = args.background_estimate == BackgroundEstimate::Stream;
         let camera = match (args.layers.stabilise, streamed) {
             (false, _) => None,
@@ -230,14 +231,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         let aligned = camera.as_ref().map(|c| aligned_video(&video, c));
         let seen = aligned.as_ref().unwrap_or(&video);
-        // What the decomposition is given, and what its outputs need.
-        let (decomposed, restored_by) = match streamed {
-            true => (&video, None),
-            false => (seen, camera.as_ref()),
-        };
-        let restored = |d: Decomposition| match restored_by {
-            Some(c) => d.restored(c),
-            None => d,
+        let motion = match (&camera, streamed) {
+            (_, true) if args.layers.stabilise => CameraMotion::Followed,
+            (Some(c), false) => CameraMotion::Given(c.clone()),
+            _ => CameraMotion::Still,
         };
         let background = video
             .background
@@ -335,7 +332,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
             let train_seconds = started.elapsed().as_secs_f64();
             let config = StreamConfig {
-                stabilise: streamed && args.layers.stabilise,
+                camera: motion.clone(),
                 ..args.layers.stream_config(objects, steps > 0 || tuned_file)
             };
             let (result, live_steps) = match &pretrained {
@@ -365,15 +362,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         LiveInference::Unchanged => {}
                     }
                     let result =
-                        decompose_with(&net, decomposed, &config, plate.as_ref(), device, |d| {
+                        decompose_with(&net, &video, &config, plate.as_ref(), device, |d| {
                             paced.after_frame(d, &vs)
                         })?;
-                    (restored(result), paced.steps())
+                    (result, paced.steps())
                 }
                 _ => (
-                    restored(tch::no_grad(|| {
-                        decompose(&net, decomposed, &config, plate.as_ref(), device)
-                    })?),
+                    tch::no_grad(|| decompose(&net, &video, &config, plate.as_ref(), device))?,
                     steps,
                 ),
             };
@@ -386,9 +381,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let recon = reconstruction_psnr(&result.network_reconstruction, &video.frames);
             let versus_db = match &versus {
                 Some(v) if steps == 0 => {
-                    let other = restored(tch::no_grad(|| {
-                        decompose(&v.net, decomposed, &config, plate.as_ref(), device)
-                    })?);
+                    let other = tch::no_grad(|| {
+                        decompose(&v.net, &video, &config, plate.as_ref(), device)
+                    })?;
                     psnr(&result.layers, &other.layers)
                 }
                 _ => f64::NAN,

@@ -6,6 +6,7 @@ use gstomnimatte::background::BackgroundMedian;
 use gstomnimatte::clip::OutputFrameChoice;
 use gstomnimatte::defaults;
 use gstomnimatte::residual_effects::ResidualEffects;
+use gstomnimatte::stabilise::CameraMotion;
 use gstomnimatte::stream::{Inference, StreamConfig};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -117,9 +118,9 @@ impl LayerArgs {
                 reflections: self.residual_reflections,
             },
             warm_up_frames: self.background_warm_up,
-            // `decompose` and `eval` align a shaking camera's whole clip first
-            // (`--stabilise`), with the clip's rule: the stream's own rule would only repeat it.
-            stabilise: false,
+            // `decompose` and `eval` give the whole clip's shifts where they find a shaking
+            // camera (`--stabilise`), or follow it as the element does (`eval`'s stream).
+            camera: CameraMotion::Still,
             ..StreamConfig::default()
         }
     }

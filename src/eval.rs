@@ -110,10 +110,10 @@ fn covered_by_masks(video: &Video) -> Tensor {
 pub fn aligned_video(video: &Video, camera: &CameraShifts) -> Video {
     let t_len = video.frames.size()[0];
     let frames: Vec<Tensor> = (0..t_len)
-        .map(|t| camera.align(t, &video.frames.get(t)))
+        .map(|t| camera.at(t).align(&video.frames.get(t)))
         .collect();
     let masks: Vec<Tensor> = (0..t_len)
-        .map(|t| camera.align_nearest(t, &video.masks.select(1, t)))
+        .map(|t| camera.at(t).align_nearest(&video.masks.select(1, t)))
         .collect();
     Video {
         frames: Tensor::stack(&frames, 0),

@@ -116,31 +116,6 @@ impl CameraShifts {
             .iter()
             .fold(0.0, |m: f64, &s| m.max(CameraShift(s).largest()))
     }
-
-    /// Frame `t`'s image moved onto the first frame ([`CameraShift::align`]).
-    pub fn align(&self, t: i64, image: &Tensor) -> Tensor {
-        self.at(t).align(image)
-    }
-
-    /// Frame `t`'s label map moved onto the first frame ([`CameraShift::align_labels`]).
-    pub fn align_labels(&self, t: i64, labels: &Tensor) -> Tensor {
-        self.at(t).align_labels(labels)
-    }
-
-    /// Frame `t`'s masks moved onto the first frame ([`CameraShift::align_nearest`]).
-    pub fn align_nearest(&self, t: i64, masks: &Tensor) -> Tensor {
-        self.at(t).align_nearest(masks)
-    }
-
-    /// An output of frame `t` moved back to where the frame shows it ([`CameraShift::restore`]).
-    pub fn restore(&self, t: i64, image: &Tensor) -> Tensor {
-        self.at(t).restore(image)
-    }
-
-    /// Layers of frame `t` moved back ([`CameraShift::restore_rgba`]).
-    pub fn restore_rgba(&self, t: i64, layers: &Tensor) -> Tensor {
-        self.at(t).restore_rgba(layers)
-    }
 }
 
 #[derive(Clone, Copy)]

@@ -11,7 +11,7 @@ use cli::{decompose_args, files_under, succeeds};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, write_png};
 use gstomnimatte::stabilise::{
-    estimate_camera_shifts, CameraMotion, CameraShift, CameraShifts, StreamStabiliser,
+    estimate_camera_shifts, CameraMotion, CameraShift, StreamStabiliser,
 };
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use std::time::Duration;
@@ -78,8 +78,8 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
     let interior = |x: &Tensor| x.narrow(1, 8, H - 16).narrow(2, 8, W - 16);
     let (first, first_mask) = &frames[0];
     for (t, (frame, mask)) in frames.iter().enumerate().skip(1) {
-        let aligned = shifts.align(t as i64, frame);
-        let labels = shifts.align_labels(t as i64, &mask.to_kind(Kind::Uint8));
+        let aligned = shifts.at(t as i64).align(frame);
+        let labels = shifts.at(t as i64).align_labels(&mask.to_kind(Kind::Uint8));
         let free = labels
             .eq(0)
             .logical_and(&first_mask.logical_not())
@@ -90,7 +90,7 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
                 .sum(Kind::Float)
                 .double_value(&[]);
         assert!(mean < 0.01, "frame {t}: aligned off by {mean}");
-        let back = shifts.restore(t as i64, &aligned);
+        let back = shifts.at(t as i64).restore(&aligned);
         let round_trip = interior(&(&back - frame).abs())
             .mean(Kind::Float)
             .double_value(&[]);
@@ -114,14 +114,14 @@ fn layers_are_moved_back_premultiplied() {
     let layer = Tensor::zeros([4, 8, 8], opts);
     let _ = layer.narrow(0, 0, 3).narrow(2, 4, 4).fill_(1.0);
     let _ = layer.narrow(0, 3, 1).narrow(2, 0, 4).fill_(1.0);
-    let camera = CameraShifts::new(vec![[0.0, 0.5]]);
-    let moved = camera.restore_rgba(0, &layer);
+    let camera = CameraShift([0.0, 0.5]);
+    let moved = camera.restore_rgba(&layer);
     let visible = moved.narrow(0, 3, 1).gt(0.01).expand([3, -1, -1], false);
     let colour = moved.narrow(0, 0, 3).masked_select(&visible);
     assert!(colour.numel() > 0);
     assert!(colour.max().double_value(&[]) < 1e-4, "{colour:?}");
     // Straight resampling mixes in the white.
-    let straight = camera.restore(0, &layer);
+    let straight = camera.restore(&layer);
     assert!(
         straight
             .narrow(0, 0, 3)

@@ -170,7 +170,7 @@ impl LabelledVideo {
     pub fn frame(&self, t: i64) -> anyhow::Result<Tensor> {
         let frame = self.frame_as_it_came(t)?;
         Ok(match &self.camera {
-            Some(camera) => camera.align(t, &frame),
+            Some(camera) => camera.at(t).align(&frame),
             None => frame,
         })
     }
@@ -184,7 +184,7 @@ impl LabelledVideo {
     pub fn labels(&self, t: i64) -> anyhow::Result<Tensor> {
         let labels = self.labels.get(t)?;
         Ok(match &self.camera {
-            Some(camera) => camera.align_labels(t, &labels),
+            Some(camera) => camera.at(t).align_labels(&labels),
             None => labels,
         })
     }

@@ -3,7 +3,7 @@
 //! 1080p is gigabytes even at a byte a sample, and `decompose` reads every frame two or three
 //! times (its background's two passes, then the layers).
 
-use crate::byte_stack::{ByteStack, ByteStackBuilder, SpillFile};
+use crate::byte_stack::{ByteStack, ByteStackBuilder};
 use crate::dataset::{frame_files, read_image_channels, read_stack};
 use crate::image_io::image_size;
 use std::path::{Path, PathBuf};
@@ -11,16 +11,14 @@ use tch::{Kind, Tensor};
 
 /// The frames of a clip, in order.
 pub enum FrameSequence {
-    /// Each frame [3, H, W] uint8.
-    Held(Vec<Tensor>),
+    /// Decoded frames [3, H, W] uint8, held or in a file no folder lists.
+    Decoded(ByteStack),
     /// The frame files (PNG or JPEG), every one `height` x `width` by its header.
     Files {
         files: Vec<PathBuf>,
         height: i64,
         width: i64,
     },
-    /// Decoded frames, [3, H, W] bytes each, in a file no folder lists.
-    Spilled(SpillFile),
 }
 
 impl FrameSequence {
@@ -34,7 +32,9 @@ impl FrameSequence {
         };
         let (height, width) = image_size(first)?;
         if files.len() as u64 * 3 * (height * width) as u64 <= hold_bytes {
-            return Ok(Self::Held(read_stack(&files, 3)?.unbind(0)));
+            return Ok(Self::Decoded(ByteStack::Held(
+                read_stack(&files, 3)?.unbind(0),
+            )));
         }
         for file in &files[1..] {
             let (h, w) = image_size(file)?;
@@ -55,9 +55,8 @@ impl FrameSequence {
 
     pub fn len(&self) -> i64 {
         match self {
-            Self::Held(frames) => frames.len() as i64,
+            Self::Decoded(frames) => frames.len(),
             Self::Files { files, .. } => files.len() as i64,
-            Self::Spilled(file) => file.len(),
         }
     }
 
@@ -68,18 +67,18 @@ impl FrameSequence {
     /// The frames' (height, width).
     pub fn height_width(&self) -> (i64, i64) {
         match self {
-            Self::Held(frames) => frames
-                .first()
-                .map_or((0, 0), |frame| (frame.size()[1], frame.size()[2])),
+            Self::Decoded(frames) => match frames.shape()[..] {
+                [_, h, w] => (h, w),
+                _ => (0, 0),
+            },
             Self::Files { height, width, .. } => (*height, *width),
-            Self::Spilled(file) => (file.shape()[1], file.shape()[2]),
         }
     }
 
     /// Frame `t` as [3, H, W] uint8.
     pub fn frame_8bit(&self, t: i64) -> anyhow::Result<Tensor> {
         match self {
-            Self::Held(frames) => Ok(frames[t as usize].shallow_clone()),
+            Self::Decoded(frames) => frames.get(t),
             Self::Files {
                 files,
                 height,
@@ -96,7 +95,6 @@ impl FrameSequence {
                 );
                 Ok(frame)
             }
-            Self::Spilled(file) => file.get(t),
         }
     }
 }
@@ -123,9 +121,6 @@ impl FrameCollector {
 
     /// The frames pushed, in order.
     pub fn finish(self) -> anyhow::Result<FrameSequence> {
-        Ok(match self.0.finish()? {
-            ByteStack::Held(frames) => FrameSequence::Held(frames),
-            ByteStack::Spilled(file) => FrameSequence::Spilled(file),
-        })
+        Ok(FrameSequence::Decoded(self.0.finish()?))
     }
 }

@@ -250,22 +250,25 @@ fn read_label_pngs(
             mask.values.eq(mask.full_scale).to_kind(Kind::Uint8) * WHITE
         } else {
             let highest = mask.values.max().int64_value(&[]);
-            anyhow::ensure!(
-                highest <= 255,
-                "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
-                dir.display()
-            );
+            if highest > 255 {
+                return Err(label_above_255(dir, highest));
+            }
             mask.values.to_kind(Kind::Uint8)
         };
         maps.push(stored, binary)?;
     }
-    if let Some(highest) = wide_white.filter(|_| !maps.binary) {
-        bail!(
-            "{}: label {highest} in a mask; labels are 0 = background and k = object k, at most 255",
-            dir.display()
-        );
+    match wide_white.filter(|_| !maps.binary) {
+        Some(highest) => Err(label_above_255(dir, highest)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// A label that no 8-bit label map holds.
+fn label_above_255(dir: &Path, label: i64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: label {label} in a mask; labels are 0 = background and k = object k, at most 255",
+        dir.display()
+    )
 }
 
 /// Whether a mask is one object's binary mask: gray levels (not palette indices) of at least

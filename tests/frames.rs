@@ -5,6 +5,7 @@
 mod cli;
 
 use cli::{decompose_args, encode_png_sequence, fails_with, files_under, succeeds, tiny_scene};
+use gstomnimatte::byte_stack::ByteStack;
 use gstomnimatte::dataset::{read_frames, read_frames_8bit, read_video};
 use gstomnimatte::frame_sequence::FrameSequence;
 use gstomnimatte::synth::EffectKind;
@@ -176,7 +177,7 @@ fn a_clip_too_large_to_hold_is_read_from_its_files_with_the_same_layers() {
     let rgb = video.join("rgb");
     assert!(matches!(
         FrameSequence::open(&rgb, u64::MAX).unwrap(),
-        FrameSequence::Held(_)
+        FrameSequence::Decoded(ByteStack::Held(_))
     ));
     let files = FrameSequence::open(&rgb, 0).unwrap();
     assert!(matches!(files, FrameSequence::Files { .. }));

@@ -461,4 +461,11 @@ fn the_element_follows_a_shaking_camera() {
         with < 0.02 && with < without / 2.0,
         "{with} against {without}"
     );
+    // Test-time training before the output trains on the frames as the decomposer shows
+    // them, then the same frames come out in place.
+    let tuned = background_error_of(
+        &backgrounds("stabilise=true ttt=before-output ttt-frames=8 ttt-steps=2"),
+        &frames,
+    );
+    assert!(tuned < 0.02, "{tuned}");
 }

@@ -416,7 +416,7 @@ impl Decomposer {
         let labels = labels.to_device(self.device).to_kind(Kind::Uint8);
 
         // The network and the median see the frame moved onto the stream's first; the
-        // outputs are made at full resolution where the frame shows them (`decompose`).
+        // outputs are made at full resolution where the frame shows them ([`Self::decompose`]).
         let shift = match (&mut self.stabiliser, &self.config.camera) {
             (Some(stabiliser), _) if background => stabiliser.follow(&frame, &labels.gt(0)),
             (_, CameraMotion::Given(shifts)) => shifts.get(self.received).with_context(|| {

@@ -2,8 +2,10 @@
 //! for the clip (a static camera, METHOD.md); a camera on a hand or in the wind moves by a few
 //! pixels, and a median over textured ground then leaves every frame's edges in its residual,
 //! which the layers take for effects (docs/measurements.md, session 47). Each frame's
-//! translation against the first is estimated over the pixels no mask covers, undone before
-//! the decomposition (frames and masks), and done again to its outputs.
+//! translation against the first is estimated over the pixels no mask covers, for a whole clip
+//! at once ([`estimate_camera_shifts`]) or frame by frame for a stream ([`StreamStabiliser`]),
+//! undone for what the network and the background median see (frames and masks), and done
+//! again to the frame's layers and background before its outputs are made ([`crate::stream`]).
 
 use tch::{Kind, Tensor};
 

@@ -165,6 +165,9 @@ pub struct FrameLayers {
     /// where `residual` adds them: outside the masks, so the alpha inside them is the
     /// network's).
     pub network_working: Tensor,
+    /// What moved the frame onto the first for the network and the median (none for a
+    /// static camera); the outputs are where the frame as it came shows them.
+    pub camera_shift: CameraShift,
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
     upsampling: Upsampling,
@@ -744,6 +747,7 @@ impl Decomposer {
                 reconstruction: out.reconstruction,
                 background_estimate: background,
                 network_working: rgba,
+                camera_shift: entry.shift,
                 frame: entry.full.shallow_clone(),
                 upsampling: self.config.upsampling,
             })

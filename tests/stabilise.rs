@@ -384,6 +384,19 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
         with_error < 0.02 && with_error < without_error / 2.0,
         "{with_error} against {without_error}"
     );
+    // Each output says how its frame was moved.
+    for (out, place) in with.iter().zip(SHAKING) {
+        let want = [
+            (SHAKING[0].0 - place.0) as f64,
+            (SHAKING[0].1 - place.1) as f64,
+        ];
+        let got = out.camera_shift.0;
+        assert!(
+            (got[0] - want[0]).abs() < 0.05 && (got[1] - want[1]).abs() < 0.05,
+            "frame {}: {got:?}, moved by {want:?}",
+            out.index
+        );
+    }
     // The layers over the residual background are the frame as it came (made where the frame
     // shows them, detail transferred from it).
     for (out, (frame, _)) in with.iter().zip(&frames) {

@@ -4,6 +4,7 @@
 //! `gst::Element` to post messages from.
 
 use super::convert::{mask_to_tensor, VideoReader};
+use super::imp::CAT;
 use super::output::Outputs;
 use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};
@@ -11,7 +12,7 @@ use super::settings::{Settings, TttMode};
 use super::streaming::Streaming;
 use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
-use crate::stabilise::StreamStabiliser;
+use crate::stabilise::{CameraShift, StreamStabiliser};
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{
     fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot,
@@ -59,6 +60,8 @@ pub(super) struct Worker {
     timestamps: VecDeque<Timestamps>,
     reader: VideoReader,
     failed: bool,
+    /// Whether a frame of this stream was moved onto its first (told once at info level).
+    camera_followed: bool,
 }
 
 impl Worker {
@@ -131,6 +134,7 @@ impl Worker {
             timestamps: VecDeque::new(),
             reader: VideoReader::default(),
             failed: false,
+            camera_followed: false,
         })
     }
 
@@ -375,6 +379,7 @@ impl Worker {
                 }
                 self.timestamps.clear();
                 self.failed = false;
+                self.camera_followed = false;
                 Ok(gst::FlowSuccess::Ok)
             }
         })
@@ -383,6 +388,21 @@ impl Worker {
     /// Queues every finished frame, each with the timestamps of its input frame.
     fn push_all(&mut self, outs: &[FrameLayers]) {
         for out in outs {
+            let [dy, dx] = out.camera_shift.0;
+            if out.camera_shift != CameraShift::NONE {
+                let first = !std::mem::replace(&mut self.camera_followed, true);
+                let level = if first {
+                    gst::DebugLevel::Info
+                } else {
+                    gst::DebugLevel::Debug
+                };
+                gst::log_with_level!(
+                    CAT,
+                    level,
+                    "frame {}: the camera moved by ({dy:.2}, {dx:.2}) pixels from the stream's first frame; aligned for the network and the median, its outputs made in place",
+                    out.index
+                );
+            }
             let (pts, duration) = self.timestamps.pop_front().unwrap_or((None, None));
             let mode = self.settings.background_mode;
             if !self.outputs.queue_frame(out, mode, pts, duration) {

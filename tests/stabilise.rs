@@ -155,6 +155,28 @@ fn a_still_camera_and_a_bare_wall_are_left_as_they_are() {
     assert_eq!(wall, None);
 }
 
+/// The camera's places of a shaking clip (frame t shows the first frame's content moved by
+/// the first place minus its own).
+const SHAKING: [(i64, i64); 8] = [
+    (30, 30),
+    (32, 27),
+    (28, 33),
+    (31, 34),
+    (27, 29),
+    (33, 31),
+    (29, 26),
+    (30, 32),
+];
+
+/// The clip the camera at `places` sees, the object moving across the ground.
+fn clip(ground: &Tensor, places: &[(i64, i64)]) -> Vec<(Tensor, Tensor)> {
+    places
+        .iter()
+        .enumerate()
+        .map(|(t, &(y, x))| view(ground, y, x, (40, 10 + 8 * t as i64)))
+        .collect()
+}
+
 /// Writes a clip of `places` (the camera's place per frame) as an Omnimatte folder, the object
 /// moving across the ground.
 fn write_clip(
@@ -164,44 +186,21 @@ fn write_clip(
 ) -> Vec<(Tensor, Tensor)> {
     std::fs::create_dir_all(dir.join("rgb")).unwrap();
     std::fs::create_dir_all(dir.join("mask/01")).unwrap();
-    places
-        .iter()
-        .enumerate()
-        .map(|(t, &(y, x))| {
-            let (frame, mask) = view(ground, y, x, (40, 10 + 12 * t as i64));
-            write_png(&dir.join(format!("rgb/{t:05}.png")), &frame).unwrap();
-            let mask_image = mask.to_kind(Kind::Float).unsqueeze(0);
-            write_png(&dir.join(format!("mask/01/{t:05}.png")), &mask_image).unwrap();
-            (frame, mask)
-        })
-        .collect()
+    let frames = clip(ground, places);
+    for (t, (frame, mask)) in frames.iter().enumerate() {
+        write_png(&dir.join(format!("rgb/{t:05}.png")), frame).unwrap();
+        let mask_image = mask.to_kind(Kind::Float).unsqueeze(0);
+        write_png(&dir.join(format!("mask/01/{t:05}.png")), &mask_image).unwrap();
+    }
+    frames
 }
 
-/// Mean difference of each frame's clean background output to the frame, away from the
-/// object (its mask grown by 4 pixels) and the borders.
+/// [`background_error_of`] the clean backgrounds `decompose` wrote in `out`.
 fn background_error(out: &std::path::Path, frames: &[(Tensor, Tensor)]) -> f64 {
-    let mut errors = Vec::new();
-    for (t, (frame, mask)) in frames.iter().enumerate() {
-        let background = read_png(&out.join(format!("background/{t:05}.png"))).unwrap();
-        let near = mask
-            .to_kind(Kind::Float)
-            .view([1, 1, H, W])
-            .max_pool2d([9, 9], [1, 1], [4, 4], [1, 1], false)
-            .view([1, H, W]);
-        let away = (near * -1.0 + 1.0)
-            .narrow(1, 8, H - 16)
-            .narrow(2, 8, W - 16);
-        let error = (background - frame)
-            .abs()
-            .narrow(1, 8, H - 16)
-            .narrow(2, 8, W - 16)
-            * &away;
-        errors.push(
-            error.sum(Kind::Float).double_value(&[])
-                / (3.0 * away.sum(Kind::Float).double_value(&[])),
-        );
-    }
-    errors.iter().sum::<f64>() / errors.len() as f64
+    let backgrounds: Vec<Tensor> = (0..frames.len())
+        .map(|t| read_png(&out.join(format!("background/{t:05}.png"))).unwrap())
+        .collect();
+    background_error_of(&backgrounds, frames)
 }
 
 #[test]
@@ -209,17 +208,7 @@ fn decompose_aligns_a_shaking_clip_and_gives_its_outputs_back_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let ground = ground(7);
     let shaking = dir.path().join("shaking");
-    let places = [
-        (30, 30),
-        (32, 27),
-        (28, 33),
-        (31, 34),
-        (27, 29),
-        (33, 31),
-        (29, 26),
-        (30, 32),
-    ];
-    let frames = write_clip(&shaking, &ground, &places);
+    let frames = write_clip(&shaking, &ground, &SHAKING);
     let (aligned, kept) = (dir.path().join("aligned"), dir.path().join("kept"));
     let stderr = succeeds(&decompose_args(&shaking, None, &aligned));
     assert!(stderr.contains("the camera moves by up to"), "{stderr}");
@@ -242,7 +231,7 @@ fn decompose_aligns_a_shaking_clip_and_gives_its_outputs_back_in_place() {
     );
     assert_eq!(
         std::fs::read_dir(aligned.join("layer_01")).unwrap().count(),
-        places.len()
+        SHAKING.len()
     );
     // The layers over the residual background are each frame as it came: the outputs are made
     // where the frame shows them, detail transferred from it (not resampled after).
@@ -266,28 +255,6 @@ fn decompose_aligns_a_shaking_clip_and_gives_its_outputs_back_in_place() {
         .concat(),
     );
     assert!(files_under(&a) == files_under(&b), "the outputs differ");
-}
-
-/// The camera's places of a shaking clip (frame t shows the first frame's content moved by
-/// the first place minus its own).
-const SHAKING: [(i64, i64); 8] = [
-    (30, 30),
-    (32, 27),
-    (28, 33),
-    (31, 34),
-    (27, 29),
-    (33, 31),
-    (29, 26),
-    (30, 32),
-];
-
-/// The clip the camera at `places` sees, the object moving across the ground.
-fn clip(ground: &Tensor, places: &[(i64, i64)]) -> Vec<(Tensor, Tensor)> {
-    places
-        .iter()
-        .enumerate()
-        .map(|(t, &(y, x))| view(ground, y, x, (40, 10 + 8 * t as i64)))
-        .collect()
 }
 
 #[test]

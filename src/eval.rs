@@ -88,8 +88,9 @@ pub fn video_camera_shifts(video: &Video) -> anyhow::Result<Option<CameraShifts>
 }
 
 /// The shifts a stream's stabiliser gives a video's frames, one after the other
-/// ([`StreamStabiliser`], as a [`Decomposer`] with `stabilise` finds them); `None` where it
-/// leaves every frame as it came.
+/// ([`StreamStabiliser`], as a [`Decomposer`] whose camera is
+/// [`CameraMotion::Followed`](crate::stabilise::CameraMotion::Followed) finds them); `None`
+/// where it leaves every frame as it came.
 pub fn video_stream_shifts(video: &Video) -> Option<CameraShifts> {
     let covered = covered_by_masks(video);
     let mut stabiliser = StreamStabiliser::new();

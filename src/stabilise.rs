@@ -261,6 +261,16 @@ pub enum CameraMotion {
     Given(CameraShifts),
 }
 
+impl CameraMotion {
+    /// A stream's camera: followed where it is to be stabilised, else taken for still.
+    pub fn streamed(stabilise: bool) -> Self {
+        match stabilise {
+            true => Self::Followed,
+            false => Self::Still,
+        }
+    }
+}
+
 /// A stream's camera followed frame by frame against its first frame, for a decomposition
 /// that cannot wait for the clip's end ([`crate::stream`]). The clip's rule of
 /// [`estimate_camera_shifts`] on the frames so far: a frame is aligned by its shift while at

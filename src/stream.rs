@@ -93,10 +93,7 @@ impl Default for StreamConfig {
                 reflections: crate::defaults::RESIDUAL_REFLECTIONS,
             },
             warm_up_frames: crate::defaults::BACKGROUND_WARM_UP,
-            camera: match crate::defaults::STABILISE {
-                true => CameraMotion::Followed,
-                false => CameraMotion::Still,
-            },
+            camera: CameraMotion::streamed(crate::defaults::STABILISE),
         }
     }
 }

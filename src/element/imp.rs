@@ -8,6 +8,7 @@
 //! pads learnt from events, the worker thread); `Streaming` and `Outputs` lock inside.
 
 use super::convert::sink_formats;
+use super::debug_category::CAT;
 use super::output::{Output, Outputs};
 use super::pairing::{Timed, Work};
 use super::settings::{Settings, TttMode};
@@ -23,14 +24,6 @@ use once_cell::sync::Lazy;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-pub(super) static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
-    gst::DebugCategory::new(
-        "omnimatte",
-        gst::DebugColorFlags::empty(),
-        Some("Omnimatte object/effect layers"),
-    )
-});
 
 /// What the element learnt from events, and its worker thread.
 struct State {

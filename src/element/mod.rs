@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod convert;
+mod debug_category;
 mod imp;
 mod output;
 mod pad_queue;

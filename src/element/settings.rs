@@ -286,10 +286,7 @@ impl Settings {
                 reflections: self.residual_reflections,
             },
             warm_up_frames: self.background_warm_up as usize,
-            camera: match self.stabilise {
-                true => CameraMotion::Followed,
-                false => CameraMotion::Still,
-            },
+            camera: CameraMotion::streamed(self.stabilise),
             ..StreamConfig::default()
         })
     }

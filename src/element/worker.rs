@@ -4,7 +4,7 @@
 //! `gst::Element` to post messages from.
 
 use super::convert::{mask_to_tensor, VideoReader};
-use super::imp::CAT;
+use super::debug_category::CAT;
 use super::output::Outputs;
 use super::pairing::Work;
 use super::progress::{post_swap, post_training, Phase};

@@ -36,6 +36,11 @@ impl CameraShift {
         self.0[0].abs().max(self.0[1].abs())
     }
 
+    /// Whether the frame moved at all ([`STILL_PIXELS`] or more along either axis).
+    pub fn moved(self) -> bool {
+        self.largest() >= STILL_PIXELS
+    }
+
     /// The same movement in an image scaled by `sy` and `sx` (the working size).
     pub fn scaled(self, sy: f64, sx: f64) -> Self {
         Self([self.0[0] * sy, self.0[1] * sx])
@@ -179,13 +184,14 @@ pub fn estimate_camera_shifts(
         let (frame, covered) = frame_at(t)?;
         shifts.push(tracker.follow(&frame, &covered).0);
     }
-    // A few frames off (a knock, or an estimate fooled) hardly move a median over the clip;
-    // a shaking camera moves most of them.
-    let moved = shifts
-        .iter()
-        .filter(|&&s| CameraShift(s).largest() >= STILL_PIXELS)
-        .count();
-    Ok((moved * MOVED_SHARE_INVERSE >= shifts.len()).then(|| CameraShifts::new(shifts)))
+    let moved = shifts.iter().filter(|&&s| CameraShift(s).moved()).count();
+    Ok(shaking(moved, shifts.len()).then(|| CameraShifts::new(shifts)))
+}
+
+/// Whether `moved` of `seen` frames make a shaking camera: a few frames off (a knock, or an
+/// estimate fooled) hardly move a median over the clip; a shaking camera moves most of them.
+fn shaking(moved: usize, seen: usize) -> bool {
+    moved * MOVED_SHARE_INVERSE >= seen
 }
 
 /// Follows a camera frame by frame against a reference frame (a clip's or a stream's first).
@@ -233,7 +239,7 @@ impl CameraTracker {
         let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
         for start in [[0.0, 0.0], before] {
             let d = coarse_to_fine(&frame, &self.reference, start);
-            if d[0].abs().max(d[1].abs()) > limit {
+            if CameraShift(d).largest() > limit {
                 continue;
             }
             match judged(fine, reference_fine, d) {
@@ -316,8 +322,8 @@ impl StreamStabiliser {
             Following::Off => CameraShift::NONE,
         };
         self.seen += 1;
-        self.moved += (shift.largest() >= STILL_PIXELS) as usize;
-        match self.moved * MOVED_SHARE_INVERSE >= self.seen {
+        self.moved += shift.moved() as usize;
+        match shaking(self.moved, self.seen) {
             true => shift,
             false => CameraShift::NONE,
         }
@@ -373,7 +379,7 @@ fn gradients(image: &Tensor) -> (Tensor, Tensor) {
 /// Pixels at the borders left out of a comparison at shift `d`: the translation repeats the
 /// edge there.
 fn margin_for(d: [f64; 2]) -> i64 {
-    d[0].abs().max(d[1].abs()).ceil() as i64 + 2
+    CameraShift(d).largest().ceil() as i64 + 2
 }
 
 /// frame(x + d) against the reference at one level, [h - 2, w - 2] each: the difference, the

@@ -213,9 +213,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let video = read_video(&dir)?;
         // A shaking camera: the network and the background medians see the frames and masks
         // moved onto the first frame, and the outputs are made where each frame shows them.
-        // The stream (the element's way) follows the camera itself, frame by frame; the whole
-        // clip's estimates (`decompose`'s) use the whole clip's shifts. Test-time training
-        // and the whole-video medians see the video aligned by the same shifts.
+        // The stream (the element's way) takes the shifts its stabiliser finds frame by frame
+        // (the element's decomposer, following the camera, finds the same); the whole clip's
+        // estimates (`decompose`'s) the whole clip's. Test-time training and the whole-video
+        // medians see the video aligned by the same shifts.
         let streamed = args.background_estimate == BackgroundEstimate::Stream;
         let camera = match (args.layers.stabilise, streamed) {
             (false, _) => None,
@@ -231,11 +232,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         let aligned = camera.as_ref().map(|c| aligned_video(&video, c));
         let seen = aligned.as_ref().unwrap_or(&video);
-        let motion = match (&camera, streamed) {
-            (_, true) if args.layers.stabilise => CameraMotion::Followed,
-            (Some(c), false) => CameraMotion::Given(c.clone()),
-            _ => CameraMotion::Still,
-        };
+        let motion = camera
+            .clone()
+            .map_or(CameraMotion::Still, CameraMotion::Given);
         let background = video
             .background
             .as_ref()

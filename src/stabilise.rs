@@ -228,21 +228,23 @@ impl CameraTracker {
     /// no shift explains it clearly better than none.
     pub fn follow(&mut self, frame: &Tensor, covered: &Tensor) -> CameraShift {
         let factor = self.factor as f64;
-        let frame = pyramid(frame, covered, self.factor);
+        let mut frame = pyramid(frame, covered, self.factor);
+        match_brightness(&mut frame, &self.reference);
         let before = self.previous.0.map(|x| x / factor);
         let (fine, reference_fine) = (&frame[0], &self.reference[0]);
         // From no shift and from the frame before's (a drifting camera), the better of the two;
         // kept only where it explains the frame clearly better than no shift, and within reach
         // of a shake (a repeating pattern matches itself a period away).
+        let still = Still::compare(fine, reference_fine);
         let mut best = [0.0, 0.0];
-        let mut best_cost = still_cost(fine, reference_fine);
+        let mut best_cost = still.cost();
         let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
         for start in [[0.0, 0.0], before] {
             let d = coarse_to_fine(&frame, &self.reference, start);
             if CameraShift(d).largest() > limit {
                 continue;
             }
-            match judged(fine, reference_fine, d) {
+            match judged(fine, reference_fine, &still, d) {
                 Some(c) if c < best_cost => (best, best_cost) = (d, c),
                 _ => {}
             }
@@ -414,14 +416,28 @@ fn compare(frame: &Level, reference: &Level, d: [f64; 2], margin: i64) -> Compar
     }
 }
 
-/// The mean robust (Cauchy) cost of the difference with no shift.
-fn still_cost(frame: &Level, reference: &Level) -> f64 {
-    let still = [0.0, 0.0];
-    let c = compare(frame, reference, still, margin_for(still));
-    (cauchy(&c.residual) * &c.weight)
-        .sum(Kind::Double)
-        .double_value(&[])
-        / c.weight.sum(Kind::Double).double_value(&[]).max(1.0)
+/// The frame against the reference with no shift, at the finest level: what every shift
+/// found must explain clearly better.
+struct Still {
+    comparison: Comparison,
+    /// Cauchy's cost of each difference.
+    rho: Tensor,
+}
+
+impl Still {
+    fn compare(frame: &Level, reference: &Level) -> Self {
+        let none = [0.0, 0.0];
+        let comparison = compare(frame, reference, none, margin_for(none));
+        let rho = cauchy(&comparison.residual);
+        Self { comparison, rho }
+    }
+
+    /// The mean robust cost over the pixels free in both frames.
+    fn cost(&self) -> f64 {
+        let weight = &self.comparison.weight;
+        (&self.rho * weight).sum(Kind::Double).double_value(&[])
+            / weight.sum(Kind::Double).double_value(&[]).max(1.0)
+    }
 }
 
 /// The robust cost of shift `d` where it explains the frame clearly better than no shift (by
@@ -429,23 +445,20 @@ fn still_cost(frame: &Level, reference: &Level) -> f64 {
 /// shift moves all the ground, where an object's shadow or reflection that no mask holds,
 /// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
 /// [`TILES`] parts; those with texture and free pixels enough vote.
-fn judged(frame: &Level, reference: &Level, d: [f64; 2]) -> Option<f64> {
-    let margin = margin_for(d);
-    let (at_d, at_0) = (
-        compare(frame, reference, d, margin),
-        compare(frame, reference, [0.0, 0.0], margin),
-    );
-    let weight = &at_d.weight * &at_0.weight;
-    let (rho_d, rho_0) = (cauchy(&at_d.residual), cauchy(&at_0.residual));
+fn judged(frame: &Level, reference: &Level, still: &Still, d: [f64; 2]) -> Option<f64> {
+    let at_d = compare(frame, reference, d, margin_for(d));
+    // At_d's margin is the wider: the pixels both compare.
+    let weight = &at_d.weight * &still.comparison.weight;
+    let (rho_d, rho_0) = (cauchy(&at_d.residual), &still.rho);
     let mean = |rho: &Tensor| {
         (rho * &weight).sum(Kind::Double).double_value(&[])
             / weight.sum(Kind::Double).double_value(&[]).max(1.0)
     };
     let cost = mean(&rho_d);
-    if cost >= ACCEPT * mean(&rho_0) {
+    if cost >= ACCEPT * mean(rho_0) {
         return None;
     }
-    let texture = (at_0.gy.square() + at_0.gx.square()).sqrt();
+    let texture = (still.comparison.gy.square() + still.comparison.gx.square()).sqrt();
     let (h, w) = (weight.size()[0], weight.size()[1]);
     let (th, tw) = (h / TILES, w / TILES);
     let (mut voters, mut for_d) = (0, 0);
@@ -463,7 +476,7 @@ fn judged(frame: &Level, reference: &Level, d: [f64; 2]) -> Option<f64> {
             }
             let mean = |r: &Tensor| (tile(r) * &wt).sum(Kind::Double).double_value(&[]) / count;
             voters += 1;
-            if mean(&rho_d) < ACCEPT * mean(&rho_0) {
+            if mean(&rho_d) < ACCEPT * mean(rho_0) {
                 for_d += 1;
             }
         }
@@ -515,8 +528,8 @@ fn pyramid(frame: &Tensor, covered: &Tensor, factor: i64) -> Vec<Level> {
         let grown = covered.max_pool2d([7, 7], [1, 1], [3, 3], [1, 1], false);
         let free = grown.le(0.5).to_kind(Kind::Float).view([lh, lw]);
         let gray = smooth(&smooth(&gray)).view([lh, lw]);
-        // At the free pixels' mean brightness 1/2: a camera hunting for exposure changes
-        // every pixel's value, which no shift explains.
+        // At the free pixels' mean brightness 1/2, the scale the thresholds here are set in (a
+        // frame is then brought to its reference's brightness: `match_brightness`).
         let mean = (&gray * &free).sum(Kind::Float).double_value(&[])
             / free.sum(Kind::Float).double_value(&[]).max(1.0);
         levels.push(Level {
@@ -527,6 +540,21 @@ fn pyramid(frame: &Tensor, covered: &Tensor, factor: i64) -> Vec<Level> {
             return levels;
         }
         k = 2;
+    }
+}
+
+/// Brings each of the frame's levels to the reference's brightness: the median ratio of the
+/// two over the pixels free in both. A camera hunting for exposure scales every pixel alike;
+/// an unmasked shadow or reflection that moves darkens or brightens a minority of them, which
+/// a median ignores and a mean does not (on a smooth gradient the shift that makes up such a
+/// mean's difference explains every part of the frame: session 48's false alarm).
+fn match_brightness(frame: &mut [Level], reference: &[Level]) {
+    for (level, reference) in frame.iter_mut().zip(reference) {
+        let both = (&level.free * &reference.free).gt(0.5);
+        let ratio = (&reference.gray / level.gray.clamp_min(1e-3)).masked_select(&both);
+        if ratio.numel() > 0 {
+            level.gray = &level.gray * ratio.median().double_value(&[]);
+        }
     }
 }
 

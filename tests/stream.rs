@@ -6,7 +6,6 @@ use common::{seeded_net, square_with_shadow};
 use gstomnimatte::clip::OutputFrame;
 use gstomnimatte::model::OmnimatteNet;
 use gstomnimatte::residual_effects::ResidualEffects;
-use gstomnimatte::stabilise::CameraMotion;
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -15,10 +14,6 @@ fn config() -> StreamConfig {
         working_height: 64,
         working_width: 64,
         objects: 2,
-        // These tests are of the stream's other parts, on a clip the camera estimate takes for
-        // a moving one (a noise-free linear ramp under an unmasked shadow, docs/measurements.md,
-        // session 48): a still camera.
-        camera: CameraMotion::Still,
         ..StreamConfig::default()
     }
 }

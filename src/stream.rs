@@ -237,6 +237,8 @@ pub struct Decomposer {
     warmed_up_at: u64,
     /// Where the camera is [`CameraMotion::Followed`].
     stabiliser: Option<StreamStabiliser>,
+    /// The shifts of the next frames, followed before they came ([`Self::follow_on`]).
+    followed_ahead: VecDeque<CameraShift>,
 }
 
 impl Decomposer {
@@ -259,6 +261,7 @@ impl Decomposer {
             frame_size: None,
             hidden: None,
             warmed_up_at: 0,
+            followed_ahead: VecDeque::new(),
         })
     }
 
@@ -276,6 +279,18 @@ impl Decomposer {
         self.warmed_up_at = 0;
         if self.stabiliser.is_some() {
             self.stabiliser = Some(StreamStabiliser::new());
+        }
+        self.followed_ahead.clear();
+    }
+
+    /// A followed camera's next frames were followed already, from the stream's first frame
+    /// on (the element's `before-output` training aligns the frames it gathers): they take
+    /// `shifts`, one each, instead of being followed again, and `stabiliser`, which followed
+    /// them, follows the frames after them. Nothing changes where the camera is not followed.
+    pub fn follow_on(&mut self, stabiliser: StreamStabiliser, shifts: Vec<CameraShift>) {
+        if self.stabiliser.is_some() {
+            self.stabiliser = Some(stabiliser);
+            self.followed_ahead = shifts.into();
         }
     }
 
@@ -418,7 +433,10 @@ impl Decomposer {
         // The network and the median see the frame moved onto the stream's first; the
         // outputs are made at full resolution where the frame shows them ([`Self::decompose`]).
         let shift = match (&mut self.stabiliser, &self.config.camera) {
-            (Some(stabiliser), _) if background => stabiliser.follow(&frame, &labels.gt(0)),
+            (Some(stabiliser), _) if background => match self.followed_ahead.pop_front() {
+                Some(shift) => shift,
+                None => stabiliser.follow(&frame, &labels.gt(0)),
+            },
             (_, CameraMotion::Given(shifts)) => shifts.get(self.received).with_context(|| {
                 format!(
                     "frame {} came, but the camera's shifts were given for {} frames",

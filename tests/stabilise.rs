@@ -398,6 +398,42 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
     }
 }
 
+/// Frames followed before they reach the decomposer (the element's `before-output` training
+/// gathers them aligned) take the shifts found then, and the stabiliser handed over follows
+/// the frames after them as if it had followed all.
+#[test]
+fn a_camera_followed_ahead_is_not_followed_again() {
+    let frames = clip(&ground(7), &SHAKING);
+    let config = StreamConfig {
+        working_height: 64,
+        working_width: 64,
+        objects: 1,
+        ..StreamConfig::default()
+    };
+    let mut ahead = StreamStabiliser::new();
+    let mut shifts: Vec<CameraShift> = frames[..4]
+        .iter()
+        .map(|(frame, mask)| ahead.follow(frame, mask))
+        .collect();
+    // Marked, so that the decomposer's taking it shows.
+    shifts[2] = CameraShift([shifts[2].0[0] + 1.0, shifts[2].0[1]]);
+    let (_vs, net) = common::seeded_net(0);
+    let mut decomposer = Decomposer::new(config.clone(), Device::Cpu).unwrap();
+    decomposer.follow_on(ahead, shifts.clone());
+    let mut outputs = Vec::new();
+    for (frame, mask) in &frames {
+        let labels = mask.to_kind(Kind::Uint8);
+        outputs.extend(decomposer.push(&net, frame, &labels).unwrap());
+    }
+    outputs.extend(decomposer.finish(&net).unwrap());
+    let followed = stream(&config, &frames);
+    assert_eq!(outputs.len(), frames.len());
+    for (t, (out, plain)) in outputs.iter().zip(&followed).enumerate() {
+        let want = shifts.get(t).copied().unwrap_or(plain.camera_shift);
+        assert_eq!(out.camera_shift, want, "frame {t}");
+    }
+}
+
 /// A clip as the element takes it: RGB bytes and label maps.
 fn as_bytes(frames: &[(Tensor, Tensor)]) -> Vec<helpers::Frame> {
     frames

@@ -38,14 +38,22 @@ enum TestTime {
         held: Vec<Work>,
         frames: TrainingFrames,
         /// With `stabilise`: the network trains on the frames as the decomposer will show
-        /// them (its stabiliser, following the same frames, finds the same shifts).
-        camera: Option<Box<StreamStabiliser>>,
+        /// them; it is handed the shifts found and the stabiliser that found them.
+        camera: Option<Box<GatheredCamera>>,
     },
     /// `background`: a training thread fine-tunes a copy of the network on recent frames.
     Continuous {
         training: ContinuousTraining,
         swaps: u64,
     },
+}
+
+/// The camera of the frames `before-output` gathers, followed as the decomposer would.
+#[derive(Default)]
+struct GatheredCamera {
+    stabiliser: StreamStabiliser,
+    /// One for each gathered frame.
+    shifts: Vec<CameraShift>,
 }
 
 pub(super) struct Worker {
@@ -177,9 +185,11 @@ impl Worker {
                 let frame = self.reader.frame_to_tensor(&video.buffer, &video.info)?;
                 let labels = mask_to_tensor(&mask.buffer, &mask.info)?;
                 let (frame, labels) = match camera {
-                    Some(camera) => camera
-                        .follow(&frame, &labels.gt(0))
-                        .align_frame(&frame, &labels),
+                    Some(camera) => {
+                        let shift = camera.stabiliser.follow(&frame, &labels.gt(0));
+                        camera.shifts.push(shift);
+                        shift.align_frame(&frame, &labels)
+                    }
                     None => (frame, labels),
                 };
                 frames.push_video_frame(&frame, &labels, self.settings.objects as usize, h, w);
@@ -195,7 +205,7 @@ impl Worker {
                 held.clear();
                 frames.clear();
                 if let Some(camera) = camera {
-                    **camera = StreamStabiliser::new();
+                    **camera = GatheredCamera::default();
                 }
                 self.process(element, Work::Reset)
             }
@@ -217,7 +227,12 @@ impl Worker {
     /// `before-output`: fine-tunes on the held frames, then processes everything held. A
     /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
     fn train_then_release(&mut self, element: &gst::Element) -> Outcome {
-        let TestTime::Gathering { held, frames, .. } = &mut self.test_time else {
+        let TestTime::Gathering {
+            held,
+            frames,
+            camera,
+        } = &mut self.test_time
+        else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
         if frames.is_empty() {
@@ -261,15 +276,22 @@ impl Worker {
             post_training(element, "before-output", Phase::Cancelled, &last);
             held.clear();
             frames.clear();
+            if let Some(camera) = camera {
+                **camera = GatheredCamera::default();
+            }
             return Ok(Err(gst::FlowError::Flushing));
         }
         post_training(element, "before-output", Phase::Finished, &last);
         hold_for_inference(&self.vs, self.net.config().precision);
-        let TestTime::Gathering { held, .. } =
+        let TestTime::Gathering { held, camera, .. } =
             std::mem::replace(&mut self.test_time, TestTime::Off)
         else {
             unreachable!("matched above")
         };
+        if let Some(camera) = camera {
+            // The held frames are followed already: the decomposer takes their shifts.
+            self.decomposer.follow_on(camera.stabiliser, camera.shifts);
+        }
         self.process_all(element, held)
     }
 

@@ -447,7 +447,7 @@ impl Still {
 /// [`TILES`] parts; those with texture and free pixels enough vote.
 fn judged(frame: &Level, reference: &Level, still: &Still, d: [f64; 2]) -> Option<f64> {
     let at_d = compare(frame, reference, d, margin_for(d));
-    // At_d's margin is the wider: the pixels both compare.
+    // `at_d`'s margin is the wider: these are the pixels both compare.
     let weight = &at_d.weight * &still.comparison.weight;
     let (rho_d, rho_0) = (cauchy(&at_d.residual), &still.rho);
     let mean = |rho: &Tensor| {

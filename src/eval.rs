@@ -5,7 +5,7 @@ use crate::composite::composite;
 use crate::dataset::Video;
 use crate::metrics::{effect_region, iou, psnr};
 use crate::model::OmnimatteNet;
-use crate::stabilise::{estimate_camera_shifts, CameraShifts, StreamStabiliser};
+use crate::stabilise::{estimate_camera_shifts, CameraShift, CameraShifts, StreamStabiliser};
 use crate::stream::{Decomposer, FrameLayers, StreamConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -94,8 +94,8 @@ pub fn video_camera_shifts(video: &Video) -> anyhow::Result<Option<CameraShifts>
 pub fn video_stream_shifts(video: &Video) -> Option<CameraShifts> {
     let covered = covered_by_masks(video);
     let mut stabiliser = StreamStabiliser::new();
-    let shifts: Vec<[f64; 2]> = (0..video.frames.size()[0])
-        .map(|t| stabiliser.follow(&video.frames.get(t), &covered.get(t)).0)
+    let shifts: Vec<CameraShift> = (0..video.frames.size()[0])
+        .map(|t| stabiliser.follow(&video.frames.get(t), &covered.get(t)))
         .collect();
     let camera = CameraShifts::new(shifts);
     (camera.largest() > 0.0).then_some(camera)

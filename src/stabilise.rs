@@ -2,14 +2,15 @@
 //! for the clip (a static camera, METHOD.md); a camera on a hand or in the wind moves by a few
 //! pixels, and a median over textured ground then leaves every frame's edges in its residual,
 //! which the layers take for effects (docs/measurements.md, session 47). Each frame's
-//! translation against the first is estimated over the pixels no mask covers, for a whole clip
-//! at once ([`estimate_camera_shifts`]) or frame by frame for a stream ([`StreamStabiliser`]),
-//! undone for what the network and the background median see (frames and masks), and done
-//! again to the frame's layers and background before its outputs are made ([`crate::stream`]).
+//! translation and turn (a hand rolls a camera too: session 49) against the first is estimated
+//! over the pixels no mask covers, for a whole clip at once ([`estimate_camera_shifts`]) or
+//! frame by frame for a stream ([`StreamStabiliser`]), undone for what the network and the
+//! background median see (frames and masks), and done again to the frame's layers and
+//! background before its outputs are made ([`crate::stream`]).
 
 use tch::{Kind, Tensor};
 
-/// A frame whose shift is below this many pixels has not moved. Unless a quarter of the
+/// A frame none of whose pixels moved this many pixels has not moved. Unless a quarter of the
 /// frames (1 / [`MOVED_SHARE_INVERSE`]) have, the clip is left as it is: a static camera's frames
 /// are not resampled (no blur, the same outputs as without stabilising).
 pub const STILL_PIXELS: f64 = 0.25;
@@ -22,34 +23,139 @@ const MAX_SIDE: i64 = 512;
 /// Frames with a shorter side below this many pixels are not aligned.
 const MIN_SIDE: i64 = 32;
 
-/// One frame's camera translation: the frame shows the reference frame's content moved by
-/// (dy, dx) pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct CameraShift(pub [f64; 2]);
+/// One frame's camera motion against the reference frame: a translation and a roll (a hand
+/// turns a camera as well as moving it). The frame's pixel at c + L (p - c) + d shows what the
+/// reference shows at pixel p ((y, x), c the centre of a frame of `size`): L is a rotation,
+/// or the identity for a translation alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CameraShift {
+    /// d = [dy, dx], in pixels.
+    pub shift: [f64; 2],
+    /// L, by rows, acting on (y, x).
+    pub linear: [[f64; 2]; 2],
+    /// [h, w]: the frames' size, in pixels (the roll moves their corners most).
+    pub size: [f64; 2],
+}
+
+const IDENTITY: [[f64; 2]; 2] = [[1.0, 0.0], [0.0, 1.0]];
+
+impl Default for CameraShift {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+impl std::fmt::Display for CameraShift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [dy, dx] = self.shift;
+        write!(f, "({dy:.2}, {dx:.2}) pixels")?;
+        match self.turn() {
+            0.0 => Ok(()),
+            turn => write!(f, ", turned by {:.2} degrees", turn.to_degrees()),
+        }
+    }
+}
 
 impl CameraShift {
     /// No movement: aligning and restoring leave images as they are.
-    pub const NONE: Self = Self([0.0, 0.0]);
+    pub const NONE: Self = Self {
+        shift: [0.0, 0.0],
+        linear: IDENTITY,
+        size: [0.0, 0.0],
+    };
 
-    /// The larger of the two components, in pixels.
-    pub fn largest(self) -> f64 {
-        self.0[0].abs().max(self.0[1].abs())
+    /// A translation by [dy, dx] pixels, alike for every pixel whatever the frame's size.
+    pub fn translation(shift: [f64; 2]) -> Self {
+        Self {
+            shift,
+            ..Self::NONE
+        }
     }
 
-    /// Whether the frame moved at all ([`STILL_PIXELS`] or more along either axis).
+    /// A translation by `shift` after a turn by `turn` radians about the centre of a frame of
+    /// `size` [h, w].
+    pub fn rigid(shift: [f64; 2], turn: f64, size: [f64; 2]) -> Self {
+        let (sin, cos) = turn.sin_cos();
+        Self {
+            shift,
+            linear: [[cos, -sin], [sin, cos]],
+            size,
+        }
+    }
+
+    /// The turn about the frame's centre, in radians (of the rotation's aspect-scaled
+    /// counterpart after [`Self::scaled`]).
+    pub fn turn(self) -> f64 {
+        self.linear[1][0].atan2(self.linear[0][0])
+    }
+
+    /// Whether it moves nothing.
+    pub fn is_none(self) -> bool {
+        self.shift == [0.0, 0.0] && self.linear == IDENTITY
+    }
+
+    /// How far it moves the pixel `offset` [y, x] from the frame's centre, [dy, dx].
+    fn displacement(self, offset: [f64; 2]) -> [f64; 2] {
+        let l = self.linear;
+        [
+            (l[0][0] - 1.0) * offset[0] + l[0][1] * offset[1] + self.shift[0],
+            l[1][0] * offset[0] + (l[1][1] - 1.0) * offset[1] + self.shift[1],
+        ]
+    }
+
+    /// The farthest any pixel of the frame moves along either axis (a corner's, under a
+    /// turn), in pixels.
+    pub fn largest(self) -> f64 {
+        let [hy, hx] = self.size.map(|n| (n - 1.0).max(0.0) / 2.0);
+        [[-hy, -hx], [-hy, hx], [hy, -hx], [hy, hx]]
+            .iter()
+            .map(|&corner| {
+                let [dy, dx] = self.displacement(corner);
+                dy.abs().max(dx.abs())
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Whether the frame moved at all (some pixel by [`STILL_PIXELS`] or more along either
+    /// axis).
     pub fn moved(self) -> bool {
         self.largest() >= STILL_PIXELS
     }
 
-    /// The same movement in an image scaled by `sy` and `sx` (the working size).
+    /// The same movement in an image scaled by `sy` and `sx` (the working size; pixel centres
+    /// map to pixel centres, so the centre to the centre).
     pub fn scaled(self, sy: f64, sx: f64) -> Self {
-        Self([self.0[0] * sy, self.0[1] * sx])
+        let l = self.linear;
+        Self {
+            shift: [self.shift[0] * sy, self.shift[1] * sx],
+            linear: [[l[0][0], l[0][1] * sy / sx], [l[1][0] * sx / sy, l[1][1]]],
+            size: [self.size[0] * sy, self.size[1] * sx],
+        }
+    }
+
+    /// The movement that undoes this one: c + L^-1 (q - c) - L^-1 d.
+    pub fn inverse(self) -> Self {
+        let l = self.linear;
+        let det = l[0][0] * l[1][1] - l[0][1] * l[1][0];
+        let inv = [
+            [l[1][1] / det, -l[0][1] / det],
+            [-l[1][0] / det, l[0][0] / det],
+        ];
+        let [dy, dx] = self.shift;
+        Self {
+            shift: [
+                -(inv[0][0] * dy + inv[0][1] * dx),
+                -(inv[1][0] * dy + inv[1][1] * dx),
+            ],
+            linear: inv,
+            size: self.size,
+        }
     }
 
     /// The frame's image [C, H, W] (float in [0, 1]) moved onto the reference (bicubic,
     /// borders repeated).
     pub fn align(self, image: &Tensor) -> Tensor {
-        translate(image, self.0[0], self.0[1], Sampling::Bicubic)
+        warp(image, self, Sampling::Bicubic)
     }
 
     /// A frame [3, H, W] and its label map [H, W] moved onto the reference ([`Self::align`],
@@ -66,20 +172,20 @@ impl CameraShift {
     /// The frame's masks or labels [..., H, W] (any kind) moved onto the reference, each pixel
     /// taking its nearest source pixel's value.
     pub fn align_nearest(self, masks: &Tensor) -> Tensor {
-        translate(masks, self.0[0], self.0[1], Sampling::Nearest)
+        warp(masks, self, Sampling::Nearest)
     }
 
     /// An output ([..., C, H, W], float in [0, 1]) made on the aligned frame, moved back to
     /// where the frame shows it.
     pub fn restore(self, image: &Tensor) -> Tensor {
-        translate(image, -self.0[0], -self.0[1], Sampling::Bicubic)
+        warp(image, self.inverse(), Sampling::Bicubic)
     }
 
     /// Layers ([..., 4, H, W], straight alpha) moved back as [`Self::restore`] does, their
     /// colours resampled premultiplied: a transparent pixel's colour, which nothing shows,
     /// must not bleed into its visible neighbours.
     pub fn restore_rgba(self, layers: &Tensor) -> Tensor {
-        if self == Self::NONE {
+        if self.is_none() {
             return layers.shallow_clone();
         }
         let alpha = layers.narrow(-3, 3, 1);
@@ -91,37 +197,35 @@ impl CameraShift {
     }
 }
 
-/// Each frame's camera translation against the first: frame t shows the first frame's content
-/// moved by `shifts[t]` = (dy, dx) pixels.
+/// Each frame's camera motion against the first: frame t shows the first frame's content
+/// moved by `shifts[t]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraShifts {
-    shifts: Vec<[f64; 2]>,
+    shifts: Vec<CameraShift>,
 }
 
 impl CameraShifts {
-    pub fn new(shifts: Vec<[f64; 2]>) -> Self {
+    pub fn new(shifts: Vec<CameraShift>) -> Self {
         Self { shifts }
     }
 
-    pub fn shifts(&self) -> &[[f64; 2]] {
+    pub fn shifts(&self) -> &[CameraShift] {
         &self.shifts
     }
 
     /// Frame `t`'s shift.
     pub fn at(&self, t: i64) -> CameraShift {
-        CameraShift(self.shifts[t as usize])
+        self.shifts[t as usize]
     }
 
     /// Frame `t`'s shift, `None` beyond the clip.
     pub fn get(&self, t: u64) -> Option<CameraShift> {
-        self.shifts.get(t as usize).copied().map(CameraShift)
+        self.shifts.get(t as usize).copied()
     }
 
-    /// The largest shift of any frame along either axis, in pixels.
+    /// The farthest any frame's pixel moves along either axis, in pixels.
     pub fn largest(&self) -> f64 {
-        self.shifts
-            .iter()
-            .fold(0.0, |m: f64, &s| m.max(CameraShift(s).largest()))
+        self.shifts.iter().fold(0.0, |m: f64, s| m.max(s.largest()))
     }
 }
 
@@ -132,10 +236,10 @@ enum Sampling {
     Nearest,
 }
 
-/// `image` [..., C, H, W] sampled at (y + dy, x + dx): its content moved by (-dy, -dx). No
-/// shift leaves it as it is (not resampled).
-fn translate(image: &Tensor, dy: f64, dx: f64, sampling: Sampling) -> Tensor {
-    if dy == 0.0 && dx == 0.0 {
+/// `image` [..., C, H, W] sampled at c + L (p - c) + d for each pixel p (`motion`, c the
+/// image's centre). No motion leaves it as it is (not resampled).
+fn warp(image: &Tensor, motion: CameraShift, sampling: Sampling) -> Tensor {
+    if motion.is_none() {
         return image.shallow_clone();
     }
     let size = image.size();
@@ -144,13 +248,18 @@ fn translate(image: &Tensor, dy: f64, dx: f64, sampling: Sampling) -> Tensor {
     let flat = image.reshape([-1, 1, h, w]).to_kind(Kind::Float);
     let n = flat.size()[0];
     let opts = (Kind::Float, image.device());
-    // Pixel centres in grid_sample's [-1, 1] (align_corners false), moved by the shift.
-    let xs = (Tensor::arange(w, opts) + 0.5 + dx) * (2.0 / w as f64) - 1.0;
-    let ys = (Tensor::arange(h, opts) + 0.5 + dy) * (2.0 / h as f64) - 1.0;
+    let (cy, cx) = ((h - 1) as f64 / 2.0, (w - 1) as f64 / 2.0);
+    let ys = (Tensor::arange(h, opts) - cy).view([h, 1]);
+    let xs = (Tensor::arange(w, opts) - cx).view([1, w]);
+    let [[l00, l01], [l10, l11]] = motion.linear;
+    let [dy, dx] = motion.shift;
+    let source_y = &ys * l00 + &xs * l01 + (cy + dy);
+    let source_x = &ys * l10 + &xs * l11 + (cx + dx);
+    // Pixel centres in grid_sample's [-1, 1] (align_corners false).
     let grid = Tensor::stack(
         &[
-            xs.view([1, w]).expand([h, w], false),
-            ys.view([h, 1]).expand([h, w], false),
+            (source_x + 0.5) * (2.0 / w as f64) - 1.0,
+            (source_y + 0.5) * (2.0 / h as f64) - 1.0,
         ],
         -1,
     )
@@ -179,12 +288,12 @@ pub fn estimate_camera_shifts(
     let Some(mut tracker) = CameraTracker::new(&first, &covered) else {
         return Ok(None);
     };
-    let mut shifts = vec![[0.0, 0.0]];
+    let mut shifts = vec![CameraShift::NONE];
     for t in 1..len {
         let (frame, covered) = frame_at(t)?;
-        shifts.push(tracker.follow(&frame, &covered).0);
+        shifts.push(tracker.follow(&frame, &covered));
     }
-    let moved = shifts.iter().filter(|&&s| CameraShift(s).moved()).count();
+    let moved = shifts.iter().filter(|s| s.moved()).count();
     Ok(shaking(moved, shifts.len()).then(|| CameraShifts::new(shifts)))
 }
 
@@ -195,15 +304,17 @@ fn shaking(moved: usize, seen: usize) -> bool {
 }
 
 /// Follows a camera frame by frame against a reference frame (a clip's or a stream's first).
-/// Each frame's shift is found by Gauss-Newton steps on the pixels free of masks in both
-/// frames (Lucas and Kanade's, for a translation, with Cauchy's robust weights), coarse to
-/// fine from no shift and from the frame before's, and kept only where it explains the frame
-/// clearly better than no shift, across the whole frame, and is within a shake's reach.
+/// Each frame's motion (a translation and a turn about the centre) is found by Gauss-Newton
+/// steps on the pixels free of masks in both frames (Lucas and Kanade's, with Cauchy's robust
+/// weights), coarse to fine from no motion and from the frame before's, and kept only where it
+/// explains the frame clearly better than none, across the whole frame, and is within a
+/// shake's reach.
 pub struct CameraTracker {
     reference: Vec<Level>,
     /// The levels are at 1 / factor of the frames' size.
     factor: i64,
-    previous: CameraShift,
+    /// The frame before's motion, at the finest level.
+    previous: Rigid,
 }
 
 impl CameraTracker {
@@ -220,40 +331,92 @@ impl CameraTracker {
         (median_gradient(&reference[0]) >= MIN_GRADIENT).then_some(Self {
             reference,
             factor,
-            previous: CameraShift::NONE,
+            previous: Rigid::NONE,
         })
     }
 
-    /// The next frame's shift against the reference (frames as in [`Self::new`]): none where
-    /// no shift explains it clearly better than none.
+    /// The next frame's motion against the reference (frames as in [`Self::new`]): none where
+    /// no motion explains it clearly better than none.
     pub fn follow(&mut self, frame: &Tensor, covered: &Tensor) -> CameraShift {
-        let factor = self.factor as f64;
+        let size = [frame.size()[1] as f64, frame.size()[2] as f64];
         let mut frame = pyramid(frame, covered, self.factor);
         match_brightness(&mut frame, &self.reference);
-        let before = self.previous.0.map(|x| x / factor);
         let (fine, reference_fine) = (&frame[0], &self.reference[0]);
-        // From no shift and from the frame before's (a drifting camera), the better of the two;
-        // kept only where it explains the frame clearly better than no shift, and within reach
-        // of a shake (a repeating pattern matches itself a period away).
+        // From no motion and from the frame before's (a drifting camera), the better of the
+        // two; kept only where it explains the frame clearly better than none, and within
+        // reach of a shake (a repeating pattern matches itself a period away).
         let still = Still::compare(fine, reference_fine);
-        let mut best = [0.0, 0.0];
+        let mut best = Rigid::NONE;
         let mut best_cost = still.cost();
         let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
-        for start in [[0.0, 0.0], before] {
-            let d = coarse_to_fine(&frame, &self.reference, start);
-            if CameraShift(d).largest() > limit {
+        for start in [Rigid::NONE, self.previous] {
+            let motion = coarse_to_fine(&frame, &self.reference, start);
+            if motion.at(fine).largest() > limit {
                 continue;
             }
-            match judged(fine, reference_fine, &still, d) {
-                Some(c) if c < best_cost => (best, best_cost) = (d, c),
+            match judged(fine, reference_fine, &still, motion) {
+                Some(c) if c < best_cost => (best, best_cost) = (motion, c),
                 _ => {}
             }
-            if before == [0.0, 0.0] {
+            if self.previous == Rigid::NONE {
                 break;
             }
         }
-        self.previous = CameraShift(best).scaled(factor, factor);
-        self.previous
+        self.previous = best;
+        match best == Rigid::NONE {
+            true => CameraShift::NONE,
+            false => best.at_full_size(fine, self.factor, size),
+        }
+    }
+}
+
+/// A camera's motion at one level of the estimate: a translation after a turn about the
+/// level's centre.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rigid {
+    /// [dy, dx], in the level's pixels.
+    shift: [f64; 2],
+    /// Radians.
+    turn: f64,
+}
+
+impl Rigid {
+    const NONE: Self = Self {
+        shift: [0.0, 0.0],
+        turn: 0.0,
+    };
+
+    /// As a [`CameraShift`] of the level's pixels.
+    fn at(self, level: &Level) -> CameraShift {
+        let size = level.gray.size();
+        CameraShift::rigid(self.shift, self.turn, [size[0] as f64, size[1] as f64])
+    }
+
+    /// The translation in the pixels of a level `k` times as large.
+    fn scaled(self, k: f64) -> Self {
+        Self {
+            shift: self.shift.map(|x| x * k),
+            ..self
+        }
+    }
+
+    /// As a [`CameraShift`] of frames of `size` [H, W], from `level`, the finest, at 1 /
+    /// `factor` of it. Level pixel p is the mean of the frame's pixels about k p + (k - 1) / 2,
+    /// so the level's centre is the frame's c' = k c_l + (k - 1) / 2, which is not quite the
+    /// frame's centre c where a side is no multiple of k: about c the same motion translates
+    /// by k d + (I - L) (c' - c).
+    fn at_full_size(self, level: &Level, factor: i64, size: [f64; 2]) -> CameraShift {
+        let k = factor as f64;
+        let level_size = level.gray.size();
+        let offset = [0, 1].map(|i| {
+            let level_centre = (level_size[i] - 1) as f64 / 2.0;
+            k * level_centre + (k - 1.0) / 2.0 - (size[i] - 1.0) / 2.0
+        });
+        let mut motion = CameraShift::rigid(self.scaled(k).shift, self.turn, size);
+        let l = motion.linear;
+        motion.shift[0] += (1.0 - l[0][0]) * offset[0] - l[0][1] * offset[1];
+        motion.shift[1] += -l[1][0] * offset[0] + (1.0 - l[1][1]) * offset[1];
+        motion
     }
 }
 
@@ -333,23 +496,23 @@ impl StreamStabiliser {
 }
 
 /// Gauss-Newton from `start` (at the finest level's scale) down the pyramid, finest last.
-fn coarse_to_fine(frame: &[Level], reference: &[Level], start: [f64; 2]) -> [f64; 2] {
+fn coarse_to_fine(frame: &[Level], reference: &[Level], start: Rigid) -> Rigid {
     let coarsest = (frame.len() - 1) as i32;
-    let mut d = start.map(|x| x / 2f64.powi(coarsest));
+    let mut motion = start.scaled(0.5f64.powi(coarsest));
     for (level, (frame, reference)) in frame.iter().zip(reference).enumerate().rev() {
-        d = refine(frame, reference, d);
+        motion = refine(frame, reference, motion);
         if level > 0 {
-            d = d.map(|x| x * 2.0);
+            motion = motion.scaled(2.0);
         }
     }
-    d
+    motion
 }
 
-/// A shift's robust cost must be below this share of no shift's to be kept.
+/// A motion's robust cost must be below this share of no motion's to be kept.
 const ACCEPT: f64 = 0.9;
 
-/// Shifts beyond this share of the frame's shorter side are no shake (a pan, or a pattern
-/// matching itself a period away) and are not followed.
+/// Motions that move a pixel beyond this share of the frame's shorter side are no shake (a
+/// pan, or a pattern matching itself a period away) and are not followed.
 const MAX_SHIFT_SHARE: f64 = 0.08;
 
 /// The median of the free pixels' luminance gradient at the finest level must reach this (per
@@ -378,15 +541,15 @@ fn gradients(image: &Tensor) -> (Tensor, Tensor) {
     (gy, gx)
 }
 
-/// Pixels at the borders left out of a comparison at shift `d`: the translation repeats the
-/// edge there.
-fn margin_for(d: [f64; 2]) -> i64 {
-    CameraShift(d).largest().ceil() as i64 + 2
+/// Pixels at the borders left out of a comparison at `motion`: the warp repeats the edge
+/// there.
+fn margin_for(motion: Rigid, level: &Level) -> i64 {
+    motion.at(level).largest().ceil() as i64 + 2
 }
 
-/// frame(x + d) against the reference at one level, [h - 2, w - 2] each: the difference, the
-/// moved frame's gradients, and the weights (1 where both are free of masks and `margin` from
-/// the borders, else 0).
+/// frame(c + L (p - c) + d) against the reference at one level, [h - 2, w - 2] each: the
+/// difference, the moved frame's gradients, and the weights (1 where both are free of masks
+/// and `margin` from the borders, else 0).
 struct Comparison {
     residual: Tensor,
     gy: Tensor,
@@ -394,12 +557,12 @@ struct Comparison {
     weight: Tensor,
 }
 
-fn compare(frame: &Level, reference: &Level, d: [f64; 2], margin: i64) -> Comparison {
+fn compare(frame: &Level, reference: &Level, motion: Rigid, margin: i64) -> Comparison {
     let (h, w) = (reference.gray.size()[0], reference.gray.size()[1]);
     let inner = |x: &Tensor| x.narrow(0, 1, h - 2).narrow(1, 1, w - 2);
-    let moved = translate(&frame.gray.unsqueeze(0), d[0], d[1], Sampling::Bilinear).squeeze_dim(0);
-    let moved_free =
-        translate(&frame.free.unsqueeze(0), d[0], d[1], Sampling::Nearest).squeeze_dim(0);
+    let at = motion.at(frame);
+    let moved = warp(&frame.gray.unsqueeze(0), at, Sampling::Bilinear).squeeze_dim(0);
+    let moved_free = warp(&frame.free.unsqueeze(0), at, Sampling::Nearest).squeeze_dim(0);
     let weight = moved_free * &reference.free;
     let margin = margin.min(h.min(w) / 2);
     for dim in [0, 1] {
@@ -416,7 +579,7 @@ fn compare(frame: &Level, reference: &Level, d: [f64; 2], margin: i64) -> Compar
     }
 }
 
-/// The frame against the reference with no shift, at the finest level: what every shift
+/// The frame against the reference with no motion, at the finest level: what every motion
 /// found must explain clearly better.
 struct Still {
     comparison: Comparison,
@@ -426,8 +589,12 @@ struct Still {
 
 impl Still {
     fn compare(frame: &Level, reference: &Level) -> Self {
-        let none = [0.0, 0.0];
-        let comparison = compare(frame, reference, none, margin_for(none));
+        let comparison = compare(
+            frame,
+            reference,
+            Rigid::NONE,
+            margin_for(Rigid::NONE, frame),
+        );
         let rho = cauchy(&comparison.residual);
         Self { comparison, rho }
     }
@@ -440,13 +607,13 @@ impl Still {
     }
 }
 
-/// The robust cost of shift `d` where it explains the frame clearly better than no shift (by
+/// The robust cost of `motion` where it explains the frame clearly better than none (by
 /// [`ACCEPT`], on the same pixels), and the frame's textured parts all but agree: a camera's
-/// shift moves all the ground, where an object's shadow or reflection that no mask holds,
+/// motion moves all the ground, where an object's shadow or reflection that no mask holds,
 /// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
 /// [`TILES`] parts; those with texture and free pixels enough vote.
-fn judged(frame: &Level, reference: &Level, still: &Still, d: [f64; 2]) -> Option<f64> {
-    let at_d = compare(frame, reference, d, margin_for(d));
+fn judged(frame: &Level, reference: &Level, still: &Still, motion: Rigid) -> Option<f64> {
+    let at_d = compare(frame, reference, motion, margin_for(motion, frame));
     // `at_d`'s margin is the wider: these are the pixels both compare.
     let weight = &at_d.weight * &still.comparison.weight;
     let (rho_d, rho_0) = (cauchy(&at_d.residual), &still.rho);
@@ -561,40 +728,99 @@ fn match_brightness(frame: &mut [Level], reference: &[Level]) {
 /// The pyramid stops above this many pixels on its shorter side.
 const COARSEST_SIDE: i64 = 24;
 
-/// Gauss-Newton steps from `start` for the shift d minimising the robustly weighted squared
-/// difference of frame(x + d) and the reference over the pixels free in both (and away from
-/// the borders).
-/// Without texture to align by (a bare wall) the shift stays where it started.
-fn refine(frame: &Level, reference: &Level, start: [f64; 2]) -> [f64; 2] {
-    let mut d = start;
+/// Gauss-Newton steps from `start` for the motion (d, turn) minimising the robustly weighted
+/// squared difference of frame(c + L (p - c) + d) and the reference over the pixels free in
+/// both (and away from the borders).
+/// Without texture to align by (a bare wall) the motion stays where it started.
+fn refine(frame: &Level, reference: &Level, start: Rigid) -> Rigid {
+    let (h, w) = (frame.gray.size()[0], frame.gray.size()[1]);
+    let opts = (Kind::Float, frame.gray.device());
+    // Each compared pixel's place about the centre (the inner [h - 2, w - 2]).
+    let ys = (Tensor::arange_start(1, h - 1, opts) - (h - 1) as f64 / 2.0).view([h - 2, 1]);
+    let xs = (Tensor::arange_start(1, w - 1, opts) - (w - 1) as f64 / 2.0).view([1, w - 2]);
+    let half_diagonal = ((h * h + w * w) as f64).sqrt() / 2.0;
+    let mut motion = start;
     for _ in 0..MAX_STEPS {
         let Comparison {
             residual,
             gy,
             gx,
             weight,
-        } = compare(frame, reference, d, margin_for(d));
+        } = compare(frame, reference, motion, margin_for(motion, frame));
         // Cauchy's weights: what no mask holds but moves against the ground (a shadow, a
         // reflection) counts for little.
         let weight = weight / (residual.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0);
+        // The frame's gradients where each pixel is sampled (the moved frame's turned back,
+        // L^-T = L), and how the sample moves with d (the identity) and with the turn.
+        let (sin, cos) = motion.turn.sin_cos();
+        let (fy, fx) = (&gy * cos - &gx * sin, &gy * sin + &gx * cos);
+        let by_turn = &fy * (&ys * -sin - &xs * cos) + &fx * (&ys * cos - &xs * sin);
+        let jacobian = [fy, fx, by_turn];
         let sum = |x: Tensor| (x * &weight).sum(Kind::Double).double_value(&[]);
-        let (yy, xx, yx) = (sum(&gy * &gy), sum(&gx * &gx), sum(&gy * &gx));
-        let (ry, rx) = (sum(&gy * &residual), sum(&gx * &residual));
-        let det = yy * xx - yx * yx;
+        let mut normal = [[0.0; 3]; 3];
+        let mut gradient = [0.0; 3];
+        for i in 0..3 {
+            for j in i..3 {
+                normal[i][j] = sum(&jacobian[i] * &jacobian[j]);
+                normal[j][i] = normal[i][j];
+            }
+            gradient[i] = sum(&jacobian[i] * &residual);
+        }
+        let (yy, xx, yx) = (normal[0][0], normal[1][1], normal[0][1]);
         // Too little texture in either direction: nothing to align by.
-        if det <= MIN_TEXTURE * (yy + xx).powi(2).max(1e-12) || yy + xx < 1e-6 {
+        if yy * xx - yx * yx <= MIN_TEXTURE * (yy + xx).powi(2).max(1e-12) || yy + xx < 1e-6 {
             return start;
         }
-        let step = [-(xx * ry - yx * rx) / det, -(yy * rx - yx * ry) / det];
-        d = [
-            d[0] + step[0].clamp(-1.0, 1.0),
-            d[1] + step[1].clamp(-1.0, 1.0),
-        ];
-        if step[0].abs().max(step[1].abs()) < 1e-3 {
+        let Some(step) = solve(normal, gradient.map(|g| -g)) else {
+            return start;
+        };
+        let turn_step = step[2].clamp(-1.0 / half_diagonal, 1.0 / half_diagonal);
+        motion = Rigid {
+            shift: [
+                motion.shift[0] + step[0].clamp(-1.0, 1.0),
+                motion.shift[1] + step[1].clamp(-1.0, 1.0),
+            ],
+            turn: motion.turn + turn_step,
+        };
+        if step[0]
+            .abs()
+            .max(step[1].abs())
+            .max(turn_step.abs() * half_diagonal)
+            < 1e-3
+        {
             break;
         }
     }
-    d
+    motion
+}
+
+/// x with a x = b for a symmetric positive definite 3 x 3 a (Cholesky), `None` where a is
+/// (numerically) singular.
+fn solve(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
+    let mut l = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..=i {
+            let sum: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let d = a[i][i] - sum;
+                if d <= 1e-12 * a[i][i].abs().max(1e-300) {
+                    return None;
+                }
+                l[i][i] = d.sqrt();
+            } else {
+                l[i][j] = (a[i][j] - sum) / l[j][j];
+            }
+        }
+    }
+    let mut y = [0.0; 3];
+    for i in 0..3 {
+        y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
+    }
+    let mut x = [0.0; 3];
+    for i in (0..3).rev() {
+        x[i] = (y[i] - (i + 1..3).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+    }
+    Some(x)
 }
 
 /// Differences of luminance (in [0, 1]) about this large count half as much as small ones.

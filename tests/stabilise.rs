@@ -1,4 +1,4 @@
-//! A shaking camera's translations found, undone before the decomposition and done again to
+//! A shaking camera's translations and turns found, undone before the decomposition and done again to
 //! its outputs; a still camera's clip left as it is.
 
 #[path = "common/cli.rs"]
@@ -69,7 +69,9 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
         let want = [(places[0].0 - y) as f64, (places[0].1 - x) as f64];
         let got = shifts.shifts()[t];
         assert!(
-            (got[0] - want[0]).abs() < 0.05 && (got[1] - want[1]).abs() < 0.05,
+            (got.shift[0] - want[0]).abs() < 0.05
+                && (got.shift[1] - want[1]).abs() < 0.05
+                && got.turn().to_degrees().abs() < 0.05,
             "frame {t}: {got:?}, moved by {want:?}"
         );
     }
@@ -106,6 +108,79 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
     }
 }
 
+/// A hand turns a camera as well as moving it: each frame's turn (about a degree) and
+/// translation are found, and undone.
+#[test]
+fn a_turning_camera_is_followed() {
+    let ground = ground(5);
+    let (gh, gw) = (ground.size()[1], ground.size()[2]);
+    // (dy, dx, degrees): the camera's motion per frame, about the ground's centre, which is the
+    // frames' too.
+    let motions = [
+        (0.0, 0.0, 0.0),
+        (1.5, -2.0, 0.8),
+        (-2.0, 1.0, -0.6),
+        (0.5, 2.5, 1.2),
+        (2.0, -1.0, -1.0),
+    ];
+    let frames: Vec<(Tensor, Tensor)> = motions
+        .iter()
+        .enumerate()
+        .map(|(t, &(dy, dx, degrees))| {
+            let turned =
+                CameraShift::rigid([dy, dx], f64::to_radians(degrees), [0.0; 2]).restore(&ground);
+            let frame = turned.narrow(1, (gh - H) / 2, H).narrow(2, (gw - W) / 2, W);
+            let mask = Tensor::zeros([H, W], (Kind::Bool, Device::Cpu));
+            let object = (40, 10 + 20 * t as i64);
+            let _ = frame
+                .narrow(1, object.0, 20)
+                .narrow(2, object.1, 16)
+                .fill_(1.0);
+            let _ = mask
+                .narrow(0, object.0, 20)
+                .narrow(1, object.1, 16)
+                .fill_(1);
+            (frame, mask)
+        })
+        .collect();
+    let shifts = estimate_camera_shifts(frames.len() as i64, |t| {
+        let (f, m) = &frames[t as usize];
+        Ok((f.shallow_clone(), m.shallow_clone()))
+    })
+    .unwrap()
+    .expect("the camera moves");
+    for (t, &(dy, dx, degrees)) in motions.iter().enumerate() {
+        let got = shifts.at(t as i64);
+        assert!(
+            (got.shift[0] - dy).abs() < 0.05
+                && (got.shift[1] - dx).abs() < 0.05
+                && (got.turn().to_degrees() - degrees).abs() < 0.05,
+            "frame {t}: {got}, moved by ({dy}, {dx}) and {degrees} degrees"
+        );
+        if t > 0 {
+            assert_eq!(got.size, [H as f64, W as f64]);
+        }
+    }
+    // Aligned, each frame shows the first frame's ground away from the objects and the
+    // borders (whose corners the turn takes out of the frame).
+    let interior = |x: &Tensor| x.narrow(1, 12, H - 24).narrow(2, 12, W - 24);
+    let (first, first_mask) = &frames[0];
+    for (t, (frame, mask)) in frames.iter().enumerate().skip(1) {
+        let aligned = shifts.at(t as i64).align(frame);
+        let labels = shifts.at(t as i64).align_labels(&mask.to_kind(Kind::Uint8));
+        let free = labels
+            .eq(0)
+            .logical_and(&first_mask.logical_not())
+            .unsqueeze(0);
+        let error = interior(&((&aligned - first).abs() * &free)).sum(Kind::Float);
+        let mean = error.double_value(&[])
+            / interior(&free.expand([3, -1, -1], false))
+                .sum(Kind::Float)
+                .double_value(&[]);
+        assert!(mean < 0.01, "frame {t}: aligned off by {mean}");
+    }
+}
+
 #[test]
 fn layers_are_moved_back_premultiplied() {
     // A layer opaque and black on its left half, transparent with a white colour nothing shows
@@ -114,7 +189,7 @@ fn layers_are_moved_back_premultiplied() {
     let layer = Tensor::zeros([4, 8, 8], opts);
     let _ = layer.narrow(0, 0, 3).narrow(2, 4, 4).fill_(1.0);
     let _ = layer.narrow(0, 3, 1).narrow(2, 0, 4).fill_(1.0);
-    let camera = CameraShift([0.0, 0.5]);
+    let camera = CameraShift::translation([0.0, 0.5]);
     let moved = camera.restore_rgba(&layer);
     let visible = moved.narrow(0, 3, 1).gt(0.01).expand([3, -1, -1], false);
     let colour = moved.narrow(0, 0, 3).masked_select(&visible);
@@ -262,7 +337,7 @@ fn a_streams_stabiliser_follows_a_shaking_camera_and_leaves_a_still_one_alone() 
     let ground = ground(11);
     let mut stabiliser = StreamStabiliser::new();
     for (t, (frame, mask)) in clip(&ground, &SHAKING).iter().enumerate() {
-        let got = stabiliser.follow(frame, mask).0;
+        let got = stabiliser.follow(frame, mask).shift;
         let want = [
             (SHAKING[0].0 - SHAKING[t].0) as f64,
             (SHAKING[0].1 - SHAKING[t].1) as f64,
@@ -374,7 +449,7 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
             (SHAKING[0].0 - place.0) as f64,
             (SHAKING[0].1 - place.1) as f64,
         ];
-        let got = out.camera_shift.0;
+        let got = out.camera_shift.shift;
         assert!(
             (got[0] - want[0]).abs() < 0.05 && (got[1] - want[1]).abs() < 0.05,
             "frame {}: {got:?}, moved by {want:?}",
@@ -416,7 +491,7 @@ fn a_camera_followed_ahead_is_not_followed_again() {
         .map(|(frame, mask)| ahead.follow(frame, mask))
         .collect();
     // Marked, so that the decomposer's taking it shows.
-    shifts[2] = CameraShift([shifts[2].0[0] + 1.0, shifts[2].0[1]]);
+    shifts[2].shift[0] += 1.0;
     let (_vs, net) = common::seeded_net(0);
     let mut decomposer = Decomposer::new(config.clone(), Device::Cpu).unwrap();
     decomposer.follow_on(ahead, shifts.clone());

@@ -410,8 +410,7 @@ impl Worker {
     /// Queues every finished frame, each with the timestamps of its input frame.
     fn push_all(&mut self, outs: &[FrameLayers]) {
         for out in outs {
-            let [dy, dx] = out.camera_shift.0;
-            if out.camera_shift != CameraShift::NONE {
+            if !out.camera_shift.is_none() {
                 let first = !std::mem::replace(&mut self.camera_followed, true);
                 let level = if first {
                     gst::DebugLevel::Info
@@ -421,8 +420,9 @@ impl Worker {
                 gst::log_with_level!(
                     CAT,
                     level,
-                    "frame {}: the camera moved by ({dy:.2}, {dx:.2}) pixels from the stream's first frame; aligned for the network and the median, its outputs made in place",
-                    out.index
+                    "frame {}: the camera moved by {} from the stream's first frame; aligned for the network and the median, its outputs made in place",
+                    out.index,
+                    out.camera_shift
                 );
             }
             let (pts, duration) = self.timestamps.pop_front().unwrap_or((None, None));

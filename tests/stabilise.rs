@@ -11,7 +11,8 @@ use cli::{decompose_args, files_under, succeeds};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, write_png};
 use gstomnimatte::stabilise::{
-    estimate_camera_shifts, CameraMotion, CameraShift, CameraTracker, StreamStabiliser,
+    estimate_camera_shifts, CameraMotion, CameraShift, CameraShifts, CameraTracker,
+    StreamStabiliser,
 };
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use std::time::Duration;
@@ -35,7 +36,11 @@ fn ground(seed: i64) -> Tensor {
 /// The frame a camera at (y, x) in the ground sees, with a bright square object at `object`
 /// (top-left, in the frame) and its mask.
 fn view(ground: &Tensor, y: i64, x: i64, object: (i64, i64)) -> (Tensor, Tensor) {
-    let frame = ground.narrow(1, y, H).narrow(2, x, W).copy();
+    with_object(ground.narrow(1, y, H).narrow(2, x, W).copy(), object)
+}
+
+/// `frame` [3, H, W] with a bright square object at `object` (top-left), and its mask.
+fn with_object(frame: Tensor, object: (i64, i64)) -> (Tensor, Tensor) {
     let mask = Tensor::zeros([H, W], (Kind::Bool, Device::Cpu));
     let _ = frame
         .narrow(1, object.0, 20)
@@ -46,6 +51,42 @@ fn view(ground: &Tensor, y: i64, x: i64, object: (i64, i64)) -> (Tensor, Tensor)
         .narrow(1, object.1, 16)
         .fill_(1);
     (frame, mask)
+}
+
+/// Asserts that each frame aligned by `shifts` shows the first frame's ground away from the
+/// objects and `border` pixels from the edges, and that moved back it is the frame again.
+/// Returns each frame's aligned label map.
+fn assert_aligned(frames: &[(Tensor, Tensor)], shifts: &CameraShifts, border: i64) -> Vec<Tensor> {
+    let interior = |x: &Tensor| {
+        x.narrow(1, border, H - 2 * border)
+            .narrow(2, border, W - 2 * border)
+    };
+    let (first, first_mask) = &frames[0];
+    let mut aligned_labels = Vec::new();
+    for (t, (frame, mask)) in frames.iter().enumerate() {
+        let aligned = shifts.at(t as i64).align(frame);
+        let labels = shifts.at(t as i64).align_labels(&mask.to_kind(Kind::Uint8));
+        let free = labels
+            .eq(0)
+            .logical_and(&first_mask.logical_not())
+            .unsqueeze(0);
+        let error = (&aligned - first).abs() * &free;
+        let mean = interior(&error).sum(Kind::Float).double_value(&[])
+            / interior(&free.expand([3, -1, -1], false))
+                .sum(Kind::Float)
+                .double_value(&[]);
+        assert!(mean < 0.01, "frame {t}: aligned off by {mean}");
+        let back = shifts.at(t as i64).restore(&aligned);
+        let round_trip = interior(&(&back - frame).abs())
+            .mean(Kind::Float)
+            .double_value(&[]);
+        assert!(
+            round_trip < 0.02,
+            "frame {t}: moved back off by {round_trip}"
+        );
+        aligned_labels.push(labels);
+    }
+    aligned_labels
 }
 
 #[test]
@@ -76,31 +117,9 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
         );
     }
     // Aligned, a frame shows the first frame's ground away from the objects and the borders;
-    // moved back, the frame itself.
-    let interior = |x: &Tensor| x.narrow(1, 8, H - 16).narrow(2, 8, W - 16);
-    let (first, first_mask) = &frames[0];
-    for (t, (frame, mask)) in frames.iter().enumerate().skip(1) {
-        let aligned = shifts.at(t as i64).align(frame);
-        let labels = shifts.at(t as i64).align_labels(&mask.to_kind(Kind::Uint8));
-        let free = labels
-            .eq(0)
-            .logical_and(&first_mask.logical_not())
-            .unsqueeze(0);
-        let error = (&aligned - first).abs() * &free;
-        let mean = interior(&error).sum(Kind::Float).double_value(&[])
-            / interior(&free.expand([3, -1, -1], false))
-                .sum(Kind::Float)
-                .double_value(&[]);
-        assert!(mean < 0.01, "frame {t}: aligned off by {mean}");
-        let back = shifts.at(t as i64).restore(&aligned);
-        let round_trip = interior(&(&back - frame).abs())
-            .mean(Kind::Float)
-            .double_value(&[]);
-        assert!(
-            round_trip < 0.02,
-            "frame {t}: moved back off by {round_trip}"
-        );
-        // The mask moved with its frame: its size kept.
+    // moved back, the frame itself. The mask moved with its frame: its size kept.
+    let labels = assert_aligned(&frames, &shifts, 8);
+    for (labels, (_, mask)) in labels.iter().zip(&frames) {
         assert_eq!(
             labels.sum(Kind::Int64).int64_value(&[]),
             mask.sum(Kind::Int64).int64_value(&[])
@@ -130,17 +149,7 @@ fn a_turning_camera_is_followed() {
             let turned =
                 CameraShift::rigid([dy, dx], f64::to_radians(degrees), [0.0; 2]).restore(&ground);
             let frame = turned.narrow(1, (gh - H) / 2, H).narrow(2, (gw - W) / 2, W);
-            let mask = Tensor::zeros([H, W], (Kind::Bool, Device::Cpu));
-            let object = (40, 10 + 20 * t as i64);
-            let _ = frame
-                .narrow(1, object.0, 20)
-                .narrow(2, object.1, 16)
-                .fill_(1.0);
-            let _ = mask
-                .narrow(0, object.0, 20)
-                .narrow(1, object.1, 16)
-                .fill_(1);
-            (frame, mask)
+            with_object(frame, (40, 10 + 20 * t as i64))
         })
         .collect();
     let shifts = estimate_camera_shifts(frames.len() as i64, |t| {
@@ -161,24 +170,8 @@ fn a_turning_camera_is_followed() {
             assert_eq!(got.size, [H as f64, W as f64]);
         }
     }
-    // Aligned, each frame shows the first frame's ground away from the objects and the
-    // borders (whose corners the turn takes out of the frame).
-    let interior = |x: &Tensor| x.narrow(1, 12, H - 24).narrow(2, 12, W - 24);
-    let (first, first_mask) = &frames[0];
-    for (t, (frame, mask)) in frames.iter().enumerate().skip(1) {
-        let aligned = shifts.at(t as i64).align(frame);
-        let labels = shifts.at(t as i64).align_labels(&mask.to_kind(Kind::Uint8));
-        let free = labels
-            .eq(0)
-            .logical_and(&first_mask.logical_not())
-            .unsqueeze(0);
-        let error = interior(&((&aligned - first).abs() * &free)).sum(Kind::Float);
-        let mean = error.double_value(&[])
-            / interior(&free.expand([3, -1, -1], false))
-                .sum(Kind::Float)
-                .double_value(&[]);
-        assert!(mean < 0.01, "frame {t}: aligned off by {mean}");
-    }
+    // The turn takes the corners out of the frame: a wider border is left out.
+    assert_aligned(&frames, &shifts, 12);
 }
 
 #[test]

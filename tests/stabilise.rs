@@ -53,6 +53,15 @@ fn with_object(frame: Tensor, object: (i64, i64)) -> (Tensor, Tensor) {
     (frame, mask)
 }
 
+/// The whole clip's camera motion ([`estimate_camera_shifts`]).
+fn clip_shifts(frames: &[(Tensor, Tensor)]) -> Option<CameraShifts> {
+    estimate_camera_shifts(frames.len() as i64, |t| {
+        let (frame, mask) = &frames[t as usize];
+        Ok((frame.shallow_clone(), mask.shallow_clone()))
+    })
+    .unwrap()
+}
+
 /// Asserts that each frame aligned by `shifts` shows the first frame's ground away from the
 /// objects and `border` pixels from the edges, and that moved back it is the frame again.
 /// Returns each frame's aligned label map.
@@ -100,12 +109,7 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
         .enumerate()
         .map(|(t, &(y, x))| view(&ground, y, x, (40, 10 + 20 * t as i64)))
         .collect();
-    let shifts = estimate_camera_shifts(frames.len() as i64, |t| {
-        let (f, m) = &frames[t as usize];
-        Ok((f.shallow_clone(), m.shallow_clone()))
-    })
-    .unwrap()
-    .expect("the camera moves");
+    let shifts = clip_shifts(&frames).expect("the camera moves");
     for (t, &(y, x)) in places.iter().enumerate() {
         let want = [(places[0].0 - y) as f64, (places[0].1 - x) as f64];
         let got = shifts.shifts()[t];
@@ -152,12 +156,7 @@ fn a_turning_camera_is_followed() {
             with_object(frame, (40, 10 + 20 * t as i64))
         })
         .collect();
-    let shifts = estimate_camera_shifts(frames.len() as i64, |t| {
-        let (f, m) = &frames[t as usize];
-        Ok((f.shallow_clone(), m.shallow_clone()))
-    })
-    .unwrap()
-    .expect("the camera moves");
+    let shifts = clip_shifts(&frames).expect("the camera moves");
     for (t, &(dy, dx, degrees)) in motions.iter().enumerate() {
         let got = shifts.at(t as i64);
         assert!(
@@ -371,8 +370,15 @@ fn an_unmasked_shadow_moving_over_a_smooth_ramp_is_no_camera_motion() {
 
 /// Every frame of `frames` (label maps from the masks) through a decomposer of `config`.
 fn stream(config: &StreamConfig, frames: &[(Tensor, Tensor)]) -> Vec<FrameLayers> {
+    stream_through(
+        Decomposer::new(config.clone(), Device::Cpu).unwrap(),
+        frames,
+    )
+}
+
+/// Every frame of `frames` through `decomposer`.
+fn stream_through(mut decomposer: Decomposer, frames: &[(Tensor, Tensor)]) -> Vec<FrameLayers> {
     let (_vs, net) = common::seeded_net(0);
-    let mut decomposer = Decomposer::new(config.clone(), Device::Cpu).unwrap();
     let mut outputs = Vec::new();
     for (frame, mask) in frames {
         let labels = mask.to_kind(Kind::Uint8);
@@ -404,15 +410,20 @@ fn background_error_of(backgrounds: &[Tensor], frames: &[(Tensor, Tensor)]) -> f
     errors.iter().sum::<f64>() / errors.len() as f64
 }
 
-#[test]
-fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
-    let frames = clip(&ground(7), &SHAKING);
-    let config = StreamConfig {
+/// A small decomposer of one object, the camera as by default.
+fn small_config() -> StreamConfig {
+    StreamConfig {
         working_height: 64,
         working_width: 64,
         objects: 1,
         ..StreamConfig::default()
-    };
+    }
+}
+
+#[test]
+fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
+    let frames = clip(&ground(7), &SHAKING);
+    let config = small_config();
     assert_eq!(config.camera, CameraMotion::Followed, "the default");
     let still_config = StreamConfig {
         camera: CameraMotion::Still,
@@ -472,12 +483,7 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
 #[test]
 fn a_camera_followed_ahead_is_not_followed_again() {
     let frames = clip(&ground(7), &SHAKING);
-    let config = StreamConfig {
-        working_height: 64,
-        working_width: 64,
-        objects: 1,
-        ..StreamConfig::default()
-    };
+    let config = small_config();
     let mut ahead = StreamStabiliser::new();
     let mut shifts: Vec<CameraShift> = frames[..4]
         .iter()
@@ -485,15 +491,9 @@ fn a_camera_followed_ahead_is_not_followed_again() {
         .collect();
     // Marked, so that the decomposer's taking it shows.
     shifts[2].shift[0] += 1.0;
-    let (_vs, net) = common::seeded_net(0);
     let mut decomposer = Decomposer::new(config.clone(), Device::Cpu).unwrap();
     decomposer.follow_on(ahead, shifts.clone());
-    let mut outputs = Vec::new();
-    for (frame, mask) in &frames {
-        let labels = mask.to_kind(Kind::Uint8);
-        outputs.extend(decomposer.push(&net, frame, &labels).unwrap());
-    }
-    outputs.extend(decomposer.finish(&net).unwrap());
+    let outputs = stream_through(decomposer, &frames);
     let followed = stream(&config, &frames);
     assert_eq!(outputs.len(), frames.len());
     for (t, (out, plain)) in outputs.iter().zip(&followed).enumerate() {

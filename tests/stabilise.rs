@@ -131,39 +131,50 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
     }
 }
 
-/// A hand turns a camera as well as moving it: each frame's turn (about a degree) and
-/// translation are found, and undone.
-#[test]
-fn a_turning_camera_is_followed() {
-    let ground = ground(5);
+/// (dy, dx, degrees): a camera's motion per frame that turns by about a degree as well as
+/// moving.
+const TURNING: [(f64, f64, f64); 5] = [
+    (0.0, 0.0, 0.0),
+    (1.5, -2.0, 0.8),
+    (-2.0, 1.0, -0.6),
+    (0.5, 2.5, 1.2),
+    (2.0, -1.0, -1.0),
+];
+
+/// The clip a camera moving by `motions` about the ground's centre (the frames' too) sees,
+/// the object moving across the ground.
+fn turning_clip(ground: &Tensor, motions: &[(f64, f64, f64)]) -> Vec<(Tensor, Tensor)> {
     let (gh, gw) = (ground.size()[1], ground.size()[2]);
-    // (dy, dx, degrees): the camera's motion per frame, about the ground's centre, which is the
-    // frames' too.
-    let motions = [
-        (0.0, 0.0, 0.0),
-        (1.5, -2.0, 0.8),
-        (-2.0, 1.0, -0.6),
-        (0.5, 2.5, 1.2),
-        (2.0, -1.0, -1.0),
-    ];
-    let frames: Vec<(Tensor, Tensor)> = motions
+    motions
         .iter()
         .enumerate()
         .map(|(t, &(dy, dx, degrees))| {
             let turned =
-                CameraShift::rigid([dy, dx], f64::to_radians(degrees), [0.0; 2]).restore(&ground);
+                CameraShift::rigid([dy, dx], f64::to_radians(degrees), [0.0; 2]).restore(ground);
             let frame = turned.narrow(1, (gh - H) / 2, H).narrow(2, (gw - W) / 2, W);
             with_object(frame, (40, 10 + 20 * t as i64))
         })
-        .collect();
+        .collect()
+}
+
+/// Whether `got` is the motion (dy, dx, degrees) within 0.05 pixel and 0.05 degree.
+fn is_motion(got: CameraShift, (dy, dx, degrees): (f64, f64, f64)) -> bool {
+    (got.shift[0] - dy).abs() < 0.05
+        && (got.shift[1] - dx).abs() < 0.05
+        && (got.turn().to_degrees() - degrees).abs() < 0.05
+}
+
+/// A hand turns a camera as well as moving it: each frame's turn and translation are found,
+/// and undone.
+#[test]
+fn a_turning_camera_is_followed() {
+    let frames = turning_clip(&ground(5), &TURNING);
     let shifts = clip_shifts(&frames).expect("the camera moves");
-    for (t, &(dy, dx, degrees)) in motions.iter().enumerate() {
+    for (t, &motion) in TURNING.iter().enumerate() {
         let got = shifts.at(t as i64);
         assert!(
-            (got.shift[0] - dy).abs() < 0.05
-                && (got.shift[1] - dx).abs() < 0.05
-                && (got.turn().to_degrees() - degrees).abs() < 0.05,
-            "frame {t}: {got}, moved by ({dy}, {dx}) and {degrees} degrees"
+            is_motion(got, motion),
+            "frame {t}: {got}, moved by {motion:?}"
         );
         if t > 0 {
             assert_eq!(got.size, [H as f64, W as f64]);
@@ -388,6 +399,30 @@ fn stream_through(mut decomposer: Decomposer, frames: &[(Tensor, Tensor)]) -> Ve
     outputs
 }
 
+/// Asserts that each frame's clean background shows that frame's ground with the camera
+/// followed (`with`), and that it clearly does not without (`without`: the median of frames
+/// that moved shows none of them).
+fn assert_background_followed(
+    with: &[FrameLayers],
+    without: &[FrameLayers],
+    frames: &[(Tensor, Tensor)],
+) {
+    let backgrounds = |outputs: &[FrameLayers]| -> Vec<Tensor> {
+        outputs
+            .iter()
+            .map(|o| o.background_estimate.shallow_clone())
+            .collect()
+    };
+    let (with_error, without_error) = (
+        background_error_of(&backgrounds(with), frames),
+        background_error_of(&backgrounds(without), frames),
+    );
+    assert!(
+        with_error < 0.02 && with_error < without_error / 2.0,
+        "{with_error} against {without_error}"
+    );
+}
+
 /// Mean difference of each frame's clean background (`backgrounds`, [3, H, W] in [0, 1]) to
 /// the frame, away from the object (its mask grown by 4 pixels) and the borders.
 fn background_error_of(backgrounds: &[Tensor], frames: &[(Tensor, Tensor)]) -> f64 {
@@ -431,22 +466,7 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
     };
     let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
     assert_eq!(with.len(), frames.len());
-    let backgrounds = |outputs: &[FrameLayers]| -> Vec<Tensor> {
-        outputs
-            .iter()
-            .map(|o| o.background_estimate.shallow_clone())
-            .collect()
-    };
-    // Each frame's clean background shows that frame's ground; the median of the shaken frames
-    // shows none of them.
-    let (with_error, without_error) = (
-        background_error_of(&backgrounds(&with), &frames),
-        background_error_of(&backgrounds(&without), &frames),
-    );
-    assert!(
-        with_error < 0.02 && with_error < without_error / 2.0,
-        "{with_error} against {without_error}"
-    );
+    assert_background_followed(&with, &without, &frames);
     // Each output says how its frame was moved.
     for (out, place) in with.iter().zip(SHAKING) {
         let want = [
@@ -475,6 +495,33 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
     {
         assert!(a.layers.equal(&b.layers) && a.background.equal(&b.background));
     }
+}
+
+/// The stream follows a turning camera too: each frame's clean background is its own ground,
+/// and its outputs are where the frame shows them (the working size has another aspect ratio
+/// than the frames, so the turn is no turn there).
+#[test]
+fn the_stream_follows_a_turning_camera() {
+    let frames = turning_clip(&ground(9), &TURNING);
+    let config = small_config();
+    let still_config = StreamConfig {
+        camera: CameraMotion::Still,
+        ..config.clone()
+    };
+    let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
+    for (t, out) in with.iter().enumerate() {
+        assert!(
+            is_motion(out.camera_shift, TURNING[t]),
+            "frame {t}: {}",
+            out.camera_shift
+        );
+        let error = (&out.reconstruction - &frames[t].0)
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(error < 1e-4, "frame {t}: {error}");
+    }
+    assert_background_followed(&with, &without, &frames);
 }
 
 /// Frames followed before they reach the decomposer (the element's `before-output` training

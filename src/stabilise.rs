@@ -2,11 +2,11 @@
 //! for the clip (a static camera, METHOD.md); a camera on a hand or in the wind moves by a few
 //! pixels, and a median over textured ground then leaves every frame's edges in its residual,
 //! which the layers take for effects (docs/measurements.md, session 47). Each frame's
-//! translation and turn (a hand rolls a camera too: session 49) against the first is estimated
-//! over the pixels no mask covers, for a whole clip at once ([`estimate_camera_shifts`]) or
-//! frame by frame for a stream ([`StreamStabiliser`]), undone for what the network and the
-//! background median see (frames and masks), and done again to the frame's layers and
-//! background before its outputs are made ([`crate::stream`]).
+//! translation, turn and zoom (a hand rolls a camera too, a lens breathes: session 49) against
+//! the first is estimated over the pixels no mask covers, for a whole clip at once
+//! ([`estimate_camera_shifts`]) or frame by frame for a stream ([`StreamStabiliser`]), undone
+//! for what the network and the background median see (frames and masks), and done again to
+//! the frame's layers and background before its outputs are made ([`crate::stream`]).
 
 use tch::{Kind, Tensor};
 
@@ -23,10 +23,10 @@ const MAX_SIDE: i64 = 512;
 /// Frames with a shorter side below this many pixels are not aligned.
 const MIN_SIDE: i64 = 32;
 
-/// One frame's camera motion against the reference frame: a translation and a roll (a hand
-/// turns a camera as well as moving it). The frame's pixel at c + L (p - c) + d shows what the
-/// reference shows at pixel p ((y, x), c the centre of a frame of `size`): L is a rotation,
-/// or the identity for a translation alone.
+/// One frame's camera motion against the reference frame: a translation, a roll and a zoom
+/// (a hand turns a camera as well as moving it, a lens breathes). The frame's pixel at
+/// c + L (p - c) + d shows what the reference shows at pixel p ((y, x), c the centre of a
+/// frame of `size`): L is a scaled rotation, or the identity for a translation alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CameraShift {
     /// d = [dy, dx], in pixels.
@@ -50,8 +50,12 @@ impl std::fmt::Display for CameraShift {
         let [dy, dx] = self.shift;
         write!(f, "({dy:.2}, {dx:.2}) pixels")?;
         match self.turn() {
+            0.0 => {}
+            turn => write!(f, ", turned by {:.2} degrees", turn.to_degrees())?,
+        }
+        match self.zoom() {
             0.0 => Ok(()),
-            turn => write!(f, ", turned by {:.2} degrees", turn.to_degrees()),
+            zoom => write!(f, ", zoomed by {:.2}%", (zoom.exp() - 1.0) * 100.0),
         }
     }
 }
@@ -72,13 +76,14 @@ impl CameraShift {
         }
     }
 
-    /// A translation by `shift` after a turn by `turn` radians about the centre of a frame of
-    /// `size` [h, w].
-    pub fn rigid(shift: [f64; 2], turn: f64, size: [f64; 2]) -> Self {
+    /// A translation by `shift` after a turn by `turn` radians and a zoom by e^`zoom` about
+    /// the centre of a frame of `size` [h, w].
+    pub fn similarity(shift: [f64; 2], turn: f64, zoom: f64, size: [f64; 2]) -> Self {
         let (sin, cos) = turn.sin_cos();
+        let scale = zoom.exp();
         Self {
             shift,
-            linear: [[cos, -sin], [sin, cos]],
+            linear: [[scale * cos, -scale * sin], [scale * sin, scale * cos]],
             size,
         }
     }
@@ -87,6 +92,12 @@ impl CameraShift {
     /// counterpart after [`Self::scaled`]).
     pub fn turn(self) -> f64 {
         self.linear[1][0].atan2(self.linear[0][0])
+    }
+
+    /// The zoom about the frame's centre: the log of the scale.
+    pub fn zoom(self) -> f64 {
+        let l = self.linear;
+        (l[0][0] * l[1][1] - l[0][1] * l[1][0]).abs().sqrt().ln()
     }
 
     /// Whether it moves nothing.
@@ -304,17 +315,17 @@ fn shaking(moved: usize, seen: usize) -> bool {
 }
 
 /// Follows a camera frame by frame against a reference frame (a clip's or a stream's first).
-/// Each frame's motion (a translation and a turn about the centre) is found by Gauss-Newton
-/// steps on the pixels free of masks in both frames (Lucas and Kanade's, with Cauchy's robust
-/// weights), coarse to fine from no motion and from the frame before's, and kept only where it
-/// explains the frame clearly better than none, across the whole frame, and is within a
-/// shake's reach.
+/// Each frame's motion (a translation, a turn and a zoom about the centre) is found by
+/// Gauss-Newton steps on the pixels free of masks in both frames (Lucas and Kanade's, with
+/// Cauchy's robust weights), coarse to fine from no motion and from the frame before's, and
+/// kept only where it explains the frame clearly better than none, across the whole frame, and
+/// is within a shake's reach.
 pub struct CameraTracker {
     reference: Vec<Level>,
     /// The levels are at 1 / factor of the frames' size.
     factor: i64,
     /// The frame before's motion, at the finest level.
-    previous: Rigid,
+    previous: Similarity,
 }
 
 impl CameraTracker {
@@ -331,7 +342,7 @@ impl CameraTracker {
         (median_gradient(&reference[0]) >= MIN_GRADIENT).then_some(Self {
             reference,
             factor,
-            previous: Rigid::NONE,
+            previous: Similarity::NONE,
         })
     }
 
@@ -346,10 +357,10 @@ impl CameraTracker {
         // two; kept only where it explains the frame clearly better than none, and within
         // reach of a shake (a repeating pattern matches itself a period away).
         let still = Still::compare(fine, reference_fine);
-        let mut best = Rigid::NONE;
+        let mut best = Similarity::NONE;
         let mut best_cost = still.cost();
         let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
-        for start in [Rigid::NONE, self.previous] {
+        for start in [Similarity::NONE, self.previous] {
             let motion = coarse_to_fine(&frame, &self.reference, start);
             if motion.at(fine).largest() > limit {
                 continue;
@@ -358,38 +369,42 @@ impl CameraTracker {
                 Some(c) if c < best_cost => (best, best_cost) = (motion, c),
                 _ => {}
             }
-            if self.previous == Rigid::NONE {
+            if self.previous == Similarity::NONE {
                 break;
             }
         }
         self.previous = best;
-        match best == Rigid::NONE {
+        match best == Similarity::NONE {
             true => CameraShift::NONE,
             false => best.at_full_size(fine, self.factor, size),
         }
     }
 }
 
-/// A camera's motion at one level of the estimate: a translation after a turn about the
-/// level's centre.
+/// A camera's motion at one level of the estimate: a translation after a turn and a zoom
+/// about the level's centre.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Rigid {
+struct Similarity {
     /// [dy, dx], in the level's pixels.
     shift: [f64; 2],
     /// Radians.
     turn: f64,
+    /// The log of the scale.
+    zoom: f64,
 }
 
-impl Rigid {
+impl Similarity {
     const NONE: Self = Self {
         shift: [0.0, 0.0],
         turn: 0.0,
+        zoom: 0.0,
     };
 
     /// As a [`CameraShift`] of the level's pixels.
     fn at(self, level: &Level) -> CameraShift {
         let size = level.gray.size();
-        CameraShift::rigid(self.shift, self.turn, [size[0] as f64, size[1] as f64])
+        let size = [size[0] as f64, size[1] as f64];
+        CameraShift::similarity(self.shift, self.turn, self.zoom, size)
     }
 
     /// The translation in the pixels of a level `k` times as large.
@@ -412,7 +427,7 @@ impl Rigid {
             let level_centre = (level_size[i] - 1) as f64 / 2.0;
             k * level_centre + (k - 1.0) / 2.0 - (size[i] - 1.0) / 2.0
         });
-        let mut motion = CameraShift::rigid(self.scaled(k).shift, self.turn, size);
+        let mut motion = CameraShift::similarity(self.scaled(k).shift, self.turn, self.zoom, size);
         let l = motion.linear;
         motion.shift[0] += (1.0 - l[0][0]) * offset[0] - l[0][1] * offset[1];
         motion.shift[1] += -l[1][0] * offset[0] + (1.0 - l[1][1]) * offset[1];
@@ -496,7 +511,7 @@ impl StreamStabiliser {
 }
 
 /// Gauss-Newton from `start` (at the finest level's scale) down the pyramid, finest last.
-fn coarse_to_fine(frame: &[Level], reference: &[Level], start: Rigid) -> Rigid {
+fn coarse_to_fine(frame: &[Level], reference: &[Level], start: Similarity) -> Similarity {
     let coarsest = (frame.len() - 1) as i32;
     let mut motion = start.scaled(0.5f64.powi(coarsest));
     for (level, (frame, reference)) in frame.iter().zip(reference).enumerate().rev() {
@@ -543,7 +558,7 @@ fn gradients(image: &Tensor) -> (Tensor, Tensor) {
 
 /// Pixels at the borders left out of a comparison at `motion`: the warp repeats the edge
 /// there.
-fn margin_for(motion: Rigid, level: &Level) -> i64 {
+fn margin_for(motion: Similarity, level: &Level) -> i64 {
     motion.at(level).largest().ceil() as i64 + 2
 }
 
@@ -557,7 +572,7 @@ struct Comparison {
     weight: Tensor,
 }
 
-fn compare(frame: &Level, reference: &Level, motion: Rigid, margin: i64) -> Comparison {
+fn compare(frame: &Level, reference: &Level, motion: Similarity, margin: i64) -> Comparison {
     let (h, w) = (reference.gray.size()[0], reference.gray.size()[1]);
     let inner = |x: &Tensor| x.narrow(0, 1, h - 2).narrow(1, 1, w - 2);
     let at = motion.at(frame);
@@ -592,8 +607,8 @@ impl Still {
         let comparison = compare(
             frame,
             reference,
-            Rigid::NONE,
-            margin_for(Rigid::NONE, frame),
+            Similarity::NONE,
+            margin_for(Similarity::NONE, frame),
         );
         let rho = cauchy(&comparison.residual);
         Self { comparison, rho }
@@ -612,7 +627,7 @@ impl Still {
 /// motion moves all the ground, where an object's shadow or reflection that no mask holds,
 /// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
 /// [`TILES`] parts; those with texture and free pixels enough vote.
-fn judged(frame: &Level, reference: &Level, still: &Still, motion: Rigid) -> Option<f64> {
+fn judged(frame: &Level, reference: &Level, still: &Still, motion: Similarity) -> Option<f64> {
     let at_d = compare(frame, reference, motion, margin_for(motion, frame));
     // `at_d`'s margin is the wider: these are the pixels both compare.
     let weight = &at_d.weight * &still.comparison.weight;
@@ -728,11 +743,11 @@ fn match_brightness(frame: &mut [Level], reference: &[Level]) {
 /// The pyramid stops above this many pixels on its shorter side.
 const COARSEST_SIDE: i64 = 24;
 
-/// Gauss-Newton steps from `start` for the motion (d, turn) minimising the robustly weighted
+/// Gauss-Newton steps from `start` for the motion (d, turn, zoom) minimising the robustly weighted
 /// squared difference of frame(c + L (p - c) + d) and the reference over the pixels free in
 /// both (and away from the borders).
 /// Without texture to align by (a bare wall) the motion stays where it started.
-fn refine(frame: &Level, reference: &Level, start: Rigid) -> Rigid {
+fn refine(frame: &Level, reference: &Level, start: Similarity) -> Similarity {
     let (h, w) = (frame.gray.size()[0], frame.gray.size()[1]);
     let opts = (Kind::Float, frame.gray.device());
     // Each compared pixel's place about the centre (the inner [h - 2, w - 2]).
@@ -751,16 +766,22 @@ fn refine(frame: &Level, reference: &Level, start: Rigid) -> Rigid {
         // reflection) counts for little.
         let weight = weight / (residual.square() / (ROBUST_SCALE * ROBUST_SCALE) + 1.0);
         // The frame's gradients where each pixel is sampled (the moved frame's turned back,
-        // L^-T = L), and how the sample moves with d (the identity) and with the turn.
+        // L^-T = R / scale for L = scale R), and how the sample moves with d (the identity),
+        // with the turn (scale R' (p - c)) and with the zoom (L (p - c)).
         let (sin, cos) = motion.turn.sin_cos();
-        let (fy, fx) = (&gy * cos - &gx * sin, &gy * sin + &gx * cos);
-        let by_turn = &fy * (&ys * -sin - &xs * cos) + &fx * (&ys * cos - &xs * sin);
-        let jacobian = [fy, fx, by_turn];
+        let scale = motion.zoom.exp();
+        let (fy, fx) = (
+            (&gy * cos - &gx * sin) / scale,
+            (&gy * sin + &gx * cos) / scale,
+        );
+        let by_turn = (&fy * (&ys * -sin - &xs * cos) + &fx * (&ys * cos - &xs * sin)) * scale;
+        let by_zoom = (&fy * (&ys * cos - &xs * sin) + &fx * (&ys * sin + &xs * cos)) * scale;
+        let jacobian = [fy, fx, by_turn, by_zoom];
         let sum = |x: Tensor| (x * &weight).sum(Kind::Double).double_value(&[]);
-        let mut normal = [[0.0; 3]; 3];
-        let mut gradient = [0.0; 3];
-        for i in 0..3 {
-            for j in i..3 {
+        let mut normal = [[0.0; 4]; 4];
+        let mut gradient = [0.0; 4];
+        for i in 0..4 {
+            for j in i..4 {
                 normal[i][j] = sum(&jacobian[i] * &jacobian[j]);
                 normal[j][i] = normal[i][j];
             }
@@ -774,18 +795,21 @@ fn refine(frame: &Level, reference: &Level, start: Rigid) -> Rigid {
         let Some(step) = solve(normal, gradient.map(|g| -g)) else {
             return start;
         };
+        // The turn's and the zoom's steps kept to a pixel at the corners.
         let turn_step = step[2].clamp(-1.0 / half_diagonal, 1.0 / half_diagonal);
-        motion = Rigid {
+        let zoom_step = step[3].clamp(-1.0 / half_diagonal, 1.0 / half_diagonal);
+        motion = Similarity {
             shift: [
                 motion.shift[0] + step[0].clamp(-1.0, 1.0),
                 motion.shift[1] + step[1].clamp(-1.0, 1.0),
             ],
             turn: motion.turn + turn_step,
+            zoom: motion.zoom + zoom_step,
         };
         if step[0]
             .abs()
             .max(step[1].abs())
-            .max(turn_step.abs() * half_diagonal)
+            .max(turn_step.abs().max(zoom_step.abs()) * half_diagonal)
             < 1e-3
         {
             break;
@@ -794,11 +818,11 @@ fn refine(frame: &Level, reference: &Level, start: Rigid) -> Rigid {
     motion
 }
 
-/// x with a x = b for a symmetric positive definite 3 x 3 a (Cholesky), `None` where a is
+/// x with a x = b for a symmetric positive definite a (Cholesky), `None` where a is
 /// (numerically) singular.
-fn solve(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
-    let mut l = [[0.0; 3]; 3];
-    for i in 0..3 {
+fn solve<const N: usize>(a: [[f64; N]; N], b: [f64; N]) -> Option<[f64; N]> {
+    let mut l = [[0.0; N]; N];
+    for i in 0..N {
         for j in 0..=i {
             let sum: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
             if i == j {
@@ -812,13 +836,13 @@ fn solve(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
             }
         }
     }
-    let mut y = [0.0; 3];
-    for i in 0..3 {
+    let mut y = [0.0; N];
+    for i in 0..N {
         y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
     }
-    let mut x = [0.0; 3];
-    for i in (0..3).rev() {
-        x[i] = (y[i] - (i + 1..3).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+    let mut x = [0.0; N];
+    for i in (0..N).rev() {
+        x[i] = (y[i] - (i + 1..N).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
     }
     Some(x)
 }

@@ -1,5 +1,5 @@
-//! A shaking camera's translations and turns found, undone before the decomposition and done again to
-//! its outputs; a still camera's clip left as it is.
+//! A shaking camera's translations, turns and zooms found, undone before the decomposition and
+//! done again to its outputs; a still camera's clip left as it is.
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -131,46 +131,49 @@ fn a_shaking_cameras_shifts_are_found_and_undone_while_its_object_moves() {
     }
 }
 
-/// (dy, dx, degrees): a camera's motion per frame that turns by about a degree as well as
-/// moving.
-const TURNING: [(f64, f64, f64); 5] = [
-    (0.0, 0.0, 0.0),
-    (1.5, -2.0, 0.8),
-    (-2.0, 1.0, -0.6),
-    (0.5, 2.5, 1.2),
-    (2.0, -1.0, -1.0),
+/// (dy, dx, degrees, zoom in percent): a camera's motion per frame that turns by about a
+/// degree and zooms by about a percent as well as moving.
+const HANDHELD: [Motion; 5] = [
+    (0.0, 0.0, 0.0, 0.0),
+    (1.5, -2.0, 0.8, 0.8),
+    (-2.0, 1.0, -0.6, -0.5),
+    (0.5, 2.5, 1.2, 1.0),
+    (2.0, -1.0, -1.0, -0.7),
 ];
+
+type Motion = (f64, f64, f64, f64);
 
 /// The clip a camera moving by `motions` about the ground's centre (the frames' too) sees,
 /// the object moving across the ground.
-fn turning_clip(ground: &Tensor, motions: &[(f64, f64, f64)]) -> Vec<(Tensor, Tensor)> {
+fn handheld_clip(ground: &Tensor, motions: &[Motion]) -> Vec<(Tensor, Tensor)> {
     let (gh, gw) = (ground.size()[1], ground.size()[2]);
     motions
         .iter()
         .enumerate()
-        .map(|(t, &(dy, dx, degrees))| {
-            let turned =
-                CameraShift::rigid([dy, dx], f64::to_radians(degrees), [0.0; 2]).restore(ground);
+        .map(|(t, &(dy, dx, degrees, percent))| {
+            let (turn, zoom) = (degrees.to_radians(), (1.0 + percent / 100.0).ln());
+            let turned = CameraShift::similarity([dy, dx], turn, zoom, [0.0; 2]).restore(ground);
             let frame = turned.narrow(1, (gh - H) / 2, H).narrow(2, (gw - W) / 2, W);
             with_object(frame, (40, 10 + 20 * t as i64))
         })
         .collect()
 }
 
-/// Whether `got` is the motion (dy, dx, degrees) within 0.05 pixel and 0.05 degree.
-fn is_motion(got: CameraShift, (dy, dx, degrees): (f64, f64, f64)) -> bool {
+/// Whether `got` is the motion within 0.05 pixel, 0.05 degree and 0.05 percent.
+fn is_motion(got: CameraShift, (dy, dx, degrees, percent): Motion) -> bool {
     (got.shift[0] - dy).abs() < 0.05
         && (got.shift[1] - dx).abs() < 0.05
         && (got.turn().to_degrees() - degrees).abs() < 0.05
+        && ((got.zoom().exp() - 1.0) * 100.0 - percent).abs() < 0.05
 }
 
-/// A hand turns a camera as well as moving it: each frame's turn and translation are found,
-/// and undone.
+/// A hand turns a camera as well as moving it, and a lens breathes: each frame's translation,
+/// turn and zoom are found, and undone.
 #[test]
-fn a_turning_camera_is_followed() {
-    let frames = turning_clip(&ground(5), &TURNING);
+fn a_turning_and_zooming_camera_is_followed() {
+    let frames = handheld_clip(&ground(5), &HANDHELD);
     let shifts = clip_shifts(&frames).expect("the camera moves");
-    for (t, &motion) in TURNING.iter().enumerate() {
+    for (t, &motion) in HANDHELD.iter().enumerate() {
         let got = shifts.at(t as i64);
         assert!(
             is_motion(got, motion),
@@ -180,7 +183,7 @@ fn a_turning_camera_is_followed() {
             assert_eq!(got.size, [H as f64, W as f64]);
         }
     }
-    // The turn takes the corners out of the frame: a wider border is left out.
+    // The turn and the zoom take the corners out of the frame: a wider border is left out.
     assert_aligned(&frames, &shifts, 12);
 }
 
@@ -497,12 +500,12 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
     }
 }
 
-/// The stream follows a turning camera too: each frame's clean background is its own ground,
-/// and its outputs are where the frame shows them (the working size has another aspect ratio
-/// than the frames, so the turn is no turn there).
+/// The stream follows a turning and zooming camera too: each frame's clean background is its
+/// own ground, and its outputs are where the frame shows them (the working size has another
+/// aspect ratio than the frames, so the turn is no turn there).
 #[test]
-fn the_stream_follows_a_turning_camera() {
-    let frames = turning_clip(&ground(9), &TURNING);
+fn the_stream_follows_a_turning_and_zooming_camera() {
+    let frames = handheld_clip(&ground(9), &HANDHELD);
     let config = small_config();
     let still_config = StreamConfig {
         camera: CameraMotion::Still,
@@ -511,7 +514,7 @@ fn the_stream_follows_a_turning_camera() {
     let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
     for (t, out) in with.iter().enumerate() {
         assert!(
-            is_motion(out.camera_shift, TURNING[t]),
+            is_motion(out.camera_shift, HANDHELD[t]),
             "frame {t}: {}",
             out.camera_shift
         );

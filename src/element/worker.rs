@@ -48,6 +48,24 @@ enum TestTime {
     },
 }
 
+impl TestTime {
+    /// Forgets what `before-output` has gathered (a flush, or its training cancelled).
+    fn forget_gathered(&mut self) {
+        if let TestTime::Gathering {
+            held,
+            frames,
+            camera,
+        } = self
+        {
+            held.clear();
+            frames.clear();
+            if let Some(camera) = camera {
+                **camera = GatheredCamera::default();
+            }
+        }
+    }
+}
+
 /// The camera of the frames `before-output` gathers, followed as the decomposer would.
 #[derive(Default)]
 struct GatheredCamera {
@@ -202,11 +220,7 @@ impl Worker {
                 Ok(Ok(gst::FlowSuccess::Ok))
             }
             Work::Reset => {
-                held.clear();
-                frames.clear();
-                if let Some(camera) = camera {
-                    **camera = GatheredCamera::default();
-                }
+                self.test_time.forget_gathered();
                 self.process(element, Work::Reset)
             }
             Work::Drain | Work::Caps(_) => {
@@ -227,12 +241,7 @@ impl Worker {
     /// `before-output`: fine-tunes on the held frames, then processes everything held. A
     /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
     fn train_then_release(&mut self, element: &gst::Element) -> Outcome {
-        let TestTime::Gathering {
-            held,
-            frames,
-            camera,
-        } = &mut self.test_time
-        else {
+        let TestTime::Gathering { held, frames, .. } = &mut self.test_time else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
         if frames.is_empty() {
@@ -274,11 +283,7 @@ impl Worker {
         tuned?;
         if cancelled {
             post_training(element, "before-output", Phase::Cancelled, &last);
-            held.clear();
-            frames.clear();
-            if let Some(camera) = camera {
-                **camera = GatheredCamera::default();
-            }
+            self.test_time.forget_gathered();
             return Ok(Err(gst::FlowError::Flushing));
         }
         post_training(element, "before-output", Phase::Finished, &last);

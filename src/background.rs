@@ -523,6 +523,24 @@ impl BackgroundModel {
         }
     }
 
+    /// Brings every frame held into another view (a followed camera's reference moved on):
+    /// `moved(age, covered)` gives the frame pushed `age` pushes ago (0: the latest) in that
+    /// view [C, H, W] in [0, 1], and what counts as covered in it there [1, H, W] (non-zero:
+    /// covered) from what counts in the old view, `covered` [1, H, W] (uint8). The free values
+    /// of frames that left are forgotten (they are the old view's) and the next estimate is
+    /// made afresh.
+    pub fn reframe(&mut self, mut moved: impl FnMut(usize, &Tensor) -> (Tensor, Tensor)) {
+        let held = self.frames.len();
+        for (index, observation) in self.frames.iter_mut().enumerate() {
+            let [_, h, w] = observation.size;
+            let covered = Tensor::from_slice(&observation.covered).view([1, h, w]);
+            let (frame, covered) = moved(held - 1 - index, &covered);
+            *observation = Observation::new(&frame, &covered);
+        }
+        self.memory = None;
+        self.estimate = None;
+    }
+
     /// Makes the next [`estimate`](Self::estimate) afresh, taking in every cover so far (a
     /// caller that covers all its frames at once and then reads the estimate).
     pub fn remake(&mut self) {

@@ -163,6 +163,46 @@ impl CameraShift {
         }
     }
 
+    /// This movement after `first`: p -> self(first(p)) (both of frames of one size). A frame
+    /// that moved by `first` against a reference that itself moved by `self` against another,
+    /// against that other.
+    pub fn after(self, first: Self) -> Self {
+        let (a, b) = (self.linear, first.linear);
+        let [dy, dx] = first.shift;
+        Self {
+            shift: [
+                a[0][0] * dy + a[0][1] * dx + self.shift[0],
+                a[1][0] * dy + a[1][1] * dx + self.shift[1],
+            ],
+            linear: [
+                [
+                    a[0][0] * b[0][0] + a[0][1] * b[1][0],
+                    a[0][0] * b[0][1] + a[0][1] * b[1][1],
+                ],
+                [
+                    a[1][0] * b[0][0] + a[1][1] * b[1][0],
+                    a[1][0] * b[0][1] + a[1][1] * b[1][1],
+                ],
+            ],
+            size: match self.size {
+                [0.0, 0.0] => first.size,
+                size => size,
+            },
+        }
+    }
+
+    /// [H, W] (bool, on `device`): the pixels of an image of that size that aligning by this
+    /// movement takes from beyond the frame (more than half a pixel out), where what is shown
+    /// is the border repeated, not the scene.
+    pub fn unseen(self, h: i64, w: i64, device: tch::Device) -> Tensor {
+        if self.is_none() {
+            return Tensor::zeros([h, w], (Kind::Bool, device));
+        }
+        let (source_y, source_x) = sources(self, h, w, device);
+        let beyond = |s: Tensor, n: i64| s.lt(-0.5).logical_or(&s.gt(n as f64 - 0.5));
+        beyond(source_y, h).logical_or(&beyond(source_x, w))
+    }
+
     /// The frame's image [C, H, W] (float in [0, 1]) moved onto the reference (bicubic,
     /// borders repeated).
     pub fn align(self, image: &Tensor) -> Tensor {
@@ -238,6 +278,15 @@ impl CameraShifts {
     pub fn largest(&self) -> f64 {
         self.shifts.iter().fold(0.0, |m: f64, s| m.max(s.largest()))
     }
+
+    /// Whether the camera moves beyond what the first frame's view holds (a pan, a drift):
+    /// some frame by more than [`REANCHOR_SHARE`] of the shorter side, where a stream's
+    /// decomposer moves its view on.
+    pub fn leave_the_first_view(&self) -> bool {
+        self.shifts
+            .iter()
+            .any(|s| s.largest() > REANCHOR_SHARE * s.size[0].min(s.size[1]))
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -245,6 +294,21 @@ enum Sampling {
     Bilinear,
     Bicubic,
     Nearest,
+}
+
+/// Where `motion` samples each pixel p of an image of [h, w]: c + L (p - c) + d as ([h, w],
+/// [h, w]) of y and x (c the image's centre).
+fn sources(motion: CameraShift, h: i64, w: i64, device: tch::Device) -> (Tensor, Tensor) {
+    let opts = (Kind::Float, device);
+    let (cy, cx) = ((h - 1) as f64 / 2.0, (w - 1) as f64 / 2.0);
+    let ys = (Tensor::arange(h, opts) - cy).view([h, 1]);
+    let xs = (Tensor::arange(w, opts) - cx).view([1, w]);
+    let [[l00, l01], [l10, l11]] = motion.linear;
+    let [dy, dx] = motion.shift;
+    (
+        &ys * l00 + &xs * l01 + (cy + dy),
+        &ys * l10 + &xs * l11 + (cx + dx),
+    )
 }
 
 /// `image` [..., C, H, W] sampled at c + L (p - c) + d for each pixel p (`motion`, c the
@@ -258,14 +322,7 @@ fn warp(image: &Tensor, motion: CameraShift, sampling: Sampling) -> Tensor {
     let kind = image.kind();
     let flat = image.reshape([-1, 1, h, w]).to_kind(Kind::Float);
     let n = flat.size()[0];
-    let opts = (Kind::Float, image.device());
-    let (cy, cx) = ((h - 1) as f64 / 2.0, (w - 1) as f64 / 2.0);
-    let ys = (Tensor::arange(h, opts) - cy).view([h, 1]);
-    let xs = (Tensor::arange(w, opts) - cx).view([1, w]);
-    let [[l00, l01], [l10, l11]] = motion.linear;
-    let [dy, dx] = motion.shift;
-    let source_y = &ys * l00 + &xs * l01 + (cy + dy);
-    let source_x = &ys * l10 + &xs * l11 + (cx + dx);
+    let (source_y, source_x) = sources(motion, h, w, image.device());
     // Pixel centres in grid_sample's [-1, 1] (align_corners false).
     let grid = Tensor::stack(
         &[
@@ -324,8 +381,11 @@ pub struct CameraTracker {
     reference: Vec<Level>,
     /// The levels are at 1 / factor of the frames' size.
     factor: i64,
-    /// The frame before's motion, at the finest level.
+    /// The frame before's motion against the reference, at the finest level.
     previous: Similarity,
+    /// The reference's motion against the first frame: none until a frame moved beyond
+    /// [`REANCHOR_SHARE`] and became the reference.
+    anchor: CameraShift,
 }
 
 impl CameraTracker {
@@ -343,11 +403,12 @@ impl CameraTracker {
             reference,
             factor,
             previous: Similarity::NONE,
+            anchor: CameraShift::NONE,
         })
     }
 
-    /// The next frame's motion against the reference (frames as in [`Self::new`]): none where
-    /// no motion explains it clearly better than none.
+    /// The next frame's motion against the first (frames as in [`Self::new`]): the
+    /// reference's where no motion against it explains the frame clearly better than none.
     pub fn follow(&mut self, frame: &Tensor, covered: &Tensor) -> CameraShift {
         let size = [frame.size()[1] as f64, frame.size()[2] as f64];
         let mut frame = pyramid(frame, covered, self.factor);
@@ -359,7 +420,8 @@ impl CameraTracker {
         let still = Still::compare(fine, reference_fine);
         let mut best = Similarity::NONE;
         let mut best_cost = still.cost();
-        let limit = MAX_SHIFT_SHARE * fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
+        let side = fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
+        let limit = MAX_SHIFT_SHARE * side;
         for start in [Similarity::NONE, self.previous] {
             let motion = coarse_to_fine(&frame, &self.reference, start);
             if motion.at(fine).largest() > limit {
@@ -374,10 +436,18 @@ impl CameraTracker {
             }
         }
         self.previous = best;
-        match best == Similarity::NONE {
-            true => CameraShift::NONE,
-            false => best.at_full_size(fine, self.factor, size),
+        if best == Similarity::NONE {
+            return self.anchor;
         }
+        let reanchor = best.at(fine).largest() > REANCHOR_SHARE * side;
+        let motion = best
+            .at_full_size(fine, self.factor, size)
+            .after(self.anchor);
+        if reanchor {
+            (self.reference, self.anchor) = (frame, motion);
+            self.previous = Similarity::NONE;
+        }
+        motion
     }
 }
 
@@ -526,9 +596,19 @@ fn coarse_to_fine(frame: &[Level], reference: &[Level], start: Similarity) -> Si
 /// A motion's robust cost must be below this share of no motion's to be kept.
 const ACCEPT: f64 = 0.9;
 
-/// Motions that move a pixel beyond this share of the frame's shorter side are no shake (a
-/// pan, or a pattern matching itself a period away) and are not followed.
+/// Motions that move a pixel beyond this share of the frame's shorter side against the
+/// reference in one go are not followed (a pattern matching itself a period away; a whip
+/// pan).
 const MAX_SHIFT_SHARE: f64 = 0.08;
+
+/// A reference is moved to a later frame once a frame has moved beyond this share of the
+/// shorter side against it ([`CameraTracker`], the stream's decomposer): a panning or drifting
+/// camera is followed as far as it goes, one stretch at a time, where the first frame's
+/// view would soon show little of the frame. Below [`MAX_SHIFT_SHARE`], so that a pan of up
+/// to their difference a frame (2% of the shorter side) stays within reach; above what a
+/// shaking hand moves (sessions 47-49's copies: up to about 6 pixels of 128), so that a shake
+/// is followed against one reference.
+pub const REANCHOR_SHARE: f64 = 0.06;
 
 /// The median of the free pixels' luminance gradient at the finest level must reach this (per
 /// pixel, the luminance brought to a mean of 1/2): the project's flat synthetic grounds and

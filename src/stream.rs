@@ -18,11 +18,20 @@ use crate::full_resolution::{full_resolution_layers, full_resolution_with_tensor
 use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::residual_effects::{add_residual_effects, ResidualEffects};
-use crate::stabilise::{CameraMotion, CameraShift, StreamStabiliser};
+use crate::stabilise::{CameraMotion, CameraShift, StreamStabiliser, REANCHOR_SHARE};
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use anyhow::Context;
 use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
+
+/// [H, W] bool: where a frame moved by `shift` (its aligned labels `seen_labels` [H, W]) shows
+/// no background to the median: under its masks, and beyond the frame.
+fn as_covered(seen_labels: &Tensor, shift: CameraShift) -> Tensor {
+    let size = seen_labels.size();
+    seen_labels
+        .gt(0)
+        .logical_or(&shift.unseen(size[0], size[1], seen_labels.device()))
+}
 
 /// Settings of a streaming decomposition.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,8 +171,9 @@ pub struct FrameLayers {
     /// where `residual` adds them: outside the masks, so the alpha inside them is the
     /// network's).
     pub network_working: Tensor,
-    /// What moved the frame onto the first for the network and the median (none for a
-    /// static camera); the outputs are where the frame as it came shows them.
+    /// The camera's motion against the stream's first frame (none for a static camera); the
+    /// network and the median saw the frame moved onto the view they worked in, and the
+    /// outputs are where the frame as it came shows them.
     pub camera_shift: CameraShift,
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
@@ -201,8 +211,11 @@ struct WindowFrame {
     /// [H, W] the label map at full resolution, 8-bit (mask guidance needs it; check_input
     /// allows at most 254 objects, and 8 bits keep the window small at 1080p).
     labels: Tensor,
-    /// What moves the frame onto the stream's first (`working` and `masks` are moved, `full`
-    /// and `labels` are as the frame came).
+    /// The camera's motion against the stream's first frame.
+    camera: CameraShift,
+    /// What moves the frame onto the view the network and the median work in
+    /// ([`Decomposer::reference`]; `working` and `masks` are moved, `full` and `labels` are as
+    /// the frame came).
     shift: CameraShift,
     /// Image encoding, made the first time a clip sees this frame: as given ([0]) and mirrored
     /// ([1], with `mirror_average` only).
@@ -214,7 +227,7 @@ struct WindowFrame {
 
 impl WindowFrame {
     /// A mask of the frame as it came [..., H, W] moved as the network and the median saw the
-    /// frame (onto the stream's first).
+    /// frame (onto the view they work in).
     fn as_seen(&self, mask: &Tensor) -> Tensor {
         self.shift.align_nearest(mask)
     }
@@ -239,6 +252,20 @@ pub struct Decomposer {
     stabiliser: Option<StreamStabiliser>,
     /// The shifts of the next frames, followed before they came ([`Self::follow_on`]).
     followed_ahead: VecDeque<CameraShift>,
+    /// The camera's motion against the first frame of the frame whose view the network and
+    /// the median work in: the first's until the camera moves on ([`Self::keep_in_view`]).
+    reference: CameraShift,
+    /// The frames the median holds as they came, where the camera is not still: a view moved
+    /// on is made from them, each resampled once.
+    originals: VecDeque<Original>,
+}
+
+/// A frame as it came, for the median's views.
+struct Original {
+    /// [3, H, W] uint8 (what the median holds anyway).
+    frame: Tensor,
+    labels: Tensor,
+    camera: CameraShift,
 }
 
 impl Decomposer {
@@ -262,6 +289,8 @@ impl Decomposer {
             hidden: None,
             warmed_up_at: 0,
             followed_ahead: VecDeque::new(),
+            reference: CameraShift::NONE,
+            originals: VecDeque::new(),
         })
     }
 
@@ -281,6 +310,8 @@ impl Decomposer {
             self.stabiliser = Some(StreamStabiliser::new());
         }
         self.followed_ahead.clear();
+        self.reference = CameraShift::NONE;
+        self.originals.clear();
     }
 
     /// A followed camera's next frames were followed already, from the stream's first frame
@@ -430,9 +461,9 @@ impl Decomposer {
         // check_input bounded the labels to 0..=objects (at most 254): 8 bits hold them.
         let labels = labels.to_device(self.device).to_kind(Kind::Uint8);
 
-        // The network and the median see the frame moved onto the stream's first; the
+        // The network and the median see the frame moved onto the view they work in; the
         // outputs are made at full resolution where the frame shows them ([`Self::decompose`]).
-        let shift = match (&mut self.stabiliser, &self.config.camera) {
+        let camera = match (&mut self.stabiliser, &self.config.camera) {
             (Some(stabiliser), _) if background => match self.followed_ahead.pop_front() {
                 Some(shift) => shift,
                 None => stabiliser.follow(&frame, &labels.gt(0)),
@@ -446,6 +477,7 @@ impl Decomposer {
             })?,
             _ => CameraShift::NONE,
         };
+        let shift = camera.after(self.reference.inverse());
         let (seen, seen_labels) = shift.align_frame(&frame, &labels);
         let (working, masks) = network_inputs(
             &seen,
@@ -456,7 +488,17 @@ impl Decomposer {
         );
         if background {
             self.background
-                .push(&seen, &seen_labels.gt(0).view([1, h, w]));
+                .push(&seen, &as_covered(&seen_labels, shift).view([1, h, w]));
+            if self.config.camera != CameraMotion::Still {
+                if self.originals.len() == self.config.background_frames.max(1) {
+                    self.originals.pop_front();
+                }
+                self.originals.push_back(Original {
+                    frame: (&frame * 255.0).round().to_kind(Kind::Uint8),
+                    labels: labels.shallow_clone(),
+                    camera,
+                });
+            }
         }
         self.window.push_back(WindowFrame {
             index: self.received,
@@ -464,6 +506,7 @@ impl Decomposer {
             working,
             masks,
             labels,
+            camera,
             shift,
             encoded: [None, None],
             mask_tokens: [None, None],
@@ -689,6 +732,7 @@ impl Decomposer {
         f: u64,
         video_len: Option<usize>,
     ) -> anyhow::Result<FrameLayers> {
+        self.keep_in_view(f);
         tch::no_grad(|| -> anyhow::Result<FrameLayers> {
             let residual = self.config.residual;
             let (h, w) = (self.config.working_height, self.config.working_width);
@@ -762,11 +806,54 @@ impl Decomposer {
                 reconstruction: out.reconstruction,
                 background_estimate: background,
                 network_working: rgba,
-                camera_shift: entry.shift,
+                camera_shift: entry.camera,
                 frame: entry.full.shallow_clone(),
                 upsampling: self.config.upsampling,
             })
         })
+    }
+
+    /// Moves the view the network and the median work in to frame `f`'s where the camera has
+    /// moved beyond [`REANCHOR_SHARE`] of the shorter side against it (a pan, a drift): the
+    /// first frame's view would show less and less of the frames, and what it does not show
+    /// is the border repeated. The frames held are moved into the new view, each from the
+    /// frame as it came; what each covered in the old view stays covered. Not over a clean
+    /// plate, which is the first frame's view.
+    fn keep_in_view(&mut self, f: u64) {
+        let entry = &self.window[self.slot(f)];
+        let (h, w) = (entry.full.size()[1], entry.full.size()[2]);
+        if self.background.plate().is_some()
+            || entry.shift.largest() <= REANCHOR_SHARE * h.min(w) as f64
+        {
+            return;
+        }
+        // A pixel of the new view is the old view's at `back` of it.
+        let back = entry.shift.inverse();
+        self.reference = entry.camera;
+        let to_view = self.reference.inverse();
+        let (wh, ww) = (self.config.working_height, self.config.working_width);
+        let (objects, threshold) = (self.config.objects, self.config.mask_threshold);
+        for entry in self.window.iter_mut() {
+            entry.shift = entry.camera.after(to_view);
+            let (seen, seen_labels) = entry.shift.align_frame(&entry.full, &entry.labels);
+            (entry.working, entry.masks) =
+                network_inputs(&seen, &seen_labels, objects, (wh, ww), threshold);
+            entry.encoded = [None, None];
+            entry.mask_tokens = [None, None];
+        }
+        let (originals, device) = (&self.originals, self.device);
+        self.background.reframe(|age, covered| {
+            let original = &originals[originals.len() - 1 - age];
+            let shift = original.camera.after(to_view);
+            let frame = original.frame.to_device(device).to_kind(Kind::Float) / 255.0;
+            let (seen, seen_labels) = shift.align_frame(&frame, &original.labels);
+            let covered = back
+                .align_nearest(&covered.to_device(device))
+                .gt(0)
+                .logical_or(&back.unseen(h, w, device))
+                .logical_or(&as_covered(&seen_labels, shift));
+            (seen, covered)
+        });
     }
 
     /// Drops frames no future clip needs: the oldest is look_back frames before the next output.

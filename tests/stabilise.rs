@@ -12,7 +12,7 @@ use gst::prelude::*;
 use gstomnimatte::dataset::{read_png, write_png};
 use gstomnimatte::stabilise::{
     estimate_camera_shifts, CameraMotion, CameraShift, CameraShifts, CameraTracker,
-    StreamStabiliser,
+    StreamStabiliser, STILL_PIXELS,
 };
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
 use std::time::Duration;
@@ -21,13 +21,22 @@ use tch::{Device, Kind, Tensor};
 const H: i64 = 96;
 const W: i64 = 128;
 
-/// Ground with texture at several scales, [3, 160, 192] in [0, 1].
-fn ground(seed: i64) -> Tensor {
-    tch::manual_seed(seed);
-    let opts = (Kind::Float, Device::Cpu);
-    let mut texture = Tensor::zeros([1, 3, 160, 192], opts);
+/// Ground with texture at several scales, [3, 160, 192] in [0, 1], the same for a seed
+/// whatever else runs (the tests of this file share libtorch's generator, and seed it).
+fn ground(seed: u64) -> Tensor {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut uniform = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let mut texture = Tensor::zeros([1, 3, 160, 192], (Kind::Float, Device::Cpu));
     for cell in [4, 8, 16] {
-        let coarse = Tensor::rand([1, 3, 160 / cell, 192 / cell], opts);
+        let (h, w) = (160 / cell, 192 / cell);
+        let values: Vec<f32> = (0..3 * h * w).map(|_| uniform()).collect();
+        let coarse = Tensor::from_slice(&values).view([1, 3, h, w]);
         texture += coarse.upsample_bilinear2d([160, 192], false, None, None) / 3.0;
     }
     texture.squeeze_dim(0)
@@ -265,15 +274,20 @@ fn write_clip(
     ground: &Tensor,
     places: &[(i64, i64)],
 ) -> Vec<(Tensor, Tensor)> {
+    let frames = clip(ground, places);
+    write_frames(dir, &frames);
+    frames
+}
+
+/// Writes `frames` (frame, mask) as an Omnimatte folder of one object.
+fn write_frames(dir: &std::path::Path, frames: &[(Tensor, Tensor)]) {
     std::fs::create_dir_all(dir.join("rgb")).unwrap();
     std::fs::create_dir_all(dir.join("mask/01")).unwrap();
-    let frames = clip(ground, places);
     for (t, (frame, mask)) in frames.iter().enumerate() {
         write_png(&dir.join(format!("rgb/{t:05}.png")), frame).unwrap();
         let mask_image = mask.to_kind(Kind::Float).unsqueeze(0);
         write_png(&dir.join(format!("mask/01/{t:05}.png")), &mask_image).unwrap();
     }
-    frames
 }
 
 /// [`background_error_of`] the clean backgrounds `decompose` wrote in `out`.
@@ -549,6 +563,139 @@ fn a_camera_followed_ahead_is_not_followed_again() {
     for (t, (out, plain)) in outputs.iter().zip(&followed).enumerate() {
         let want = shifts.get(t).copied().unwrap_or(plain.camera_shift);
         assert_eq!(out.camera_shift, want, "frame {t}");
+    }
+}
+
+/// Motions compose (`after`), undo each other (`inverse`), and say which pixels they take from
+/// beyond the frame (`unseen`).
+#[test]
+fn camera_motions_compose_and_say_what_they_bring_from_beyond_the_frame() {
+    let size = [H as f64, W as f64];
+    let a = CameraShift::similarity([1.5, -2.0], 0.02, 0.01, size);
+    let b = CameraShift::similarity([-0.5, 3.0], -0.01, -0.02, size);
+    let (c, centre) = (a.after(b), [(H - 1) as f64 / 2.0, (W - 1) as f64 / 2.0]);
+    let map = |m: CameraShift, p: [f64; 2]| {
+        let (y, x) = (p[0] - centre[0], p[1] - centre[1]);
+        let l = m.linear;
+        [
+            centre[0] + l[0][0] * y + l[0][1] * x + m.shift[0],
+            centre[1] + l[1][0] * y + l[1][1] * x + m.shift[1],
+        ]
+    };
+    for p in [[0.0, 0.0], [10.0, 90.0], [95.0, 127.0]] {
+        let (want, got) = (map(a, map(b, p)), map(c, p));
+        assert!((want[0] - got[0]).abs() < 1e-9 && (want[1] - got[1]).abs() < 1e-9);
+    }
+    assert!(a.after(a.inverse()).largest() < 1e-9);
+    assert_eq!(CameraShift::NONE.after(a), a);
+    assert_eq!(a.after(CameraShift::NONE), a);
+    // Three pixels to the right: the last three columns come from beyond the frame.
+    let unseen = CameraShift::translation([0.0, 3.0]).unseen(H, W, Device::Cpu);
+    assert_eq!(unseen.sum(Kind::Int64).int64_value(&[]), 3 * H);
+    assert!(bool::try_from(unseen.narrow(1, W - 3, 3).all()).unwrap());
+    assert_eq!(
+        CameraShift::NONE
+            .unseen(H, W, Device::Cpu)
+            .sum(Kind::Int64)
+            .int64_value(&[]),
+        0
+    );
+}
+
+/// A camera's place (y, x) in the ground.
+type Place = (i64, i64);
+
+/// A camera panning a pixel a frame to the right and drifting down, 31 pixels (a third of
+/// the frame's height) in 32 frames, the object walking across: far beyond a shake's reach
+/// against the first frame.
+fn panning_clip(ground: &Tensor) -> (Vec<Place>, Vec<(Tensor, Tensor)>) {
+    let places: Vec<Place> = (0..32).map(|t| (30 + t / 3, 4 + t)).collect();
+    let frames = places
+        .iter()
+        .enumerate()
+        .map(|(t, &(y, x))| view(ground, y, x, (40, 10 + 3 * t as i64)))
+        .collect();
+    (places, frames)
+}
+
+/// Asserts that `got` (frame t's motion) puts every pixel within a quarter pixel (what counts
+/// as no motion) of where the camera at `place` shows what it showed at `first` (each stretch
+/// of a pan is followed against its own reference, so the errors add up).
+fn assert_panned(t: usize, got: CameraShift, first: Place, place: Place) {
+    let want = CameraShift::translation([(first.0 - place.0) as f64, (first.1 - place.1) as f64]);
+    let off = got.after(want.inverse()).largest();
+    assert!(
+        off < STILL_PIXELS,
+        "frame {t}: {got}, moved by {want}: off by {off}"
+    );
+}
+
+#[test]
+fn a_panning_camera_is_followed_as_far_as_it_goes() {
+    let (places, frames) = panning_clip(&ground(11));
+    let shifts = clip_shifts(&frames).expect("the camera moves");
+    for (t, &place) in places.iter().enumerate() {
+        assert_panned(t, shifts.at(t as i64), places[0], place);
+    }
+}
+
+/// The stream follows a pan beyond the first frame's view: its outputs say how far each frame
+/// moved, are where the frame shows them, and each frame's clean background is its own ground
+/// (the view the median works in moved on with the camera).
+#[test]
+fn the_stream_follows_a_panning_camera() {
+    let (places, frames) = panning_clip(&ground(11));
+    let config = small_config();
+    let still_config = StreamConfig {
+        camera: CameraMotion::Still,
+        ..config.clone()
+    };
+    let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
+    assert_eq!(with.len(), frames.len());
+    for (t, out) in with.iter().enumerate() {
+        assert_panned(t, out.camera_shift, places[0], places[t]);
+        let error = (&out.reconstruction - &frames[t].0)
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(error < 1e-4, "frame {t}: {error}");
+    }
+    assert_background_followed(&with, &without, &frames);
+}
+
+/// `decompose` follows a pan too: the whole clip's median cannot hold it (it is made in the
+/// first frame's view), so the background is made as the frames come, as the element makes it.
+#[test]
+fn decompose_follows_a_panning_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, frames) = panning_clip(&ground(11));
+    let panning = dir.path().join("panning");
+    write_frames(&panning, &frames);
+    let (followed, kept) = (dir.path().join("followed"), dir.path().join("kept"));
+    let stderr = succeeds(&decompose_args(&panning, None, &followed));
+    assert!(
+        stderr.contains("pans beyond the first frame's view"),
+        "{stderr}"
+    );
+    succeeds(
+        &[
+            &decompose_args(&panning, None, &kept)[..],
+            &["--stabilise", "false"],
+        ]
+        .concat(),
+    );
+    let (with, without) = (
+        background_error(&followed, &frames),
+        background_error(&kept, &frames),
+    );
+    assert!(
+        with < 0.02 && with < without / 2.0,
+        "{with} against {without}"
+    );
+    for (t, (frame, _)) in frames.iter().enumerate() {
+        let recon = read_png(&followed.join(format!("recon/{t:05}.png"))).unwrap();
+        let error = (recon - frame).abs().max().double_value(&[]);
+        assert!(error < 1.5 / 255.0, "frame {t}: {error}");
     }
 }
 

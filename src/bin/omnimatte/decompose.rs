@@ -609,6 +609,22 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
     if args.layers.stabilise {
         video.stabilise()?;
     }
+    // A whole clip's median is made in the first frame's view, which a pan leaves: the
+    // element's estimate, made as the frames come, follows it.
+    let mut background_estimate = args.background_estimate;
+    if background_estimate != BackgroundEstimate::Stream
+        && args.background_plate.is_none()
+        && video
+            .camera
+            .as_ref()
+            .is_some_and(CameraShifts::leave_the_first_view)
+    {
+        eprintln!(
+            "the camera pans beyond the first frame's view: the background is made as the \
+             frames come (--background-estimate stream), not over the whole clip"
+        );
+        background_estimate = BackgroundEstimate::Stream;
+    }
     let started = Instant::now();
     let out = &args.out;
     let size = video.frames.height_width();
@@ -641,7 +657,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
             );
             Some(plate)
         }
-        None => match args.background_estimate {
+        None => match background_estimate {
             BackgroundEstimate::WholeVideo | BackgroundEstimate::WholeVideoLayers => Some(
                 background_plate(&video, None, args.layers.whole_video_quantile)?,
             ),
@@ -649,7 +665,7 @@ pub fn run(args: DecomposeArgs) -> anyhow::Result<()> {
         },
     };
     let second_plate = (args.background_plate.is_none()
-        && args.background_estimate == BackgroundEstimate::WholeVideoLayers)
+        && background_estimate == BackgroundEstimate::WholeVideoLayers)
         .then(|| SecondPlate {
             first_pass: args.layers.first_pass_config(objects, tuned_file),
             quantile: args.layers.whole_video_quantile,

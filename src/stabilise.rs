@@ -6,7 +6,9 @@
 //! the first is estimated over the pixels no mask covers, for a whole clip at once
 //! ([`estimate_camera_shifts`]) or frame by frame for a stream ([`StreamStabiliser`]), undone
 //! for what the network and the background median see (frames and masks), and done again to
-//! the frame's layers and background before its outputs are made ([`crate::stream`]).
+//! the frame's layers and background before its outputs are made ([`crate::stream`]). A pan
+//! or a drift is followed one stretch at a time (session 50): the estimate's reference, and
+//! the view a stream is decomposed in, move on with the camera ([`REANCHOR_SHARE`]).
 
 use tch::{Kind, Tensor};
 
@@ -371,21 +373,24 @@ fn shaking(moved: usize, seen: usize) -> bool {
     moved * MOVED_SHARE_INVERSE >= seen
 }
 
-/// Follows a camera frame by frame against a reference frame (a clip's or a stream's first).
-/// Each frame's motion (a translation, a turn and a zoom about the centre) is found by
+/// Follows a camera frame by frame against a reference frame: the first, then a later one
+/// where the camera moved on ([`REANCHOR_SHARE`]), whose own motion against the first is
+/// known. Each frame's motion (a translation, a turn and a zoom about the centre) is found by
 /// Gauss-Newton steps on the pixels free of masks in both frames (Lucas and Kanade's, with
 /// Cauchy's robust weights), coarse to fine from no motion and from the frame before's, and
 /// kept only where it explains the frame clearly better than none, across the whole frame, and
-/// is within a shake's reach.
+/// is within reach of the reference ([`MAX_SHIFT_SHARE`]).
 pub struct CameraTracker {
     reference: Vec<Level>,
     /// The levels are at 1 / factor of the frames' size.
     factor: i64,
     /// The frame before's motion against the reference, at the finest level.
     previous: Similarity,
-    /// The reference's motion against the first frame: none until a frame moved beyond
-    /// [`REANCHOR_SHARE`] and became the reference.
+    /// The reference's motion against the first frame: none until two frames in a row moved
+    /// beyond [`REANCHOR_SHARE`] against it and the second became the reference.
     anchor: CameraShift,
+    /// Whether the frame before moved beyond [`REANCHOR_SHARE`] against the reference.
+    beyond: bool,
 }
 
 impl CameraTracker {
@@ -404,6 +409,7 @@ impl CameraTracker {
             factor,
             previous: Similarity::NONE,
             anchor: CameraShift::NONE,
+            beyond: false,
         })
     }
 
@@ -416,7 +422,7 @@ impl CameraTracker {
         let (fine, reference_fine) = (&frame[0], &self.reference[0]);
         // From no motion and from the frame before's (a drifting camera), the better of the
         // two; kept only where it explains the frame clearly better than none, and within
-        // reach of a shake (a repeating pattern matches itself a period away).
+        // reach (a repeating pattern matches itself a period away).
         let still = Still::compare(fine, reference_fine);
         let mut best = Similarity::NONE;
         let mut best_cost = still.cost();
@@ -436,16 +442,18 @@ impl CameraTracker {
             }
         }
         self.previous = best;
+        let beyond = best.at(fine).largest() > REANCHOR_SHARE * side;
+        let reanchor = beyond && self.beyond;
+        self.beyond = beyond;
         if best == Similarity::NONE {
             return self.anchor;
         }
-        let reanchor = best.at(fine).largest() > REANCHOR_SHARE * side;
         let motion = best
             .at_full_size(fine, self.factor, size)
             .after(self.anchor);
         if reanchor {
             (self.reference, self.anchor) = (frame, motion);
-            self.previous = Similarity::NONE;
+            (self.previous, self.beyond) = (Similarity::NONE, false);
         }
         motion
     }
@@ -601,13 +609,13 @@ const ACCEPT: f64 = 0.9;
 /// pan).
 const MAX_SHIFT_SHARE: f64 = 0.08;
 
-/// A reference is moved to a later frame once a frame has moved beyond this share of the
-/// shorter side against it ([`CameraTracker`], the stream's decomposer): a panning or drifting
-/// camera is followed as far as it goes, one stretch at a time, where the first frame's
-/// view would soon show little of the frame. Below [`MAX_SHIFT_SHARE`], so that a pan of up
-/// to their difference a frame (2% of the shorter side) stays within reach; above what a
-/// shaking hand moves (sessions 47-49's copies: up to about 6 pixels of 128), so that a shake
-/// is followed against one reference.
+/// A reference is moved to a later frame once two frames in a row have moved beyond this
+/// share of the shorter side against it ([`CameraTracker`], the stream's decomposer): a
+/// panning or drifting camera is followed as far as it goes, one stretch at a time, where the
+/// first frame's view would soon show little of the frame. Two in a row: a shaking camera
+/// reaches this far now and then and comes back, and a frame of such a jolt as the reference
+/// would put the next frames beyond [`MAX_SHIFT_SHARE`] of it. Below that reach, so that a pan
+/// of up to their difference a frame (2% of the shorter side) stays within it.
 pub const REANCHOR_SHARE: f64 = 0.06;
 
 /// The median of the free pixels' luminance gradient at the finest level must reach this (per

@@ -814,7 +814,8 @@ impl Decomposer {
     }
 
     /// Moves the view the network and the median work in to frame `f`'s where the camera has
-    /// moved beyond [`REANCHOR_SHARE`] of the shorter side against it (a pan, a drift): the
+    /// moved beyond [`REANCHOR_SHARE`] of the shorter side against it, in frame `f` and in the
+    /// latest frame (a pan, a drift; not a jolt of a shaking camera, which comes back): the
     /// first frame's view would show less and less of the frames, and what it does not show
     /// is the border repeated. The frames held are moved into the new view, each from the
     /// frame as it came; what each covered in the old view stays covered. Not over a clean
@@ -822,8 +823,11 @@ impl Decomposer {
     fn keep_in_view(&mut self, f: u64) {
         let entry = &self.window[self.slot(f)];
         let (h, w) = (entry.full.size()[1], entry.full.size()[2]);
+        let reach = REANCHOR_SHARE * h.min(w) as f64;
+        let latest = self.window.back().expect("frame f is in the window");
         if self.background.plate().is_some()
-            || entry.shift.largest() <= REANCHOR_SHARE * h.min(w) as f64
+            || entry.shift.largest() <= reach
+            || latest.shift.largest() <= reach
         {
             return;
         }

@@ -718,52 +718,69 @@ fn as_bytes(frames: &[(Tensor, Tensor)]) -> Vec<helpers::Frame> {
         .collect()
 }
 
-#[test]
-fn the_element_follows_a_shaking_camera() {
-    helpers::init();
-    let frames = clip(&ground(7), &SHAKING);
-    let video = as_bytes(&frames);
-    let backgrounds = |props: &str| -> Vec<Tensor> {
-        let result = helpers::run_frames(
-            props,
-            (W as usize, H as usize),
-            &video,
-            &["background"],
-            Duration::from_secs(120),
-        );
-        assert!(result.error.is_none(), "{props}: {:?}", result.error);
-        // The layers over the residual background reproduce the frame as it came.
-        for (i, out) in result.outputs["src"].iter().enumerate() {
-            let psnr = helpers::psnr_rgb(&out.bytes, &video[i].0);
-            assert!(psnr > 40.0, "{props}: frame {i}: PSNR {psnr:.1} dB");
-        }
-        result.outputs["background"]
-            .iter()
-            .map(|b| {
-                Tensor::from_slice(&b.bytes)
-                    .view([H, W, 4])
-                    .permute([2, 0, 1])
-                    .narrow(0, 0, 3)
-                    .to_kind(Kind::Float)
-                    / 255.0
-            })
-            .collect()
-    };
-    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
-    assert!(element.property::<bool>("stabilise"));
+/// Each frame's clean background from the element with `props`, checking that its layers over
+/// the residual background reproduce each frame as it came.
+fn element_backgrounds(frames: &[(Tensor, Tensor)], props: &str) -> Vec<Tensor> {
+    let video = as_bytes(frames);
+    let result = helpers::run_frames(
+        props,
+        (W as usize, H as usize),
+        &video,
+        &["background"],
+        Duration::from_secs(120),
+    );
+    assert!(result.error.is_none(), "{props}: {:?}", result.error);
+    for (i, out) in result.outputs["src"].iter().enumerate() {
+        let psnr = helpers::psnr_rgb(&out.bytes, &video[i].0);
+        assert!(psnr > 40.0, "{props}: frame {i}: PSNR {psnr:.1} dB");
+    }
+    result.outputs["background"]
+        .iter()
+        .map(|b| {
+            Tensor::from_slice(&b.bytes)
+                .view([H, W, 4])
+                .permute([2, 0, 1])
+                .narrow(0, 0, 3)
+                .to_kind(Kind::Float)
+                / 255.0
+        })
+        .collect()
+}
+
+/// Asserts that the element's clean backgrounds of `frames` show each frame's ground with
+/// `stabilise=true` and clearly do not with `stabilise=false`.
+fn assert_element_follows(frames: &[(Tensor, Tensor)]) {
     let (with, without) = (
-        background_error_of(&backgrounds("stabilise=true"), &frames),
-        background_error_of(&backgrounds("stabilise=false"), &frames),
+        background_error_of(&element_backgrounds(frames, "stabilise=true"), frames),
+        background_error_of(&element_backgrounds(frames, "stabilise=false"), frames),
     );
     assert!(
         with < 0.02 && with < without / 2.0,
         "{with} against {without}"
     );
+}
+
+#[test]
+fn the_element_follows_a_shaking_camera() {
+    helpers::init();
+    let frames = clip(&ground(7), &SHAKING);
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    assert!(element.property::<bool>("stabilise"));
+    assert_element_follows(&frames);
     // Test-time training before the output trains on the frames as the decomposer shows
     // them, then the same frames come out in place.
     let tuned = background_error_of(
-        &backgrounds("stabilise=true ttt=before-output ttt-frames=8 ttt-steps=2"),
+        &element_backgrounds(
+            &frames,
+            "stabilise=true ttt=before-output ttt-frames=8 ttt-steps=2",
+        ),
         &frames,
     );
     assert!(tuned < 0.02, "{tuned}");
+}
+
+#[test]
+fn the_element_follows_a_panning_camera() {
+    helpers::init();
+    assert_element_follows(&panning_clip(&ground(11)).1);
 }

@@ -22,7 +22,7 @@ use gstomnimatte::model::loading::{
 };
 use gstomnimatte::model::precision::hold_for_inference;
 use gstomnimatte::model::PrecisionChoice;
-use gstomnimatte::stabilise::CameraMotion;
+use gstomnimatte::stabilise::{CameraMotion, CameraShifts};
 use gstomnimatte::stream::{Inference, StreamConfig};
 use gstomnimatte::ttt::{
     fine_tune, leave_out_layers, ContinuousConfig, FineTuneConfig, PacedTraining, TrainingFrames,
@@ -230,6 +230,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 c.largest()
             );
         }
+        // As `decompose`: a pan leaves the first frame's view, in which the whole clip's
+        // medians are made, so its background is made as the frames come.
+        let background_estimate = match camera
+            .as_ref()
+            .is_some_and(CameraShifts::leave_the_first_view)
+        {
+            true => BackgroundEstimate::Stream,
+            false => args.background_estimate,
+        };
         let aligned = camera.as_ref().map(|c| aligned_video(&video, c));
         let seen = aligned.as_ref().unwrap_or(&video);
         let motion = camera
@@ -254,7 +263,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let plate = if args.clean_plate {
             Some(background.shallow_clone())
         } else {
-            match args.background_estimate {
+            match background_estimate {
                 BackgroundEstimate::WholeVideo => Some(median.shallow_clone()),
                 BackgroundEstimate::WholeVideoLayers => {
                     // The first pass: the network as loaded, before any test-time training, over
@@ -268,7 +277,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         };
         // The whole video's estimate: the second pass's where there is one.
-        let bg = match (&plate, args.background_estimate) {
+        let bg = match (&plate, background_estimate) {
             (Some(second), BackgroundEstimate::WholeVideoLayers) => psnr(second, background),
             _ => psnr(&median, background),
         };

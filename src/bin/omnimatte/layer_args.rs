@@ -84,14 +84,15 @@ pub struct LayerArgs {
     /// stream` with `decompose`; docs/measurements.md, session 43).
     #[arg(long, default_value_t = defaults::BACKGROUND_WARM_UP)]
     pub background_warm_up: usize,
-    /// Find a shaking camera's shifts (each frame's translation against the first, over the
-    /// pixels no mask covers), decompose the frames and masks moved onto the first frame, and
-    /// move the outputs back to their frames. A clip where fewer than a quarter of the frames
-    /// moved by 1/4 pixel, or whose ground has no texture to align by, is left exactly as it
-    /// is. True or false. `decompose` aligns the whole clip first; `eval --background-estimate
-    /// stream` follows the camera frame by frame as the element's `stabilise` does (a frame is
-    /// moved while a quarter of the frames up to it moved; docs/measurements.md, sessions 47
-    /// and 48).
+    /// Follow a shaking, panning or drifting camera (each frame's translation, turn and zoom
+    /// against the first, over the pixels no mask covers), decompose the frames and masks
+    /// moved onto one view, and move the outputs back to their frames. A clip where fewer than
+    /// a quarter of the frames moved by 1/4 pixel, or whose ground has no texture to align by,
+    /// is left exactly as it is. True or false. `decompose` finds the whole clip's motion
+    /// first, and where it leaves the first frame's view (a pan) makes the background as the
+    /// frames come instead of over the whole clip; `eval --background-estimate stream` follows
+    /// the camera frame by frame as the element's `stabilise` does (a frame is moved while a
+    /// quarter of the frames up to it moved; docs/measurements.md, sessions 47-50).
     #[arg(long, default_value_t = defaults::STABILISE, action = clap::ArgAction::Set)]
     pub stabilise: bool,
 }

@@ -384,7 +384,7 @@ pub struct CameraTracker {
     reference: Vec<Level>,
     /// The levels are at 1 / factor of the frames' size.
     factor: i64,
-    /// The frame before's motion against the reference, at the finest level.
+    /// The last motion found against the reference, at the finest level.
     previous: Similarity,
     /// The reference's motion against the first frame: none until two frames in a row moved
     /// beyond [`REANCHOR_SHARE`] against it and the second became the reference.
@@ -420,9 +420,9 @@ impl CameraTracker {
         let mut frame = pyramid(frame, covered, self.factor);
         match_brightness(&mut frame, &self.reference);
         let (fine, reference_fine) = (&frame[0], &self.reference[0]);
-        // From no motion and from the frame before's (a drifting camera), the better of the
+        // From no motion and from the last motion found (a drifting camera), the better of the
         // two; kept only where it explains the frame clearly better than none, and within
-        // reach (a repeating pattern matches itself a period away).
+        // reach of where it started (a repeating pattern matches itself a period away).
         let still = Still::compare(fine, reference_fine);
         let mut best = Similarity::NONE;
         let mut best_cost = still.cost();
@@ -430,7 +430,7 @@ impl CameraTracker {
         let limit = MAX_SHIFT_SHARE * side;
         for start in [Similarity::NONE, self.previous] {
             let motion = coarse_to_fine(&frame, &self.reference, start);
-            if motion.at(fine).largest() > limit {
+            if motion.at(fine).after(start.at(fine).inverse()).largest() > limit {
                 continue;
             }
             match judged(fine, reference_fine, &still, motion) {
@@ -441,13 +441,14 @@ impl CameraTracker {
                 break;
             }
         }
-        self.previous = best;
         let beyond = best.at(fine).largest() > REANCHOR_SHARE * side;
         let reanchor = beyond && self.beyond;
         self.beyond = beyond;
         if best == Similarity::NONE {
+            // Kept: a pan missed in one frame is taken up again from where it was last found.
             return self.anchor;
         }
+        self.previous = best;
         let motion = best
             .at_full_size(fine, self.factor, size)
             .after(self.anchor);

@@ -639,6 +639,33 @@ fn a_panning_camera_is_followed_as_far_as_it_goes() {
     }
 }
 
+/// A pan of 2 pixels a frame during which the camera sees nothing to align by for two frames
+/// (a flat grey frame: covered, or a flash): those two are not found, and the pan is taken up
+/// again after them from where it was last found, 6 pixels back.
+#[test]
+fn a_pan_missed_for_two_frames_is_taken_up_again() {
+    let ground = ground(13);
+    let places: Vec<Place> = (0..28).map(|t| (30, 2 * t)).collect();
+    let blind = [12, 13];
+    let frames: Vec<(Tensor, Tensor)> = places
+        .iter()
+        .enumerate()
+        .map(|(t, &(y, x))| {
+            let (frame, mask) = view(&ground, y, x, (40, 10 + 3 * t as i64));
+            match blind.contains(&t) {
+                true => (frame.fill(0.5), mask),
+                false => (frame, mask),
+            }
+        })
+        .collect();
+    let shifts = clip_shifts(&frames).expect("the camera moves");
+    for (t, &place) in places.iter().enumerate() {
+        if !blind.contains(&t) {
+            assert_panned(t, shifts.at(t as i64), places[0], place);
+        }
+    }
+}
+
 /// The stream follows a pan beyond the first frame's view: its outputs say how far each frame
 /// moved, are where the frame shows them, and each frame's clean background is its own ground
 /// (the view the median works in moved on with the camera).

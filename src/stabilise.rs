@@ -116,6 +116,16 @@ impl CameraShift {
         ]
     }
 
+    /// The farthest the turn and the zoom alone move any pixel of the frame along either axis
+    /// (a corner's), in pixels.
+    pub fn turned_or_zoomed(self) -> f64 {
+        Self {
+            shift: [0.0, 0.0],
+            ..self
+        }
+        .largest()
+    }
+
     /// The farthest any pixel of the frame moves along either axis (a corner's, under a
     /// turn), in pixels.
     pub fn largest(self) -> f64 {
@@ -430,7 +440,10 @@ impl CameraTracker {
         let limit = MAX_SHIFT_SHARE * side;
         for start in [Similarity::NONE, self.previous] {
             let motion = coarse_to_fine(&frame, &self.reference, start);
-            if motion.at(fine).after(start.at(fine).inverse()).largest() > limit {
+            let (at, from) = (motion.at(fine), start.at(fine));
+            if at.after(from.inverse()).largest() > limit
+                || at.turned_or_zoomed() > TURN_REACH * side
+            {
                 continue;
             }
             match judged(fine, reference_fine, &still, motion) {
@@ -610,13 +623,21 @@ const ACCEPT: f64 = 0.9;
 /// pan).
 const MAX_SHIFT_SHARE: f64 = 0.08;
 
+/// A turn and a zoom against the reference that move a corner beyond this share of the
+/// frame's shorter side are not followed: on ground with little texture (a blurred
+/// photograph) a turn and a zoom of a few degrees and percent fit a translating camera's
+/// frames a little better than none, and each frame followed from the last one found would
+/// carry such a fit further (session 50). Session 49's turned copies, up to 3.2 degrees
+/// (5.6% at the corners), are within it.
+const TURN_REACH: f64 = 0.06;
+
 /// A reference is moved to a later frame once two frames in a row have moved beyond this
 /// share of the shorter side against it ([`CameraTracker`], the stream's decomposer): a
 /// panning or drifting camera is followed as far as it goes, one stretch at a time, where the
 /// first frame's view would soon show little of the frame. Two in a row: a shaking camera
-/// reaches this far now and then and comes back, and a frame of such a jolt as the reference
-/// would put the next frames beyond [`MAX_SHIFT_SHARE`] of it. Below that reach, so that a pan
-/// of up to their difference a frame (2% of the shorter side) stays within it.
+/// reaches this far now and then and comes back, and a jolt as the reference puts the next
+/// frames far from it. Below [`MAX_SHIFT_SHARE`], so that the reference is near the frames
+/// followed; pans of up to 2 pixels a frame at 128 high (1.6%) were measured (session 50).
 pub const REANCHOR_SHARE: f64 = 0.06;
 
 /// The median of the free pixels' luminance gradient at the finest level must reach this (per

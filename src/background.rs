@@ -523,6 +523,14 @@ impl BackgroundModel {
         }
     }
 
+    /// The frame pushed `age` pushes ago (0: the latest) as held, [C, H, W] uint8 on the CPU;
+    /// `None` beyond the frames held.
+    pub fn held_frame(&self, age: usize) -> Option<Tensor> {
+        let index = self.frames.len().checked_sub(age + 1)?;
+        let observation = &self.frames[index];
+        Some(Tensor::from_slice(&observation.frame).view(observation.size))
+    }
+
     /// Brings every frame held into another view (a followed camera's reference moved on):
     /// `moved(age, covered)` gives the frame pushed `age` pushes ago (0: the latest) in that
     /// view [C, H, W] in [0, 1], and what counts as covered in it there [1, H, W] (non-zero:

@@ -387,9 +387,9 @@ fn shaking(moved: usize, seen: usize) -> bool {
 /// where the camera moved on ([`REANCHOR_SHARE`]), whose own motion against the first is
 /// known. Each frame's motion (a translation, a turn and a zoom about the centre) is found by
 /// Gauss-Newton steps on the pixels free of masks in both frames (Lucas and Kanade's, with
-/// Cauchy's robust weights), coarse to fine from no motion and from the frame before's, and
+/// Cauchy's robust weights), coarse to fine from no motion and from the last motion found, and
 /// kept only where it explains the frame clearly better than none, across the whole frame, and
-/// is within reach of the reference ([`MAX_SHIFT_SHARE`]).
+/// is within reach of where it started ([`MAX_SHIFT_SHARE`], [`TURN_REACH`]).
 pub struct CameraTracker {
     reference: Vec<Level>,
     /// The levels are at 1 / factor of the frames' size.
@@ -618,9 +618,9 @@ fn coarse_to_fine(frame: &[Level], reference: &[Level], start: Similarity) -> Si
 /// A motion's robust cost must be below this share of no motion's to be kept.
 const ACCEPT: f64 = 0.9;
 
-/// Motions that move a pixel beyond this share of the frame's shorter side against the
-/// reference in one go are not followed (a pattern matching itself a period away; a whip
-/// pan).
+/// Motions that move a pixel beyond this share of the frame's shorter side against where
+/// their estimate started (no motion, or the last motion found) are not followed (a pattern
+/// matching itself a period away; a whip pan).
 const MAX_SHIFT_SHARE: f64 = 0.08;
 
 /// A turn and a zoom against the reference that move a corner beyond this share of the

@@ -255,16 +255,16 @@ pub struct Decomposer {
     /// The camera's motion against the first frame of the frame whose view the network and
     /// the median work in: the first's until the camera moves on ([`Self::keep_in_view`]).
     reference: CameraShift,
-    /// The frames the median holds as they came, where the camera is not still: a view moved
-    /// on is made from them, each resampled once.
+    /// The frames the median holds, as they came, where the camera is followed: a view
+    /// moved on is made from them, each resampled once however often the view moves.
     originals: VecDeque<Original>,
 }
 
-/// A frame as it came, for the median's views.
+/// A frame the median holds, as it came.
 struct Original {
-    /// [3, H, W] uint8 (what the median holds anyway).
-    frame: Tensor,
-    labels: Tensor,
+    /// [3, H, W] uint8; `None` while the median holds it as it came (not moved), as a still
+    /// camera's frames: no copy is kept until the view first moves.
+    frame: Option<Tensor>,
     camera: CameraShift,
 }
 
@@ -494,8 +494,8 @@ impl Decomposer {
                     self.originals.pop_front();
                 }
                 self.originals.push_back(Original {
-                    frame: (&frame * 255.0).round().to_kind(Kind::Uint8),
-                    labels: labels.shallow_clone(),
+                    frame: (!shift.is_none())
+                        .then(|| (&frame * 255.0).round().to_kind(Kind::Uint8)),
                     camera,
                 });
             }
@@ -845,18 +845,32 @@ impl Decomposer {
             entry.encoded = [None, None];
             entry.mask_tokens = [None, None];
         }
+        // The frames the median holds as they came are copied before it moves them.
+        let held = self.originals.len();
+        for (index, original) in self.originals.iter_mut().enumerate() {
+            if original.frame.is_none() {
+                original.frame = self.background.held_frame(held - 1 - index);
+            }
+        }
         let (originals, device) = (&self.originals, self.device);
         self.background.reframe(|age, covered| {
             let original = &originals[originals.len() - 1 - age];
             let shift = original.camera.after(to_view);
-            let frame = original.frame.to_device(device).to_kind(Kind::Float) / 255.0;
-            let (seen, seen_labels) = shift.align_frame(&frame, &original.labels);
+            let frame = original
+                .frame
+                .as_ref()
+                .expect("copied above")
+                .to_device(device)
+                .to_kind(Kind::Float)
+                / 255.0;
+            // What it covered (its masks, its layers' effects) moved, and what the new view
+            // takes from beyond the old or beyond the frame.
             let covered = back
                 .align_nearest(&covered.to_device(device))
                 .gt(0)
                 .logical_or(&back.unseen(h, w, device))
-                .logical_or(&as_covered(&seen_labels, shift));
-            (seen, covered)
+                .logical_or(&shift.unseen(h, w, device));
+            (shift.align(&frame), covered)
         });
     }
 

@@ -298,43 +298,54 @@ fn background_error(out: &std::path::Path, frames: &[(Tensor, Tensor)]) -> f64 {
     background_error_of(&backgrounds, frames)
 }
 
+/// Runs `decompose` on the clip in `input` (`frames`) with the defaults and with `--stabilise
+/// false`, into `dir`; returns the first's stderr and output folder. Asserts that each
+/// frame's clean background, made on the frames moved onto one view and moved back, shows that
+/// frame's ground, where the median of the frames as they came shows none of them; and that
+/// the layers over the residual background are each frame as it came (the outputs are made
+/// where the frame shows them, detail transferred from it, not resampled after).
+fn assert_decompose_follows(
+    dir: &std::path::Path,
+    input: &std::path::Path,
+    frames: &[(Tensor, Tensor)],
+) -> (String, std::path::PathBuf) {
+    let (followed, kept) = (dir.join("followed"), dir.join("kept"));
+    let stderr = succeeds(&decompose_args(input, None, &followed));
+    succeeds(
+        &[
+            &decompose_args(input, None, &kept)[..],
+            &["--stabilise", "false"],
+        ]
+        .concat(),
+    );
+    let (with, without) = (
+        background_error(&followed, frames),
+        background_error(&kept, frames),
+    );
+    assert!(
+        with < 0.02 && with < without / 2.0,
+        "{with} against {without}"
+    );
+    for (t, (frame, _)) in frames.iter().enumerate() {
+        let recon = read_png(&followed.join(format!("recon/{t:05}.png"))).unwrap();
+        let error = (recon - frame).abs().max().double_value(&[]);
+        assert!(error < 1.5 / 255.0, "frame {t}: {error}");
+    }
+    (stderr, followed)
+}
+
 #[test]
 fn decompose_aligns_a_shaking_clip_and_gives_its_outputs_back_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let ground = ground(7);
     let shaking = dir.path().join("shaking");
     let frames = write_clip(&shaking, &ground, &SHAKING);
-    let (aligned, kept) = (dir.path().join("aligned"), dir.path().join("kept"));
-    let stderr = succeeds(&decompose_args(&shaking, None, &aligned));
+    let (stderr, aligned) = assert_decompose_follows(dir.path(), &shaking, &frames);
     assert!(stderr.contains("the camera moves by up to"), "{stderr}");
-    succeeds(
-        &[
-            &decompose_args(&shaking, None, &kept)[..],
-            &["--stabilise", "false"],
-        ]
-        .concat(),
-    );
-    // Each frame's background, made on the aligned frames and moved back, shows that frame's
-    // ground; the median of the shaken frames shows none of them.
-    let (with, without) = (
-        background_error(&aligned, &frames),
-        background_error(&kept, &frames),
-    );
-    assert!(
-        with < 0.02 && with < without / 2.0,
-        "{with} against {without}"
-    );
     assert_eq!(
         std::fs::read_dir(aligned.join("layer_01")).unwrap().count(),
         SHAKING.len()
     );
-    // The layers over the residual background are each frame as it came: the outputs are made
-    // where the frame shows them, detail transferred from it (not resampled after).
-    for (t, (frame, _)) in frames.iter().enumerate() {
-        let recon = read_png(&aligned.join(format!("recon/{t:05}.png"))).unwrap();
-        let error = (recon - frame).abs().max().double_value(&[]);
-        assert!(error < 1.5 / 255.0, "frame {t}: {error}");
-    }
 
     // A still camera: nothing found, the same files as without stabilising.
     let still = dir.path().join("still");
@@ -477,32 +488,21 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
     let frames = clip(&ground(7), &SHAKING);
     let config = small_config();
     assert_eq!(config.camera, CameraMotion::Followed, "the default");
+    assert_stream_follows(&frames, |t, got| {
+        let want = [
+            (SHAKING[0].0 - SHAKING[t].0) as f64,
+            (SHAKING[0].1 - SHAKING[t].1) as f64,
+        ];
+        let got = got.shift;
+        assert!(
+            (got[0] - want[0]).abs() < 0.05 && (got[1] - want[1]).abs() < 0.05,
+            "frame {t}: {got:?}, moved by {want:?}"
+        );
+    });
     let still_config = StreamConfig {
         camera: CameraMotion::Still,
         ..config.clone()
     };
-    let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
-    assert_eq!(with.len(), frames.len());
-    assert_background_followed(&with, &without, &frames);
-    // Each output says how its frame was moved.
-    for (out, place) in with.iter().zip(SHAKING) {
-        let want = [
-            (SHAKING[0].0 - place.0) as f64,
-            (SHAKING[0].1 - place.1) as f64,
-        ];
-        let got = out.camera_shift.shift;
-        assert!(
-            (got[0] - want[0]).abs() < 0.05 && (got[1] - want[1]).abs() < 0.05,
-            "frame {}: {got:?}, moved by {want:?}",
-            out.index
-        );
-    }
-    // The layers over the residual background are the frame as it came (made where the frame
-    // shows them, detail transferred from it).
-    for (out, (frame, _)) in with.iter().zip(&frames) {
-        let error = (&out.reconstruction - frame).abs().max().double_value(&[]);
-        assert!(error < 1e-4, "frame {}: {error}", out.index);
-    }
 
     // A still camera: the same outputs as without following it.
     let still = clip(&ground(7), &[(30, 30); 6]);
@@ -520,25 +520,32 @@ fn the_stream_follows_a_shaking_camera_and_gives_its_outputs_back_in_place() {
 #[test]
 fn the_stream_follows_a_turning_and_zooming_camera() {
     let frames = handheld_clip(&ground(9), &HANDHELD);
+    assert_stream_follows(&frames, |t, got| {
+        assert!(is_motion(got, HANDHELD[t]), "frame {t}: {got}");
+    });
+}
+
+/// Streams `frames` through a small decomposer, the camera followed and not: each output's
+/// motion passes `check_motion` (frame, motion), its layers over the residual background are
+/// the frame as it came (made where the frame shows them, detail transferred from it), and
+/// its clean background shows its own ground ([`assert_background_followed`]).
+fn assert_stream_follows(frames: &[(Tensor, Tensor)], check_motion: impl Fn(usize, CameraShift)) {
     let config = small_config();
     let still_config = StreamConfig {
         camera: CameraMotion::Still,
         ..config.clone()
     };
-    let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
+    let (with, without) = (stream(&config, frames), stream(&still_config, frames));
+    assert_eq!(with.len(), frames.len());
     for (t, out) in with.iter().enumerate() {
-        assert!(
-            is_motion(out.camera_shift, HANDHELD[t]),
-            "frame {t}: {}",
-            out.camera_shift
-        );
+        check_motion(t, out.camera_shift);
         let error = (&out.reconstruction - &frames[t].0)
             .abs()
             .max()
             .double_value(&[]);
         assert!(error < 1e-4, "frame {t}: {error}");
     }
-    assert_background_followed(&with, &without, &frames);
+    assert_background_followed(&with, &without, frames);
 }
 
 /// Frames followed before they reach the decomposer (the element's `before-output` training
@@ -672,22 +679,9 @@ fn a_pan_missed_for_two_frames_is_taken_up_again() {
 #[test]
 fn the_stream_follows_a_panning_camera() {
     let (places, frames) = panning_clip(&ground(11));
-    let config = small_config();
-    let still_config = StreamConfig {
-        camera: CameraMotion::Still,
-        ..config.clone()
-    };
-    let (with, without) = (stream(&config, &frames), stream(&still_config, &frames));
-    assert_eq!(with.len(), frames.len());
-    for (t, out) in with.iter().enumerate() {
-        assert_panned(t, out.camera_shift, places[0], places[t]);
-        let error = (&out.reconstruction - &frames[t].0)
-            .abs()
-            .max()
-            .double_value(&[]);
-        assert!(error < 1e-4, "frame {t}: {error}");
-    }
-    assert_background_followed(&with, &without, &frames);
+    assert_stream_follows(&frames, |t, got| {
+        assert_panned(t, got, places[0], places[t])
+    });
 }
 
 /// `decompose` follows a pan too: the whole clip's median cannot hold it (it is made in the
@@ -698,32 +692,11 @@ fn decompose_follows_a_panning_camera() {
     let (_, frames) = panning_clip(&ground(11));
     let panning = dir.path().join("panning");
     write_frames(&panning, &frames);
-    let (followed, kept) = (dir.path().join("followed"), dir.path().join("kept"));
-    let stderr = succeeds(&decompose_args(&panning, None, &followed));
+    let (stderr, _) = assert_decompose_follows(dir.path(), &panning, &frames);
     assert!(
         stderr.contains("pans beyond the first frame's view"),
         "{stderr}"
     );
-    succeeds(
-        &[
-            &decompose_args(&panning, None, &kept)[..],
-            &["--stabilise", "false"],
-        ]
-        .concat(),
-    );
-    let (with, without) = (
-        background_error(&followed, &frames),
-        background_error(&kept, &frames),
-    );
-    assert!(
-        with < 0.02 && with < without / 2.0,
-        "{with} against {without}"
-    );
-    for (t, (frame, _)) in frames.iter().enumerate() {
-        let recon = read_png(&followed.join(format!("recon/{t:05}.png"))).unwrap();
-        let error = (recon - frame).abs().max().double_value(&[]);
-        assert!(error < 1.5 / 255.0, "frame {t}: {error}");
-    }
 }
 
 /// A clip as the element takes it: RGB bytes and label maps.

@@ -112,7 +112,9 @@ pub struct DecomposeArgs {
     /// whole-video (one masked temporal median over the whole file, at most 64 frames spread
     /// evenly: a pixel an object covers early on is seen free later) or stream (a median of
     /// the 16 most recent frames, as the element computes it live; `--background-median`
-    /// applies to it). docs/measurements.md compares them.
+    /// applies to it). docs/measurements.md compares them. A camera that pans beyond the
+    /// first frame's view (`--stabilise`) gets stream: the whole file's medians are made in
+    /// that view.
     #[arg(long, default_value = "whole-video-layers")]
     background_estimate: BackgroundEstimate,
     /// Also write OUT/contact_sheet.png: this many frames, evenly spread, each as input |

@@ -25,12 +25,15 @@ use std::collections::VecDeque;
 use tch::{Device, Kind, Tensor};
 
 /// [H, W] bool: where a frame moved by `shift` (its aligned labels `seen_labels` [H, W]) shows
-/// no background to the median: under its masks, and beyond the frame.
+/// no background to the median: under its masks, and beyond the frame (a frame not moved, a
+/// still camera's every frame, shows nothing from beyond it).
 fn as_covered(seen_labels: &Tensor, shift: CameraShift) -> Tensor {
+    let masked = seen_labels.gt(0);
+    if shift.is_none() {
+        return masked;
+    }
     let size = seen_labels.size();
-    seen_labels
-        .gt(0)
-        .logical_or(&shift.unseen(size[0], size[1], seen_labels.device()))
+    masked.logical_or(&shift.unseen(size[0], size[1], seen_labels.device()))
 }
 
 /// Settings of a streaming decomposition.

@@ -36,6 +36,26 @@ fn as_covered(seen_labels: &Tensor, shift: CameraShift) -> Tensor {
     masked.logical_or(&shift.unseen(size[0], size[1], seen_labels.device()))
 }
 
+/// A frame [3, H, W] and its label map [H, W] moved by `shift` onto the view the network and
+/// the median work in, and the network's inputs made of them at `config`'s working size:
+/// (frame, labels) moved, (image [1, 3, h, w], masks [L, 1, h, w]).
+fn seen_inputs(
+    config: &StreamConfig,
+    frame: &Tensor,
+    labels: &Tensor,
+    shift: CameraShift,
+) -> ((Tensor, Tensor), (Tensor, Tensor)) {
+    let (seen, seen_labels) = shift.align_frame(frame, labels);
+    let inputs = network_inputs(
+        &seen,
+        &seen_labels,
+        config.objects,
+        (config.working_height, config.working_width),
+        config.mask_threshold,
+    );
+    ((seen, seen_labels), inputs)
+}
+
 /// Settings of a streaming decomposition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamConfig {
@@ -459,7 +479,6 @@ impl Decomposer {
     /// Takes a frame into the window (and the background model, unless `network_only`).
     fn admit(&mut self, frame: &Tensor, labels: &Tensor, background: bool) -> anyhow::Result<()> {
         let (h, w) = self.check_input(frame, labels)?;
-        let (wh, ww) = (self.config.working_height, self.config.working_width);
         let frame = frame.to_device(self.device).to_kind(Kind::Float);
         // check_input bounded the labels to 0..=objects (at most 254): 8 bits hold them.
         let labels = labels.to_device(self.device).to_kind(Kind::Uint8);
@@ -481,14 +500,8 @@ impl Decomposer {
             _ => CameraShift::NONE,
         };
         let shift = camera.after(self.reference.inverse());
-        let (seen, seen_labels) = shift.align_frame(&frame, &labels);
-        let (working, masks) = network_inputs(
-            &seen,
-            &seen_labels,
-            self.config.objects,
-            (wh, ww),
-            self.config.mask_threshold,
-        );
+        let ((seen, seen_labels), (working, masks)) =
+            seen_inputs(&self.config, &frame, &labels, shift);
         if background {
             self.background
                 .push(&seen, &as_covered(&seen_labels, shift).view([1, h, w]));
@@ -838,13 +851,10 @@ impl Decomposer {
         let back = entry.shift.inverse();
         self.reference = entry.camera;
         let to_view = self.reference.inverse();
-        let (wh, ww) = (self.config.working_height, self.config.working_width);
-        let (objects, threshold) = (self.config.objects, self.config.mask_threshold);
         for entry in self.window.iter_mut() {
             entry.shift = entry.camera.after(to_view);
-            let (seen, seen_labels) = entry.shift.align_frame(&entry.full, &entry.labels);
-            (entry.working, entry.masks) =
-                network_inputs(&seen, &seen_labels, objects, (wh, ww), threshold);
+            (_, (entry.working, entry.masks)) =
+                seen_inputs(&self.config, &entry.full, &entry.labels, entry.shift);
             entry.encoded = [None, None];
             entry.mask_tokens = [None, None];
         }

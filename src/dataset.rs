@@ -4,6 +4,7 @@
 //! VIDEO/rgb/00000.png              frames (RGB)
 //! VIDEO/mask/01/00000.png          object 1's mask (8-bit, 0 or 255), object 1 back-most
 //! VIDEO/bg.png                     background (synthetic scenes)
+//! VIDEO/bg/00000.png               or each frame's background (a camera that moves)
 //! VIDEO/gt/layer_01/00000.png      ground-truth RGBA layer of object 1 with its effects
 //! VIDEO/gt/region_01/00000.png     ground-truth region of object 1 with its effects (0 or 255)
 //! ```
@@ -11,7 +12,7 @@
 use crate::image_io::{is_jpeg, read_image_8bit, unit_range};
 pub use crate::image_io::{read_png, write_png};
 use crate::label_png::{read_mask_png, StoredMask};
-use crate::synth::Scene;
+use crate::synth::{PannedScene, Scene};
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -22,10 +23,21 @@ pub struct Video {
     pub frames: Tensor,
     /// [L, T, 1, H, W] in {0, 1}
     pub masks: Tensor,
-    /// [3, H, W], when the folder has bg.png
+    /// Each frame's true background [T, 3, H, W], when the folder has bg.png (a still camera:
+    /// one image for every frame) or bg/ (one a frame: a camera that moves).
     pub background: Option<Tensor>,
     /// [L, T, 4, H, W], when the folder has gt/layer_NN
     pub gt_layers: Option<Tensor>,
+}
+
+impl Video {
+    /// The one true background [3, H, W] of every frame: None where there is none, or where it
+    /// moves (bg/ with frames that differ: a camera that pans).
+    pub fn still_background(&self) -> Option<Tensor> {
+        let each = self.background.as_ref()?;
+        let first = each.get(0);
+        each.equal(&first.expand_as(each)).then_some(first)
+    }
 }
 
 fn frame_name(i: i64) -> String {
@@ -34,9 +46,26 @@ fn frame_name(i: i64) -> String {
 
 /// Writes a synthetic scene in the Omnimatte layout.
 pub fn write_scene(dir: &Path, scene: &Scene) -> anyhow::Result<()> {
+    write_png(&dir.join("bg.png"), &scene.background)?;
+    write_frames_and_truth(dir, scene)
+}
+
+/// Writes a scene seen by a panning camera in the Omnimatte layout, each frame's background in
+/// bg/.
+pub fn write_panned_scene(dir: &Path, panned: &PannedScene) -> anyhow::Result<()> {
+    for f in 0..panned.backgrounds.size()[0] {
+        write_png(
+            &dir.join("bg").join(frame_name(f)),
+            &panned.backgrounds.get(f),
+        )?;
+    }
+    write_frames_and_truth(dir, &panned.scene)
+}
+
+/// A scene's frames, masks, true layers and true regions.
+fn write_frames_and_truth(dir: &Path, scene: &Scene) -> anyhow::Result<()> {
     let t = scene.frames.size()[0];
     let l = scene.layers.size()[0];
-    write_png(&dir.join("bg.png"), &scene.background)?;
     for f in 0..t {
         let name = frame_name(f);
         write_png(&dir.join("rgb").join(&name), &scene.frames.get(f))?;
@@ -275,12 +304,7 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
             Ok(read_object_masks(&files)?.unsqueeze(1).to_kind(Kind::Float))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let bg = dir.join("bg.png");
-    let background = if bg.exists() {
-        Some(unit_range(&read_stack(&[bg], 3)?.squeeze_dim(0)))
-    } else {
-        None
-    };
+    let background = read_backgrounds(dir, frame_files.len())?;
     let layer_dirs = subdirs(&dir.join("gt"), "layer_")?;
     let gt_layers = if layer_dirs.is_empty() {
         None
@@ -309,6 +333,28 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
         background,
         gt_layers,
     })
+}
+
+/// Each of `frames` frames' true background [T, 3, H, W] in [0, 1]: VIDEO/bg/ (one a frame),
+/// else VIDEO/bg.png for every frame (not copied), else None.
+fn read_backgrounds(dir: &Path, frames: usize) -> anyhow::Result<Option<Tensor>> {
+    let each = dir.join("bg");
+    if each.is_dir() {
+        let files = pngs(&each)?;
+        anyhow::ensure!(
+            files.len() == frames,
+            "{}: {} backgrounds for {frames} frames",
+            each.display(),
+            files.len()
+        );
+        return Ok(Some(unit_range(&read_stack(&files, 3)?)));
+    }
+    let one = dir.join("bg.png");
+    if !one.exists() {
+        return Ok(None);
+    }
+    let background = unit_range(&read_stack(&[one], 3)?);
+    Ok(Some(background.expand([frames as i64, -1, -1, -1], false)))
 }
 
 /// The frames [T, 3, H, W] in [0, 1] of a folder of PNG or JPEG frames (in their numbers'

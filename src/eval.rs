@@ -205,15 +205,16 @@ pub fn alpha_error(layers: &Tensor, truth: &Tensor) -> f64 {
 }
 
 /// Ghosts in a background output [T, 3, H, W]: the mean absolute difference (0-255 scale) to
-/// the true background [3, H, W] inside the union of the objects' true regions
-/// (`regions` [L, T, 1, H, W]), where objects and their effects were.
+/// the true background (each frame's [T, 3, H, W], or one [3, H, W] for all) inside the union
+/// of the objects' true regions (`regions` [L, T, 1, H, W]), where objects and their effects
+/// were.
 pub fn background_ghost(backgrounds: &Tensor, truth: &Tensor, regions: &Tensor) -> f64 {
     let inside = regions.gt(0.5).any_dim(0, false).to_kind(Kind::Float); // [T, 1, H, W]
     let n = inside.sum(Kind::Float).double_value(&[]) * 3.0;
     if n == 0.0 {
         return 0.0;
     }
-    ((backgrounds - truth.unsqueeze(0)).abs() * &inside)
+    ((backgrounds - truth).abs() * &inside)
         .sum(Kind::Float)
         .double_value(&[])
         / n
@@ -257,8 +258,9 @@ pub fn removal_psnr(removed: &Tensor, truth: &Tensor, region: &Tensor) -> Option
 }
 
 /// Effect IoU of predicted layers [L, T, 4, H, W] against the ground truth, both composited over
-/// the true background; ground-truth regions are made by the same rule from the true layers.
-/// `masks` [L, T, 1, H, W] are the input masks, for the recall beyond them.
+/// the true background (each frame's [T, 3, H, W], or one [3, H, W] for all); ground-truth
+/// regions are made by the same rule from the true layers. `masks` [L, T, 1, H, W] are the
+/// input masks, for the recall beyond them.
 pub fn effect_iou(
     predicted: &Tensor,
     gt_layers: &Tensor,
@@ -335,10 +337,15 @@ pub fn effect_iou_over_time(
             } else {
                 length
             };
+            // Each frame's background goes with its frame; one for all stays.
+            let background = match background.dim() {
+                4 => background.narrow(0, start, n),
+                _ => background.shallow_clone(),
+            };
             effect_iou(
                 &predicted.narrow(1, start, n),
                 &gt_layers.narrow(1, start, n),
-                background,
+                &background,
                 &masks.narrow(1, start, n),
             )
             .effect_iou

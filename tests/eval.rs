@@ -8,11 +8,12 @@ mod helpers;
 
 use cli::{omnimatte, succeeds, TINY};
 use gst::prelude::*;
-use gstomnimatte::dataset::{read_video, write_scene};
+use gstomnimatte::dataset::{read_video, write_panned_scene, write_scene};
 use gstomnimatte::eval::{
     alpha_in_mask, alpha_on_object, effect_iou, effect_iou_over_time, mask_only_layers,
 };
-use gstomnimatte::synth::{generate, EffectKind, SynthConfig};
+use gstomnimatte::synth::{generate, generate_panned, EffectKind, SynthConfig};
+use tch::Tensor;
 
 fn tiny_set(dir: &std::path::Path, videos: u64) {
     let cfg = SynthConfig {
@@ -70,7 +71,7 @@ fn effect_iou_over_time_scores_each_stretch_of_the_frames_on_its_own() {
     let third = effect_iou(
         &masks_only.narrow(1, 4, 2),
         &gt.narrow(1, 4, 2),
-        bg,
+        &bg.narrow(0, 4, 2),
         &video.masks.narrow(1, 4, 2),
     );
     assert_eq!(quarters[2], third.effect_iou);
@@ -327,5 +328,90 @@ fn eval_fine_tunes_over_the_true_background_as_a_clean_plate() {
     assert!(
         scores["videos"][0]["ghost_clean"].as_f64().unwrap() < 1.0,
         "{scores}"
+    );
+}
+
+#[test]
+fn a_panned_video_is_scored_over_each_frames_own_ground() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        height: 64,
+        width: 64,
+        frames: 8,
+        min_objects: 2,
+        max_objects: 2,
+        effects: Some(EffectKind::Shadows),
+        ..SynthConfig::default()
+    };
+    let panned = generate_panned(&cfg, 3, [0.0, 2.0]);
+    write_panned_scene(dir.path(), &panned).unwrap();
+    let video = read_video(dir.path()).unwrap();
+    let grounds = video.background.as_ref().unwrap();
+    assert_eq!(grounds.size(), [8, 3, 64, 64]);
+    let off = (grounds - &panned.backgrounds)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(off <= 0.5 / 255.0 + 1e-6, "bg/ read back {off} off");
+    assert!(video.still_background().is_none(), "the ground moves");
+    // Layers that also take a little of the ground around their object (alpha 0.2, its
+    // colour) change nothing there: over each frame's own ground they score as the truth, over
+    // the first frame's ground (bg.png, a still camera's) they would not.
+    let gt = video.gt_layers.as_ref().unwrap();
+    let alpha = gt.narrow(2, 3, 1);
+    let bare = alpha.le(0.0);
+    let ground = grounds.unsqueeze(0).expand_as(&gt.narrow(2, 0, 3));
+    let rgb = gt.narrow(2, 0, 3).where_self(&bare.logical_not(), &ground);
+    let hazy = Tensor::cat(
+        &[
+            rgb,
+            alpha.where_self(&bare.logical_not(), &alpha.full_like(0.2)),
+        ],
+        2,
+    );
+    let own = effect_iou(&hazy, gt, grounds, &video.masks);
+    assert!(own.effect_iou > 0.999, "{}", own.effect_iou);
+    let first = grounds.get(0);
+    let wrong = effect_iou(&hazy, gt, &first, &video.masks);
+    assert!(wrong.effect_iou < 0.9, "{}", wrong.effect_iou);
+}
+
+#[test]
+fn synth_pans_and_eval_scores_the_pan_but_takes_no_plate_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let json = dir.path().join("pan.json");
+    let (d, j) = (data.to_str().unwrap(), json.to_str().unwrap());
+    let synth = [
+        "synth",
+        "--out",
+        d,
+        "--videos",
+        "1",
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--frames",
+        "8",
+        "--seed",
+        "3",
+        "--exact-masks",
+        "--pan",
+        "0,-2",
+    ];
+    assert!(omnimatte(&synth).status.success());
+    let video = data.join("video_0000");
+    assert_eq!(std::fs::read_dir(video.join("bg")).unwrap().count(), 8);
+    assert!(!video.join("bg.png").exists());
+    succeeds(&[&["eval", "--data", d, "--json", j][..], &TINY].concat());
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // Exact masks hold only their objects, wherever the ground has moved to.
+    let precision = scores["videos"][0]["mask_only_effect_precision"].as_f64();
+    assert_eq!(precision, Some(1.0), "{scores}");
+    cli::fails_with(
+        &[&["eval", "--data", d, "--clean-plate"][..], &TINY].concat(),
+        "moves with its camera",
     );
 }

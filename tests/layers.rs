@@ -30,7 +30,11 @@ fn scene_video() -> (Video, Tensor, Tensor) {
     let video = Video {
         frames: scene.frames.shallow_clone(),
         masks: scene.masks.shallow_clone(),
-        background: Some(scene.background.shallow_clone()),
+        background: Some(
+            scene
+                .background
+                .expand([scene.frames.size()[0], -1, -1, -1], false),
+        ),
         gt_layers: Some(scene.layers.shallow_clone()),
     };
     (video, scene.layers, scene.background)

@@ -3,7 +3,8 @@
 use gstomnimatte::composite::composite;
 use gstomnimatte::dataset::write_png;
 use gstomnimatte::synth::{
-    generate, EffectKind, PhotoLibrary, SceneFamily, SynthConfig, REGION_ALPHA,
+    generate, generate_panned, window, EffectKind, PhotoLibrary, Scene, SceneFamily, SynthConfig,
+    REGION_ALPHA,
 };
 use std::rc::Rc;
 use tch::{Device, Kind, Tensor};
@@ -217,4 +218,86 @@ fn photographs_load_from_a_folder_and_crop_to_any_size() {
     let empty = tempfile::tempdir().unwrap();
     let err = PhotoLibrary::load(empty.path()).unwrap_err().to_string();
     assert!(err.contains("no PNG photos"), "{err}");
+}
+
+#[test]
+fn a_panning_window_shows_each_frame_over_its_own_ground() {
+    let cfg = SynthConfig {
+        height: 48,
+        width: 64,
+        frames: 8,
+        min_objects: 2,
+        max_objects: 2,
+        ..config(EffectKind::Shadows)
+    };
+    let panned = generate_panned(&cfg, 5, [0.5, 2.0]);
+    let (s, grounds) = (&panned.scene, &panned.backgrounds);
+    assert_eq!(s.frames.size(), [8, 3, 48, 64]);
+    assert_eq!(grounds.size(), [8, 3, 48, 64]);
+    // The true layers over each frame's own ground are the frames.
+    let again = composite(&s.layers.transpose(0, 1), grounds);
+    let off = (again - &s.frames).abs().max().double_value(&[]);
+    assert!(
+        off < 1e-5,
+        "layers over the grounds differ from the frames by {off}"
+    );
+    // The same scene drawn larger, seen through a window that starts at its corner ...
+    let grown = SynthConfig {
+        height: 48 + 4,
+        width: 64 + 14,
+        ..cfg.clone()
+    };
+    let whole = generate(&grown, 5);
+    let first = whole.frames.get(0).narrow(1, 0, 48).narrow(2, 0, 64);
+    assert!(s.frames.get(0).equal(&first));
+    // ... and moves by whole pixels: a row and two columns by frame 1 (0.5 rounds up), 4 and
+    // 14 by the last.
+    let seen_at = |t: i64, y: i64, x: i64| {
+        whole
+            .background
+            .narrow(1, y, 48)
+            .narrow(2, x, 64)
+            .equal(&grounds.get(t))
+    };
+    assert!(seen_at(0, 0, 0) && seen_at(1, 1, 2) && seen_at(7, 4, 14));
+    assert_eq!(s.background.size(), [3, 48, 64]);
+    assert!(s.background.equal(&grounds.get(0)));
+}
+
+#[test]
+fn an_object_the_window_never_shows_goes_into_the_grounds() {
+    // Two frames of a 4x16 scene: object 1 on the left; object 2's body on the right, its
+    // shadow reaching into the 4x8 window on the left, which never moves.
+    let ground = Tensor::full([3, 4, 16], 0.8, (Kind::Float, Device::Cpu));
+    let layers = Tensor::zeros([2, 2, 4, 4, 16], (Kind::Float, Device::Cpu));
+    let masks = Tensor::zeros([2, 2, 1, 4, 16], (Kind::Float, Device::Cpu));
+    let _ = layers.get(0).narrow(3, 1, 2).narrow(1, 0, 3).fill_(0.2);
+    let _ = layers.get(0).narrow(3, 1, 2).narrow(1, 3, 1).fill_(1.0);
+    let _ = masks.get(0).narrow(3, 1, 2).fill_(1.0);
+    let _ = layers.get(1).narrow(3, 6, 10).narrow(1, 3, 1).fill_(0.5); // shadow: black, alpha 0.5
+    let _ = layers.get(1).narrow(3, 12, 4).fill_(1.0); // body: white
+    let _ = masks.get(1).narrow(3, 12, 4).fill_(1.0);
+    let frames = composite(&layers.transpose(0, 1), &ground.unsqueeze(0));
+    let scene = Scene {
+        frames: frames.shallow_clone(),
+        background: ground.shallow_clone(),
+        regions: masks.shallow_clone(),
+        layers,
+        masks,
+        effects: EffectKind::Shadows,
+    };
+    let panned = window(&scene, [4, 8], [0.0, 0.0]);
+    assert_eq!(
+        panned.scene.layers.size()[0],
+        1,
+        "the unseen object is left out"
+    );
+    let grounds = &panned.backgrounds;
+    // Its shadow (columns 6 and 7 of the window) is in the ground; the rest is bare.
+    let shadowed = grounds.narrow(3, 6, 2);
+    assert!(shadowed.allclose(&shadowed.full_like(0.4), 1e-6, 1e-6, false));
+    let bare = grounds.narrow(3, 0, 6);
+    assert!(bare.allclose(&bare.full_like(0.8), 1e-6, 1e-6, false));
+    let again = composite(&panned.scene.layers.transpose(0, 1), grounds);
+    assert!(again.allclose(&panned.scene.frames, 1e-6, 1e-6, false));
 }

@@ -19,12 +19,14 @@ mod camera;
 mod effects;
 mod mask_errors;
 mod object;
+mod pan;
 mod photos;
 mod texture;
 mod world;
 
 pub use batch::{training_batch, TrainingBatchSpec};
 pub use effects::EffectKind;
+pub use pan::{generate_panned, window, PannedScene};
 pub use photos::PhotoLibrary;
 
 use crate::composite::composite;

@@ -72,9 +72,9 @@ pub struct EvalArgs {
     /// none, the paper's constant rate), for --ttt-steps and the live training alike.
     #[arg(long, default_value_t = defaults::TTT_WARMUP_STEPS)]
     ttt_warmup_steps: u64,
-    /// Use the true background (bg.png) as a clean plate, for test-time training and for the
-    /// decomposition, instead of the masked temporal median: separates what the network does
-    /// from what a shadow-stained median background costs.
+    /// Use the true background (bg.png; not one that moves, bg/) as a clean plate, for
+    /// test-time training and for the decomposition, instead of the masked temporal median:
+    /// separates what the network does from what a shadow-stained median background costs.
     #[arg(long, conflicts_with = "background_estimate")]
     clean_plate: bool,
     /// The background estimate: stream (a median of recent frames, what the element
@@ -247,7 +247,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let background = video
             .background
             .as_ref()
-            .with_context(|| format!("{}: no bg.png", dir.display()))?;
+            .with_context(|| format!("{}: no bg.png (nor bg/)", dir.display()))?;
         let gt = video
             .gt_layers
             .as_ref()
@@ -261,7 +261,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let quantile = args.layers.whole_video_quantile;
         let median = whole_video_median(seen, None, quantile);
         let plate = if args.clean_plate {
-            Some(background.shallow_clone())
+            Some(video.still_background().with_context(|| {
+                format!(
+                    "{}: --clean-plate needs one background for every frame (bg.png); this \
+                     video's moves with its camera (bg/)",
+                    dir.display()
+                )
+            })?)
         } else {
             match background_estimate {
                 BackgroundEstimate::WholeVideo => Some(median.shallow_clone()),
@@ -611,7 +617,7 @@ impl Edits {
             &result.clean_backgrounds,
             frames,
         );
-        let true_bg = background.unsqueeze(0).expand([t, -1, -1, -1], false);
+        let true_bg = background.expand([t, -1, -1, -1], false);
         let (mut removal, mut mask_removal) = (Vec::new(), Vec::new());
         for k in 0..l {
             let others: Vec<i64> = (0..l).filter(|&j| j != k).collect();

@@ -1,8 +1,10 @@
 //! `omnimatte synth`: writes synthetic scenes with ground truth in the Omnimatte layout.
 
 use anyhow::Context;
-use gstomnimatte::dataset::write_scene;
-use gstomnimatte::synth::{generate, EffectKind, PhotoLibrary, SceneFamily, SynthConfig};
+use gstomnimatte::dataset::{write_panned_scene, write_scene};
+use gstomnimatte::synth::{
+    generate, generate_panned, EffectKind, PhotoLibrary, SceneFamily, SynthConfig,
+};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -42,6 +44,17 @@ pub struct SynthArgs {
     /// PHOTOS/transfer; where the folder is missing they use procedural textures (with a warning).
     #[arg(long, default_value = "data/photos")]
     photos: PathBuf,
+    /// A panning camera: DOWN,RIGHT pixels a frame (negative: up, left; e.g. 0,1.5). The scene
+    /// is made larger and seen through a window of --height x --width that moves by whole
+    /// pixels; each frame's true background goes to bg/ (eval scores against it). An object
+    /// the window never shows is left out, its effects kept in the backgrounds.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "DOWN,RIGHT",
+        allow_negative_numbers = true
+    )]
+    pan: Option<Vec<f64>>,
 }
 
 /// The photographs of `family` under `root`, or None (with a warning where they are missing).
@@ -83,18 +96,40 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         family: args.family,
         photos: photo_library(&args.photos, args.family)?,
     };
+    let pan = match args.pan.as_deref() {
+        None => None,
+        Some(&[down, right]) if down.is_finite() && right.is_finite() => Some([down, right]),
+        Some(other) => anyhow::bail!("--pan {other:?}: expected DOWN,RIGHT pixels a frame"),
+    };
     for i in 0..args.videos {
         let dir = args.out.join(format!("{}{i:04}", args.prefix));
-        let scene = generate(&cfg, args.seed + i);
-        write_scene(&dir, &scene).with_context(|| format!("writing {}", dir.display()))?;
+        let seed = args.seed + i;
+        let written = match pan {
+            None => {
+                let scene = generate(&cfg, seed);
+                write_scene(&dir, &scene).map(|()| scene)
+            }
+            Some(speed) => {
+                let panned = generate_panned(&cfg, seed, speed);
+                anyhow::ensure!(
+                    panned.scene.layers.size()[0] > 0,
+                    "seed {seed}: the panning window never shows an object; try another seed"
+                );
+                write_panned_scene(&dir, &panned).map(|()| panned.scene)
+            }
+        };
+        let scene = written.with_context(|| format!("writing {}", dir.display()))?;
         println!(
-            "{}: {} objects, {:?}, {} frames of {}x{}",
+            "{}: {} objects, {:?}, {} frames of {}x{}{}",
             dir.display(),
             scene.layers.size()[0],
             scene.effects,
             args.frames,
             args.height,
-            args.width
+            args.width,
+            pan.map_or(String::new(), |[d, r]| format!(
+                ", panning {d},{r} pixels a frame"
+            ))
         );
     }
     Ok(())

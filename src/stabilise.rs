@@ -291,29 +291,6 @@ impl CameraShifts {
         self.shifts.iter().fold(0.0, |m: f64, s| m.max(s.largest()))
     }
 
-    /// Frame `t`'s motion against frame `view`'s: what moves it onto that frame's view.
-    pub fn against(&self, t: i64, view: i64) -> CameraShift {
-        self.at(t).after(self.at(view).inverse())
-    }
-
-    /// The clip's frames in stretches a view can hold: each ends before the first frame that
-    /// has moved beyond [`REANCHOR_SHARE`] of the shorter side against the stretch's first
-    /// frame. One stretch where the camera stays that near the first frame (a shake).
-    pub fn stretches(&self) -> Vec<std::ops::Range<i64>> {
-        let n = self.shifts.len() as i64;
-        let mut stretches = Vec::new();
-        let mut start = 0;
-        for t in 1..n {
-            let moved = self.against(t, start);
-            if moved.largest() > REANCHOR_SHARE * moved.size[0].min(moved.size[1]) {
-                stretches.push(start..t);
-                start = t;
-            }
-        }
-        stretches.push(start..n);
-        stretches
-    }
-
     /// Whether the camera moves beyond what the first frame's view holds (a pan, a drift):
     /// some frame by more than [`REANCHOR_SHARE`] of the shorter side, where a stream's
     /// decomposer moves its view on.

@@ -15,7 +15,6 @@ use gstomnimatte::stabilise::{
     StreamStabiliser, STILL_PIXELS,
 };
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
-use gstomnimatte::ttt::{frames_in_views, training_views, TrainingView, ViewSettings};
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 
@@ -700,100 +699,6 @@ fn decompose_follows_a_panning_camera() {
     );
 }
 
-/// Test-time training sees a pan's frames a stretch at a time, each moved onto its stretch's
-/// view: every frame a view holds shows that view's ground (away from the border the frame's
-/// move repeats); moved onto the first frame's view, as a shake's are, the pan's later frames
-/// showed their repeated border over a third of the view.
-#[test]
-fn test_time_training_sees_a_pan_one_view_at_a_time() {
-    let (places, frames) = panning_clip(&ground(11));
-    let shifts = clip_shifts(&frames).expect("the camera moves");
-    let n = frames.len() as i64;
-    let stretches = shifts.stretches();
-    assert!(stretches.len() > 2, "{stretches:?}");
-    assert_eq!(stretches.first().unwrap().start, 0);
-    assert_eq!(stretches.last().unwrap().end, n);
-    for pair in stretches.windows(2) {
-        assert_eq!(pair[0].end, pair[1].start);
-    }
-    let views = training_views(Some(&shifts), n);
-    assert_eq!(views.len(), stretches.len());
-    let settings = ViewSettings {
-        objects: 1,
-        working_height: H,
-        working_width: W,
-        background_quantile: 0.5,
-        exposure_match: false,
-    };
-    let held = frames_in_views(Some(&shifts), n, settings, Device::Cpu, |t| {
-        let (frame, mask) = &frames[t as usize];
-        Ok((frame.shallow_clone(), mask.to_kind(Kind::Uint8)))
-    })
-    .unwrap();
-    for (view, frames_of_view) in views.iter().zip(&held) {
-        assert_eq!(
-            frames_of_view.len() as i64,
-            view.frames.end - view.frames.start
-        );
-        // The view's own frame is held as it came; each frame held shows the ground it shows.
-        let own = (view.view - view.frames.start) as usize;
-        let (mine, _) = frames_of_view.frame(own);
-        for (i, t) in view.frames.clone().enumerate() {
-            let (image, _) = frames_of_view.frame(i);
-            let (dy, dx) = (
-                places[t as usize].0 - places[view.view as usize].0,
-                places[t as usize].1 - places[view.view as usize].1,
-            );
-            assert!(
-                dy.abs() < 12 && dx.abs() < 28,
-                "frame {t} is {dy},{dx} from view {}",
-                view.view
-            );
-            // Away from the border the move repeats and from the object (rows 40-60).
-            let inner = |x: &Tensor| x.narrow(2, 64, 28).narrow(3, 30, 68);
-            let off = (inner(image) - inner(mine))
-                .abs()
-                .mean(Kind::Float)
-                .double_value(&[]);
-            assert!(off < 0.02, "frame {t} in view {}: {off}", view.view);
-        }
-    }
-    // A still camera, or one that stays near the first frame, has one view: the first's.
-    let still = training_views(None, n);
-    assert_eq!(
-        still,
-        vec![TrainingView {
-            view: 0,
-            frames: 0..n
-        }]
-    );
-}
-
-/// `decompose --ttt-steps` on a pan trains a view at a time, and says so.
-#[test]
-fn decompose_trains_on_a_pan_a_view_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, frames) = panning_clip(&ground(11));
-    let panning = dir.path().join("panning");
-    write_frames(&panning, &frames);
-    let out = dir.path().join("out");
-    let stderr = succeeds(
-        &[
-            &decompose_args(&panning, None, &out)[..],
-            &["--ttt-steps", "2"],
-        ]
-        .concat(),
-    );
-    let views = clip_shifts(&frames)
-        .expect("the camera moves")
-        .stretches()
-        .len();
-    assert!(views > 2);
-    let said = format!("onto {views} views, a stretch each");
-    assert!(stderr.contains(&said), "{stderr}");
-    assert_eq!(files_under(&out.join("layer_01")).len(), frames.len());
-}
-
 /// A clip as the element takes it: RGB bytes and label maps.
 fn as_bytes(frames: &[(Tensor, Tensor)]) -> Vec<helpers::Frame> {
     frames
@@ -877,16 +782,5 @@ fn the_element_follows_a_shaking_camera() {
 #[test]
 fn the_element_follows_a_panning_camera() {
     helpers::init();
-    let frames = panning_clip(&ground(11)).1;
-    assert_element_follows(&frames);
-    // Test-time training before the output over the whole pan (its frames on one view a
-    // stretch at a time), then the frames come out in place, each over its own ground.
-    let tuned = background_error_of(
-        &element_backgrounds(
-            &frames,
-            "stabilise=true ttt=before-output ttt-frames=32 ttt-steps=2",
-        ),
-        &frames,
-    );
-    assert!(tuned < 0.02, "{tuned}");
+    assert_element_follows(&panning_clip(&ground(11)).1);
 }

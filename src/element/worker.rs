@@ -12,11 +12,10 @@ use super::settings::{Settings, TttMode};
 use super::streaming::Streaming;
 use crate::model::precision::hold_for_inference;
 use crate::model::OmnimatteNet;
-use crate::stabilise::{CameraShift, CameraShifts, StreamStabiliser};
+use crate::stabilise::{CameraShift, StreamStabiliser};
 use crate::stream::{Decomposer, FrameLayers};
 use crate::ttt::{
-    fine_tune_views, frames_in_views, leave_out_layers, ContinuousTraining, Progress,
-    TrainingFrames, ViewSettings, WeightsSnapshot,
+    fine_tune, leave_out_layers, ContinuousTraining, Progress, TrainingFrames, WeightsSnapshot,
 };
 use gst::glib;
 use std::collections::VecDeque;
@@ -242,12 +241,7 @@ impl Worker {
     /// `before-output`: fine-tunes on the held frames, then processes everything held. A
     /// flush or shutdown during training cancels it; a flush starts the gathering afresh.
     fn train_then_release(&mut self, element: &gst::Element) -> Outcome {
-        let TestTime::Gathering {
-            held,
-            frames,
-            camera,
-        } = &mut self.test_time
-        else {
+        let TestTime::Gathering { held, frames, .. } = &mut self.test_time else {
             return Ok(Ok(gst::FlowSuccess::Ok));
         };
         if frames.is_empty() {
@@ -273,43 +267,18 @@ impl Worker {
         // The training background leaves out what the network as loaded finds (a zero-shot
         // pass over the held frames at the working size: about what decomposing them costs).
         let zero_shot = self.settings.zero_shot_output_frame();
-        // A pan's frames go onto one view a stretch at a time, made again from the held
-        // buffers (those gathered were moved onto the first frame's view), as `decompose`'s.
-        let pan = camera
-            .as_ref()
-            .map(|camera| CameraShifts::new(camera.shifts.clone()))
-            .filter(|shifts| !frames.has_plate() && shifts.leave_the_first_view());
-        let mut views = match pan {
-            Some(shifts) => frames_in_pan_views(&shifts, held, &mut self.reader, &self.settings)?,
-            None => Vec::new(),
-        };
-        let views = match views.is_empty() {
-            true => std::slice::from_mut(frames),
-            false => {
-                gst::info!(
-                    CAT,
-                    obj = element,
-                    "the camera pans: test-time training sees its frames on {} views, a stretch each",
-                    views.len()
-                );
-                &mut views[..]
-            }
-        };
-        let tuned = views
-            .iter_mut()
-            .try_for_each(|frames| leave_out_layers(frames, &self.net, config.clip, zero_shot))
-            .and_then(|()| {
-                fine_tune_views(&self.vs, &self.net, views, &config, |progress| {
-                    last = *progress;
-                    post_training(element, "before-output", Phase::Running, progress);
-                    cancelled = streaming.cancelled();
-                    if cancelled {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                })
-            });
+        let tuned = leave_out_layers(frames, &self.net, config.clip, zero_shot).and_then(|()| {
+            fine_tune(&self.vs, &self.net, frames, &config, |progress| {
+                last = *progress;
+                post_training(element, "before-output", Phase::Running, progress);
+                cancelled = streaming.cancelled();
+                if cancelled {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+        });
         streaming.set_training(false);
         tuned?;
         if cancelled {
@@ -468,39 +437,4 @@ impl Worker {
             }
         }
     }
-}
-
-/// The held frames of a pan moved onto its views ([`frames_in_views`]), read again from their
-/// buffers; none where the held frames are not the ones the shifts were found for.
-fn frames_in_pan_views(
-    shifts: &CameraShifts,
-    held: &[Work],
-    reader: &mut VideoReader,
-    settings: &Settings,
-) -> anyhow::Result<Vec<TrainingFrames>> {
-    let buffers: Vec<_> = held
-        .iter()
-        .filter_map(|work| match work {
-            Work::Frame { video, mask } => Some((video, mask)),
-            _ => None,
-        })
-        .collect();
-    if buffers.len() != shifts.shifts().len() {
-        return Ok(Vec::new());
-    }
-    let view_settings = ViewSettings {
-        objects: settings.objects as usize,
-        working_height: settings.working_height as i64,
-        working_width: settings.working_width as i64,
-        background_quantile: settings.background_quantile,
-        exposure_match: settings.exposure_match,
-    };
-    let len = buffers.len() as i64;
-    frames_in_views(Some(shifts), len, view_settings, tch::Device::Cpu, |t| {
-        let (video, mask) = buffers[t as usize];
-        Ok((
-            reader.frame_to_tensor(&video.buffer, &video.info)?,
-            mask_to_tensor(&mask.buffer, &mask.info)?,
-        ))
-    })
 }

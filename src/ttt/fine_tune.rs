@@ -6,7 +6,7 @@ use crate::clip::ClipSpec;
 use crate::model::OmnimatteNet;
 use crate::train::{StepReport, TrainConfig, Trainer};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::ops::ControlFlow;
 use std::time::Instant;
 use tch::nn;
@@ -68,24 +68,9 @@ pub fn fine_tune(
     net: &OmnimatteNet,
     frames: &mut TrainingFrames,
     config: &FineTuneConfig,
-    on_step: impl FnMut(&Progress) -> ControlFlow<()>,
-) -> anyhow::Result<Vec<StepReport>> {
-    fine_tune_views(vs, net, std::slice::from_mut(frames), config, on_step)
-}
-
-/// [`fine_tune`] on the frames of several views (a pan's stretches, [`super::frames_in_views`]):
-/// each step's clips come from one view, drawn in proportion to the frames it holds.
-pub fn fine_tune_views(
-    vs: &nn::VarStore,
-    net: &OmnimatteNet,
-    views: &mut [TrainingFrames],
-    config: &FineTuneConfig,
     mut on_step: impl FnMut(&Progress) -> ControlFlow<()>,
 ) -> anyhow::Result<Vec<StepReport>> {
-    anyhow::ensure!(
-        views.iter().any(|frames| !frames.is_empty()),
-        "test-time training needs frames"
-    );
+    anyhow::ensure!(!frames.is_empty(), "test-time training needs frames");
     let mut trainer = Trainer::new(
         vs,
         TrainConfig {
@@ -97,14 +82,8 @@ pub fn fine_tune_views(
     let mut rng = StdRng::seed_from_u64(config.seed);
     let started = Instant::now();
     let mut reports = Vec::new();
-    let held: Vec<usize> = views.iter().map(TrainingFrames::len).collect();
     for step in 0..config.steps {
-        // One view draws nothing: a still camera's clips are those it always had.
-        let view = match views.len() {
-            1 => 0,
-            _ => pick_by_weight(&held, &mut rng),
-        };
-        let batch = views[view]
+        let batch = frames
             .batch(config.clip, config.batch_size, 0.0, &mut rng)
             .to_device(vs.device());
         let report = trainer.step(net, &batch)?;
@@ -122,16 +101,4 @@ pub fn fine_tune_views(
         }
     }
     Ok(reports)
-}
-
-/// An index drawn with probability in proportion to `weights` (not all zero).
-fn pick_by_weight(weights: &[usize], rng: &mut StdRng) -> usize {
-    let mut left = rng.random_range(0..weights.iter().sum::<usize>());
-    for (i, &w) in weights.iter().enumerate() {
-        if left < w {
-            return i;
-        }
-        left -= w;
-    }
-    unreachable!("the draw is below the weights' sum")
 }

@@ -6,7 +6,6 @@
 //! - [`TrainingFrames`]: the video at the working size, with its masked-median background.
 //! - [`leave_out_layers`]: that median made again without what a zero-shot pass's layers
 //!   hold, so that the game is not played over a background that keeps the effects.
-//! - [`frames_in_views`]: a pan's frames moved onto one view a stretch at a time.
 //! - [`fine_tune`]: a fixed number of steps, for files (before any output).
 //! - [`ContinuousTraining`]: a worker that keeps fine-tuning on recent frames while
 //!   inference streams, handing over new weights every few steps, its background leaving out
@@ -20,16 +19,14 @@ mod learner;
 mod leave_out;
 mod paced;
 mod snapshot;
-mod views;
 mod zero_shot_covers;
 
 pub use continuous::{ContinuousConfig, ContinuousTraining};
-pub use fine_tune::{fine_tune, fine_tune_views, FineTuneConfig, Progress};
+pub use fine_tune::{fine_tune, FineTuneConfig, Progress};
 pub use frames::TrainingFrames;
 pub use leave_out::leave_out_layers;
 pub use paced::PacedTraining;
 pub use snapshot::WeightsSnapshot;
-pub use views::{frames_in_views, training_views, TrainingView, ViewSettings};
 pub use zero_shot_covers::ZeroShotCovers;
 
 /// Locks a mutex shared with the training thread; a panic there must not stop inference.

@@ -33,10 +33,7 @@ use gstomnimatte::model::weights::{self, Storage};
 use gstomnimatte::model::{OmnimatteNet, PrecisionChoice};
 use gstomnimatte::stabilise::{estimate_camera_shifts, CameraMotion, CameraShifts};
 use gstomnimatte::stream::{Decomposer, FrameLayers, StreamConfig};
-use gstomnimatte::ttt::{
-    fine_tune_views, frames_in_views, leave_out_layers, FineTuneConfig, TrainingFrames,
-    ViewSettings,
-};
+use gstomnimatte::ttt::{fine_tune, leave_out_layers, FineTuneConfig, TrainingFrames};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -370,50 +367,21 @@ pub fn decompose_video(
         zero_shot_output,
     } = ttt;
     if ttt_steps > 0 {
-        let settings = ViewSettings {
-            objects: config.objects,
-            working_height: h,
-            working_width: w,
-            background_quantile: config.background_quantile,
-            exposure_match: config.exposure_match,
-        };
-        let mut views = match plate {
-            // The plate first: frames pushed over it are not kept for a median. A plate is
-            // the first frame's view: every frame is moved onto it.
-            Some(plate) => {
-                let mut frames =
-                    TrainingFrames::new(video.len() as usize, settings.background_quantile)
-                        .matching_exposure(settings.exposure_match);
-                frames.set_background_plate(&plate.to_device(device), h, w);
-                for t in 0..video.len() {
-                    let (frame, labels) = (video.frame(t)?, video.labels(t)?);
-                    frames.push_video_frame(
-                        &frame.to_device(device),
-                        &labels.to_device(device),
-                        config.objects,
-                        h,
-                        w,
-                    );
-                }
-                vec![frames]
-            }
-            // Frame by frame: the whole video in float at full size may not fit in memory.
-            // A pan's frames go onto one view a stretch at a time.
-            None => frames_in_views(video.camera.as_ref(), video.len(), settings, device, |t| {
-                Ok((video.frame_as_it_came(t)?, video.labels.get(t)?))
-            })?,
-        };
-        if views.len() > 1 {
-            eprintln!(
-                "test-time training: the pan's frames are moved onto {} views, a stretch each",
-                views.len()
-            );
+        // Frame by frame: the whole video in float at full size may not fit in memory.
+        let mut frames = TrainingFrames::new(video.len() as usize, config.background_quantile)
+            .matching_exposure(config.exposure_match);
+        // The plate first: frames pushed over it are not kept for a median.
+        if let Some(plate) = plate {
+            frames.set_background_plate(&plate.to_device(device), h, w);
+        }
+        for t in 0..video.len() {
+            let (frame, labels) = (video.frame(t)?, video.labels(t)?);
+            let (frame, labels) = (frame.to_device(device), labels.to_device(device));
+            frames.push_video_frame(&frame, &labels, config.objects, h, w);
         }
         if plate.is_none() {
             eprintln!("training background: a zero-shot pass finds the effects to leave out");
-            for frames in views.iter_mut() {
-                leave_out_layers(frames, &net, config.clip, zero_shot_output)?;
-            }
+            leave_out_layers(&mut frames, &net, config.clip, zero_shot_output)?;
         }
         let progress = bar(ttt_steps, "test-time training steps")?;
         let tune = FineTuneConfig {
@@ -424,7 +392,7 @@ pub fn decompose_video(
             warmup_steps,
             ..FineTuneConfig::new(ttt_steps)
         };
-        fine_tune_views(&vs, &net, &mut views, &tune, |p| {
+        fine_tune(&vs, &net, &mut frames, &tune, |p| {
             training_step(&progress, p);
             ControlFlow::Continue(())
         })?;

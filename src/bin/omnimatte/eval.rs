@@ -25,8 +25,8 @@ use gstomnimatte::model::PrecisionChoice;
 use gstomnimatte::stabilise::{CameraMotion, CameraShifts};
 use gstomnimatte::stream::{Inference, StreamConfig};
 use gstomnimatte::ttt::{
-    fine_tune_views, frames_in_views, leave_out_layers, ContinuousConfig, FineTuneConfig,
-    PacedTraining, TrainingFrames, ViewSettings, WeightsSnapshot,
+    fine_tune, leave_out_layers, ContinuousConfig, FineTuneConfig, PacedTraining, TrainingFrames,
+    WeightsSnapshot,
 };
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -301,55 +301,32 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             if steps > 0 {
                 let (h, w) = (args.layers.working_height, args.layers.working_width);
-                let settings = ViewSettings {
+                let mut frames = TrainingFrames::new(
+                    seen.frames.size()[0] as usize,
+                    args.layers.background_quantile,
+                )
+                .matching_exposure(args.layers.exposure_match);
+                // The plate first: over it, no frame is held for a median.
+                if let Some(plate) = &plate {
+                    frames.set_background_plate(&plate.to_device(device), h, w);
+                }
+                // The label maps the decomposition gets, so training sees what inference will.
+                frames.push_video(
+                    &seen.frames.to_device(device),
+                    &label_maps(&seen.masks).to_device(device),
                     objects,
-                    working_height: h,
-                    working_width: w,
-                    background_quantile: args.layers.background_quantile,
-                    exposure_match: args.layers.exposure_match,
-                };
-                let mut views = match &plate {
-                    // The plate first: over it, no frame is held for a median. The label maps
-                    // the decomposition gets, so training sees what inference will.
-                    Some(plate) => {
-                        let mut frames = TrainingFrames::new(
-                            seen.frames.size()[0] as usize,
-                            settings.background_quantile,
-                        )
-                        .matching_exposure(settings.exposure_match);
-                        frames.set_background_plate(&plate.to_device(device), h, w);
-                        frames.push_video(
-                            &seen.frames.to_device(device),
-                            &label_maps(&seen.masks).to_device(device),
-                            objects,
-                            h,
-                            w,
-                        );
-                        vec![frames]
-                    }
-                    // As `decompose`: a pan's frames onto one view a stretch at a time.
-                    None => {
-                        let labels = label_maps(&video.masks);
-                        frames_in_views(
-                            camera.as_ref(),
-                            video.frames.size()[0],
-                            settings,
-                            device,
-                            |t| Ok((video.frames.get(t), labels.get(t))),
-                        )?
-                    }
-                };
+                    h,
+                    w,
+                );
                 if plate.is_none() {
                     // The network as loaded, before this video's training, finds the effects
                     // the training background leaves out.
-                    for frames in views.iter_mut() {
-                        leave_out_layers(
-                            frames,
-                            &net,
-                            args.layers.stream_config(objects, tuned_file).clip,
-                            args.layers.output_frame.resolve(tuned_file),
-                        )?;
-                    }
+                    leave_out_layers(
+                        &mut frames,
+                        &net,
+                        args.layers.stream_config(objects, tuned_file).clip,
+                        args.layers.output_frame.resolve(tuned_file),
+                    )?;
                 }
                 let tune = FineTuneConfig {
                     batch_size: args.ttt_batch,
@@ -360,7 +337,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     ..FineTuneConfig::new(steps)
                 };
                 let progress = bar(steps, &format!("test-time training steps on {name}"))?;
-                fine_tune_views(&vs, &net, &mut views, &tune, |p| {
+                fine_tune(&vs, &net, &mut frames, &tune, |p| {
                     training_step(&progress, p);
                     ControlFlow::Continue(())
                 })?;

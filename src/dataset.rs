@@ -305,6 +305,14 @@ pub fn read_video(dir: &Path) -> anyhow::Result<Video> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let background = read_backgrounds(dir, frame_files.len())?;
+    if let Some(background) = &background {
+        let (want, got) = (&frames.size()[2..], &background.size()[2..]);
+        anyhow::ensure!(
+            want == got,
+            "{}: the background is {got:?}, the frames {want:?} (height, width)",
+            dir.display()
+        );
+    }
     let layer_dirs = subdirs(&dir.join("gt"), "layer_")?;
     let gt_layers = if layer_dirs.is_empty() {
         None

@@ -415,3 +415,26 @@ fn synth_pans_and_eval_scores_the_pan_but_takes_no_plate_from_it() {
         "moves with its camera",
     );
 }
+
+#[test]
+fn a_background_that_does_not_fit_the_frames_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_set(dir.path(), 1);
+    let video = dir.path().join("video_0000");
+    let small = Tensor::zeros([3, 32, 48], (tch::Kind::Float, tch::Device::Cpu));
+    gstomnimatte::dataset::write_png(&video.join("bg.png"), &small).unwrap();
+    let err = read_video(&video)
+        .err()
+        .expect("a 32x48 background")
+        .to_string();
+    assert!(err.contains("the background is [32, 48]"), "{err}");
+    // One background a frame, but not for every frame.
+    std::fs::remove_file(video.join("bg.png")).unwrap();
+    let one = Tensor::zeros([3, 64, 64], (tch::Kind::Float, tch::Device::Cpu));
+    gstomnimatte::dataset::write_png(&video.join("bg").join("00000.png"), &one).unwrap();
+    let err = read_video(&video)
+        .err()
+        .expect("one background")
+        .to_string();
+    assert!(err.contains("1 backgrounds for 8 frames"), "{err}");
+}

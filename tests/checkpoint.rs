@@ -4,7 +4,7 @@
 #[path = "common/cli.rs"]
 mod cli;
 
-use cli::{fails_with, succeeds};
+use cli::{fails_with, read_json, succeeds};
 use std::path::Path;
 
 /// A small, quick training run of `steps` steps writing `out`: 64x64 classic scenes, batch 1.
@@ -73,9 +73,7 @@ fn a_resumed_run_continues_from_one_consistent_checkpoint_and_logs_each_step_onc
     std::fs::write(&log, extra).unwrap();
     train(&out, 6, true);
     assert_eq!(logged_steps(&out), vec![0, 1, 2, 3, 4, 5]);
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
-            .unwrap();
+    let state = read_json(&out.with_extension("json"));
     assert_eq!(state["step"].as_u64(), Some(6));
 
     // A checkpoint whose weights are not the ones its state was written with is refused.
@@ -167,8 +165,7 @@ fn scene_generator_threads_take_turns_in_a_fixed_order() {
     );
     // Training on the CPU keeps one generator by default, and the state records the count.
     assert_eq!(default, one);
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a.json")).unwrap()).unwrap();
+    let state = read_json(&dir.path().join("a.json"));
     assert_eq!(state["generator_threads"].as_u64(), Some(2));
     // Reproducible whatever the threads' timing.
     assert_eq!(two, again);

@@ -6,7 +6,7 @@ mod cli;
 #[path = "common/gst_helpers.rs"]
 mod helpers;
 
-use cli::{omnimatte, succeeds, TINY};
+use cli::{omnimatte, read_json, succeeds, TINY};
 use gst::prelude::*;
 use gstomnimatte::dataset::{read_video, write_panned_scene, write_scene};
 use gstomnimatte::eval::{
@@ -145,8 +145,7 @@ fn train_writes_weights_that_eval_and_the_element_load() {
         ]
         .concat(),
     );
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scores = read_json(&json);
     let iou = scores["mean"]["effect_iou"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&iou), "{scores}");
     // The same score over each quarter of the video, for how the live mode moves along it.
@@ -203,8 +202,7 @@ fn a_run_stopped_part_way_keeps_the_scores_of_the_videos_it_finished() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no bg.png"), "{stderr}");
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scores = read_json(&json);
     let videos = scores["videos"].as_array().unwrap();
     assert_eq!(videos.len(), 1, "{scores}");
     assert_eq!(videos[0]["video"], "video_0000");
@@ -223,8 +221,7 @@ fn a_video_scores_the_same_after_test_time_training_whichever_videos_ran_before(
         let j = json.to_str().unwrap();
         let run = ["eval", "--data", d, "--json", j, "--ttt-steps", "3"];
         succeeds(&[&run[..], only, &TINY].concat());
-        let scores: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let scores = read_json(&json);
         let videos = scores["videos"].as_array().unwrap().clone();
         let second = videos.iter().find(|v| v["video"] == "video_0001").unwrap();
         (videos.len(), second["effect_iou"].as_f64().unwrap())
@@ -283,8 +280,7 @@ fn eval_scores_the_live_mode_at_a_fixed_pace_of_steps_per_frame() {
         "false",
     ];
     succeeds(&[&live[..], &TINY].concat());
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scores = read_json(&json);
     // 8 frames, training from the 6th on (a clip needs the 6 frames kept): 2 steps on each
     // of the last 3.
     assert_eq!(
@@ -316,8 +312,7 @@ fn eval_fine_tunes_over_the_true_background_as_a_clean_plate() {
         ]
         .concat(),
     );
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scores = read_json(&json);
     assert_eq!(scores["clean_plate"].as_bool(), Some(true), "{scores}");
     assert_eq!(
         scores["videos"][0]["ttt_steps"].as_u64(),
@@ -405,8 +400,7 @@ fn synth_pans_and_eval_scores_the_pan_but_takes_no_plate_from_it() {
     assert_eq!(std::fs::read_dir(video.join("bg")).unwrap().count(), 8);
     assert!(!video.join("bg.png").exists());
     succeeds(&[&["eval", "--data", d, "--json", j][..], &TINY].concat());
-    let scores: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scores = read_json(&json);
     // Exact masks hold only their objects, wherever the ground has moved to.
     let precision = scores["videos"][0]["mask_only_effect_precision"].as_f64();
     assert_eq!(precision, Some(1.0), "{scores}");

@@ -73,12 +73,8 @@ pub fn window(scene: &Scene, size: [i64; 2], speed: [f64; 2]) -> PannedScene {
         .unsqueeze(0)
         .expand([t_len, -1, -1, -1], false);
     let backgrounds = seen(&background, 0);
-    let shown: Vec<i64> = (0..masks.size()[0])
-        .filter(|&k| masks.get(k).sum(Kind::Float).double_value(&[]) > 0.0)
-        .collect();
-    let unseen: Vec<i64> = (0..masks.size()[0])
-        .filter(|k| !shown.contains(k))
-        .collect();
+    let (shown, unseen): (Vec<i64>, Vec<i64>) =
+        (0..masks.size()[0]).partition(|&k| masks.get(k).sum(Kind::Float).double_value(&[]) > 0.0);
     let pick = |x: &Tensor, which: &[i64]| x.index_select(0, &Tensor::from_slice(which));
     let backgrounds = match unseen.is_empty() {
         true => backgrounds,

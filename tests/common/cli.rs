@@ -31,6 +31,11 @@ pub fn tiny_scene(dir: &Path, frames: i64, effects: EffectKind, seed: u64) {
     write_scene(dir, &generate(&cfg, seed)).unwrap();
 }
 
+/// A JSON file the CLI wrote (`eval --json`, `train`'s state), parsed.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 pub fn omnimatte(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_omnimatte"))
         .args(args)

@@ -399,14 +399,17 @@ pub struct CameraTracker {
     /// The reference's motion against the first frame: none until two frames in a row moved
     /// beyond [`REANCHOR_SHARE`] against it and the second became the reference.
     anchor: CameraShift,
-    /// Whether the frame before moved beyond [`REANCHOR_SHARE`] against the reference.
+    /// Whether the last frame whose motion was found moved beyond [`REANCHOR_SHARE`] against
+    /// the reference.
     beyond: bool,
 }
 
 impl CameraTracker {
     /// A tracker against `first` [3, H, W] (float in [0, 1]), whose masks cover `covered`
     /// [H, W] (bool); `None` where the frame is too small to align or (a bare wall, a smooth
-    /// gradient) has nothing to align by, where a shake spoils little.
+    /// gradient) has nothing to align by, where a shake spoils little: fewer of its parts
+    /// have texture than a motion needs to be judged ([`MIN_VOTERS`]). Parts, not the whole
+    /// frame: a first frame that is mostly sky over textured ground is followed (session 52).
     pub fn new(first: &Tensor, covered: &Tensor) -> Option<Self> {
         let (h, w) = (first.size()[1], first.size()[2]);
         if h.min(w) < MIN_SIDE {
@@ -414,7 +417,15 @@ impl CameraTracker {
         }
         let factor = (h.max(w) + MAX_SIDE - 1) / MAX_SIDE;
         let reference = pyramid(first, covered, factor);
-        (median_gradient(&reference[0]) >= MIN_GRADIENT).then_some(Self {
+        let fine = &reference[0];
+        let itself = compare(
+            fine,
+            fine,
+            Similarity::NONE,
+            margin_for(Similarity::NONE, fine),
+        );
+        let textured = voting_parts(&itself.texture(), &itself.weight).len() as i64;
+        (textured >= MIN_VOTERS).then_some(Self {
             reference,
             factor,
             previous: Similarity::NONE,
@@ -454,13 +465,15 @@ impl CameraTracker {
                 break;
             }
         }
+        if best == Similarity::NONE {
+            // Kept: a pan missed in one frame is taken up again from where it was last found,
+            // and whether that frame had moved beyond (on ground textured in few parts a pan
+            // is missed every other frame as it leaves the reference: session 52).
+            return self.anchor;
+        }
         let beyond = best.at(fine).largest() > REANCHOR_SHARE * side;
         let reanchor = beyond && self.beyond;
         self.beyond = beyond;
-        if best == Similarity::NONE {
-            // Kept: a pan missed in one frame is taken up again from where it was last found.
-            return self.anchor;
-        }
         self.previous = best;
         let motion = best
             .at_full_size(fine, self.factor, size)
@@ -640,23 +653,11 @@ const TURN_REACH: f64 = 0.06;
 /// followed; pans of up to 2 pixels a frame at 128 high (1.6%) were measured (session 50).
 pub const REANCHOR_SHARE: f64 = 0.06;
 
-/// The median of the free pixels' luminance gradient at the finest level must reach this (per
-/// pixel, the luminance brought to a mean of 1/2): the project's flat synthetic grounds and
-/// the real clip's white wall have about 0.001-0.002, photographed ground 0.004-0.02
-/// (session 47).
+/// The median of a part's free pixels' luminance gradient at the finest level must reach this
+/// for the part to have texture to align by (per pixel, the luminance brought to a mean of
+/// 1/2): the project's flat synthetic grounds and the real clip's white wall have about
+/// 0.001-0.002 over the whole frame, photographed ground 0.004-0.02 (session 47).
 const MIN_GRADIENT: f64 = 0.003;
-
-/// The median gradient magnitude over a level's free pixels.
-fn median_gradient(level: &Level) -> f64 {
-    let (h, w) = (level.gray.size()[0], level.gray.size()[1]);
-    let (gy, gx) = gradients(&level.gray);
-    let free = level.free.narrow(0, 1, h - 2).narrow(1, 1, w - 2).gt(0.5);
-    let magnitude = (gy.square() + gx.square()).sqrt().masked_select(&free);
-    if magnitude.numel() == 0 {
-        return 0.0;
-    }
-    magnitude.median().double_value(&[])
-}
 
 /// Central differences (dy, dx) of [h, w], [h - 2, w - 2].
 fn gradients(image: &Tensor) -> (Tensor, Tensor) {
@@ -680,6 +681,13 @@ struct Comparison {
     gy: Tensor,
     gx: Tensor,
     weight: Tensor,
+}
+
+impl Comparison {
+    /// The moved frame's gradient magnitude.
+    fn texture(&self) -> Tensor {
+        (self.gy.square() + self.gx.square()).sqrt()
+    }
 }
 
 fn compare(frame: &Level, reference: &Level, motion: Similarity, margin: i64) -> Comparison {
@@ -750,30 +758,58 @@ fn judged(frame: &Level, reference: &Level, still: &Still, motion: Similarity) -
     if cost >= ACCEPT * mean(rho_0) {
         return None;
     }
-    let texture = (still.comparison.gy.square() + still.comparison.gx.square()).sqrt();
-    let (h, w) = (weight.size()[0], weight.size()[1]);
-    let (th, tw) = (h / TILES, w / TILES);
-    let (mut voters, mut for_d) = (0, 0);
-    for i in 0..TILES {
-        for j in 0..TILES {
-            let tile = |x: &Tensor| x.narrow(0, i * th, th).narrow(1, j * tw, tw);
-            let wt = tile(&weight);
-            let count = wt.sum(Kind::Double).double_value(&[]);
-            if count < 0.25 * (th * tw) as f64 {
-                continue;
-            }
-            let textured = tile(&texture).masked_select(&wt.gt(0.5));
-            if textured.median().double_value(&[]) < MIN_GRADIENT {
-                continue;
-            }
-            let mean = |r: &Tensor| (tile(r) * &wt).sum(Kind::Double).double_value(&[]) / count;
-            voters += 1;
-            if mean(&rho_d) < ACCEPT * mean(rho_0) {
-                for_d += 1;
-            }
-        }
+    let voters = voting_parts(&still.comparison.texture(), &weight);
+    let for_d = voters
+        .iter()
+        .filter(|part| {
+            let wt = part.of(&weight);
+            let mean = |r: &Tensor| {
+                (part.of(r) * &wt).sum(Kind::Double).double_value(&[])
+                    / wt.sum(Kind::Double).double_value(&[])
+            };
+            mean(&rho_d) < ACCEPT * mean(rho_0)
+        })
+        .count();
+    let voters = voters.len();
+    (voters as i64 >= MIN_VOTERS && for_d as f64 >= AGREEMENT * voters as f64).then_some(cost)
+}
+
+/// One of a frame's [`TILES`] x [`TILES`] parts: its first row and column, and its size.
+struct Part {
+    at: [i64; 2],
+    size: [i64; 2],
+}
+
+impl Part {
+    /// The part of an image [h, w].
+    fn of(&self, image: &Tensor) -> Tensor {
+        image
+            .narrow(0, self.at[0], self.size[0])
+            .narrow(1, self.at[1], self.size[1])
     }
-    (voters >= MIN_VOTERS && for_d as f64 >= AGREEMENT * voters as f64).then_some(cost)
+}
+
+/// The parts of an image whose `texture` (gradient magnitude) can tell a motion where
+/// `weight` [h, w] (1 or 0) counts: a quarter of their pixels counted, and the median texture
+/// there at least [`MIN_GRADIENT`].
+fn voting_parts(texture: &Tensor, weight: &Tensor) -> Vec<Part> {
+    let (h, w) = (weight.size()[0], weight.size()[1]);
+    let size = [h / TILES, w / TILES];
+    let parts = (0..TILES).flat_map(|i| (0..TILES).map(move |j| [i * size[0], j * size[1]]));
+    parts
+        .map(|at| Part { at, size })
+        .filter(|part| {
+            let counted = part.of(weight).gt(0.5);
+            let count = counted.sum(Kind::Int64).int64_value(&[]);
+            count as f64 >= 0.25 * (size[0] * size[1]) as f64
+                && part
+                    .of(texture)
+                    .masked_select(&counted)
+                    .median()
+                    .double_value(&[])
+                    >= MIN_GRADIENT
+        })
+        .collect()
 }
 
 /// Cauchy's robust cost of a difference: log(1 + (r / scale)^2).

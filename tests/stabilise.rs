@@ -629,13 +629,23 @@ fn panning_clip(ground: &Tensor) -> (Vec<Place>, Vec<(Tensor, Tensor)>) {
 /// as no motion) of where the camera at `place` shows what it showed at `first` (each stretch
 /// of a pan is followed against its own reference, so the errors add up).
 fn assert_panned(t: usize, got: CameraShift, first: Place, place: Place) {
+    assert_panned_within(STILL_PIXELS, t, got, first, place)
+}
+
+/// [`assert_panned`] within `pixels`.
+fn assert_panned_within(pixels: f64, t: usize, got: CameraShift, first: Place, place: Place) {
     let want = CameraShift::translation([(first.0 - place.0) as f64, (first.1 - place.1) as f64]);
     let off = got.after(want.inverse()).largest();
     assert!(
-        off < STILL_PIXELS,
+        off < pixels,
         "frame {t}: {got}, moved by {want}: off by {off}"
     );
 }
+
+/// How far a pan seen through gaps may be off: the first frame found after a gap is twice or
+/// three times as far from the last one found as a frame is from the one before, its estimate
+/// a little less sure, and it can be the next reference (0.257 pixels at most measured).
+const AFTER_GAPS: f64 = 0.3;
 
 #[test]
 fn a_panning_camera_is_followed_as_far_as_it_goes() {
@@ -668,9 +678,73 @@ fn a_pan_missed_for_two_frames_is_taken_up_again() {
     let shifts = clip_shifts(&frames).expect("the camera moves");
     for (t, &place) in places.iter().enumerate() {
         if !blind.contains(&t) {
-            assert_panned(t, shifts.at(t as i64), places[0], place);
+            assert_panned_within(AFTER_GAPS, t, shifts.at(t as i64), places[0], place);
         }
     }
+}
+
+/// A pan of 2 pixels a frame seen through a flicker: every other frame shows nothing to align
+/// by. The frames between are followed as the pan leaves each reference behind: a frame missed
+/// does not make the one after it the first to have moved beyond the reference (else the
+/// reference never moves on, and the pan is lost once the frames hardly overlap it).
+#[test]
+fn a_pan_missed_every_other_frame_is_followed_as_far_as_it_goes() {
+    let ground = ground(17);
+    let places: Vec<Place> = (0..30).map(|t| (30, 2 * t)).collect();
+    let blind = |t: usize| t % 2 == 1;
+    let frames: Vec<(Tensor, Tensor)> = places
+        .iter()
+        .enumerate()
+        .map(|(t, &(y, x))| {
+            let (frame, mask) = view(&ground, y, x, (40, 10 + 3 * t as i64));
+            match blind(t) {
+                true => (frame.fill(0.5), mask),
+                false => (frame, mask),
+            }
+        })
+        .collect();
+    let shifts = clip_shifts(&frames).expect("the camera moves");
+    for (t, &place) in places.iter().enumerate() {
+        if !blind(t) {
+            assert_panned_within(AFTER_GAPS, t, shifts.at(t as i64), places[0], place);
+        }
+    }
+}
+
+/// Rows of the ground above this are sky: a smooth ramp with nothing to align by.
+const HORIZON: i64 = 92;
+
+/// [`ground`] under a sky: the camera at row 30 sees it over its top 62 rows, two thirds of
+/// the frame.
+fn ground_under_sky(seed: u64) -> Tensor {
+    let ground = ground(seed);
+    let rows = Tensor::arange(HORIZON, (Kind::Float, Device::Cpu)).view([1, HORIZON, 1]);
+    let sky = (rows * -0.0005 + 0.75).expand([3, HORIZON, 192], false);
+    ground.narrow(1, 0, HORIZON).copy_(&sky);
+    ground
+}
+
+/// A pan whose first frame is mostly sky, the ground textured only along its bottom: the
+/// median of its gradient is the sky's, but its bottom parts are enough to align by, and the
+/// pan is followed (the tracker counts the parts with texture, as the judgement of each
+/// motion does).
+#[test]
+fn a_pan_under_a_bare_sky_is_followed() {
+    let ground = ground_under_sky(19);
+    let places: Vec<Place> = (0..24).map(|t| (30, 2 * t)).collect();
+    let frames: Vec<(Tensor, Tensor)> = places
+        .iter()
+        .enumerate()
+        .map(|(t, &(y, x))| view(&ground, y, x, (20, 10 + 3 * t as i64)))
+        .collect();
+    let shifts = clip_shifts(&frames).expect("the camera moves");
+    for (t, &place) in places.iter().enumerate() {
+        assert_panned(t, shifts.at(t as i64), places[0], place);
+    }
+    // The sky alone is a bare wall.
+    let sky = ground.narrow(1, 0, H).narrow(2, 0, W).copy();
+    let covered = Tensor::zeros([H, W], (Kind::Bool, Device::Cpu));
+    assert!(CameraTracker::new(&sky, &covered).is_none());
 }
 
 /// The stream follows a pan beyond the first frame's view: its outputs say how far each frame

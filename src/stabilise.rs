@@ -820,9 +820,12 @@ fn cauchy(residual: &Tensor) -> Tensor {
 /// The frame's parts along each side for [`judged`].
 const TILES: i64 = 4;
 
-/// Parts that must vote, and the share of them that must agree.
+/// Parts that must vote, and the share of them that must agree. 70%, not 80% (session 52): on
+/// shaken copies of weakly textured or noisy ground a right motion had 70-80% of the parts for
+/// it in 56 of its missed frames (a wrong one in 7), and the frames so kept scored +0.007 and
+/// +0.012 effect IoU on the videos they changed; no static video moved either way.
 const MIN_VOTERS: i64 = 4;
-const AGREEMENT: f64 = 0.8;
+const AGREEMENT: f64 = 0.7;
 
 /// A level of what the estimate compares of a frame.
 struct Level {

@@ -396,8 +396,9 @@ pub struct CameraTracker {
     factor: i64,
     /// The last motion found against the reference, at the finest level.
     previous: Similarity,
-    /// The reference's motion against the first frame: none until two frames in a row moved
-    /// beyond [`REANCHOR_SHARE`] against it and the second became the reference.
+    /// The reference's motion against the first frame: none until two frames found in a row
+    /// (frames missed between them aside) moved beyond [`REANCHOR_SHARE`] against it and the
+    /// second became the reference.
     anchor: CameraShift,
     /// Whether the last frame whose motion was found moved beyond [`REANCHOR_SHARE`] against
     /// the reference.
@@ -644,8 +645,9 @@ const MAX_SHIFT_SHARE: f64 = 0.08;
 /// (5.6% at the corners), are within it.
 const TURN_REACH: f64 = 0.06;
 
-/// A reference is moved to a later frame once two frames in a row have moved beyond this
-/// share of the shorter side against it ([`CameraTracker`], the stream's decomposer): a
+/// A reference is moved to a later frame once two frames found in a row (frames missed
+/// between them aside, since session 52) have moved beyond this share of the shorter side
+/// against it ([`CameraTracker`], the stream's decomposer): a
 /// panning or drifting camera is followed as far as it goes, one stretch at a time, where the
 /// first frame's view would soon show little of the frame. Two in a row: a shaking camera
 /// reaches this far now and then and comes back, and a jolt as the reference puts the next

@@ -1084,28 +1084,32 @@ fn refine(frame: &Level, reference: &Level, start: Similarity, model: Model) -> 
             (&gy * cos - &gx * sin) / scale,
             (&gy * sin + &gx * cos) / scale,
         );
-        let by_turn = (&fy * (&ys * -sin - &xs * cos) + &fx * (&ys * cos - &xs * sin)) * scale;
-        let by_zoom = (&fy * (&ys * cos - &xs * sin) + &fx * (&ys * sin + &xs * cos)) * scale;
-        let jacobian = [fy, fx, by_turn, by_zoom];
-        let sum = |x: Tensor| (x * &weight).sum(Kind::Double).double_value(&[]);
-        let mut normal = [[0.0; 4]; 4];
-        let mut gradient = [0.0; 4];
-        for i in 0..4 {
-            for j in i..4 {
-                normal[i][j] = sum(&jacobian[i] * &jacobian[j]);
-                normal[j][i] = normal[i][j];
-            }
-            gradient[i] = sum(&jacobian[i] * &residual);
-        }
-        let (yy, xx, yx) = (normal[0][0], normal[1][1], normal[0][1]);
         // Too little texture in either direction: nothing to align by.
-        if yy * xx - yx * yx <= MIN_TEXTURE * (yy + xx).powi(2).max(1e-12) || yy + xx < 1e-6 {
-            return start;
-        }
+        let textured = |normal: &[[f64; 2]; 2]| {
+            let (yy, xx, yx) = (normal[0][0], normal[1][1], normal[0][1]);
+            !(yy * xx - yx * yx <= MIN_TEXTURE * (yy + xx).powi(2).max(1e-12) || yy + xx < 1e-6)
+        };
+        // A translation alone needs neither the turn's nor the zoom's columns.
         let step = match model {
-            Model::Similarity => solve(normal, gradient.map(|g| -g)),
-            Model::Translation => solve([[yy, yx], [yx, xx]], [-gradient[0], -gradient[1]])
-                .map(|[dy, dx]| [dy, dx, 0.0, 0.0]),
+            Model::Similarity => {
+                let by_turn =
+                    (&fy * (&ys * -sin - &xs * cos) + &fx * (&ys * cos - &xs * sin)) * scale;
+                let by_zoom =
+                    (&fy * (&ys * cos - &xs * sin) + &fx * (&ys * sin + &xs * cos)) * scale;
+                let (normal, gradient) =
+                    normal_equations([fy, fx, by_turn, by_zoom], &residual, &weight);
+                let translation = [[normal[0][0], normal[0][1]], [normal[1][0], normal[1][1]]];
+                textured(&translation)
+                    .then(|| solve(normal, gradient.map(|g| -g)))
+                    .flatten()
+            }
+            Model::Translation => {
+                let (normal, gradient) = normal_equations([fy, fx], &residual, &weight);
+                textured(&normal)
+                    .then(|| solve(normal, gradient.map(|g| -g)))
+                    .flatten()
+                    .map(|[dy, dx]| [dy, dx, 0.0, 0.0])
+            }
         };
         let Some(step) = step else {
             return start;
@@ -1131,6 +1135,26 @@ fn refine(frame: &Level, reference: &Level, start: Similarity, model: Model) -> 
         }
     }
     motion
+}
+
+/// The Gauss-Newton normal equations of the weighted least squares: J^T W J and J^T W r, each
+/// column of J one of `jacobian` (per pixel, as `residual` and `weight`).
+fn normal_equations<const N: usize>(
+    jacobian: [Tensor; N],
+    residual: &Tensor,
+    weight: &Tensor,
+) -> ([[f64; N]; N], [f64; N]) {
+    let sum = |x: Tensor| (x * weight).sum(Kind::Double).double_value(&[]);
+    let mut normal = [[0.0; N]; N];
+    let mut gradient = [0.0; N];
+    for i in 0..N {
+        for j in i..N {
+            normal[i][j] = sum(&jacobian[i] * &jacobian[j]);
+            normal[j][i] = normal[i][j];
+        }
+        gradient[i] = sum(&jacobian[i] * residual);
+    }
+    (normal, gradient)
 }
 
 /// x with a x = b for a symmetric positive definite a (Cholesky), `None` where a is

@@ -864,9 +864,9 @@ fn compare(frame: &Level, reference: &Level, motion: Similarity, margin: i64) ->
 /// `moved` [h, w] brought to the brightness of `reference` [h, w] where `weight` counts: the
 /// median ratio of the two there. A frame's brightness is matched to its reference's once
 /// before it is aligned ([`match_brightness`]), over pixels that do not show the same ground
-/// where the camera moved: on a sky's smooth gradient a shake of 3 pixels made that match a
-/// percent off, which every pixel's difference then held, and a motion some pixels sideways of
-/// the true one made up for it (session 54). So each comparison matches again, at its motion.
+/// where the camera moved: on a sky's smooth gradient a shake of 3 pixels made that match half
+/// a percent off, which every pixel's difference then held, and a motion pixels away from the
+/// true one made up for it (session 54). So each comparison matches again, at its motion.
 fn matched_brightness(moved: Tensor, reference: &Tensor, weight: &Tensor) -> Tensor {
     let ratio = (reference / moved.clamp_min(1e-3)).masked_select(&weight.gt(0.5));
     match ratio.numel() > 0 {

@@ -499,14 +499,11 @@ impl CameraTracker {
                 {
                     continue;
                 }
-                match judged(fine, reference_fine, &still, motion) {
-                    Some(judgement) if judgement.voters >= min_voters => {
-                        kept_similarity = model == Model::Similarity;
-                        if judgement.cost < still_cost && judgement.bounded < best_bounded {
-                            (best, best_bounded) = (motion, judgement.bounded)
-                        }
+                if let Some(judgement) = judged(fine, reference_fine, &still, motion, min_voters) {
+                    kept_similarity = model == Model::Similarity;
+                    if judgement.cost < still_cost && judgement.bounded < best_bounded {
+                        (best, best_bounded) = (motion, judgement.bounded)
                     }
-                    _ => {}
                 }
             }
         }
@@ -907,12 +904,14 @@ impl Still {
 /// [`ACCEPT`], on the same pixels), and the frame's textured parts all but agree: a camera's
 /// motion moves all the ground, where an object's shadow or reflection that no mask holds,
 /// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
-/// [`TILES`] parts; those with texture and free pixels enough vote.
+/// [`TILES`] parts; those with texture and free pixels enough vote, at least `min_voters` of
+/// them ([`MIN_VOTERS`] or more).
 fn judged(
     frame: &Level,
     reference: &Level,
     still: &Still,
     motion: Similarity,
+    min_voters: i64,
 ) -> Option<Judgement> {
     let at_d = compare(frame, reference, motion, margin_for(motion, frame));
     // `at_d`'s margin is the wider: these are the pixels both compare.
@@ -939,10 +938,9 @@ fn judged(
         })
         .count();
     let voters = voters.len() as i64;
-    (voters >= MIN_VOTERS && for_d as f64 >= AGREEMENT * voters as f64).then(|| Judgement {
+    (voters >= min_voters && for_d as f64 >= AGREEMENT * voters as f64).then(|| Judgement {
         cost,
         bounded: mean(&bounded(&at_d.residual)),
-        voters,
     })
 }
 
@@ -952,8 +950,6 @@ struct Judgement {
     cost: f64,
     /// The mean bounded cost ([`bounded`]), what motions that do are ranked by.
     bounded: f64,
-    /// The frame's parts that voted.
-    voters: i64,
 }
 
 /// One of a frame's [`TILES`] x [`TILES`] parts: its first row and column, and its size.
@@ -1083,11 +1079,8 @@ fn pyramid(frame: &Tensor, covered: &Tensor, factor: i64) -> Vec<Level> {
 /// mean's difference explains every part of the frame: session 48's false alarm).
 fn match_brightness(frame: &mut [Level], reference: &[Level]) {
     for (level, reference) in frame.iter_mut().zip(reference) {
-        let both = (&level.free * &reference.free).gt(0.5);
-        let ratio = (&reference.gray / level.gray.clamp_min(1e-3)).masked_select(&both);
-        if ratio.numel() > 0 {
-            level.gray = &level.gray * ratio.median().double_value(&[]);
-        }
+        let both = &level.free * &reference.free;
+        level.gray = matched_brightness(level.gray.shallow_clone(), &reference.gray, &both);
     }
 }
 

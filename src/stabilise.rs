@@ -442,32 +442,43 @@ impl CameraTracker {
         let mut frame = pyramid(frame, covered, self.factor);
         match_brightness(&mut frame, &self.reference);
         let (fine, reference_fine) = (&frame[0], &self.reference[0]);
-        // From no motion, from the last motion found (a drifting camera) and from the
-        // whole-pixel translation that fits best within reach ([`searched`]: on ground with a
-        // faint or repeating pattern Gauss-Newton from no motion can settle a period away; it
-        // starts at the level searched, as the coarser levels alias such a pattern), each as a
+        // From no motion, from the last motion found (a drifting camera), from the whole-pixel
+        // translation most of the frame's parts choose (fitted to those parts alone) and from
+        // the one that fits the whole frame best ([`searched`]: on ground with a faint or
+        // repeating pattern Gauss-Newton from no motion can settle a period away; both start
+        // at the level searched, as the coarser levels alias such a pattern), each as a
         // similarity and as a translation alone ([`Model`]): of those that explain the frame
         // clearly better than none and are within reach of where they started (a repeating
-        // pattern matches itself a period away), the one with the lowest bounded cost
-        // ([`Judgement::bounded`]).
+        // pattern matches itself a period away), the one with the lowest bounded cost in the
+        // median part ([`Judgement::bounded`]), fitted again without the parts it explains
+        // much worse than the others ([`Judgement::kept`]).
         let still = Still::compare(fine, reference_fine);
         let still_cost = still.cost();
         let mut best = Similarity::NONE;
         let mut best_bounded = f64::INFINITY;
+        let mut best_judgement: Option<(Judgement, Model)> = None;
         let side = fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
         let limit = MAX_SHIFT_SHARE * side;
         let coarsest = frame.len() - 1;
-        let (searched, level) = searched(&frame, &self.reference);
+        let searched = searched(&frame, &self.reference);
         // Each start with the level Gauss-Newton begins at, and whether the tracker fitted a
         // similarity from it before session 53 (those fits need the parts they needed, the new
         // paths half the parts: [`NEW_PATH_MIN_VOTERS`]).
-        let mut starts = vec![(Similarity::NONE, coarsest, true)];
-        for start in [(self.previous, coarsest, true), (searched, level, false)] {
+        let mut starts = vec![(Similarity::NONE, coarsest, true, None)];
+        let level = searched.level;
+        // The parts' choice before the whole frame's: where the two are the same, it is fitted
+        // to the parts that chose it, not to the whole frame.
+        let mut later = vec![(self.previous, coarsest, true, None)];
+        later.extend(
+            (searched.parts_choice).map(|(motion, parts)| (motion, level, false, Some(parts))),
+        );
+        later.push((searched.whole, level, false, None));
+        for start in later {
             if !starts.iter().any(|&(motion, ..)| motion == start.0) {
                 starts.push(start);
             }
         }
-        for (start, level, fitted_before) in starts {
+        for (start, level, fitted_before, parts) in starts {
             // Fits that would land where one already has are skipped (the tracker's time a
             // frame): from the search's start where a motion was found within its step, ...
             let step = (1i64 << level) as f64;
@@ -477,9 +488,14 @@ impl CameraTracker {
                     .max((a.shift[1] - b.shift[1]).abs())
                     <= step
             };
-            if !fitted_before && best != Similarity::NONE && near(best, start) {
+            // (not the parts' choice fitted to some of the parts: that fit weighs other pixels)
+            let some_parts = parts.is_some_and(|parts| parts.contains(&false));
+            if !fitted_before && !some_parts && best != Similarity::NONE && near(best, start) {
                 continue;
             }
+            // From the parts' choice, fitted to those parts alone.
+            let restricted_reference = parts.map(|parts| restricted(&self.reference, &parts));
+            let reference = restricted_reference.as_deref().unwrap_or(&self.reference);
             let mut kept_similarity = false;
             for model in [Model::Similarity, Model::Translation] {
                 // ... and a translation alone where the similarity from the same start was
@@ -487,12 +503,13 @@ impl CameraTracker {
                 if model == Model::Translation && kept_similarity {
                     continue;
                 }
-                let min_voters = match (model, fitted_before) {
-                    (Model::Similarity, true) => MIN_VOTERS,
+                // Half the parts chose the parts' choice: it needs no more voters.
+                let min_voters = match (model, fitted_before, &parts) {
+                    (Model::Similarity, true, _) | (_, _, Some(_)) => MIN_VOTERS,
                     _ => NEW_PATH_MIN_VOTERS,
                 };
                 let start = model.restrict(start);
-                let motion = coarse_to_fine(&frame, &self.reference, start, level, model);
+                let motion = coarse_to_fine(&frame, reference, start, level, model);
                 let (at, from) = (motion.at(fine), start.at(fine));
                 if at.after(from.inverse()).largest() > limit
                     || at.turned_or_zoomed() > TURN_REACH * side
@@ -502,7 +519,24 @@ impl CameraTracker {
                 if let Some(judgement) = judged(fine, reference_fine, &still, motion, min_voters) {
                     kept_similarity = model == Model::Similarity;
                     if judgement.cost < still_cost && judgement.bounded < best_bounded {
-                        (best, best_bounded) = (motion, judgement.bounded)
+                        (best, best_bounded) = (motion, judgement.bounded);
+                        best_judgement = Some((judgement, model));
+                    }
+                }
+            }
+        }
+        // Parts the motion found explains much worse than the others hold something that moves
+        // against the ground (an object's shadow or reflection no mask holds), which pulls the
+        // fit towards its own motion by a fraction of a pixel or more, and the frames after a
+        // new reference with it (session 55): the motion is fitted again without them, at the
+        // finest level, and kept where it is judged as well and costs no more.
+        if let Some((judgement, model)) = best_judgement {
+            if judgement.kept.contains(&false) {
+                let reference = restricted(&self.reference, &judgement.kept);
+                let motion = coarse_to_fine(&frame, &reference, best, 0, model);
+                if let Some(again) = judged(fine, reference_fine, &still, motion, MIN_VOTERS) {
+                    if again.cost < still_cost && again.bounded <= best_bounded {
+                        best = motion;
                     }
                 }
             }
@@ -683,12 +717,13 @@ impl Model {
     }
 }
 
-/// The whole-pixel translation within [`MAX_SHIFT_SHARE`] of the shorter side that brings the
+/// The whole-pixel translations within [`MAX_SHIFT_SHARE`] of the shorter side that bring the
 /// frame closest to the reference ([`bounded`] cost over the pixels free in both) at the first
 /// level at most [`SEARCH_SIDE`] on its shorter side, at the finest level's scale, and that
-/// level: a start for Gauss-Newton that is near the right motion whatever the ground's
-/// pattern (session 53).
-fn searched(frame: &[Level], reference: &[Level]) -> (Similarity, usize) {
+/// level: starts for Gauss-Newton near the right motion whatever the ground's pattern
+/// (session 53). Two: the best over the whole frame, and the one most of the frame's
+/// [`TILES`] x [`TILES`] parts find best on their own ([`Searched::parts_choice`]).
+fn searched(frame: &[Level], reference: &[Level]) -> Searched {
     let shorter = |level: &Level| level.gray.size()[0].min(level.gray.size()[1]);
     let at = frame
         .iter()
@@ -709,7 +744,21 @@ fn searched(frame: &[Level], reference: &[Level]) -> (Similarity, usize) {
         sparse(inner(&reference.free)).unsqueeze(1),
     );
     let area = reference_free.numel() as f64;
+    // Which of [`voting_parts`]' parts each compared row and column falls in (one-hot, [TILES,
+    // n]; a row in none of them in none): the parts' own searches.
+    let one_hot = |n: i64, length: i64| {
+        let mut cells = vec![0f64; (TILES * n) as usize];
+        for k in 0..n {
+            if let Some(part) = part_of(margin + 2 * k, length) {
+                cells[(part * n + k) as usize] = 1.0;
+            }
+        }
+        Tensor::from_slice(&cells).view([TILES, n])
+    };
+    let (rows, columns) = (reference_free.size()[0], reference_free.size()[2]);
+    let (row_parts, column_parts) = (one_hot(rows, h), one_hot(columns, w).tr());
     let mut best = ([0, 0], f64::INFINITY);
+    let mut parts_best = [([0i64, 0i64], f64::INFINITY); PARTS];
     for dy in -reach..=reach {
         // [height, 2 reach + 1, width]: the frame's rows moved by dy, at every dx at once.
         let moved = |image: &Tensor| {
@@ -721,28 +770,114 @@ fn searched(frame: &[Level], reference: &[Level]) -> (Similarity, usize) {
             )
         };
         let weight = moved(&frame.free) * &reference_free;
-        let total = |x: Tensor| {
+        let costs = bounded(&(moved(&frame.gray) - &reference_gray)) * &weight;
+        let total = |x: &Tensor| {
             let sums = x.sum_dim_intlist([0, 2].as_slice(), false, Kind::Double);
             Vec::<f64>::try_from(&sums).expect("a vector of sums")
         };
-        let counted = total(weight.shallow_clone());
-        let costs = total(bounded(&(moved(&frame.gray) - &reference_gray)) * &weight);
-        for (k, (counted, cost)) in counted.into_iter().zip(costs).enumerate() {
+        let (counted, cost) = (total(&weight), total(&costs));
+        // The same by part: [2 reach + 1, TILES, TILES], flattened.
+        let by_part = |x: &Tensor| {
+            let x = x.to_kind(Kind::Double).permute([1, 0, 2]);
+            let sums = row_parts.matmul(&x).matmul(&column_parts).contiguous();
+            Vec::<f64>::try_from(&sums.view([-1])).expect("a vector of sums")
+        };
+        let (part_counted, part_costs) = (by_part(&weight), by_part(&costs));
+        let part_area = area / PARTS as f64;
+        for (k, (counted, cost)) in counted.into_iter().zip(cost).enumerate() {
+            let shift = [dy, k as i64 - reach];
             // Too few pixels free in both to compare.
-            if counted < 0.25 * area {
-                continue;
+            if counted >= 0.25 * area && cost / counted < best.1 {
+                best = (shift, cost / counted);
             }
-            if cost / counted < best.1 {
-                best = ([dy, k as i64 - reach], cost / counted);
+            for (i, best) in parts_best.iter_mut().enumerate() {
+                let (counted, cost) = (part_counted[k * PARTS + i], part_costs[k * PARTS + i]);
+                if counted >= 0.25 * part_area && cost / counted < best.1 {
+                    *best = (shift, cost / counted);
+                }
             }
         }
     }
     let scale = (1i64 << at) as f64;
-    let start = Similarity {
-        shift: best.0.map(|d| d as f64 * scale),
+    let start = |shift: [i64; 2]| Similarity {
+        shift: shift.map(|d| d as f64 * scale),
         ..Similarity::NONE
     };
-    (start, at)
+    let choices: Vec<Option<[i64; 2]>> = parts_best
+        .iter()
+        .map(|&(shift, cost)| cost.is_finite().then_some(shift))
+        .collect();
+    Searched {
+        whole: start(best.0),
+        parts_choice: most_chosen(&choices).map(|(shift, parts)| (start(shift), parts)),
+        level: at,
+    }
+}
+
+/// What [`searched`] found.
+struct Searched {
+    /// The translation that fits the whole frame best.
+    whole: Similarity,
+    /// The translation that most of [`voting_parts`]' parts, each searched on its own, chose
+    /// ([`most_chosen`]), and the parts within a pixel of it: on smooth ground the shadows and
+    /// reflections no mask holds, which move with their objects, can outweigh the ground in
+    /// the whole frame's cost while lying in a few parts only (session 55).
+    parts_choice: Option<(Similarity, Parts)>,
+    /// The level searched.
+    level: usize,
+}
+
+/// Which of the [`TILES`] x [`TILES`] parts count, row by row.
+type Parts = [bool; PARTS];
+const PARTS: usize = (TILES * TILES) as usize;
+
+/// The part row or column `index` of a level `length` long falls in, as [`voting_parts`]
+/// cuts the inner pixels [`compare`] keeps; none for the few left over.
+fn part_of(index: i64, length: i64) -> Option<i64> {
+    let size = (length - 2) / TILES;
+    let inner = index - 1;
+    (inner >= 0 && inner < TILES * size).then(|| inner / size)
+}
+
+/// The parts' most frequent choice (`None`: a part without pixels to compare) and the parts
+/// within a pixel of it, where those are at least half the parts: on flat ground the parts
+/// without texture choose at random, and a static camera's parts that choose where the large
+/// shadows moved are a few (`data/valthird/classic_0003`, [`NEW_PATH_MIN_VOTERS`]).
+fn most_chosen(choices: &[Option<[i64; 2]>]) -> Option<([i64; 2], Parts)> {
+    let near = |a: [i64; 2], b: [i64; 2]| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()) <= 1;
+    let chosen: Vec<[i64; 2]> = choices.iter().flatten().copied().collect();
+    let count = |a: [i64; 2], close: &dyn Fn([i64; 2], [i64; 2]) -> bool| {
+        chosen.iter().filter(|&&b| close(a, b)).count()
+    };
+    let best = chosen
+        .iter()
+        .copied()
+        .max_by_key(|&a| (count(a, &|a, b| a == b), count(a, &near)))?;
+    let parts = std::array::from_fn(|i| choices[i].is_some_and(|c| near(best, c)));
+    (2 * count(best, &near) >= PARTS).then_some((best, parts))
+}
+
+/// The levels with only `parts`' pixels free.
+fn restricted(levels: &[Level], parts: &Parts) -> Vec<Level> {
+    // Each row's and column's part; the borders and the few left over in the nearest.
+    let part = |index: i64, length: i64| {
+        part_of(index, length).unwrap_or(if index < 1 { 0 } else { TILES - 1 })
+    };
+    levels
+        .iter()
+        .map(|level| {
+            let (h, w) = (level.free.size()[0], level.free.size()[1]);
+            let counted: Vec<f32> = (0..h)
+                .flat_map(|y| (0..w).map(move |x| (part(y, h), part(x, w))))
+                .map(|(i, j)| f32::from(u8::from(parts[(i * TILES + j) as usize])))
+                .collect();
+            let counted = Tensor::from_slice(&counted).view([h, w]);
+            Level {
+                gray: level.gray.shallow_clone(),
+                free: &level.free * counted.to_device(level.free.device()),
+            }
+        })
+        .collect()
 }
 
 /// [`searched`] looks at the first level at most this many pixels on its shorter side (the
@@ -900,7 +1035,7 @@ impl Still {
     }
 }
 
-/// The robust cost of `motion` where it explains the frame clearly better than none (by
+/// How well `motion` explains the frame, where it explains the frame clearly better than none (by
 /// [`ACCEPT`], on the same pixels), and the frame's textured parts all but agree: a camera's
 /// motion moves all the ground, where an object's shadow or reflection that no mask holds,
 /// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
@@ -937,10 +1072,30 @@ fn judged(
             mean(&rho_d) < ACCEPT * mean(rho_0)
         })
         .count();
+    let rho_bounded = bounded(&at_d.residual);
+    let part_costs: Vec<f64> = voters
+        .iter()
+        .map(|part| {
+            let wt = part.of(&weight);
+            (part.of(&rho_bounded) * &wt)
+                .sum(Kind::Double)
+                .double_value(&[])
+                / wt.sum(Kind::Double).double_value(&[])
+        })
+        .collect();
+    if (voters.len() as i64) < min_voters {
+        return None;
+    }
+    let middle = median(part_costs.clone());
+    let mut kept = [true; PARTS];
+    for (part, &cost) in voters.iter().zip(&part_costs) {
+        kept[part.index] = cost <= OUTLIER * middle;
+    }
     let voters = voters.len() as i64;
-    (voters >= min_voters && for_d as f64 >= AGREEMENT * voters as f64).then(|| Judgement {
+    (voters >= min_voters && for_d as f64 >= AGREEMENT * voters as f64).then_some(Judgement {
         cost,
-        bounded: mean(&bounded(&at_d.residual)),
+        bounded: middle,
+        kept,
     })
 }
 
@@ -948,12 +1103,30 @@ fn judged(
 struct Judgement {
     /// Cauchy's mean cost, what explaining the frame clearly better than none is judged by.
     cost: f64,
-    /// The mean bounded cost ([`bounded`]), what motions that do are ranked by.
+    /// The median over the voting parts of each part's mean bounded cost ([`bounded`]), what
+    /// motions that do are ranked by: a shadow or reflection no mask holds, moving with its
+    /// object, lies in a few parts, and the whole frame's mean weighed it against the ground
+    /// (session 55: on smooth ground it outweighed the ground).
     bounded: f64,
+    /// The parts but those voters whose mean bounded cost is beyond [`OUTLIER`] times the
+    /// median's.
+    kept: Parts,
+}
+
+/// A voting part whose bounded cost at a motion is beyond this many times the median part's is
+/// left out when the motion is fitted again ([`CameraTracker::follow`]).
+const OUTLIER: f64 = 2.0;
+
+/// The median of `values` (the mean of the middle two of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    (values[(n - 1) / 2] + values[n / 2]) / 2.0
 }
 
 /// One of a frame's [`TILES`] x [`TILES`] parts: its first row and column, and its size.
 struct Part {
+    index: usize,
     at: [i64; 2],
     size: [i64; 2],
 }
@@ -973,9 +1146,13 @@ impl Part {
 fn voting_parts(texture: &Tensor, weight: &Tensor) -> Vec<Part> {
     let (h, w) = (weight.size()[0], weight.size()[1]);
     let size = [h / TILES, w / TILES];
-    let parts = (0..TILES).flat_map(|i| (0..TILES).map(move |j| [i * size[0], j * size[1]]));
+    let parts = (0..TILES).flat_map(|i| (0..TILES).map(move |j| (i, j)));
     parts
-        .map(|at| Part { at, size })
+        .map(|(i, j)| Part {
+            index: (i * TILES + j) as usize,
+            at: [i * size[0], j * size[1]],
+            size,
+        })
         .filter(|part| {
             let counted = part.of(weight).gt(0.5);
             let count = counted.sum(Kind::Int64).int64_value(&[]);

@@ -458,27 +458,42 @@ impl CameraTracker {
         let mut best_bounded = f64::INFINITY;
         let mut best_judgement: Option<(Judgement, Model)> = None;
         let side = fine.gray.size()[0].min(fine.gray.size()[1]) as f64;
-        let limit = MAX_SHIFT_SHARE * side;
+        // Whether a fit from `from` landed within reach.
+        let within_reach = |motion: Similarity, from: Similarity| {
+            let (at, from) = (motion.at(fine), from.at(fine));
+            at.after(from.inverse()).largest() <= MAX_SHIFT_SHARE * side
+                && at.turned_or_zoomed() <= TURN_REACH * side
+        };
         let coarsest = frame.len() - 1;
         let searched = searched(&frame, &self.reference);
-        // Each start with the level Gauss-Newton begins at, and whether the tracker fitted a
-        // similarity from it before session 53 (those fits need the parts they needed, the new
-        // paths half the parts: [`NEW_PATH_MIN_VOTERS`]).
-        let mut starts = vec![(Similarity::NONE, coarsest, true, None)];
         let level = searched.level;
+        let whole_frame = |motion, level, fitted_before| Start {
+            motion,
+            level,
+            fitted_before,
+            parts: None,
+        };
+        let mut starts = vec![whole_frame(Similarity::NONE, coarsest, true)];
         // The parts' choice before the whole frame's: where the two are the same, it is fitted
         // to the parts that chose it, not to the whole frame.
-        let mut later = vec![(self.previous, coarsest, true, None)];
-        later.extend(
-            (searched.parts_choice).map(|(motion, parts)| (motion, level, false, Some(parts))),
-        );
-        later.push((searched.whole, level, false, None));
+        let mut later = vec![whole_frame(self.previous, coarsest, true)];
+        later.extend(searched.parts_choice.map(|(motion, parts)| Start {
+            parts: Some(parts),
+            ..whole_frame(motion, level, false)
+        }));
+        later.push(whole_frame(searched.whole, level, false));
         for start in later {
-            if !starts.iter().any(|&(motion, ..)| motion == start.0) {
+            if !starts.iter().any(|other| other.motion == start.motion) {
                 starts.push(start);
             }
         }
-        for (start, level, fitted_before, parts) in starts {
+        for Start {
+            motion: start,
+            level,
+            fitted_before,
+            parts,
+        } in starts
+        {
             // Fits that would land where one already has are skipped (the tracker's time a
             // frame): from the search's start where a motion was found within its step, ...
             let step = (1i64 << level) as f64;
@@ -510,10 +525,7 @@ impl CameraTracker {
                 };
                 let start = model.restrict(start);
                 let motion = coarse_to_fine(&frame, reference, start, level, model);
-                let (at, from) = (motion.at(fine), start.at(fine));
-                if at.after(from.inverse()).largest() > limit
-                    || at.turned_or_zoomed() > TURN_REACH * side
-                {
+                if !within_reach(motion, start) {
                     continue;
                 }
                 if let Some(judgement) = judged(fine, reference_fine, &still, motion, min_voters) {
@@ -534,10 +546,13 @@ impl CameraTracker {
             if judgement.kept.contains(&false) {
                 let reference = restricted(&self.reference, &judgement.kept);
                 let motion = coarse_to_fine(&frame, &reference, best, 0, model);
-                if let Some(again) = judged(fine, reference_fine, &still, motion, MIN_VOTERS) {
-                    if again.cost < still_cost && again.bounded <= best_bounded {
-                        best = motion;
-                    }
+                let again = within_reach(motion, best)
+                    .then(|| judged(fine, reference_fine, &still, motion, MIN_VOTERS))
+                    .flatten();
+                if again
+                    .is_some_and(|again| again.cost < still_cost && again.bounded <= best_bounded)
+                {
+                    best = motion;
                 }
             }
         }
@@ -560,6 +575,18 @@ impl CameraTracker {
         }
         motion
     }
+}
+
+/// Where a Gauss-Newton fit of [`CameraTracker::follow`] starts.
+struct Start {
+    motion: Similarity,
+    /// The level it begins at.
+    level: usize,
+    /// Whether the tracker fitted a similarity from it before session 53: those fits need the
+    /// parts they needed, the new paths half the parts ([`NEW_PATH_MIN_VOTERS`]).
+    fitted_before: bool,
+    /// The parts it is fitted to, where not the whole frame's ([`Searched::parts_choice`]).
+    parts: Option<Parts>,
 }
 
 /// A camera's motion at one level of the estimate: a translation after a turn and a zoom

@@ -831,9 +831,10 @@ fn assert_shaken_scene_followed(seed: u64) {
 /// A pan of a pixel a frame over smooth ground (texture on cells of 16 and 32 pixels alone,
 /// camera noise) under an object walking the other way with a dark shadow no mask holds: the
 /// shadow moves 2 pixels a frame against the first frame, 3 against the ground, and pulled
-/// every fit towards its own motion (frame 1 read 0.3 pixels off, frame 8, the first after a
-/// new reference, 0.64, the frames after it a pixel off; before session 55). The parts of the
-/// frame the shadow is in are left out of the fit: each frame within [`STILL_PIXELS`].
+/// every fit towards its own motion (before session 55: frame 1 read 0.3 pixels off, frame 8,
+/// the first after a new reference, 0.64, frames 15-19, after the next, about a pixel). The
+/// parts of the frame the shadow is in are left out of the fit: each frame within
+/// [`STILL_PIXELS`].
 #[test]
 fn a_pan_over_smooth_ground_under_a_faster_shadow_is_followed() {
     let ground = (texture(23, &[16, 32]) - 0.5) * 1.2 + 0.5;

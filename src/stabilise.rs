@@ -1062,8 +1062,8 @@ impl Still {
     }
 }
 
-/// How well `motion` explains the frame, where it explains the frame clearly better than none (by
-/// [`ACCEPT`], on the same pixels), and the frame's textured parts all but agree: a camera's
+/// How well `motion` explains the frame, where it explains it clearly better than none (by
+/// [`ACCEPT`], on the same pixels) and the frame's textured parts all but agree: a camera's
 /// motion moves all the ground, where an object's shadow or reflection that no mask holds,
 /// matched to the reference's, moves one part of it. The frame is cut into [`TILES`] x
 /// [`TILES`] parts; those with texture and free pixels enough vote, at least `min_voters` of

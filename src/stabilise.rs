@@ -1088,38 +1088,32 @@ fn judged(
         return None;
     }
     let voters = voting_parts(&still.comparison.texture(), &weight);
+    // A voting part's mean of `rho` over the pixels both compare.
+    let part_mean = |part: &Part, rho: &Tensor| {
+        let wt = part.of(&weight);
+        (part.of(rho) * &wt).sum(Kind::Double).double_value(&[])
+            / wt.sum(Kind::Double).double_value(&[])
+    };
     let for_d = voters
         .iter()
-        .filter(|part| {
-            let wt = part.of(&weight);
-            let mean = |r: &Tensor| {
-                (part.of(r) * &wt).sum(Kind::Double).double_value(&[])
-                    / wt.sum(Kind::Double).double_value(&[])
-            };
-            mean(&rho_d) < ACCEPT * mean(rho_0)
-        })
+        .filter(|part| part_mean(part, &rho_d) < ACCEPT * part_mean(part, rho_0))
         .count();
+    let voted = voters.len() as i64;
+    if voted < min_voters || (for_d as f64) < AGREEMENT * voted as f64 {
+        return None;
+    }
+    // Only a motion that passes is ranked and fitted again.
     let rho_bounded = bounded(&at_d.residual);
     let part_costs: Vec<f64> = voters
         .iter()
-        .map(|part| {
-            let wt = part.of(&weight);
-            (part.of(&rho_bounded) * &wt)
-                .sum(Kind::Double)
-                .double_value(&[])
-                / wt.sum(Kind::Double).double_value(&[])
-        })
+        .map(|part| part_mean(part, &rho_bounded))
         .collect();
-    if (voters.len() as i64) < min_voters {
-        return None;
-    }
     let middle = median(part_costs.clone());
     let mut kept = [true; PARTS];
     for (part, &cost) in voters.iter().zip(&part_costs) {
         kept[part.index] = cost <= OUTLIER * middle;
     }
-    let voters = voters.len() as i64;
-    (voters >= min_voters && for_d as f64 >= AGREEMENT * voters as f64).then_some(Judgement {
+    Some(Judgement {
         cost,
         bounded: middle,
         kept,

@@ -531,6 +531,23 @@ impl BackgroundModel {
         Some(Tensor::from_slice(&observation.frame).view(observation.size))
     }
 
+    /// [H, W] uint8 on the CPU: per pixel, how many of the frames held lie within `tolerance`
+    /// levels of `image` [C, H, W] (in [0, 1], the frames' size; taken at 8 bits as they are)
+    /// in every channel ([`crate::still_ground::frames_matching`]). `None` without frames (a
+    /// plate in use).
+    pub fn frames_matching(&self, image: &Tensor, tolerance: u8) -> Option<Tensor> {
+        let first = self.frames.front()?;
+        let [c, h, w] = first.size;
+        let image = crate::still_ground::as_held_bytes(image);
+        let counts = crate::still_ground::frames_matching(
+            self.frames.iter().map(|o| o.frame.as_slice()),
+            &image,
+            c as usize,
+            tolerance,
+        );
+        Some(Tensor::from_slice(&counts).view([h, w]))
+    }
+
     /// Brings every frame held into another view (a followed camera's reference moved on):
     /// `moved(age, covered)` gives the frame pushed `age` pushes ago (0: the latest) in that
     /// view [C, H, W] in [0, 1], and what counts as covered in it there [1, H, W] (non-zero:

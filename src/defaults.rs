@@ -29,6 +29,9 @@ pub const WHOLE_VIDEO_QUANTILE: f64 = 0.75;
 /// Whether `decompose`, `eval` and the element align a shaking camera's frames to the first
 /// before decomposing (`stabilise.rs`; docs/measurements.md, sessions 47 and 48).
 pub const STABILISE: bool = true;
+/// Clear the layers' alpha on ground nothing crossed ([`crate::still_ground`]) while the
+/// median makes the background.
+pub const CLEAR_STILL_GROUND: bool = false;
 /// `auto`: CUDA when there is one, else the CPU.
 pub const DEVICE: &str = "auto";
 pub const PROCESSING_LATENCY_MS: u32 = 500;

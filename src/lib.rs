@@ -34,6 +34,7 @@ pub mod mirror;
 pub mod model;
 pub mod residual_effects;
 pub mod stabilise;
+pub mod still_ground;
 pub mod stream;
 pub mod supervision;
 pub mod synth;

@@ -19,6 +19,9 @@ use crate::mirror::{average_layers, mirrored};
 use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::residual_effects::{add_residual_effects, ResidualEffects};
 use crate::stabilise::{CameraMotion, CameraShift, StreamStabiliser, REANCHOR_SHARE};
+use crate::still_ground::{
+    clear_still_ground, steady_where, still_ground, STILL_GROUND_SHARE, STILL_GROUND_TOLERANCE,
+};
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use anyhow::Context;
 use std::collections::VecDeque;
@@ -102,6 +105,11 @@ pub struct StreamConfig {
     /// outputs stay where the frame shows them, detail transferred from the frame as it came.
     /// A static camera's frames are left as they came.
     pub camera: CameraMotion,
+    /// Clear every layer's alpha outside the masks where the frame shows the median's
+    /// estimate and at least half of the median's frames show it too: ground nothing crossed
+    /// ([`crate::still_ground`]). Only where the median makes the background (not over a
+    /// plate).
+    pub clear_still_ground: bool,
 }
 
 impl Default for StreamConfig {
@@ -126,6 +134,7 @@ impl Default for StreamConfig {
             },
             warm_up_frames: crate::defaults::BACKGROUND_WARM_UP,
             camera: CameraMotion::streamed(crate::defaults::STABILISE),
+            clear_still_ground: crate::defaults::CLEAR_STILL_GROUND,
         }
     }
 }
@@ -201,6 +210,9 @@ pub struct FrameLayers {
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
     upsampling: Upsampling,
+    /// [1, H, W] bool: the frame's still ground ([`crate::still_ground`]), where
+    /// `clear_still_ground` asks for it; cleared once the median took the layers' covers.
+    still_ground: Option<Tensor>,
 }
 
 impl FrameLayers {
@@ -213,6 +225,21 @@ impl FrameLayers {
     /// [3, H, W] the network's layers over the background estimate, before detail transfer:
     /// how much of the frame the layers themselves explain. Made on demand (evaluation wants
     /// it, streaming does not).
+    /// Clears the layers' alpha on the frame's still ground, where there is one: after the
+    /// median's covers were taken from the layers as the network made them (cleared ones fed
+    /// back; docs/measurements.md, session 56).
+    fn clear_still_ground(&mut self) {
+        if let Some(still) = self.still_ground.take() {
+            clear_still_ground(
+                &mut self.layers,
+                &mut self.background,
+                &mut self.reconstruction,
+                &self.frame,
+                &still,
+            );
+        }
+    }
+
     pub fn network_reconstruction(&self) -> Tensor {
         composite(
             &self.network_layers().unsqueeze(0),
@@ -716,7 +743,7 @@ impl Decomposer {
         video_len: Option<usize>,
     ) -> anyhow::Result<FrameLayers> {
         let f = self.next_output;
-        let output = self.decompose(net, f, video_len)?;
+        let mut output = self.decompose(net, f, video_len)?;
         let median_in_use = self.background.plate().is_none();
         if median_in_use && self.config.background_median == BackgroundMedian::Layers {
             let age = (self.received - 1 - f) as usize;
@@ -736,6 +763,7 @@ impl Decomposer {
             self.background.cover_newest(ahead, &effects);
             self.background.cover(age, &entry.as_seen(&cover));
         }
+        output.clear_still_ground();
         self.next_output += 1;
         self.prune();
         Ok(output)
@@ -753,6 +781,9 @@ impl Decomposer {
             let residual = self.config.residual;
             let (h, w) = (self.config.working_height, self.config.working_width);
             let estimate = self.background.estimate();
+            // Against the estimate as the median made it (before any exposure gain), in the
+            // view the median works in.
+            let steady = self.steady_ground(&estimate);
             let sees_background = net.config().background_input;
             // The estimate at the working size, resized once (at 720p a resize costs more
             // than the gain): what the network sees, and where the gain is read.
@@ -815,6 +846,13 @@ impl Decomposer {
                     self.config.upsampling,
                 )
             };
+            let still_ground = steady.map(|steady| {
+                let back = entry.shift.inverse();
+                let steady = back
+                    .align_nearest(&steady)
+                    .logical_and(&back.unseen(big_h, big_w, steady.device()).logical_not());
+                still_ground(&entry.full, &background, &entry.labels, &steady)
+            });
             Ok(FrameLayers {
                 index: f,
                 layers: out.layers,
@@ -825,8 +863,26 @@ impl Decomposer {
                 camera_shift: entry.camera,
                 frame: entry.full.shallow_clone(),
                 upsampling: self.config.upsampling,
+                still_ground,
             })
         })
+    }
+
+    /// [1, H, W] bool in the median's view: where at least [`STILL_GROUND_SHARE`] of the
+    /// frames it holds match its `estimate`, with `clear_still_ground` and no plate.
+    fn steady_ground(&self, estimate: &Tensor) -> Option<Tensor> {
+        if !self.config.clear_still_ground {
+            return None;
+        }
+        let matching = self
+            .background
+            .frames_matching(estimate, STILL_GROUND_TOLERANCE)?;
+        Some(steady_where(
+            &matching,
+            self.background.held(),
+            STILL_GROUND_SHARE,
+            estimate.device(),
+        ))
     }
 
     /// Moves the view the network and the median work in to frame `f`'s where the camera has

@@ -275,6 +275,47 @@ fn exposure_match_brings_the_background_pad_to_each_frames_exposure() {
     );
 }
 
+#[test]
+fn clear_still_ground_only_lowers_alpha_outside_the_masks() {
+    init();
+    let element = gst::ElementFactory::make("omnimatte").build().unwrap();
+    assert_eq!(
+        element.property::<bool>("clear-still-ground"),
+        gstomnimatte::defaults::CLEAR_STILL_GROUND
+    );
+    let spec = element.find_property("clear-still-ground").unwrap();
+    assert!(spec.blurb().unwrap_or_default().contains("median"));
+    let (video, on) = run_video_with(12, "clear-still-ground=true");
+    let (_, off) = run_video_with(12, "clear-still-ground=false");
+    assert!(
+        on.error.is_none() && off.error.is_none(),
+        "{:?} {:?}",
+        on.error,
+        off.error
+    );
+    let mut lowered = 0;
+    for pad in ["layer_1", "layer_2"] {
+        assert_eq!(on.outputs[pad].len(), 12);
+        for (i, (a, b)) in on.outputs[pad].iter().zip(&off.outputs[pad]).enumerate() {
+            for (px, (a, b)) in a.bytes.chunks(4).zip(b.bytes.chunks(4)).enumerate() {
+                if a[3] == b[3] {
+                    continue;
+                }
+                assert_eq!(
+                    video[i].1[px], 0,
+                    "{pad} frame {i}: alpha changed inside a mask"
+                );
+                assert_eq!(a[3], 0, "{pad} frame {i}: alpha lowered but not cleared");
+                lowered += 1;
+            }
+        }
+    }
+    assert!(
+        lowered > 0,
+        "no alpha cleared on the still ground of 12 frames"
+    );
+}
+
 fn expect_error(result: &RunResult, needle: &str) {
     let err = result
         .error

@@ -624,6 +624,12 @@ impl ObjectImpl for Omnimatte {
                     .default_value(d.stabilise)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("clear-still-ground")
+                    .nick("Clear still ground")
+                    .blurb("Clear every layer's alpha outside the masks where the frame shows the background estimate (within 10 of 255 in every channel) and at least half of the frames the median holds show it too: ground nothing crossed, where the network puts soft alpha that no object casts. The median's covers are taken from the layers before they are cleared; the background pad shows the frame there, so the layers over it still reproduce the frame. A rule, not the paper's. Only while the median makes the background (not over background-plate). MEASURED")
+                    .default_value(d.clear_still_ground)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecEnum::builder_with_default("upsampling", d.upsampling)
                     .nick("Upsampling")
                     .blurb("How layers reach the input size from the working size: guided (alpha follows the frame's edges by a guided filter) or bilinear (a plain resize)")
@@ -750,6 +756,7 @@ impl ObjectImpl for Omnimatte {
             "residual-shadows" => s.residual_shadows = value.get().unwrap(),
             "residual-reflections" => s.residual_reflections = value.get().unwrap(),
             "stabilise" => s.stabilise = value.get().unwrap(),
+            "clear-still-ground" => s.clear_still_ground = value.get().unwrap(),
             "upsampling" => s.upsampling = value.get().unwrap(),
             "output-frame" => s.output_frame = value.get().unwrap(),
             "precision" => s.precision = value.get().unwrap(),
@@ -798,6 +805,7 @@ impl ObjectImpl for Omnimatte {
             "residual-shadows" => s.residual_shadows.to_value(),
             "residual-reflections" => s.residual_reflections.to_value(),
             "stabilise" => s.stabilise.to_value(),
+            "clear-still-ground" => s.clear_still_ground.to_value(),
             "upsampling" => s.upsampling.to_value(),
             "output-frame" => s.output_frame.to_value(),
             "precision" => s.precision.to_value(),

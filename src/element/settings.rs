@@ -203,6 +203,7 @@ pub struct Settings {
     pub residual_shadows: bool,
     pub residual_reflections: bool,
     pub stabilise: bool,
+    pub clear_still_ground: bool,
 }
 
 impl Default for Settings {
@@ -243,6 +244,7 @@ impl Default for Settings {
             residual_shadows: defaults::RESIDUAL_SHADOWS,
             residual_reflections: defaults::RESIDUAL_REFLECTIONS,
             stabilise: defaults::STABILISE,
+            clear_still_ground: defaults::CLEAR_STILL_GROUND,
         }
     }
 }
@@ -287,6 +289,7 @@ impl Settings {
             },
             warm_up_frames: self.background_warm_up as usize,
             camera: CameraMotion::streamed(self.stabilise),
+            clear_still_ground: self.clear_still_ground,
             ..StreamConfig::default()
         })
     }

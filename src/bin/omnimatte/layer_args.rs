@@ -95,6 +95,13 @@ pub struct LayerArgs {
     /// quarter of the frames up to it moved; docs/measurements.md, sessions 47-50).
     #[arg(long, default_value_t = defaults::STABILISE, action = clap::ArgAction::Set)]
     pub stabilise: bool,
+    /// Clear every layer's alpha outside the masks where the frame shows the background
+    /// estimate and at least half of the frames the median holds show it too: ground nothing
+    /// crossed, where the network puts soft alpha nothing casts. True or false (the element's
+    /// `clear-still-ground`; only the streaming estimate, `--background-estimate stream`;
+    /// docs/measurements.md, sessions 56-57).
+    #[arg(long, default_value_t = defaults::CLEAR_STILL_GROUND, action = clap::ArgAction::Set)]
+    pub clear_still_ground: bool,
 }
 
 impl LayerArgs {
@@ -122,6 +129,7 @@ impl LayerArgs {
             // `decompose` and `eval` give the whole clip's shifts where they find a shaking
             // camera (`--stabilise`), or follow it as the element does (`eval`'s stream).
             camera: CameraMotion::Still,
+            clear_still_ground: self.clear_still_ground,
             ..StreamConfig::default()
         }
     }

@@ -531,21 +531,27 @@ impl BackgroundModel {
         Some(Tensor::from_slice(&observation.frame).view(observation.size))
     }
 
-    /// [H, W] uint8 on the CPU: per pixel, how many of the frames held lie within `tolerance`
-    /// levels of `image` [C, H, W] (in [0, 1], the frames' size; taken at 8 bits as they are)
-    /// in every channel ([`crate::still_ground::frames_matching`]). `None` without frames (a
-    /// plate in use).
-    pub fn frames_matching(&self, image: &Tensor, tolerance: u8) -> Option<Tensor> {
-        let first = self.frames.front()?;
-        let [c, h, w] = first.size;
-        let image = crate::still_ground::as_held_bytes(image);
-        let counts = crate::still_ground::frames_matching(
-            self.frames.iter().map(|o| o.frame.as_slice()),
-            &image,
-            c as usize,
-            tolerance,
-        );
-        Some(Tensor::from_slice(&counts).view([h, w]))
+    /// [H, W] bool on the CPU: where the frame pushed `age` pushes ago (0: the latest) and at
+    /// least a share `share` of the frames held lie within `tolerance` levels of `image`
+    /// [C, H, W] (in [0, 1], the frames' size; taken at 8 bits as they are), their differences
+    /// summed over the channels ([`crate::still_ground::matching_ground`]). `None` where no
+    /// frame is held at that age (a plate in use).
+    pub fn matching_ground(
+        &self,
+        image: &Tensor,
+        tolerance: u16,
+        share: f64,
+        age: usize,
+    ) -> Option<Tensor> {
+        use crate::still_ground::{as_held_bytes, frames_needed, matching_ground};
+        let own = self.frames.len().checked_sub(age + 1)?;
+        let [c, h, w] = self.frames[own].size;
+        let image = as_held_bytes(image);
+        let frames: Vec<&[u8]> = self.frames.iter().map(|o| o.frame.as_slice()).collect();
+        let needed = frames_needed(frames.len(), share);
+        let threads = tch::get_num_threads().max(1) as usize;
+        let still = matching_ground(&frames, own, &image, c as usize, tolerance, needed, threads);
+        Some(Tensor::from_slice(&still).view([h, w]).gt(0))
     }
 
     /// Brings every frame held into another view (a followed camera's reference moved on):
@@ -578,6 +584,49 @@ impl BackgroundModel {
         self.memory = None;
         self.estimate = None;
         self.pushes_since_estimate = 0;
+    }
+
+    /// What [`estimate`](Self::estimate) would give were no frame pushed since it last made
+    /// one, at the pixels where `wanted` [1, H, W] is non-zero: the covers since taken in at
+    /// the pixels whose coverage they changed, unless over a quarter of them (those wait for
+    /// the next whole remake, as there). Elsewhere the estimate as it was made (at 1080p the
+    /// pixels a frame's covers change take about 100 ms to remake on two cores, most of them
+    /// under its masks, which a caller may not need). The model is left as it is, so that a
+    /// rule can read the estimate after a frame's covers without changing what the next
+    /// frames' estimates are. Panics without frames or plate.
+    pub fn estimate_with_covers(&mut self, wanted: &Tensor) -> Tensor {
+        if let Some(plate) = &self.plate {
+            return plate.shallow_clone();
+        }
+        assert!(
+            !self.frames.is_empty(),
+            "no frames for a background estimate"
+        );
+        let observations = self.frames.make_contiguous();
+        let memory = self.memory.as_deref();
+        let quantile = self.quantile;
+        tch::no_grad(|| match &self.estimate {
+            Some(estimate) => {
+                let changed = estimate.changed.iter().filter(|&&c| c).count();
+                if changed == 0 || changed * 4 > estimate.changed.len() {
+                    return estimate.image.shallow_clone();
+                }
+                let wanted = coverage_bytes(wanted);
+                assert_eq!(
+                    wanted.len(),
+                    estimate.changed.len(),
+                    "wanted of another size"
+                );
+                let at: Vec<bool> = estimate
+                    .changed
+                    .iter()
+                    .zip(&wanted)
+                    .map(|(&c, &w)| c && w != 0)
+                    .collect();
+                remade_at(&estimate.image, observations, memory, &at, quantile)
+            }
+            None => median_of(observations, memory, quantile, self.device).image,
+        })
     }
 
     /// The plate, or the masked temporal median of the frames held [C, H, W]. Panics without

@@ -20,7 +20,7 @@ use crate::model::{check_working_size, Encoded, OmnimatteNet};
 use crate::residual_effects::{add_residual_effects, ResidualEffects};
 use crate::stabilise::{CameraMotion, CameraShift, StreamStabiliser, REANCHOR_SHARE};
 use crate::still_ground::{
-    clear_still_ground, steady_where, still_ground, STILL_GROUND_SHARE, STILL_GROUND_TOLERANCE,
+    clear_still_ground, still_ground, STILL_GROUND_SHARE, STILL_GROUND_TOLERANCE,
 };
 use crate::working::{network_inputs, object_masks, working_image, MASK_THRESHOLD};
 use anyhow::Context;
@@ -210,9 +210,6 @@ pub struct FrameLayers {
     /// [3, H, W] the input frame, which guides the upsampling.
     frame: Tensor,
     upsampling: Upsampling,
-    /// [1, H, W] bool: the frame's still ground ([`crate::still_ground`]), where
-    /// `clear_still_ground` asks for it; cleared once the median took the layers' covers.
-    still_ground: Option<Tensor>,
 }
 
 impl FrameLayers {
@@ -225,19 +222,16 @@ impl FrameLayers {
     /// [3, H, W] the network's layers over the background estimate, before detail transfer:
     /// how much of the frame the layers themselves explain. Made on demand (evaluation wants
     /// it, streaming does not).
-    /// Clears the layers' alpha on the frame's still ground, where there is one: after the
-    /// median's covers were taken from the layers as the network made them (cleared ones fed
-    /// back; docs/measurements.md, session 56).
-    fn clear_still_ground(&mut self) {
-        if let Some(still) = self.still_ground.take() {
-            clear_still_ground(
-                &mut self.layers,
-                &mut self.background,
-                &mut self.reconstruction,
-                &self.frame,
-                &still,
-            );
-        }
+    /// Clears every layer's alpha on `still` [1, H, W] (bool), the frame's still ground
+    /// ([`crate::still_ground`]).
+    fn clear_still_ground(&mut self, still: &Tensor) {
+        clear_still_ground(
+            &mut self.layers,
+            &mut self.background,
+            &mut self.reconstruction,
+            &self.frame,
+            still,
+        );
     }
 
     pub fn network_reconstruction(&self) -> Tensor {
@@ -763,7 +757,14 @@ impl Decomposer {
             self.background.cover_newest(ahead, &effects);
             self.background.cover(age, &entry.as_seen(&cover));
         }
-        output.clear_still_ground();
+        if median_in_use && self.config.clear_still_ground {
+            // After the covers: the estimate leaves out what the layers of f and of the
+            // frames before it hold, so an effect they agree on is not the estimate's, and
+            // the frame does not match it there (docs/measurements.md, session 57).
+            if let Some(still) = self.still_ground(f) {
+                output.clear_still_ground(&still);
+            }
+        }
         self.next_output += 1;
         self.prune();
         Ok(output)
@@ -781,9 +782,6 @@ impl Decomposer {
             let residual = self.config.residual;
             let (h, w) = (self.config.working_height, self.config.working_width);
             let estimate = self.background.estimate();
-            // Against the estimate as the median made it (before any exposure gain), in the
-            // view the median works in.
-            let steady = self.steady_ground(&estimate);
             let sees_background = net.config().background_input;
             // The estimate at the working size, resized once (at 720p a resize costs more
             // than the gain): what the network sees, and where the gain is read.
@@ -846,13 +844,6 @@ impl Decomposer {
                     self.config.upsampling,
                 )
             };
-            let still_ground = steady.map(|steady| {
-                let back = entry.shift.inverse();
-                let steady = back
-                    .align_nearest(&steady)
-                    .logical_and(&back.unseen(big_h, big_w, steady.device()).logical_not());
-                still_ground(&entry.full, &background, &entry.labels, &steady)
-            });
             Ok(FrameLayers {
                 index: f,
                 layers: out.layers,
@@ -863,26 +854,30 @@ impl Decomposer {
                 camera_shift: entry.camera,
                 frame: entry.full.shallow_clone(),
                 upsampling: self.config.upsampling,
-                still_ground,
             })
         })
     }
 
-    /// [1, H, W] bool in the median's view: where at least [`STILL_GROUND_SHARE`] of the
-    /// frames it holds match its `estimate`, with `clear_still_ground` and no plate.
-    fn steady_ground(&self, estimate: &Tensor) -> Option<Tensor> {
-        if !self.config.clear_still_ground {
-            return None;
-        }
-        let matching = self
-            .background
-            .frames_matching(estimate, STILL_GROUND_TOLERANCE)?;
-        Some(steady_where(
-            &matching,
-            self.background.held(),
+    /// [1, H, W] bool: frame `f`'s still ground where the frame shows it
+    /// ([`crate::still_ground`]): no mask, and frame `f` and at least [`STILL_GROUND_SHARE`]
+    /// of the frames the median holds within [`STILL_GROUND_TOLERANCE`] of its estimate, as
+    /// the median holds them (8 bits, in the view it works in). `None` where the median no
+    /// longer holds `f`.
+    fn still_ground(&mut self, f: u64) -> Option<Tensor> {
+        let age = (self.received - 1 - f) as usize;
+        let entry = &self.window[self.slot(f)];
+        // Outside the masks alone: the rule leaves the pixels under them as they are.
+        let free = entry.as_seen(&entry.labels.eq(0).unsqueeze(0));
+        let estimate = self.background.estimate_with_covers(&free);
+        let seen = self.background.matching_ground(
+            &estimate,
+            STILL_GROUND_TOLERANCE,
             STILL_GROUND_SHARE,
-            estimate.device(),
-        ))
+            age,
+        )?;
+        let entry = &self.window[self.slot(f)];
+        let seen = seen.to_device(entry.full.device()).unsqueeze(0);
+        Some(still_ground(&seen, &entry.labels, entry.shift))
     }
 
     /// Moves the view the network and the median work in to frame `f`'s where the camera has

@@ -273,6 +273,42 @@ fn covers_are_taken_in_at_the_next_estimate_between_whole_remakes() {
     );
 }
 
+/// The estimate with the covers so far takes them in as the next estimate would (a few
+/// pixels at once, over a quarter of the frame at the next whole remake), and reading it
+/// changes nothing of what the model does next: the still-ground rule reads it after each
+/// frame's covers, and the outputs of the frames after must not depend on whether it did.
+#[test]
+fn the_estimate_with_covers_taken_in_leaves_the_model_as_it_is() {
+    let scene = ShadowedGround::new();
+    let half = scene.no_mask.copy();
+    let _ = half.narrow(2, 0, 6).fill_(1.0);
+    for (covered, at_once) in [(scene.shadow.shallow_clone(), true), (half, false)] {
+        let mut read = scene.model(16, 16, |i| i >= 6);
+        let mut untouched = scene.model(16, 16, |i| i >= 6);
+        let before = read.estimate();
+        let _ = untouched.estimate();
+        for model in [&mut read, &mut untouched] {
+            model.push(&scene.frame(true), &scene.no_mask);
+            model.cover_newest(11, &covered);
+        }
+        let peeked = read.estimate_with_covers(&scene.no_mask.eq(0.0));
+        if at_once {
+            scene.assert_ground(&peeked, "the covers were not taken in");
+        } else {
+            assert!(peeked.equal(&before), "taken in before the whole remake");
+        }
+        for step in 0..6 {
+            assert!(
+                read.estimate().equal(&untouched.estimate()),
+                "step {step}: reading the estimate with covers changed the model"
+            );
+            for model in [&mut read, &mut untouched] {
+                model.push(&scene.frame(step % 2 == 0), &scene.no_mask);
+            }
+        }
+    }
+}
+
 #[test]
 fn the_effects_outside_the_masks_are_the_cover_less_every_objects_mask() {
     let cover = Tensor::from_slice(&[1u8, 1, 1, 0, 0, 1])

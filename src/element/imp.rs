@@ -626,7 +626,7 @@ impl ObjectImpl for Omnimatte {
                     .build(),
                 glib::ParamSpecBoolean::builder("clear-still-ground")
                     .nick("Clear still ground")
-                    .blurb("Clear every layer's alpha outside the masks where the frame shows the background estimate (within 10 of 255 in every channel) and at least half of the frames the median holds show it too: ground nothing crossed, where the network puts soft alpha that no object casts. The median's covers are taken from the layers before they are cleared; the background pad shows the frame there, so the layers over it still reproduce the frame. A rule, not the paper's. Only while the median makes the background (not over background-plate). MEASURED")
+                    .blurb("Clear every layer's alpha outside the masks where the frame shows the background estimate (its differences summed over the colour channels within 10 of 255) and at least half of the frames the median holds show it too: ground nothing crossed, where the network puts soft alpha that no object casts. The median's covers are taken from the layers before they are cleared; the background pad shows the frame there, so the layers over it still reproduce the frame. A rule, not the paper's. Only while the median makes the background (not over background-plate). MEASURED")
                     .default_value(d.clear_still_ground)
                     .mutable_ready()
                     .build(),

@@ -68,6 +68,10 @@ pub struct BenchArgs {
     /// the element's `residual-reflections`).
     #[arg(long, default_value_t = gstomnimatte::defaults::RESIDUAL_REFLECTIONS, action = clap::ArgAction::Set)]
     residual_reflections: bool,
+    /// Clear the layers' alpha on ground nothing crossed (true or false; the element's
+    /// `clear-still-ground`).
+    #[arg(long, default_value_t = gstomnimatte::defaults::CLEAR_STILL_GROUND, action = clap::ArgAction::Set)]
+    clear_still_ground: bool,
     /// Frames held at the start for the background's warm-up (the element's
     /// `background-warm-up`). 0 by default here: the rows measure the steady state, and the
     /// warm-up is a one-off cost at a stream's start (each held frame decomposed once more).
@@ -245,6 +249,7 @@ fn measure_row(args: &BenchArgs, device: Device, row: Row) -> anyhow::Result<()>
             reflections: args.residual_reflections,
         },
         warm_up_frames: args.background_warm_up,
+        clear_still_ground: args.clear_still_ground,
         ..StreamConfig::default()
     };
     let total = args.frames + WARMUP;
@@ -465,7 +470,7 @@ fn time_element(
         .collect();
     let desc = format!(
         "appsrc name=video format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate=25/1 ! \
-         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r} residual-reflections={rr} background-warm-up={wu}{weights} ! fakesink sync=false \
+         omnimatte name=om objects={o} working-height={wh} working-width={ww} device={d} precision={precision} mirror-average={m} exposure-match={e} residual-shadows={r} residual-reflections={rr} clear-still-ground={cs} background-warm-up={wu}{weights} ! fakesink sync=false \
          appsrc name=mask format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=25/1 ! om.mask \
          om.background ! fakesink sync=false{layers}",
         o = args.objects,
@@ -474,6 +479,7 @@ fn time_element(
         e = args.exposure_match,
         r = args.residual_shadows,
         rr = args.residual_reflections,
+        cs = args.clear_still_ground,
         wu = args.background_warm_up
     );
     let pipeline = gst::parse::launch(&desc)?

@@ -142,6 +142,9 @@ impl LayerArgs {
     pub fn first_pass_config(&self, objects: usize, fine_tuned: bool) -> StreamConfig {
         StreamConfig {
             residual: ResidualEffects::default(),
+            // Its layers only say what the second estimate leaves out (and over the first
+            // estimate, a plate, the rule does not run).
+            clear_still_ground: false,
             ..self.stream_config(objects, fine_tuned)
         }
     }

@@ -219,9 +219,6 @@ impl FrameLayers {
         upsample_layers(&self.network_working, &self.frame, self.upsampling)
     }
 
-    /// [3, H, W] the network's layers over the background estimate, before detail transfer:
-    /// how much of the frame the layers themselves explain. Made on demand (evaluation wants
-    /// it, streaming does not).
     /// Clears every layer's alpha on `still` [1, H, W] (bool), the frame's still ground
     /// ([`crate::still_ground`]).
     fn clear_still_ground(&mut self, still: &Tensor) {
@@ -234,6 +231,9 @@ impl FrameLayers {
         );
     }
 
+    /// [3, H, W] the network's layers over the background estimate, before detail transfer:
+    /// how much of the frame the layers themselves explain. Made on demand (evaluation wants
+    /// it, streaming does not).
     pub fn network_reconstruction(&self) -> Tensor {
         composite(
             &self.network_layers().unsqueeze(0),

@@ -470,6 +470,25 @@ fn residual_reflections_give_the_objects_colour_below_it_to_its_layer() {
     assert!(taken > 0.0, "no frame gave the square its reflection");
 }
 
+/// `frames` decomposed with `clear_still_ground` as `clear`, over `plate` where one is given.
+fn still_ground_run(
+    net: &OmnimatteNet,
+    frames: &[(Tensor, Tensor)],
+    clear: bool,
+    plate: Option<&Tensor>,
+) -> Vec<FrameLayers> {
+    let config = StreamConfig {
+        working_width: 96,
+        clear_still_ground: clear,
+        ..config()
+    };
+    let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
+    if let Some(plate) = plate {
+        dec.set_background_plate(plate);
+    }
+    decompose_all(&mut dec, net, frames)
+}
+
 /// With `clear_still_ground` a layer's alpha changes only outside every mask, where it
 /// becomes 0 and the background pad shows the frame; the median's covers are taken before
 /// the clearing (and the estimate it reads leaves the median as it is), so the estimates are
@@ -478,16 +497,10 @@ fn residual_reflections_give_the_objects_colour_below_it_to_its_layer() {
 fn clearing_still_ground_changes_only_the_ground_nothing_crossed() {
     let (_vs, net) = seeded_net(0);
     let frames = video(24);
-    let run = |clear: bool| {
-        let config = StreamConfig {
-            working_width: 96,
-            clear_still_ground: clear,
-            ..config()
-        };
-        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        decompose_all(&mut dec, &net, &frames)
-    };
-    let (with, without) = (run(true), run(false));
+    let (with, without) = (
+        still_ground_run(&net, &frames, true, None),
+        still_ground_run(&net, &frames, false, None),
+    );
     assert_eq!(with.len(), frames.len());
     let mut cleared = 0.0;
     for (on, off) in with.iter().zip(&without) {
@@ -528,16 +541,7 @@ fn still_ground_is_not_cleared_over_a_plate() {
     let frames = video(8);
     let (_, _, truth) = square_with_shadow(1, 64, 96);
     let plate = (truth.view([3, 64, 96]) + 1.0) / 2.0;
-    let run = |clear: bool| {
-        let config = StreamConfig {
-            working_width: 96,
-            clear_still_ground: clear,
-            ..config()
-        };
-        let mut dec = Decomposer::new(config, Device::Cpu).unwrap();
-        dec.set_background_plate(&plate);
-        decompose_all(&mut dec, &net, &frames)
-    };
+    let run = |clear: bool| still_ground_run(&net, &frames, clear, Some(&plate));
     for (on, off) in run(true).iter().zip(&run(false)) {
         assert!(on.layers.equal(&off.layers));
     }

@@ -31,7 +31,7 @@ pub const WHOLE_VIDEO_QUANTILE: f64 = 0.75;
 pub const STABILISE: bool = true;
 /// Clear the layers' alpha on ground nothing crossed ([`crate::still_ground`]) while the
 /// median makes the background: +0.014 effect IoU on a fresh validation set (39 of 48 videos
-/// better), +0.005 and +0.025 on the test sets, precision up, recall beyond the masks down
+/// better), +0.005 and +0.023 on the test sets, precision up, recall beyond the masks down
 /// 0.02-0.04 (docs/measurements.md, session 57).
 pub const CLEAR_STILL_GROUND: bool = true;
 /// `auto`: CUDA when there is one, else the CPU.

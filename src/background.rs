@@ -171,18 +171,24 @@ struct Observation {
 impl Observation {
     /// `frame` [C, H, W] in [0, 1] and `covered` [1, H, W] (non-zero: covered).
     fn new(frame: &Tensor, covered: &Tensor) -> Self {
-        let frame = frame
-            .to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .contiguous();
-        let mut bytes = vec![0u8; frame.numel()];
-        quantise_all(floats(&frame), &mut bytes);
         Self {
-            frame: bytes,
+            frame: held_bytes(frame),
             covered: coverage_bytes(covered),
             size: frame.size3().expect("frames are [C, H, W]").into(),
         }
     }
+}
+
+/// An image [C, H, W] in [0, 1] as the median holds its frames: planar bytes, rounded as
+/// [`quantise_all`] rounds them.
+fn held_bytes(image: &Tensor) -> Vec<u8> {
+    let image = image
+        .to_device(Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous();
+    let mut bytes = vec![0u8; image.numel()];
+    quantise_all(floats(&image), &mut bytes);
+    bytes
 }
 
 /// `covered` [1, H, W] (non-zero: covered) as one byte per pixel, 1 where covered.
@@ -543,10 +549,10 @@ impl BackgroundModel {
         share: f64,
         age: usize,
     ) -> Option<Tensor> {
-        use crate::still_ground::{as_held_bytes, frames_needed, matching_ground};
+        use crate::still_ground::{frames_needed, matching_ground};
         let own = self.frames.len().checked_sub(age + 1)?;
         let [c, h, w] = self.frames[own].size;
-        let image = as_held_bytes(image);
+        let image = held_bytes(image);
         let frames: Vec<&[u8]> = self.frames.iter().map(|o| o.frame.as_slice()).collect();
         let needed = frames_needed(frames.len(), share);
         let threads = tch::get_num_threads().max(1) as usize;

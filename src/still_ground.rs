@@ -19,9 +19,8 @@
 //! dropped shadow entered the median, which then matched more frames (-0.124 effect IoU,
 //! session 56).
 
-use crate::cpu_slices::floats;
 use crate::stabilise::CameraShift;
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 /// A pixel of a frame matches the estimate where their differences, summed over the
 /// channels, are at most this many levels of 255 (the noise of a still camera; a uniform
@@ -158,21 +157,10 @@ pub fn clear_still_ground(
     *reconstruction = reconstruction.where_self(&still.logical_not(), frame);
 }
 
-/// An image [C, H, W] in [0, 1] as the median's frames are held: planar bytes, rounded as
-/// [`crate::eight_bit::quantise_all`] rounds them.
-pub fn as_held_bytes(image: &Tensor) -> Vec<u8> {
-    let image = image
-        .to_device(Device::Cpu)
-        .to_kind(Kind::Float)
-        .contiguous();
-    let mut out = vec![0u8; image.numel()];
-    crate::eight_bit::quantise_all(floats(&image), &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::{Device, Kind};
 
     #[test]
     fn still_ground_is_where_the_own_frame_and_enough_frames_match_summed_over_the_channels() {
